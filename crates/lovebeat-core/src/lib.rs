@@ -1,1 +1,27 @@
-//! placeholder
+//! The lovebeat model: services, views, timeouts and the AUTO estimators.
+//!
+//! Pure: no I/O, no threads, no clock. Time is a parameter of every call
+//! ([`Millis`] since the epoch), so every behaviour can be tested with a
+//! simulated clock. The server's actor owns the one [`Engine`].
+//!
+//! # Layout
+//! * [`types`]: time, timeouts, states.
+//! * [`auto`]: the AUTO timeout estimators.
+//! * [`pattern`]: view membership (legacy regex views, 1.0 glob alarms).
+//! * [`engine`]: services and views, commands, deadlines, events.
+//! * `service`, `view`: one service / one view and their rules.
+
+pub mod auto;
+pub mod engine;
+pub mod pattern;
+mod service;
+pub mod types;
+mod view;
+
+pub use engine::{
+    Changes, DeleteViewError, Engine, EngineConfig, Event, ServiceInfo, StateCounts, ViewChange,
+    ViewInfo,
+};
+pub use service::{Analysis, HISTORY_RESOLUTION_MS, ServiceRecord, analyze};
+pub use types::{Failure, Millis, Severity, State, Timeout, TimeoutKind};
+pub use view::ViewRecord;

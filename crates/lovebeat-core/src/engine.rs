@@ -1,0 +1,642 @@
+//! The engine: every service and view, and the rules that move their states.
+//!
+//! Pure and single-threaded: the caller passes the time into every call and
+//! owns the only `Engine` (the server's actor). Commands apply at once;
+//! deadlines are kept in a timer queue, so [`Engine::tick`] touches only the
+//! services whose deadline passed and the caller can sleep until
+//! [`Engine::next_deadline`]. What changed is collected for
+//! [`Engine::take_changes`]: state-change events, and the names of services
+//! and views whose details changed, for readers and the store.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use crate::auto::Algorithm;
+use crate::pattern::ViewTemplate;
+use crate::service::{Service, ServiceRecord};
+use crate::types::{Failure, Millis, Severity, State, Timeout, TimeoutKind};
+use crate::view::{View, ViewRecord};
+
+/// How the engine is set up; built once from the configuration.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The AUTO estimator.
+    pub algorithm: Algorithm,
+    /// How many beat intervals each service keeps.
+    pub history: usize,
+    /// View templates, in config order; events name them by index.
+    pub views: Vec<ViewTemplate>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            algorithm: Algorithm::default(),
+            history: 100,
+            views: Vec::new(),
+        }
+    }
+}
+
+/// Something that happened, in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    ServiceAdded {
+        name: Arc<str>,
+    },
+    ServiceStateChanged {
+        name: Arc<str>,
+        from: State,
+        to: State,
+        at: Millis,
+    },
+    ServiceTimeoutChanged {
+        name: Arc<str>,
+        kind: TimeoutKind,
+        from: Timeout,
+        to: Timeout,
+    },
+    ServiceRemoved {
+        record: ServiceRecord,
+    },
+    ViewAdded {
+        name: Arc<str>,
+    },
+    ViewStateChanged(ViewChange),
+    ViewRemoved {
+        name: Arc<str>,
+    },
+}
+
+/// A view changed state: what alerts are made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewChange {
+    pub name: Arc<str>,
+    /// Index of the view's config entry (its alerts are listed there).
+    pub template: usize,
+    pub from: State,
+    pub to: State,
+    pub incident: u64,
+    pub at: Millis,
+    /// Members in warning or error at the moment of the change.
+    pub failed: Vec<Arc<str>>,
+}
+
+/// What changed since the last [`Engine::take_changes`].
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub events: Vec<Event>,
+    /// Services whose details changed (beats, timeouts, states), still present.
+    pub services: Vec<Arc<str>>,
+    /// Views whose details changed, still present.
+    pub views: Vec<Arc<str>>,
+}
+
+/// A service as readers see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceInfo {
+    pub record: ServiceRecord,
+    /// Names of the views the service is a member of.
+    pub views: Vec<Arc<str>>,
+    /// What AUTO stands for now, in ms (None: too little history).
+    pub auto_timeout: Option<u64>,
+}
+
+/// A view as readers see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewInfo {
+    pub record: ViewRecord,
+    pub template: usize,
+    pub members: usize,
+    pub warning: usize,
+    pub error: usize,
+    /// Members in warning or error.
+    pub failed: Vec<Arc<str>>,
+}
+
+/// Number of services in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCounts([usize; 5]);
+
+impl StateCounts {
+    pub fn get(&self, state: State) -> usize {
+        self.0[state.index()]
+    }
+
+    pub fn total(&self) -> usize {
+        self.0.iter().sum()
+    }
+
+    fn add(&mut self, state: State) {
+        self.0[state.index()] += 1;
+    }
+
+    fn remove(&mut self, state: State) {
+        self.0[state.index()] -= 1;
+    }
+}
+
+/// Why a view could not be deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteViewError {
+    NotFound,
+    HasMembers(usize),
+}
+
+impl fmt::Display for DeleteViewError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeleteViewError::NotFound => f.write_str("no such view"),
+            DeleteViewError::HasMembers(n) => write!(
+                f,
+                "the view still has {n} member service(s); delete them first"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DeleteViewError {}
+
+pub struct Engine {
+    config: EngineConfig,
+    names: HashMap<Arc<str>, u32>,
+    services: Vec<Option<Service>>,
+    free_services: Vec<u32>,
+    view_names: HashMap<Arc<str>, u32>,
+    views: Vec<Option<View>>,
+    free_views: Vec<u32>,
+    /// Stored view records, used when a templated view is created again.
+    restored_views: HashMap<Arc<str>, ViewRecord>,
+    /// (deadline, service index); an entry is live only while it matches
+    /// the service's `scheduled`, stale entries are skipped when popped.
+    timers: BinaryHeap<Reverse<(Millis, u32)>>,
+    counts: StateCounts,
+    events: Vec<Event>,
+    dirty_services: Vec<u32>,
+    dirty_views: Vec<u32>,
+}
+
+impl Engine {
+    /// An empty engine, with its static views in place.
+    pub fn new(config: EngineConfig, now: Millis) -> Engine {
+        Engine::restore(config, now, Vec::new(), Vec::new())
+    }
+
+    /// An engine holding stored services and views, their states brought up
+    /// to `now`: a service whose deadline passed meanwhile is late at once.
+    /// The returned engine's pending events are only the state changes this
+    /// caused (nothing is reported as newly added).
+    pub fn restore(
+        config: EngineConfig,
+        now: Millis,
+        services: Vec<ServiceRecord>,
+        views: Vec<ViewRecord>,
+    ) -> Engine {
+        let mut engine = Engine {
+            config,
+            names: HashMap::with_capacity(services.len()),
+            services: Vec::with_capacity(services.len()),
+            free_services: Vec::new(),
+            view_names: HashMap::new(),
+            views: Vec::new(),
+            free_views: Vec::new(),
+            restored_views: views.into_iter().map(|v| (v.name.clone(), v)).collect(),
+            timers: BinaryHeap::new(),
+            counts: StateCounts::default(),
+            events: Vec::new(),
+            dirty_services: Vec::new(),
+            dirty_views: Vec::new(),
+        };
+        let statics: Vec<(usize, Arc<str>)> = engine
+            .config
+            .views
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.static_name().map(|n| (i, n.into())))
+            .collect();
+        for (template, name) in statics {
+            engine.view_or_create(name, template);
+        }
+        for record in services {
+            let service =
+                Service::from_record(record, engine.config.algorithm, engine.config.history);
+            engine.insert(service, now);
+        }
+        let live: Vec<u32> = engine.live_views().collect();
+        for id in live {
+            engine.settle_view(id, now);
+        }
+        engine
+            .events
+            .retain(|e| !matches!(e, Event::ServiceAdded { .. } | Event::ViewAdded { .. }));
+        engine
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Number of services.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    pub fn counts(&self) -> StateCounts {
+        self.counts
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.contains_key(name)
+    }
+
+    /// A heartbeat: moves the last beat, clears a failure report.
+    pub fn beat(&mut self, now: Millis, name: &str) {
+        let id = self.id_or_create(now, name);
+        let capacity = self.config.history;
+        let algorithm = self.config.algorithm;
+        let s = self.service_mut(id);
+        if s.beat(now, capacity) && uses_auto(s) {
+            s.recompute_auto(algorithm);
+        }
+        self.refresh(id, now);
+    }
+
+    /// `autobeat`: sets the error timeout to AUTO, and beats.
+    pub fn autobeat(&mut self, now: Millis, name: &str) {
+        self.set_timeout(now, name, TimeoutKind::Err, Timeout::Auto);
+        self.beat(now, name);
+    }
+
+    pub fn set_timeout(&mut self, now: Millis, name: &str, kind: TimeoutKind, timeout: Timeout) {
+        let id = self.id_or_create(now, name);
+        let algorithm = self.config.algorithm;
+        let s = self.service_mut(id);
+        let from = s.timeout(kind);
+        if from == timeout {
+            return;
+        }
+        s.set_timeout(kind, timeout);
+        if timeout == Timeout::Auto {
+            s.recompute_auto(algorithm);
+        }
+        let name = s.name.clone();
+        self.events.push(Event::ServiceTimeoutChanged {
+            name,
+            kind,
+            from,
+            to: timeout,
+        });
+        self.refresh(id, now);
+    }
+
+    /// An explicit failure report: the service is in `severity`'s state
+    /// until its next good beat.
+    pub fn fail(&mut self, now: Millis, name: &str, severity: Severity, message: &str) {
+        let id = self.id_or_create(now, name);
+        self.service_mut(id).failure = Some(Failure {
+            at: now,
+            severity,
+            message: message.to_owned(),
+        });
+        self.refresh(id, now);
+    }
+
+    pub fn mute(&mut self, now: Millis, name: &str) {
+        let id = self.id_or_create(now, name);
+        let s = self.service_mut(id);
+        if s.muted_since.is_none() {
+            s.muted_since = Some(now);
+            self.refresh(id, now);
+        }
+    }
+
+    pub fn unmute(&mut self, now: Millis, name: &str) {
+        let id = self.id_or_create(now, name);
+        let s = self.service_mut(id);
+        if s.muted_since.is_some() {
+            s.muted_since = None;
+            self.refresh(id, now);
+        }
+    }
+
+    /// Removes a service; returns whether it existed.
+    pub fn delete(&mut self, now: Millis, name: &str) -> bool {
+        let Some(id) = self.names.remove(name) else {
+            return false;
+        };
+        let service = self.services[id as usize]
+            .take()
+            .expect("named services exist");
+        self.free_services.push(id);
+        self.counts.remove(service.state);
+        self.events.push(Event::ServiceRemoved {
+            record: service.to_record(),
+        });
+        for &vid in &service.views {
+            let view = self.view_mut(vid);
+            view.members.remove(&id);
+            view.count(Some(service.state), None);
+            view.dirty = true;
+            self.dirty_views.push(vid);
+            self.settle_view(vid, now);
+        }
+        true
+    }
+
+    /// Removes a view that has no members (a view with members would only
+    /// come back with its next member).
+    pub fn delete_view(&mut self, name: &str) -> Result<(), DeleteViewError> {
+        let &id = self.view_names.get(name).ok_or(DeleteViewError::NotFound)?;
+        let members = self.view_mut(id).members.len();
+        if members > 0 {
+            return Err(DeleteViewError::HasMembers(members));
+        }
+        let view = self.views[id as usize].take().expect("named views exist");
+        self.view_names.remove(name);
+        self.restored_views.remove(name);
+        self.free_views.push(id);
+        self.events.push(Event::ViewRemoved { name: view.name });
+        Ok(())
+    }
+
+    /// Applies every deadline up to `now`.
+    pub fn tick(&mut self, now: Millis) {
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let live = self.services[id as usize]
+                .as_ref()
+                .is_some_and(|s| s.scheduled == Some(at));
+            if live {
+                self.service_mut(id).scheduled = None;
+                self.refresh(id, now);
+            }
+        }
+    }
+
+    /// When [`Engine::tick`] next has something to do. May be early (a
+    /// deadline that moved later), never late.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Drains what changed since the last call.
+    pub fn take_changes(&mut self) -> Changes {
+        let mut services = Vec::with_capacity(self.dirty_services.len());
+        for id in std::mem::take(&mut self.dirty_services) {
+            if let Some(s) = self.services[id as usize].as_mut()
+                && s.dirty
+            {
+                s.dirty = false;
+                services.push(s.name.clone());
+            }
+        }
+        let mut views = Vec::with_capacity(self.dirty_views.len());
+        for id in std::mem::take(&mut self.dirty_views) {
+            if let Some(v) = self.views[id as usize].as_mut()
+                && v.dirty
+            {
+                v.dirty = false;
+                views.push(v.name.clone());
+            }
+        }
+        Changes {
+            events: std::mem::take(&mut self.events),
+            services,
+            views,
+        }
+    }
+
+    pub fn service(&self, name: &str) -> Option<ServiceInfo> {
+        let &id = self.names.get(name)?;
+        Some(self.service_info(id))
+    }
+
+    pub fn services(&self) -> impl Iterator<Item = ServiceInfo> + '_ {
+        self.names.values().map(|&id| self.service_info(id))
+    }
+
+    /// Stored form of one service, for the store.
+    pub fn service_record(&self, name: &str) -> Option<ServiceRecord> {
+        let &id = self.names.get(name)?;
+        self.services[id as usize].as_ref().map(Service::to_record)
+    }
+
+    pub fn view(&self, name: &str) -> Option<ViewInfo> {
+        let &id = self.view_names.get(name)?;
+        Some(self.view_info(id))
+    }
+
+    pub fn views(&self) -> impl Iterator<Item = ViewInfo> + '_ {
+        self.live_views().map(|id| self.view_info(id))
+    }
+
+    fn service_info(&self, id: u32) -> ServiceInfo {
+        let s = self.services[id as usize]
+            .as_ref()
+            .expect("named services exist");
+        ServiceInfo {
+            record: s.to_record(),
+            views: s
+                .views
+                .iter()
+                .map(|&v| self.view_ref(v).name.clone())
+                .collect(),
+            auto_timeout: s.auto_ms,
+        }
+    }
+
+    fn view_info(&self, id: u32) -> ViewInfo {
+        let v = self.view_ref(id);
+        ViewInfo {
+            record: v.to_record(),
+            template: v.template,
+            members: v.members.len(),
+            warning: v.warning as usize,
+            error: v.error as usize,
+            failed: self.failed_members(v),
+        }
+    }
+
+    fn failed_members(&self, view: &View) -> Vec<Arc<str>> {
+        if view.warning == 0 && view.error == 0 {
+            return Vec::new();
+        }
+        view.members
+            .iter()
+            .filter_map(|&m| self.services[m as usize].as_ref())
+            .filter(|s| s.state.is_failing())
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    fn live_views(&self) -> impl Iterator<Item = u32> + '_ {
+        self.views
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_some())
+            .map(|(i, _)| i as u32)
+    }
+
+    fn service_mut(&mut self, id: u32) -> &mut Service {
+        self.services[id as usize]
+            .as_mut()
+            .expect("service ids point at services")
+    }
+
+    fn view_ref(&self, id: u32) -> &View {
+        self.views[id as usize]
+            .as_ref()
+            .expect("view ids point at views")
+    }
+
+    fn view_mut(&mut self, id: u32) -> &mut View {
+        self.views[id as usize]
+            .as_mut()
+            .expect("view ids point at views")
+    }
+
+    fn id_or_create(&mut self, now: Millis, name: &str) -> u32 {
+        match self.names.get(name) {
+            Some(&id) => id,
+            None => self.insert(Service::new(name.into(), now), now),
+        }
+    }
+
+    /// Adds a service (new or restored), joins it to its views, and brings
+    /// everything up to `now`. Events come in the Go order: views added,
+    /// then the service added, then state changes.
+    fn insert(&mut self, mut service: Service, now: Millis) -> u32 {
+        let id = match self.free_services.pop() {
+            Some(id) => id,
+            None => {
+                self.services.push(None);
+                (self.services.len() - 1) as u32
+            }
+        };
+        let memberships: Vec<(usize, String)> = (self.config.views.iter().enumerate())
+            .filter_map(|(t, template)| template.view_for(&service.name).map(|v| (t, v)))
+            .collect();
+        for (t, view) in memberships {
+            service.views.push(self.view_or_create(view.into(), t));
+        }
+        let name = service.name.clone();
+        let state = service.state;
+        let views = service.views.clone();
+        self.counts.add(state);
+        self.names.insert(name.clone(), id);
+        self.services[id as usize] = Some(service);
+        self.events.push(Event::ServiceAdded { name });
+        for &vid in &views {
+            let view = self.view_mut(vid);
+            view.members.insert(id);
+            view.count(None, Some(state));
+        }
+        self.refresh(id, now);
+        for &vid in &views {
+            self.settle_view(vid, now);
+        }
+        id
+    }
+
+    fn view_or_create(&mut self, name: Arc<str>, template: usize) -> u32 {
+        if let Some(&id) = self.view_names.get(&name) {
+            return id;
+        }
+        let restored = self.restored_views.get(&name).cloned();
+        let view = View::new(name.clone(), template, restored);
+        let id = match self.free_views.pop() {
+            Some(id) => {
+                self.views[id as usize] = Some(view);
+                id
+            }
+            None => {
+                self.views.push(Some(view));
+                (self.views.len() - 1) as u32
+            }
+        };
+        self.view_names.insert(name.clone(), id);
+        self.dirty_views.push(id);
+        self.events.push(Event::ViewAdded { name });
+        id
+    }
+
+    /// Brings a service's state to `now`, carries a change into its views,
+    /// schedules its next deadline and marks it for readers.
+    fn refresh(&mut self, id: u32, now: Millis) {
+        let s = self.service_mut(id);
+        let from = s.state;
+        let to = s.state_at(now);
+        let next = s.next_deadline(now);
+        if !s.dirty {
+            s.dirty = true;
+            self.dirty_services.push(id);
+        }
+        let s = self.services[id as usize]
+            .as_mut()
+            .expect("service ids point at services");
+        match (next, s.scheduled) {
+            (Some(at), Some(current)) if current <= at => {}
+            (Some(at), _) => {
+                s.scheduled = Some(at);
+                self.timers.push(Reverse((at, id)));
+            }
+            (None, _) => {}
+        }
+        if from == to {
+            return;
+        }
+        s.state = to;
+        s.last_state_change = now;
+        let name = s.name.clone();
+        let views = s.views.clone();
+        self.counts.remove(from);
+        self.counts.add(to);
+        self.events.push(Event::ServiceStateChanged {
+            name,
+            from,
+            to,
+            at: now,
+        });
+        for vid in views {
+            let view = self.view_mut(vid);
+            view.count(Some(from), Some(to));
+            self.settle_view(vid, now);
+        }
+    }
+
+    fn settle_view(&mut self, id: u32, now: Millis) {
+        let view = self.view_mut(id);
+        let Some(from) = view.settle(now) else {
+            return;
+        };
+        self.dirty_views.push(id);
+        let view = self.view_ref(id);
+        let change = ViewChange {
+            name: view.name.clone(),
+            template: view.template,
+            from,
+            to: view.state,
+            incident: view.incident,
+            at: now,
+            failed: self.failed_members(view),
+        };
+        self.events.push(Event::ViewStateChanged(change));
+    }
+}
+
+fn uses_auto(s: &Service) -> bool {
+    s.warn == Timeout::Auto || s.err == Timeout::Auto
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

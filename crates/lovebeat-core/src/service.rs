@@ -1,0 +1,381 @@
+//! One monitored service: its timeouts, beat history and the state function.
+//!
+//! The engine owns services and decides when to look at them; this module
+//! only answers "what is this service's state at time t" and "when does it
+//! next change by itself".
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::auto::Algorithm;
+use crate::types::{Failure, Millis, State, Timeout, TimeoutKind};
+
+/// Beats closer together than this still count (they move `last_beat`),
+/// but they add no interval to the history: a service hit from a hot path
+/// keeps meaningful intervals and O(1) cost per beat.
+pub const HISTORY_RESOLUTION_MS: Millis = 1000;
+
+/// Everything there is to know about a service: what readers see and what
+/// the store persists and restores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    pub name: Arc<str>,
+    /// When the service was first seen; deadlines of a service that never
+    /// beat count from here.
+    pub created: Millis,
+    pub last_beat: Option<Millis>,
+    pub warn_timeout: Timeout,
+    pub err_timeout: Timeout,
+    pub state: State,
+    pub muted_since: Option<Millis>,
+    /// When the state last changed (0: never).
+    pub last_state_change: Millis,
+    /// Intervals between beats in ms, oldest first.
+    pub history: Vec<u32>,
+    /// An explicit failure report, kept until the next good beat.
+    pub failure: Option<Failure>,
+    /// Accepted beats since the service was created.
+    pub beats: u64,
+}
+
+/// A service as the engine holds it.
+#[derive(Debug)]
+pub(crate) struct Service {
+    pub name: Arc<str>,
+    pub created: Millis,
+    pub last_beat: Option<Millis>,
+    pub warn: Timeout,
+    pub err: Timeout,
+    pub state: State,
+    pub muted_since: Option<Millis>,
+    pub last_state_change: Millis,
+    pub history: VecDeque<u32>,
+    /// The beat that opened the interval being measured. Not persisted: the
+    /// first beat after a restart opens a new interval, so that downtime
+    /// never counts as an interval.
+    pub history_anchor: Option<Millis>,
+    /// The AUTO estimate for the current history, cached.
+    pub auto_ms: Option<u64>,
+    pub failure: Option<Failure>,
+    pub beats: u64,
+    /// Indices of the views this service is a member of.
+    pub views: Vec<u32>,
+    /// The time of this service's entry in the timer queue, if any.
+    pub scheduled: Option<Millis>,
+    /// Whether the service changed since readers last saw it.
+    pub dirty: bool,
+}
+
+impl Service {
+    pub fn new(name: Arc<str>, now: Millis) -> Service {
+        Service {
+            name,
+            created: now,
+            last_beat: None,
+            warn: Timeout::Never,
+            err: Timeout::Never,
+            state: State::New,
+            muted_since: None,
+            last_state_change: 0,
+            history: VecDeque::new(),
+            history_anchor: None,
+            auto_ms: None,
+            failure: None,
+            beats: 0,
+            views: Vec::new(),
+            scheduled: None,
+            dirty: false,
+        }
+    }
+
+    pub fn from_record(record: ServiceRecord, algorithm: Algorithm, capacity: usize) -> Service {
+        let mut history: VecDeque<u32> = record.history.into();
+        while history.len() > capacity {
+            history.pop_front();
+        }
+        let mut service = Service {
+            name: record.name,
+            created: record.created,
+            last_beat: record.last_beat,
+            warn: record.warn_timeout,
+            err: record.err_timeout,
+            state: record.state,
+            muted_since: record.muted_since,
+            last_state_change: record.last_state_change,
+            history,
+            history_anchor: None,
+            auto_ms: None,
+            failure: record.failure,
+            beats: record.beats,
+            views: Vec::new(),
+            scheduled: None,
+            dirty: false,
+        };
+        service.recompute_auto(algorithm);
+        service
+    }
+
+    pub fn to_record(&self) -> ServiceRecord {
+        ServiceRecord {
+            name: self.name.clone(),
+            created: self.created,
+            last_beat: self.last_beat,
+            warn_timeout: self.warn,
+            err_timeout: self.err,
+            state: self.state,
+            muted_since: self.muted_since,
+            last_state_change: self.last_state_change,
+            history: self.history.iter().copied().collect(),
+            failure: self.failure.clone(),
+            beats: self.beats,
+        }
+    }
+
+    /// Registers a beat; returns whether the history (and so AUTO) changed.
+    pub fn beat(&mut self, now: Millis, capacity: usize) -> bool {
+        self.beats += 1;
+        self.last_beat = Some(now);
+        self.failure = None;
+        match self.history_anchor {
+            None => {
+                self.history_anchor = Some(now);
+                false
+            }
+            Some(anchor) if now - anchor >= HISTORY_RESOLUTION_MS => {
+                if self.history.len() >= capacity {
+                    self.history.pop_front();
+                }
+                self.history
+                    .push_back(u32::try_from(now - anchor).unwrap_or(u32::MAX));
+                self.history_anchor = Some(now);
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    pub fn recompute_auto(&mut self, algorithm: Algorithm) {
+        self.auto_ms = algorithm.estimate(self.history.make_contiguous());
+    }
+
+    pub fn timeout(&self, kind: TimeoutKind) -> Timeout {
+        match kind {
+            TimeoutKind::Warn => self.warn,
+            TimeoutKind::Err => self.err,
+        }
+    }
+
+    pub fn set_timeout(&mut self, kind: TimeoutKind, timeout: Timeout) {
+        match kind {
+            TimeoutKind::Warn => self.warn = timeout,
+            TimeoutKind::Err => self.err = timeout,
+        }
+    }
+
+    /// The moment this timeout puts the service in its state, if ever.
+    /// `Some(Millis::MIN)` for a timeout of 0 ("always").
+    fn expiry(&self, timeout: Timeout) -> Option<Millis> {
+        let base = self.last_beat.unwrap_or(self.created);
+        match timeout {
+            Timeout::Never => None,
+            Timeout::Always => Some(Millis::MIN),
+            Timeout::After(ms) => Some(base.saturating_add_unsigned(ms)),
+            Timeout::Auto => self.auto_ms.map(|ms| base.saturating_add_unsigned(ms)),
+        }
+    }
+
+    /// The state at time `now`: muted, then an explicit failure, then an
+    /// expired error timeout, then an expired warning timeout; otherwise
+    /// `new` until the first beat and `ok` after it.
+    pub fn state_at(&self, now: Millis) -> State {
+        if self.muted_since.is_some() {
+            return State::Muted;
+        }
+        if let Some(failure) = &self.failure {
+            return failure.severity.state();
+        }
+        let expired = |t: Timeout| self.expiry(t).is_some_and(|at| now >= at);
+        if expired(self.err) {
+            State::Error
+        } else if expired(self.warn) {
+            State::Warning
+        } else if self.last_beat.is_none() {
+            State::New
+        } else {
+            State::Ok
+        }
+    }
+
+    /// The next moment after `now` at which the state changes by itself.
+    pub fn next_deadline(&self, now: Millis) -> Option<Millis> {
+        if self.muted_since.is_some() || self.failure.is_some() {
+            return None;
+        }
+        let err = self.expiry(self.err);
+        if err.is_some_and(|at| at <= now) {
+            return None;
+        }
+        let warn = self.expiry(self.warn).filter(|&at| at > now);
+        match (warn, err) {
+            (Some(w), Some(e)) => Some(w.min(e)),
+            (w, e) => w.or(e),
+        }
+    }
+}
+
+/// The spread of a service's beat intervals, for people (§2.3 of the Go
+/// reference): the 10th and 90th percentile in seconds. Never used for
+/// alerting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub lower: u64,
+    pub upper: u64,
+    pub percentage: u8,
+    pub unstable: bool,
+}
+
+/// The analysis of at least 10 intervals; sorts a copy (the Go version
+/// sorted the live history in place and so broke AUTO).
+pub fn analyze(history: &[u32]) -> Option<Analysis> {
+    let n = history.len();
+    if n < 10 {
+        return None;
+    }
+    let mut sorted = history.to_vec();
+    sorted.sort_unstable();
+    let seconds = |ms: u32| (u64::from(ms) + 500) / 1000;
+    let lower = seconds(sorted[n / 10]);
+    let upper = seconds(sorted[n * 9 / 10]);
+    Some(Analysis {
+        lower,
+        upper,
+        percentage: 90,
+        unstable: upper >= 5 * lower,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> Service {
+        Service::new("svc".into(), 0)
+    }
+
+    #[test]
+    fn a_new_service_is_new_and_never_expires() {
+        let s = service();
+        assert_eq!(s.state_at(1_000_000), State::New);
+        assert_eq!(s.next_deadline(0), None);
+    }
+
+    #[test]
+    fn deadlines_of_a_service_that_never_beat_count_from_creation() {
+        let mut s = Service::new("svc".into(), 5000);
+        s.warn = Timeout::After(1000);
+        assert_eq!(s.next_deadline(5000), Some(6000));
+        assert_eq!(s.state_at(5999), State::New);
+        assert_eq!(s.state_at(6000), State::Warning);
+    }
+
+    #[test]
+    fn error_wins_over_warning() {
+        let mut s = service();
+        s.beat(0, 100);
+        s.warn = Timeout::After(1000);
+        s.err = Timeout::After(2000);
+        assert_eq!(s.state_at(999), State::Ok);
+        assert_eq!(s.next_deadline(0), Some(1000));
+        assert_eq!(s.state_at(1000), State::Warning);
+        assert_eq!(s.next_deadline(1000), Some(2000));
+        assert_eq!(s.state_at(2000), State::Error);
+        assert_eq!(s.next_deadline(2000), None);
+    }
+
+    #[test]
+    fn always_means_always() {
+        let mut s = service();
+        s.err = Timeout::Always;
+        assert_eq!(s.state_at(0), State::Error);
+        s.err = Timeout::Never;
+        s.warn = Timeout::Always;
+        assert_eq!(s.state_at(0), State::Warning);
+    }
+
+    #[test]
+    fn muted_wins_over_everything() {
+        let mut s = service();
+        s.err = Timeout::Always;
+        s.muted_since = Some(1);
+        assert_eq!(s.state_at(0), State::Muted);
+        assert_eq!(s.next_deadline(0), None);
+    }
+
+    #[test]
+    fn fast_beats_count_but_coalesce_in_the_history() {
+        let mut s = service();
+        assert!(!s.beat(0, 100));
+        assert!(!s.beat(500, 100));
+        assert!(s.beat(1200, 100));
+        assert!(!s.beat(1300, 100));
+        assert_eq!(s.beats, 4);
+        assert_eq!(s.last_beat, Some(1300));
+        assert_eq!(s.history, [1200]);
+    }
+
+    #[test]
+    fn history_is_a_bounded_ring_in_arrival_order() {
+        let mut s = service();
+        for i in 0..=5 {
+            s.beat(i * 10_000 + i * i * 1000, 3);
+        }
+        assert_eq!(s.history, [15_000, 17_000, 19_000]);
+    }
+
+    #[test]
+    fn auto_without_an_estimate_sets_no_deadline() {
+        let mut s = service();
+        s.err = Timeout::Auto;
+        s.beat(0, 100);
+        s.recompute_auto(Algorithm::Adaptive);
+        assert_eq!(s.next_deadline(0), None);
+        assert_eq!(s.state_at(1_000_000), State::Ok);
+    }
+
+    #[test]
+    fn analysis_needs_ten_intervals() {
+        assert_eq!(analyze(&[60_000; 9]), None);
+        let a = analyze(&[60_000; 10]).unwrap();
+        assert_eq!((a.lower, a.upper, a.unstable), (60, 60, false));
+    }
+
+    #[test]
+    fn analysis_of_a_ramp_is_unstable() {
+        let ramp: Vec<u32> = (1..=10).map(|i| i * 1000).collect();
+        let a = analyze(&ramp).unwrap();
+        assert_eq!((a.lower, a.upper, a.unstable), (2, 10, true));
+    }
+
+    #[test]
+    fn analysis_leaves_the_history_alone() {
+        let history: Vec<u32> = (1..=10).rev().map(|i| i * 1000).collect();
+        let before = history.clone();
+        analyze(&history);
+        assert_eq!(history, before);
+    }
+
+    #[test]
+    fn a_good_beat_clears_a_failure() {
+        let mut s = service();
+        s.failure = Some(Failure {
+            at: 0,
+            severity: crate::types::Severity::Error,
+            message: "backup failed".into(),
+        });
+        assert_eq!(s.state_at(0), State::Error);
+        s.beat(1, 100);
+        assert_eq!(s.state_at(1), State::Ok);
+    }
+}
