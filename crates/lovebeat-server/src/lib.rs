@@ -1,1 +1,134 @@
-//! placeholder
+//! The lovebeat runtime: the engine actor and everything that talks to it.
+//!
+//! [`Server::start`] binds the UDP, TCP and HTTP listeners, starts the
+//! actor that owns the engine, and returns a handle with the bound
+//! addresses; [`Server::shutdown`] stops ingest, drains the queue and hands
+//! the engine back for a final save.
+//!
+//! # Layout
+//! * [`actor`]: the engine's owner, snapshots and change publication.
+//! * [`batch`]: the unit of work ingest sends the actor.
+//! * `ingest`: UDP and TCP line-protocol listeners.
+//! * [`http`]: the HTTP API.
+//! * [`snapshot`]: the immutable picture readers use.
+//! * [`metrics`]: counters and their Prometheus rendering.
+
+pub mod actor;
+pub mod batch;
+pub mod http;
+mod ingest;
+pub mod metrics;
+pub mod snapshot;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use lovebeat_core::Engine;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use actor::{EngineHandle, now_ms};
+
+/// Where to listen and how to run; addresses are tried in order until one
+/// binds (e.g. `[::]:8127`, then `0.0.0.0:8127` where IPv6 is off).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub udp: Vec<SocketAddr>,
+    pub tcp: Vec<SocketAddr>,
+    pub http: Vec<SocketAddr>,
+    /// Batches the engine queue holds.
+    pub queue: usize,
+    pub version: String,
+}
+
+/// A running lovebeat.
+pub struct Server {
+    pub udp_addr: SocketAddr,
+    pub tcp_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub engine: EngineHandle,
+    stop_ingest: CancellationToken,
+    stop_actor: CancellationToken,
+    ingest: Vec<JoinHandle<()>>,
+    actor: JoinHandle<Engine>,
+}
+
+/// A listener that could not be opened.
+#[derive(Debug)]
+pub struct BindError {
+    pub what: &'static str,
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot listen for {} on {}", self.what, self.source)
+    }
+}
+
+impl std::error::Error for BindError {}
+
+impl Server {
+    /// Binds every listener, then starts serving `engine`.
+    pub async fn start(settings: Settings, engine: Engine) -> Result<Server, BindError> {
+        let bind_error = |what| move |source| BindError { what, source };
+        let udp = ingest::bind_udp(&settings.udp).map_err(bind_error("UDP"))?;
+        let tcp = ingest::bind_tcp(&settings.tcp).map_err(bind_error("TCP"))?;
+        let http = ingest::bind_tcp(&settings.http).map_err(bind_error("HTTP"))?;
+        let local = |r: io::Result<SocketAddr>, what| r.map_err(bind_error(what));
+        let udp_addr = local(udp.local_addr(), "UDP")?;
+        let tcp_addr = local(tcp.local_addr(), "TCP")?;
+        let http_addr = local(http.local_addr(), "HTTP")?;
+
+        let counters = Arc::new(metrics::Counters::default());
+        let (actor, handle) = actor::Actor::new(engine, settings.queue, counters);
+        let stop_actor = CancellationToken::new();
+        let actor = tokio::spawn(actor.run(stop_actor.clone()));
+
+        let stop_ingest = CancellationToken::new();
+        let app = http::router(http::AppState {
+            engine: handle.clone(),
+            version: settings.version.into(),
+        });
+        let http_stop = stop_ingest.clone();
+        let ingest = vec![
+            tokio::spawn(ingest::serve_udp(udp, handle.clone(), stop_ingest.clone())),
+            tokio::spawn(ingest::serve_tcp(tcp, handle.clone(), stop_ingest.clone())),
+            tokio::spawn(async move {
+                let serve = axum::serve(http, app)
+                    .with_graceful_shutdown(async move { http_stop.cancelled().await });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "http server failed");
+                }
+            }),
+        ];
+        tracing::info!("UDP listening on {udp_addr}");
+        tracing::info!("TCP listening on {tcp_addr}");
+        tracing::info!("HTTP listening on {http_addr}");
+        Ok(Server {
+            udp_addr,
+            tcp_addr,
+            http_addr,
+            engine: handle,
+            stop_ingest,
+            stop_actor,
+            ingest,
+            actor,
+        })
+    }
+
+    /// Stops taking beats, applies what is queued, and returns the engine.
+    pub async fn shutdown(self) -> Engine {
+        self.stop_ingest.cancel();
+        let grace = std::time::Duration::from_millis(500);
+        for task in self.ingest {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(grace, task).await.is_err() {
+                abort.abort();
+            }
+        }
+        self.stop_actor.cancel();
+        self.actor.await.expect("the actor does not panic")
+    }
+}

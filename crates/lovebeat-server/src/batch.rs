@@ -1,0 +1,175 @@
+//! What ingest sends the actor: one [`Batch`] per datagram, TCP read or
+//! HTTP request.
+//!
+//! A batch owns one text buffer and a list of operations whose names are
+//! ranges into it, so a datagram of twenty lines costs one allocation for
+//! the text and one for the list, not one per line.
+
+use std::ops::Range;
+
+use lovebeat_core::{Engine, Millis, Severity, Timeout, TimeoutKind};
+use lovebeat_proto::{Action, CheckStatus, Command, Reject};
+use tokio::sync::oneshot;
+
+/// One operation on one service.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Beat,
+    Autobeat,
+    SetTimeout(TimeoutKind, Timeout),
+    /// An explicit failure; the range is the message in the batch text.
+    Fail(Severity, Range<u32>),
+    Mute,
+    Unmute,
+    Delete,
+}
+
+/// Operations for the actor, applied in order, in one go.
+#[derive(Debug, Default)]
+pub struct Batch {
+    text: String,
+    ops: Vec<(Range<u32>, Op)>,
+    /// Answered once the batch is applied and visible to readers.
+    pub(crate) done: Option<oneshot::Sender<()>>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// The batch of a received buffer (a datagram, or complete TCP lines):
+    /// every valid line becomes an op, every other line is reported to
+    /// `rejected` and changes nothing.
+    pub(crate) fn parse(text: String, mut rejected: impl FnMut(Reject)) -> Batch {
+        let mut ops = Vec::new();
+        for line in lovebeat_proto::lines(text.as_bytes()) {
+            match line {
+                Ok(command) => ops.push(op_of(&text, &command)),
+                Err(reason) => rejected(reason),
+            }
+        }
+        Batch {
+            text,
+            ops,
+            done: None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Adds an operation on `name`, copying the name into the batch.
+    pub fn push(&mut self, name: &str, op: Op) {
+        let range = self.append(name);
+        self.ops.push((range, op));
+    }
+
+    /// Adds a failure report with its message.
+    pub fn push_fail(&mut self, name: &str, severity: Severity, message: &str) {
+        let name = self.append(name);
+        let message = self.append(message);
+        self.ops.push((name, Op::Fail(severity, message)));
+    }
+
+    fn append(&mut self, s: &str) -> Range<u32> {
+        let start = self.text.len() as u32;
+        self.text.push_str(s);
+        start..self.text.len() as u32
+    }
+
+    /// Applies every operation; returns the number of beats.
+    pub(crate) fn apply(&self, engine: &mut Engine, now: Millis) -> u64 {
+        let mut beats = 0;
+        for (name, op) in &self.ops {
+            let name = &self.text[name.start as usize..name.end as usize];
+            match op {
+                Op::Beat => {
+                    beats += 1;
+                    engine.beat(now, name);
+                }
+                Op::Autobeat => {
+                    beats += 1;
+                    engine.autobeat(now, name);
+                }
+                Op::SetTimeout(kind, timeout) => engine.set_timeout(now, name, *kind, *timeout),
+                Op::Fail(severity, message) => {
+                    let message = &self.text[message.start as usize..message.end as usize];
+                    engine.fail(now, name, *severity, message);
+                }
+                Op::Mute => engine.mute(now, name),
+                Op::Unmute => engine.unmute(now, name),
+                Op::Delete => {
+                    engine.delete(now, name);
+                }
+            }
+        }
+        beats
+    }
+}
+
+/// The op of a parsed line of `text`, its name and message as ranges.
+fn op_of(text: &str, command: &Command<'_>) -> (Range<u32>, Op) {
+    let message = || command.message.map_or(0..0, |m| range_in(text, m));
+    let op = match command.action {
+        Action::Beat | Action::Check(CheckStatus::Ok) => Op::Beat,
+        Action::Autobeat => Op::Autobeat,
+        Action::ErrTimeout | Action::WarnTimeout => {
+            let kind = if command.action == Action::WarnTimeout {
+                TimeoutKind::Warn
+            } else {
+                TimeoutKind::Err
+            };
+            let timeout =
+                Timeout::from_seconds(command.value).expect("proto checks timeout values");
+            Op::SetTimeout(kind, timeout)
+        }
+        Action::Fail | Action::Check(CheckStatus::Critical) => Op::Fail(Severity::Error, message()),
+        Action::Check(CheckStatus::Warning | CheckStatus::Unknown) => {
+            Op::Fail(Severity::Warning, message())
+        }
+    };
+    (range_in(text, command.name), op)
+}
+
+/// The range of `part`, a slice of `text`.
+fn range_in(text: &str, part: &str) -> Range<u32> {
+    let start = part.as_ptr() as usize - text.as_ptr() as usize;
+    debug_assert!(start + part.len() <= text.len());
+    start as u32..(start + part.len()) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lovebeat_core::{EngineConfig, State};
+
+    #[test]
+    fn a_datagram_becomes_one_batch_in_order() {
+        let text = "a.warn:1|g\nA.beat:1|c\na.err:2|g\na.beat:1|c\n".to_owned();
+        let mut rejected = Vec::new();
+        let batch = Batch::parse(text, |r| rejected.push(r));
+        assert_eq!(rejected, [Reject::BadName]);
+        let mut engine = Engine::new(EngineConfig::default(), 0);
+        assert_eq!(batch.apply(&mut engine, 0), 1);
+        let s = engine.service("a").unwrap().record;
+        assert_eq!(s.warn_timeout, Timeout::After(1000));
+        assert_eq!(s.err_timeout, Timeout::After(2000));
+        assert_eq!(s.state, State::Ok);
+    }
+
+    #[test]
+    fn a_failure_keeps_its_message() {
+        let mut batch = Batch::new();
+        batch.push_fail("backup", Severity::Error, "disk full");
+        let mut engine = Engine::new(EngineConfig::default(), 0);
+        batch.apply(&mut engine, 0);
+        let failure = engine.service("backup").unwrap().record.failure.unwrap();
+        assert_eq!(failure.message, "disk full");
+    }
+}

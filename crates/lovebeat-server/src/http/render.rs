@@ -1,0 +1,92 @@
+//! JSON shapes of the HTTP API: the Go lovebeat's field names and order,
+//! plus the fields of the warning/error model.
+
+use std::sync::Arc;
+
+use lovebeat_core::{Analysis, Failure, Millis, ServiceInfo, State, ViewInfo, analyze};
+use serde::Serialize;
+
+/// A service as the API and the websocket show it.
+#[derive(Serialize)]
+pub struct ServiceJson<'a> {
+    name: &'a str,
+    /// ms since the epoch; -1 if never beaten.
+    last_beat: Millis,
+    /// The error timeout on the wire: ms, 0 always, -1 never, -2 auto.
+    timeout: i64,
+    warn_timeout: i64,
+    state: State,
+    /// ms since the epoch, 0 when not muted.
+    muted_since: Millis,
+    last_state_change: Millis,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    in_alarms: &'a [Arc<str>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    analysis: Option<Analysis>,
+    created: Millis,
+    beats: u64,
+    /// What AUTO stands for now, in ms, when a timeout is AUTO.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auto_timeout: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<&'a Failure>,
+    /// The most recent beat intervals in ms, oldest first.
+    recent_intervals: &'a [u32],
+}
+
+/// How many intervals `recent_intervals` shows.
+const RECENT: usize = 20;
+
+impl<'a> ServiceJson<'a> {
+    pub fn new(info: &'a ServiceInfo) -> ServiceJson<'a> {
+        let r = &info.record;
+        let uses_auto = [r.warn_timeout, r.err_timeout].contains(&lovebeat_core::Timeout::Auto);
+        ServiceJson {
+            name: &r.name,
+            last_beat: r.last_beat.unwrap_or(-1),
+            timeout: r.err_timeout.to_wire_ms(),
+            warn_timeout: r.warn_timeout.to_wire_ms(),
+            state: r.state,
+            muted_since: r.muted_since.unwrap_or(0),
+            last_state_change: r.last_state_change,
+            in_alarms: &info.views,
+            analysis: analyze(&r.history),
+            created: r.created,
+            beats: r.beats,
+            auto_timeout: info.auto_timeout.filter(|_| uses_auto),
+            failure: r.failure.as_ref(),
+            recent_intervals: &r.history[r.history.len().saturating_sub(RECENT)..],
+        }
+    }
+}
+
+/// A view ("alarm") as the API shows it.
+#[derive(Serialize)]
+pub struct ViewJson<'a> {
+    name: &'a str,
+    state: State,
+    incident_nbr: u64,
+    failed_services: &'a [Arc<str>],
+    last_state_change: Millis,
+    members: usize,
+}
+
+impl<'a> ViewJson<'a> {
+    pub fn new(info: &'a ViewInfo) -> ViewJson<'a> {
+        ViewJson {
+            name: &info.record.name,
+            state: info.record.state,
+            incident_nbr: info.record.incident,
+            failed_services: &info.failed,
+            last_state_change: info.record.last_state_change,
+            members: info.members,
+        }
+    }
+}
+
+/// Pretty JSON with a trailing newline, as Go lovebeat wrote it.
+pub fn pretty(value: &impl Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("API values serialize");
+    text.push('\n');
+    text
+}

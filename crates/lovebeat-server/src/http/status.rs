@@ -1,0 +1,219 @@
+//! Health summaries (`/status`, `/api/status`, `/api/views/{name}/status`),
+//! the views API, `/metrics` and `/version`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use lovebeat_core::{DeleteViewError, State as ServiceState};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState, ServiceJson, ViewJson, json, pretty, text, wants_json};
+use crate::snapshot::Snapshot;
+
+/// The summary Nagios checks read. `good` is true when nothing is in error
+/// (warnings do not make lovebeat "bad", as lovebeat documents it).
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub num_ok: usize,
+    pub num_warning: usize,
+    pub num_error: usize,
+    pub has_warning: bool,
+    pub has_error: bool,
+    pub good: bool,
+}
+
+impl Status {
+    fn new(total: usize, warning: usize, error: usize) -> Status {
+        Status {
+            num_ok: total - warning - error,
+            num_warning: warning,
+            num_error: error,
+            has_warning: warning > 0,
+            has_error: error > 0,
+            good: error == 0,
+        }
+    }
+
+    /// All services, or the members of one view. The view `all`, unless
+    /// configured, means all services (the legacy built-in view).
+    fn of(snapshot: &Snapshot, view: Option<&str>) -> Result<Status, ApiError> {
+        match view {
+            Some(name) if snapshot.views.contains_key(name) || name != "all" => {
+                let v = snapshot.views.get(name).ok_or_else(|| unknown_view(name))?;
+                Ok(Status::new(v.members, v.warning, v.error))
+            }
+            _ => {
+                let c = snapshot.counts;
+                Ok(Status::new(
+                    c.total(),
+                    c.get(ServiceState::Warning),
+                    c.get(ServiceState::Error),
+                ))
+            }
+        }
+    }
+
+    /// The text form: one `key value` a line.
+    fn to_text(&self) -> String {
+        format!(
+            "num_ok {}\nnum_warning {}\nnum_error {}\nhas_warning {}\nhas_error {}\ngood {}\n",
+            self.num_ok,
+            self.num_warning,
+            self.num_error,
+            self.has_warning,
+            self.has_error,
+            self.good
+        )
+    }
+}
+
+fn unknown_view(name: &str) -> ApiError {
+    ApiError::NotFound(format!("no view named {name:?}"))
+}
+
+#[derive(Deserialize)]
+pub(super) struct ViewQuery {
+    view: Option<String>,
+}
+
+fn respond(status: &Status, headers: &HeaderMap) -> Response {
+    if wants_json(headers) {
+        json(pretty(status))
+    } else {
+        text(status.to_text())
+    }
+}
+
+pub(super) async fn status(
+    State(state): State<AppState>,
+    Query(query): Query<ViewQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let snapshot = state.engine.snapshot();
+    let status = Status::of(&snapshot, query.view.as_deref().filter(|v| !v.is_empty()))?;
+    Ok(respond(&status, &headers))
+}
+
+pub(super) async fn view_status(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let snapshot = state.engine.snapshot();
+    let status = Status::of(&snapshot, Some(&name))?;
+    Ok(respond(&status, &headers))
+}
+
+fn views_body(snapshot: &Snapshot, key: &'static str) -> String {
+    let views: Vec<ViewJson> = snapshot.views.values().map(|v| ViewJson::new(v)).collect();
+    let mut body = serde_json::Map::new();
+    body.insert(
+        key.into(),
+        serde_json::to_value(views).expect("views serialize"),
+    );
+    body.insert("now".into(), crate::actor::now_ms().into());
+    pretty(&body)
+}
+
+pub(super) async fn list_views(State(state): State<AppState>) -> Response {
+    json(views_body(&state.engine.snapshot(), "views"))
+}
+
+pub(super) async fn list_alarms(State(state): State<AppState>) -> Response {
+    json(views_body(&state.engine.snapshot(), "alarms"))
+}
+
+fn view_body(snapshot: &Snapshot, name: &str, key: &'static str) -> Result<String, ApiError> {
+    let view = snapshot.views.get(name).ok_or_else(|| unknown_view(name))?;
+    let services: Vec<ServiceJson> = snapshot
+        .members(name)
+        .map(|s| ServiceJson::new(s))
+        .collect();
+    let mut body = serde_json::Map::new();
+    body.insert(
+        key.into(),
+        serde_json::to_value(ViewJson::new(view)).expect("views serialize"),
+    );
+    body.insert(
+        "services".into(),
+        serde_json::to_value(services).expect("services serialize"),
+    );
+    body.insert("now".into(), crate::actor::now_ms().into());
+    Ok(pretty(&body))
+}
+
+pub(super) async fn show_view(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(view_body(&state.engine.snapshot(), &name, "view")?))
+}
+
+pub(super) async fn show_alarm(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(view_body(&state.engine.snapshot(), &name, "alarm")?))
+}
+
+pub(super) async fn delete_view(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    match state.engine.delete_view(&name).await? {
+        Ok(()) => Ok(json("{}\n".into())),
+        Err(DeleteViewError::NotFound) => Err(unknown_view(&name)),
+        Err(e @ DeleteViewError::HasMembers(_)) => {
+            Err(ApiError::Conflict(format!("view {name:?}: {e}")))
+        }
+    }
+}
+
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    let snapshot = state.engine.snapshot();
+    let body = state.engine.counters().render(&snapshot);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+pub(super) async fn version(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    #[derive(Serialize)]
+    struct Version<'a> {
+        version: &'a str,
+    }
+    if wants_json(&headers) {
+        json(pretty(&Version {
+            version: &state.version,
+        }))
+    } else {
+        text(format!("{}\n", state.version))
+    }
+}
+
+use axum::response::IntoResponse;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_form_has_the_legacy_keys_in_order() {
+        let s = Status::new(6, 1, 2);
+        assert_eq!(
+            s.to_text(),
+            "num_ok 3\nnum_warning 1\nnum_error 2\nhas_warning true\nhas_error true\ngood false\n"
+        );
+    }
+
+    #[test]
+    fn warnings_alone_are_good() {
+        let s = Status::new(2, 1, 0);
+        assert!(s.good && s.has_warning && !s.has_error);
+    }
+}

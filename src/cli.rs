@@ -1,0 +1,459 @@
+//! The command line: global flags, subcommands, and the Go spellings of
+//! lovebeat 1.0's flags; plus the `validate-auto` tool.
+//!
+//! `lovebeat` with no subcommand runs the daemon. Go's flag package took long
+//! flags with one dash (`-config-dir=/etc/lovebeat.conf.d -syslog`), which
+//! clap reads as bundles of short flags, so [`parse_from`] first rewrites
+//! those names to `--` form ([`rewrite_go_flags`]). `main` calls [`parse`]
+//! and dispatches on [`Command`]; reading the config is not done here.
+
+use std::ffi::OsString;
+use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand};
+use lovebeat_core::auto::Algorithm;
+
+use crate::config::DEFAULT_CONFIG_DIR;
+
+/// What `--version` prints after the program name.
+const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+
+/// The parsed command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cli {
+    /// `--config FILE`. None when not given: then `config::DEFAULT_CONFIG_FILE`
+    /// is read if it exists (see `config::resolve_files`).
+    pub config: Option<PathBuf>,
+    /// `--config-dir DIR`, default [`DEFAULT_CONFIG_DIR`].
+    pub config_dir: PathBuf,
+    /// `--debug`: debug-level logs.
+    pub debug: bool,
+    /// `--syslog`: log to syslog instead of stderr.
+    pub syslog: bool,
+    pub command: Command,
+}
+
+/// What to do. `Run` when no subcommand is given.
+#[derive(Debug, Clone, PartialEq, Subcommand)]
+pub enum Command {
+    /// Run the daemon (what `lovebeat` with no subcommand does).
+    #[command(hide = true)]
+    Run,
+    /// Read beat intervals (ms, one per line) on stdin and print, after
+    /// each, the AUTO timeout in ms over all intervals so far, or `none`.
+    ValidateAuto {
+        /// The AUTO estimator to try.
+        #[arg(long, default_value = "median", value_parser = algorithm_parser())]
+        algorithm: Algorithm,
+    },
+}
+
+/// The clap mirror of the command line, before the legacy flag is folded
+/// into [`Command`].
+#[derive(Debug, Parser)]
+#[command(
+    name = "lovebeat",
+    version = VERSION,
+    about = "A zero-configuration heartbeat monitor",
+    long_about = None,
+)]
+struct Args {
+    /// Main config file [default: /etc/lovebeat.cfg, skipped if missing]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Directory of more config files, read in name order after --config
+    #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_CONFIG_DIR)]
+    config_dir: PathBuf,
+
+    /// Log at debug level
+    #[arg(long, global = true)]
+    debug: bool,
+
+    /// Log to syslog instead of stderr
+    #[arg(long, global = true)]
+    syslog: bool,
+
+    /// Same as the validate-auto subcommand (lovebeat 1.0's flag)
+    #[arg(long = "validate-auto", hide = true)]
+    validate_auto: bool,
+
+    /// The AUTO estimator for --validate-auto
+    #[arg(
+        long,
+        hide = true,
+        requires = "validate_auto",
+        value_parser = algorithm_parser(),
+    )]
+    algorithm: Option<Algorithm>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// `median` or `adaptive`, listed in help and errors.
+fn algorithm_parser() -> impl TypedValueParser<Value = Algorithm> {
+    PossibleValuesParser::new(Algorithm::ALL.map(Algorithm::as_str))
+        .try_map(|name| name.parse::<Algorithm>())
+}
+
+/// The process's command line; prints help, the version or a usage error
+/// and exits (status 0 or 2) when that is what it asks for.
+pub fn parse() -> Cli {
+    parse_from(std::env::args_os()).unwrap_or_else(|err| err.exit())
+}
+
+/// Parses `args` (the program name first) after [`rewrite_go_flags`].
+pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
+    let args = Args::try_parse_from(rewrite_go_flags(args))?;
+    let command = match (args.command, args.validate_auto) {
+        (None, false) => Command::Run,
+        (None, true) => Command::ValidateAuto {
+            algorithm: args.algorithm.unwrap_or(Algorithm::Median),
+        },
+        (Some(command), false) => command,
+        (Some(_), true) => {
+            let message = "--validate-auto cannot be used with a subcommand";
+            return Err(Args::command().error(ErrorKind::ArgumentConflict, message));
+        }
+    };
+    Ok(Cli {
+        config: args.config,
+        config_dir: args.config_dir,
+        debug: args.debug,
+        syslog: args.syslog,
+        command,
+    })
+}
+
+/// lovebeat 1.0's flags, which Go let users write with one dash.
+const GO_FLAGS: [&str; 7] = [
+    "config",
+    "config-dir",
+    "debug",
+    "syslog",
+    "version",
+    "validate-auto",
+    "help",
+];
+
+/// The Go flags that are booleans: Go also took `-debug=true`/`=false`.
+const GO_BOOL_FLAGS: [&str; 5] = ["debug", "syslog", "version", "validate-auto", "help"];
+
+/// Rewrites the Go spellings of lovebeat 1.0's flags to clap's: `-syslog`
+/// → `--syslog`, `-config-dir=/x` → `--config-dir=/x`, and for booleans
+/// `-debug=true` → `--debug`, `-debug=false` → nothing. Other arguments, and
+/// everything after `--`, are left alone.
+pub fn rewrite_go_flags(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args = args.into_iter();
+    let mut out: Vec<OsString> = args.next().into_iter().collect();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            out.push(arg);
+            out.extend(args.by_ref());
+            break;
+        }
+        match arg.to_str().and_then(rewrite_go_flag) {
+            Some(rewritten) => out.extend(rewritten.map(OsString::from)),
+            None => out.push(arg),
+        }
+    }
+    out
+}
+
+/// For a Go flag, what replaces it (None inside: drop it); None otherwise.
+fn rewrite_go_flag(arg: &str) -> Option<Option<String>> {
+    let body = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-'))?;
+    let (name, value) = match body.split_once('=') {
+        Some((name, value)) => (name, Some(value)),
+        None => (body, None),
+    };
+    if !GO_FLAGS.contains(&name) {
+        return None;
+    }
+    let is_bool = GO_BOOL_FLAGS.contains(&name);
+    Some(match value {
+        None => Some(format!("--{name}")),
+        Some(value) if is_bool => match go_bool(value) {
+            Some(true) => Some(format!("--{name}")),
+            Some(false) => None,
+            // Let clap reject it, naming the flag.
+            None => Some(format!("--{name}={value}")),
+        },
+        Some(value) => Some(format!("--{name}={value}")),
+    })
+}
+
+/// Go's `strconv.ParseBool`, which its flag package used.
+fn go_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// `lovebeat validate-auto`: reads one interval in ms per line from `input`
+/// (blank lines skipped) and after each writes `algorithm`'s timeout in ms
+/// over all intervals so far, or `none`, to `out`. Stops at the first line
+/// that is not an interval (0 to `u32::MAX`), saying why on stderr.
+pub fn validate_auto(algorithm: Algorithm, input: impl BufRead, out: impl Write) -> io::Result<()> {
+    validate_auto_logging(algorithm, input, out, io::stderr().lock())
+}
+
+/// [`validate_auto`] with its messages written to `log`.
+fn validate_auto_logging(
+    algorithm: Algorithm,
+    input: impl BufRead,
+    mut out: impl Write,
+    mut log: impl Write,
+) -> io::Result<()> {
+    writeln!(log, "Validating auto-algorithm from stdin")?;
+    let mut intervals: Vec<u32> = Vec::new();
+    for line in input.split(b'\n') {
+        let line = line?;
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        match parse_interval(text) {
+            Ok(interval) => intervals.push(interval),
+            Err(why) => {
+                writeln!(log, "{why}")?;
+                break;
+            }
+        }
+        match algorithm.estimate(&intervals) {
+            Some(timeout) => writeln!(out, "{timeout}")?,
+            None => writeln!(out, "none")?,
+        }
+        // One answer per line typed, when used interactively.
+        out.flush()?;
+    }
+    Ok(())
+}
+
+fn parse_interval(text: &str) -> Result<u32, String> {
+    let value: i128 = text
+        .parse()
+        .map_err(|_| format!("stopping at {text:?}: not an integer"))?;
+    u32::try_from(value)
+        .map_err(|_| format!("stopping at {value}: an interval is 0 to {} ms", u32::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_CONFIG_FILE;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        std::iter::once("lovebeat")
+            .chain(list.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    fn cli(list: &[&str]) -> Cli {
+        parse_from(args(list)).unwrap_or_else(|err| panic!("{list:?}: {err}"))
+    }
+
+    #[test]
+    fn no_arguments_runs_the_daemon_on_defaults() {
+        let cli = cli(&[]);
+        assert_eq!(cli.command, Command::Run);
+        assert_eq!(cli.config, None);
+        assert_eq!(cli.config_dir, PathBuf::from(DEFAULT_CONFIG_DIR));
+        assert!(!cli.debug && !cli.syslog);
+    }
+
+    #[test]
+    fn global_flags() {
+        let cli = cli(&[
+            "--config",
+            "/x.cfg",
+            "--config-dir=/d",
+            "--debug",
+            "--syslog",
+        ]);
+        assert_eq!(cli.config, Some(PathBuf::from("/x.cfg")));
+        assert_eq!(cli.config_dir, PathBuf::from("/d"));
+        assert!(cli.debug && cli.syslog);
+        assert_eq!(cli.command, Command::Run);
+    }
+
+    #[test]
+    fn help_mentions_the_default_config_file() {
+        let help = Args::command().render_help().to_string();
+        assert!(help.contains(DEFAULT_CONFIG_FILE), "{help}");
+    }
+
+    #[test]
+    fn version_prints_v_and_the_package_version() {
+        let err = parse_from(args(&["--version"])).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DisplayVersion);
+        let expected = format!("lovebeat v{}\n", env!("CARGO_PKG_VERSION"));
+        assert_eq!(err.to_string(), expected);
+        let err = parse_from(args(&["-version"])).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DisplayVersion);
+    }
+
+    #[test]
+    fn validate_auto_subcommand() {
+        let median = Command::ValidateAuto {
+            algorithm: Algorithm::Median,
+        };
+        let adaptive = Command::ValidateAuto {
+            algorithm: Algorithm::Adaptive,
+        };
+        assert_eq!(cli(&["validate-auto"]).command, median);
+        assert_eq!(
+            cli(&["validate-auto", "--algorithm", "adaptive"]).command,
+            adaptive
+        );
+        assert_eq!(
+            cli(&["validate-auto", "--algorithm=median"]).command,
+            median
+        );
+        assert!(cli(&["validate-auto", "--debug"]).debug);
+        let err = parse_from(args(&["validate-auto", "--algorithm", "mean"])).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn validate_auto_legacy_flag() {
+        let median = Command::ValidateAuto {
+            algorithm: Algorithm::Median,
+        };
+        assert_eq!(cli(&["--validate-auto"]).command, median);
+        assert_eq!(cli(&["-validate-auto"]).command, median);
+        let command = cli(&["--validate-auto", "--algorithm", "adaptive"]).command;
+        assert_eq!(
+            command,
+            Command::ValidateAuto {
+                algorithm: Algorithm::Adaptive
+            }
+        );
+        assert!(parse_from(args(&["--algorithm", "adaptive"])).is_err());
+        assert!(parse_from(args(&["--validate-auto", "validate-auto"])).is_err());
+    }
+
+    #[test]
+    fn go_flags_are_rewritten() {
+        let rewritten = rewrite_go_flags(args(&[
+            "-config",
+            "/etc/x.cfg",
+            "-config-dir=/etc/lovebeat.conf.d",
+            "-syslog",
+            "-debug",
+            "-validate-auto",
+            "-version",
+            "-help",
+        ]));
+        let expected = args(&[
+            "--config",
+            "/etc/x.cfg",
+            "--config-dir=/etc/lovebeat.conf.d",
+            "--syslog",
+            "--debug",
+            "--validate-auto",
+            "--version",
+            "--help",
+        ]);
+        assert_eq!(rewritten, expected);
+    }
+
+    #[test]
+    fn go_boolean_values_are_rewritten() {
+        let rewritten = rewrite_go_flags(args(&["-debug=true", "-syslog=false", "--debug=1"]));
+        assert_eq!(rewritten, args(&["--debug", "--debug"]));
+        let rewritten = rewrite_go_flags(args(&["-debug=yes"]));
+        assert_eq!(rewritten, args(&["--debug=yes"]));
+        assert!(parse_from(args(&["-debug=yes"])).is_err());
+    }
+
+    #[test]
+    fn other_arguments_are_left_alone() {
+        let list = [
+            "-V",
+            "-h",
+            "-x",
+            "--config=/a",
+            "validate-auto",
+            "-",
+            "-conf",
+        ];
+        assert_eq!(rewrite_go_flags(args(&list)), args(&list));
+        let after_dashes = args(&["--", "-debug"]);
+        assert_eq!(rewrite_go_flags(after_dashes.clone()), after_dashes);
+        assert_eq!(rewrite_go_flags(Vec::new()), Vec::<OsString>::new());
+    }
+
+    #[test]
+    fn go_command_line_parses() {
+        let cli = cli(&[
+            "-config-dir=/etc/lovebeat.conf.d",
+            "-syslog",
+            "-config",
+            "/a",
+        ]);
+        assert_eq!(cli.config_dir, PathBuf::from("/etc/lovebeat.conf.d"));
+        assert_eq!(cli.config, Some(PathBuf::from("/a")));
+        assert!(cli.syslog);
+    }
+
+    fn run_validate(algorithm: Algorithm, input: &str) -> (String, String) {
+        let (mut out, mut log) = (Vec::new(), Vec::new());
+        validate_auto_logging(algorithm, input.as_bytes(), &mut out, &mut log).unwrap();
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(log).unwrap(),
+        )
+    }
+
+    #[test]
+    fn validate_auto_adaptive_reproduces_the_reference_stream() {
+        let input = "60000\n60000\n60000\n120000\n60000\n";
+        let (out, log) = run_validate(Algorithm::Adaptive, input);
+        assert_eq!(out, "61000\n61000\n61000\n161625\n150238\n");
+        assert_eq!(log, "Validating auto-algorithm from stdin\n");
+    }
+
+    #[test]
+    fn validate_auto_median_needs_five_intervals() {
+        let input = "60000\n60000\n60000\n120000\n60000\n";
+        let (out, _) = run_validate(Algorithm::Median, input);
+        assert_eq!(out, "none\nnone\nnone\nnone\n90000\n");
+    }
+
+    #[test]
+    fn validate_auto_trims_and_skips_blank_lines() {
+        let (out, _) = run_validate(Algorithm::Adaptive, "\n  60000 \r\n\n\t60000\n");
+        assert_eq!(out, "61000\n61000\n");
+    }
+
+    #[test]
+    fn validate_auto_stops_at_the_first_non_integer() {
+        let (out, log) = run_validate(Algorithm::Adaptive, "60000\nabc\n60000\n");
+        assert_eq!(out, "61000\n");
+        assert!(
+            log.ends_with("stopping at \"abc\": not an integer\n"),
+            "{log}"
+        );
+    }
+
+    #[test]
+    fn validate_auto_rejects_out_of_range_intervals() {
+        let (out, log) = run_validate(Algorithm::Adaptive, "-1\n");
+        assert_eq!(out, "");
+        assert!(log.contains("stopping at -1"), "{log}");
+        let (out, log) = run_validate(Algorithm::Adaptive, "4294967296\n");
+        assert_eq!(out, "");
+        assert!(log.contains("4294967295"), "{log}");
+        let (out, _) = run_validate(Algorithm::Median, "4294967295\n");
+        assert_eq!(out, "none\n");
+    }
+}

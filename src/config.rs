@@ -1,0 +1,2115 @@
+//! The configuration: what lovebeat's TOML files may say, and the validated
+//! [`Config`] the rest of the binary runs on.
+//!
+//! Two layers (STYLE item 10). [`raw`] mirrors the TOML one to one: every key
+//! optional, every value with its position in the file, unknown keys
+//! rejected. [`from_raw`] turns the merged raw files into a [`Config`] of
+//! durations, listen addresses, compiled view templates and enums, collecting
+//! every bad value with its file, line and key. `main` calls [`resolve_files`]
+//! and [`load`] once at startup (there is no reload) and exits with status 2
+//! on a [`ConfigError`]. Applying the config (binding sockets, opening the
+//! database, sending alerts) is not done here.
+//!
+//! # Several files
+//! `--config FILE` is read first, then every non-hidden regular file of
+//! `--config-dir`, in name order. They are merged as they are read: a later
+//! file's scalar keys override earlier ones, an `[alerts.NAME]` table
+//! replaces the earlier table of the same name, and the arrays `[[alarms]]`,
+//! `[[views]]` and `[[notify]]` are **concatenated** (Go lovebeat let a later
+//! file's array replace the earlier one, leaking fields between entries;
+//! concatenating lets each file in the directory add its own alarms). To keep
+//! errors pointing into the right file after merging, each file's spans are
+//! moved into one offset space shared by all files ([`Sources`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use lovebeat_core::auto::Algorithm;
+use lovebeat_core::pattern::ViewTemplate;
+use toml::Spanned;
+
+/// The main config file read when `--config` is not given; skipped if missing.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/lovebeat.cfg";
+
+/// The directory whose files are read after the main config file.
+pub const DEFAULT_CONFIG_DIR: &str = "/etc/lovebeat.conf.d";
+
+/// The most beat intervals `[auto] history` may keep per service.
+pub const MAX_HISTORY: usize = 10_000;
+
+/// The validated configuration. [`Config::default`] is what lovebeat runs
+/// on without any config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Base URL of the dashboard, ending in `/`; alert links append to it.
+    pub public_url: String,
+    pub database: Database,
+    pub udp: Listener,
+    pub tcp: Listener,
+    pub http: Http,
+    pub mail: Mail,
+    pub mailgun: Mailgun,
+    pub slack: Slack,
+    pub metrics: Metrics,
+    pub eventlog: EventLog,
+    /// Base URLs of peer lovebeats to autobeat (§7.2), without a trailing `/`.
+    pub notify: Vec<String>,
+    /// `[[alarms]]` in file order, then `[[views]]` in file order.
+    pub views: Vec<ViewDef>,
+    /// `[alerts.NAME]` tables by name.
+    pub alerts: BTreeMap<String, AlertDef>,
+    pub auto: Auto,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Database {
+    /// Relative to the working directory.
+    pub filename: PathBuf,
+    /// How long changed services may wait before they are written.
+    pub interval: Duration,
+    /// `s3://bucket/path`; S3 is used only when the region is set too.
+    pub remote_s3_url: String,
+    pub remote_s3_region: String,
+}
+
+impl Database {
+    /// The S3 URL and region, when both are set (as Go lovebeat required).
+    pub fn remote_s3(&self) -> Option<(&str, &str)> {
+        let (url, region) = (self.remote_s3_url.as_str(), self.remote_s3_region.as_str());
+        (!url.is_empty() && !region.is_empty()).then_some((url, region))
+    }
+}
+
+/// `[udp]` or `[tcp]`: where the line protocol is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub listen: ListenAddr,
+}
+
+/// `[http]`: where the API, `/status`, `/metrics` and the dashboard are served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Http {
+    pub listen: ListenAddr,
+}
+
+/// `[mail]`: plain SMTP, no authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// `host:port`.
+    pub server: String,
+    pub from: String,
+}
+
+/// `[mailgun]`: sends mail alerts instead of SMTP when `domain` is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailgun {
+    pub domain: String,
+    pub from: String,
+    pub api_key: String,
+}
+
+impl Mailgun {
+    /// Whether mail alerts go through Mailgun rather than SMTP.
+    pub fn is_enabled(&self) -> bool {
+        !self.domain.is_empty()
+    }
+}
+
+/// `[slack]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slack {
+    /// The incoming-webhook URL that alerts with a `slack_channel` post to.
+    pub webhook_url: String,
+}
+
+/// `[metrics]`: statsd counters and gauges about lovebeat itself (§7.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    /// statsd `host:port`; None (the key set to `""`) turns them off.
+    pub server: Option<String>,
+    pub prefix: String,
+}
+
+/// `[eventlog]`: service and view events as JSON lines (§7.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLog {
+    /// None (the key set to `""`) turns the event log off.
+    pub path: Option<PathBuf>,
+    /// Permission bits for a new file (the TOML `644` means `0o644`).
+    pub mode: u32,
+}
+
+/// `[auto]`: how AUTO timeouts are estimated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Auto {
+    pub algorithm: Algorithm,
+    /// Beat intervals kept per service, 1 to [`MAX_HISTORY`].
+    pub history: usize,
+}
+
+/// One `[[alarms]]` or legacy `[[views]]` entry, compiled.
+#[derive(Debug, Clone)]
+pub struct ViewDef {
+    pub template: ViewTemplate,
+    /// Names of `[alerts.NAME]` tables; every one exists.
+    pub alerts: Vec<String>,
+}
+
+/// `ViewTemplate` holds compiled regexes and has no `PartialEq`; its `Debug`
+/// rendering shows the name and every regex source, so compare that.
+impl PartialEq for ViewDef {
+    fn eq(&self, other: &ViewDef) -> bool {
+        self.alerts == other.alerts
+            && format!("{:?}", self.template) == format!("{:?}", other.template)
+    }
+}
+
+/// One `[alerts.NAME]` table (§4.5). Each back-end acts when its key is set;
+/// an empty string counts as unset, as in Go lovebeat.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertDef {
+    /// Comma-separated recipients.
+    pub mail: Option<String>,
+    pub webhook: Option<String>,
+    pub slack_channel: Option<String>,
+    /// Run with no arguments and `LOVEBEAT_*` variables in its environment.
+    pub script: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            public_url: "http://lovebeat.example.com/".to_owned(),
+            database: Database {
+                filename: PathBuf::from("lovebeat.db"),
+                interval: Duration::from_secs(1),
+                remote_s3_url: String::new(),
+                remote_s3_region: String::new(),
+            },
+            udp: Listener {
+                listen: ListenAddr::Any(8127),
+            },
+            tcp: Listener {
+                listen: ListenAddr::Any(8127),
+            },
+            http: Http {
+                listen: ListenAddr::Any(8080),
+            },
+            mail: Mail {
+                server: "localhost:25".to_owned(),
+                from: "lovebeat@example.com".to_owned(),
+            },
+            mailgun: Mailgun {
+                domain: String::new(),
+                from: String::new(),
+                api_key: String::new(),
+            },
+            slack: Slack {
+                webhook_url:
+                    "https://hooks.slack.com/services/TXXXXXXXX/BXXXXXXXX/XXXXXXXXXXXXXXXXX"
+                        .to_owned(),
+            },
+            metrics: Metrics {
+                server: None,
+                prefix: "lovebeat".to_owned(),
+            },
+            eventlog: EventLog {
+                path: None,
+                mode: 0o644,
+            },
+            notify: Vec::new(),
+            views: Vec::new(),
+            alerts: BTreeMap::new(),
+            auto: Auto {
+                algorithm: Algorithm::Median,
+                history: 100,
+            },
+        }
+    }
+}
+
+/// A `listen` address: `:PORT` (every interface), `IP:PORT`, `[IPv6]:PORT`
+/// or `localhost:PORT`. Port 0 lets the OS pick. Host names other than
+/// `localhost` are not resolved: config does no I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// `:PORT`: every interface, IPv6 and IPv4.
+    Any(u16),
+    /// One address.
+    Addr(SocketAddr),
+}
+
+impl ListenAddr {
+    /// The addresses to try binding, in order, until one works: for `Any`,
+    /// dual-stack `[::]` and then `0.0.0.0` for hosts without IPv6.
+    pub fn bind_addrs(&self) -> Vec<SocketAddr> {
+        match *self {
+            ListenAddr::Any(port) => vec![
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+            ],
+            ListenAddr::Addr(addr) => vec![addr],
+        }
+    }
+
+    /// Where a client on this host reaches a daemon listening here: an
+    /// unspecified address becomes loopback.
+    pub fn connect_addr(&self) -> SocketAddr {
+        match *self {
+            ListenAddr::Any(port) => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+            ListenAddr::Addr(addr) if addr.ip() == Ipv6Addr::UNSPECIFIED => {
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), addr.port())
+            }
+            ListenAddr::Addr(addr) if addr.ip().is_unspecified() => {
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+            }
+            ListenAddr::Addr(addr) => addr,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        match *self {
+            ListenAddr::Any(port) => port,
+            ListenAddr::Addr(addr) => addr.port(),
+        }
+    }
+}
+
+impl FromStr for ListenAddr {
+    /// A one-line reason that quotes the input.
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ListenAddr, String> {
+        let invalid = |why: &str| format!("invalid address {s:?}: {why}");
+        let (host, port) = s
+            .rsplit_once(':')
+            .ok_or_else(|| invalid("expected [HOST]:PORT, e.g. \":8127\""))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| invalid("the port must be a number from 0 to 65535"))?;
+        if host.is_empty() {
+            return Ok(ListenAddr::Any(port));
+        }
+        if host.eq_ignore_ascii_case("localhost") {
+            return Ok(ListenAddr::Addr(SocketAddr::new(
+                Ipv4Addr::LOCALHOST.into(),
+                port,
+            )));
+        }
+        let ip = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) => v6.parse::<Ipv6Addr>().map(IpAddr::V6),
+            None => host.parse::<Ipv4Addr>().map(IpAddr::V4),
+        };
+        let ip = ip.map_err(|_| {
+            invalid("the host must be an IP address (IPv6 in brackets) or localhost")
+        })?;
+        Ok(ListenAddr::Addr(SocketAddr::new(ip, port)))
+    }
+}
+
+/// The config spelling: `:8127`, `127.0.0.1:8127`, `[::1]:8127`.
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Any(port) => write!(f, ":{port}"),
+            ListenAddr::Addr(addr) => write!(f, "{addr}"),
+        }
+    }
+}
+
+/// One thing wrong with the configuration, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file as given (or the origin passed to [`from_str`]).
+    pub file: String,
+    /// 1-based line in `file`, when the problem is in its text.
+    pub line: Option<usize>,
+    /// The key or table, spelled as in the file: `[http] listen`,
+    /// `[[alarms]] pattern`, `public_url`, `[alerts.ops]`.
+    pub key: Option<String>,
+    /// One line, no trailing period.
+    pub message: String,
+}
+
+/// `FILE:LINE: KEY: MESSAGE`, leaving out what is not known.
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Why the configuration cannot be used: every problem found, in file and
+/// line order (at least one). A file that is not valid TOML stops at its
+/// first syntax or type error; bad values are all collected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    fn new(problem: Problem) -> ConfigError {
+        ConfigError {
+            problems: vec![problem],
+        }
+    }
+
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+}
+
+/// One problem per line.
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The files to read, in order: `config` (or [`DEFAULT_CONFIG_FILE`] when
+/// None, skipped if it does not exist; a missing file given explicitly is an
+/// error), then every regular file of `config_dir` whose name does not start
+/// with `.`, sorted by name. A missing `config_dir` is ignored.
+pub fn resolve_files(
+    config: Option<&Path>,
+    config_dir: &Path,
+) -> Result<Vec<PathBuf>, ConfigError> {
+    resolve_files_with_default(config, Path::new(DEFAULT_CONFIG_FILE), config_dir)
+}
+
+/// [`resolve_files`] with another default main file (for tests).
+fn resolve_files_with_default(
+    config: Option<&Path>,
+    default: &Path,
+    config_dir: &Path,
+) -> Result<Vec<PathBuf>, ConfigError> {
+    let mut files = Vec::new();
+    let main = config.unwrap_or(default);
+    match fs::metadata(main) {
+        Ok(_) => files.push(main.to_owned()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound && config.is_none() => {}
+        Err(err) => return Err(ConfigError::new(io_problem(main, &err))),
+    }
+    let entries = match fs::read_dir(config_dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(files),
+        Err(err) => return Err(ConfigError::new(io_problem(config_dir, &err))),
+    };
+    let mut dir_files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|err| ConfigError::new(io_problem(config_dir, &err)))?
+            .path();
+        let hidden = path
+            .file_name()
+            .is_some_and(|name| name.as_encoded_bytes().starts_with(b"."));
+        // metadata() follows symlinks: a link to a file counts as a file.
+        if !hidden && fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            dir_files.push(path);
+        }
+    }
+    dir_files.sort();
+    files.extend(dir_files);
+    Ok(files)
+}
+
+/// Reads and merges `files` (as [`resolve_files`] gives them) over the
+/// defaults. No files gives [`Config::default`].
+pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
+    let mut texts = Vec::with_capacity(files.len());
+    let mut problems = Vec::new();
+    for file in files {
+        match fs::read_to_string(file) {
+            Ok(text) => texts.push((file.display().to_string(), text)),
+            Err(err) => problems.push(io_problem(file, &err)),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError { problems });
+    }
+    build(texts)
+}
+
+/// One config file's text over the defaults; `origin` names it in errors.
+pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    build(vec![(origin.to_owned(), text.to_owned())])
+}
+
+fn io_problem(path: &Path, err: &io::Error) -> Problem {
+    Problem {
+        file: path.display().to_string(),
+        line: None,
+        key: None,
+        message: err.to_string(),
+    }
+}
+
+/// Parses every `(origin, text)`, merges them in order and validates.
+fn build(files: Vec<(String, String)>) -> Result<Config, ConfigError> {
+    let mut sources = Sources::default();
+    let mut merged = raw::File::default();
+    let mut problems = Vec::new();
+    for (origin, text) in files {
+        match parse_file(&origin, &text) {
+            Ok(file) => merged.merge(raw::Rebase::rebase(file, sources.next_base())),
+            Err(problem) => problems.push(problem),
+        }
+        sources.add(origin, text);
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError { problems });
+    }
+    from_raw(merged, &sources)
+}
+
+/// One file's TOML into the raw layer, its spans still offsets into `text`.
+fn parse_file(origin: &str, text: &str) -> Result<raw::File, Problem> {
+    let mut file: raw::File = toml::from_str(text).map_err(|err| {
+        let offset = err.span().map_or(0, |span| span.start);
+        Problem {
+            file: origin.to_owned(),
+            line: Some(line_of(text, offset)),
+            key: locate::key_at(text, offset),
+            message: err.message().trim().replace('\n', "; "),
+        }
+    })?;
+    // Go read `public_url` only from [general]; its sample put it at the
+    // top. Take either, but not two different values from one file.
+    if let Some(general) = file.general.public_url.take() {
+        if let Some(top) = &file.public_url
+            && top.get_ref() != general.get_ref()
+        {
+            return Err(Problem {
+                file: origin.to_owned(),
+                line: Some(line_of(text, general.span().start)),
+                key: Some("[general] public_url".to_owned()),
+                message: format!(
+                    "conflicts with the top-level public_url on line {}; keep one",
+                    line_of(text, top.span().start)
+                ),
+            });
+        }
+        file.public_url = Some(general);
+    }
+    Ok(file)
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    1 + text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+}
+
+/// The text of every file read, laid end to end (with one byte between
+/// files): a span in the merged raw config is an offset into this, which
+/// gives the file and the line.
+#[derive(Default)]
+struct Sources {
+    files: Vec<Source>,
+}
+
+struct Source {
+    origin: String,
+    text: String,
+    /// Where this file starts in the shared offset space.
+    base: usize,
+}
+
+impl Sources {
+    /// The base the next file added will get.
+    fn next_base(&self) -> usize {
+        self.files.last().map_or(0, |f| f.base + f.text.len() + 1)
+    }
+
+    fn add(&mut self, origin: String, text: String) {
+        let base = self.next_base();
+        self.files.push(Source { origin, text, base });
+    }
+
+    /// The file and line of a shared offset.
+    fn site(&self, offset: usize) -> (&str, usize) {
+        let file = self
+            .files
+            .iter()
+            .rev()
+            .find(|f| f.base <= offset)
+            .expect("a span from a file that was never added");
+        (&file.origin, line_of(&file.text, offset - file.base))
+    }
+}
+
+/// Collects problems while [`from_raw`] builds the config.
+struct Checker<'a> {
+    sources: &'a Sources,
+    /// With the shared offset, to sort them into file and line order.
+    problems: Vec<(usize, Problem)>,
+}
+
+impl Checker<'_> {
+    fn report(&mut self, span: Range<usize>, key: &str, message: String) {
+        let (file, line) = self.sources.site(span.start);
+        let problem = Problem {
+            file: file.to_owned(),
+            line: Some(line),
+            key: Some(key.to_owned()),
+            message,
+        };
+        self.problems.push((span.start, problem));
+    }
+
+    /// `check(value)` of a key, or `default` when the key is absent or its
+    /// value is bad (then reported).
+    fn value<T, U>(
+        &mut self,
+        key: &str,
+        raw: Option<Spanned<T>>,
+        default: U,
+        check: impl FnOnce(T) -> Result<U, String>,
+    ) -> U {
+        let Some(raw) = raw else { return default };
+        let span = raw.span();
+        check(raw.into_inner()).unwrap_or_else(|message| {
+            self.report(span, key, message);
+            default
+        })
+    }
+
+    /// The referenced alert names, each reported unless `alerts` has it.
+    fn alert_refs(
+        &mut self,
+        key: &str,
+        refs: Vec<Spanned<String>>,
+        alerts: &BTreeMap<String, AlertDef>,
+    ) -> Vec<String> {
+        let mut names = Vec::with_capacity(refs.len());
+        for name in refs {
+            if !alerts.contains_key(name.get_ref()) {
+                let message = format!(
+                    "unknown alert {:?}: there is no [alerts.{}] table",
+                    name.get_ref(),
+                    name.get_ref()
+                );
+                self.report(name.span(), key, message);
+            }
+            names.push(name.into_inner());
+        }
+        names
+    }
+
+    fn finish(mut self, config: Config) -> Result<Config, ConfigError> {
+        if self.problems.is_empty() {
+            return Ok(config);
+        }
+        self.problems.sort_by_key(|(offset, _)| *offset);
+        let problems = self.problems.into_iter().map(|(_, p)| p).collect();
+        Err(ConfigError { problems })
+    }
+}
+
+/// The merged raw files, validated: the one place a [`Config`] is built.
+fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
+    let d = Config::default();
+    let mut c = Checker {
+        sources,
+        problems: Vec::new(),
+    };
+    let alerts: BTreeMap<String, AlertDef> = raw
+        .alerts
+        .into_iter()
+        .map(|(name, alert)| (name, alert_def(alert.into_inner())))
+        .collect();
+    let mut views = Vec::new();
+    for alarm in raw.alarms {
+        views.extend(alarm_def(&mut c, alarm.into_inner(), &alerts));
+    }
+    for view in raw.views {
+        views.extend(view_def(&mut c, view.into_inner(), &alerts));
+    }
+    let mut notify = Vec::new();
+    for entry in raw.notify {
+        let url = entry.into_inner().lovebeat;
+        notify.extend(c.value("[[notify]] lovebeat", Some(url), None, |u| {
+            notify_url(u).map(Some)
+        }));
+    }
+    let (db, udp, tcp, http) = (raw.database, raw.udp, raw.tcp, raw.http);
+    let (mail, mailgun, metrics, eventlog, auto) =
+        (raw.mail, raw.mailgun, raw.metrics, raw.eventlog, raw.auto);
+    let config = Config {
+        public_url: c.value("public_url", raw.public_url, d.public_url, public_url),
+        database: Database {
+            filename: c.value(
+                "[database] filename",
+                db.filename,
+                d.database.filename,
+                |f| non_empty(f).map(PathBuf::from),
+            ),
+            interval: c.value(
+                "[database] interval",
+                db.interval,
+                d.database.interval,
+                seconds,
+            ),
+            remote_s3_url: c.value(
+                "[database] remote_s3_url",
+                db.remote_s3_url,
+                d.database.remote_s3_url,
+                Ok,
+            ),
+            remote_s3_region: c.value(
+                "[database] remote_s3_region",
+                db.remote_s3_region,
+                d.database.remote_s3_region,
+                Ok,
+            ),
+        },
+        udp: Listener {
+            listen: c.value("[udp] listen", udp.listen, d.udp.listen, |s| s.parse()),
+        },
+        tcp: Listener {
+            listen: c.value("[tcp] listen", tcp.listen, d.tcp.listen, |s| s.parse()),
+        },
+        http: Http {
+            listen: c.value("[http] listen", http.listen, d.http.listen, |s| s.parse()),
+        },
+        mail: Mail {
+            server: c.value("[mail] server", mail.server, d.mail.server, host_port),
+            from: c.value("[mail] from", mail.from, d.mail.from, Ok),
+        },
+        mailgun: Mailgun {
+            domain: c.value("[mailgun] domain", mailgun.domain, d.mailgun.domain, Ok),
+            from: c.value("[mailgun] from", mailgun.from, d.mailgun.from, Ok),
+            api_key: c.value("[mailgun] api_key", mailgun.api_key, d.mailgun.api_key, Ok),
+        },
+        slack: Slack {
+            webhook_url: c.value(
+                "[slack] webhook_url",
+                raw.slack.webhook_url,
+                d.slack.webhook_url,
+                Ok,
+            ),
+        },
+        metrics: Metrics {
+            server: c.value("[metrics] server", metrics.server, d.metrics.server, |s| {
+                off_if_empty(s).map(host_port).transpose()
+            }),
+            prefix: c.value("[metrics] prefix", metrics.prefix, d.metrics.prefix, Ok),
+        },
+        eventlog: EventLog {
+            path: c.value("[eventlog] path", eventlog.path, d.eventlog.path, |p| {
+                Ok(off_if_empty(p).map(PathBuf::from))
+            }),
+            mode: c.value("[eventlog] mode", eventlog.mode, d.eventlog.mode, file_mode),
+        },
+        notify,
+        views,
+        alerts,
+        auto: Auto {
+            algorithm: c.value("[auto] algorithm", auto.algorithm, d.auto.algorithm, |s| {
+                s.parse().map_err(|err| format!("{err}"))
+            }),
+            history: c.value("[auto] history", auto.history, d.auto.history, history),
+        },
+    };
+    c.finish(config)
+}
+
+fn alert_def(alert: raw::Alert) -> AlertDef {
+    let set =
+        |value: Option<Spanned<String>>| value.map(Spanned::into_inner).and_then(off_if_empty);
+    AlertDef {
+        mail: set(alert.mail),
+        webhook: set(alert.webhook),
+        slack_channel: set(alert.slack_channel),
+        script: set(alert.script),
+    }
+}
+
+/// An `[[alarms]]` entry: a §4.2 glob template.
+fn alarm_def(
+    c: &mut Checker<'_>,
+    alarm: raw::Alarm,
+    alerts: &BTreeMap<String, AlertDef>,
+) -> Option<ViewDef> {
+    let name = c.value("[[alarms]] name", Some(alarm.name), None, |n| {
+        non_empty(n).map(Some)
+    })?;
+    let alert_names = c.alert_refs("[[alarms]] alerts", alarm.alerts, alerts);
+    let strings =
+        |list: &[Spanned<String>]| list.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>();
+    let (includes, excludes) = (strings(&alarm.includes), strings(&alarm.excludes));
+    let pattern = alarm.pattern.as_ref().map(|p| p.get_ref().as_str());
+    match ViewTemplate::glob(&name, pattern, &includes, &excludes) {
+        Ok(template) => Some(ViewDef {
+            template,
+            alerts: alert_names,
+        }),
+        Err(err) => {
+            // Point at the glob that failed.
+            let culprit = alarm
+                .pattern
+                .iter()
+                .map(|p| ("[[alarms]] pattern", p))
+                .chain(alarm.includes.iter().map(|p| ("[[alarms]] includes", p)))
+                .chain(alarm.excludes.iter().map(|p| ("[[alarms]] excludes", p)))
+                .find(|(_, p)| p.get_ref() == err.pattern());
+            let (key, span) = culprit.map_or(("[[alarms]]", 0..0), |(key, p)| (key, p.span()));
+            c.report(span, key, err.to_string());
+            None
+        }
+    }
+}
+
+/// A legacy `[[views]]` entry: an unanchored regex under a fixed name.
+fn view_def(
+    c: &mut Checker<'_>,
+    view: raw::View,
+    alerts: &BTreeMap<String, AlertDef>,
+) -> Option<ViewDef> {
+    let name = c.value("[[views]] name", Some(view.name), None, |n| {
+        non_empty(n).map(Some)
+    })?;
+    let alert_names = c.alert_refs("[[views]] alerts", view.alerts, alerts);
+    let template = c.value("[[views]] regexp", Some(view.regexp), None, |regexp| {
+        ViewTemplate::regex(&name, &regexp)
+            .map(Some)
+            .map_err(|err| err.to_string())
+    })?;
+    Some(ViewDef {
+        template,
+        alerts: alert_names,
+    })
+}
+
+fn non_empty(s: String) -> Result<String, String> {
+    if s.is_empty() {
+        Err("must not be empty".to_owned())
+    } else {
+        Ok(s)
+    }
+}
+
+/// `""` means "off" for optional features.
+fn off_if_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// Alert links append `alarms/NAME` to it, so it must end with `/`; add one.
+fn public_url(url: String) -> Result<String, String> {
+    let mut url = non_empty(url)?;
+    if !url.ends_with('/') {
+        url.push('/');
+    }
+    Ok(url)
+}
+
+fn seconds(value: i64) -> Result<Duration, String> {
+    u64::try_from(value)
+        .ok()
+        .filter(|&s| s >= 1)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("must be a whole number of seconds, at least 1 (got {value})"))
+}
+
+/// `HOST:PORT` for outgoing connections; the host is resolved when used.
+fn host_port(s: String) -> Result<String, String> {
+    let valid = s
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if valid {
+        Ok(s)
+    } else {
+        Err(format!("invalid address {s:?}: expected HOST:PORT"))
+    }
+}
+
+/// Go lovebeat read `mode = 644` as a decimal number and used its digits as
+/// octal; so do we, rejecting what is not an octal permission.
+fn file_mode(value: i64) -> Result<u32, String> {
+    let digits = value.to_string();
+    let octal = u32::from_str_radix(&digits, 8)
+        .ok()
+        .filter(|&m| m <= 0o7777);
+    octal.ok_or_else(|| {
+        format!("invalid file mode {value}: expected up to 4 octal digits (0-7), e.g. 644")
+    })
+}
+
+fn history(value: i64) -> Result<usize, String> {
+    usize::try_from(value)
+        .ok()
+        .filter(|n| (1..=MAX_HISTORY).contains(n))
+        .ok_or_else(|| format!("must be from 1 to {MAX_HISTORY} (got {value})"))
+}
+
+/// A peer's base URL (§7.2): http or https; a trailing `/` is dropped since
+/// the API path is appended.
+fn notify_url(url: String) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        _ => Err(format!(
+            "invalid URL {url:?}: expected http://HOST[:PORT] or https://…"
+        )),
+    }
+}
+
+/// The TOML as written: a serde mirror of every key, each optional and with
+/// its span, unknown keys rejected. Defaults and checks live in [`from_raw`].
+mod raw {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+    use toml::Spanned;
+
+    /// An optional key, with where its value is.
+    type Opt<T> = Option<Spanned<T>>;
+
+    /// One config file.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct File {
+        /// Base URL of the dashboard, used in Slack links. Also accepted as
+        /// `[general] public_url`, where Go lovebeat read it.
+        pub public_url: Opt<String>,
+        /// `[general]`.
+        pub general: General,
+        /// `[database]`.
+        pub database: Database,
+        /// `[udp]`.
+        pub udp: Listener,
+        /// `[tcp]`.
+        pub tcp: Listener,
+        /// `[http]`.
+        pub http: Listener,
+        /// `[mail]`.
+        pub mail: Mail,
+        /// `[mailgun]`.
+        pub mailgun: Mailgun,
+        /// `[slack]`.
+        pub slack: Slack,
+        /// `[metrics]`.
+        pub metrics: Metrics,
+        /// `[eventlog]`.
+        pub eventlog: EventLog,
+        /// `[[notify]]`: peer lovebeats to autobeat.
+        pub notify: Vec<Spanned<Notify>>,
+        /// `[[alarms]]`: glob view templates.
+        pub alarms: Vec<Spanned<Alarm>>,
+        /// `[[views]]`: legacy regex views.
+        pub views: Vec<Spanned<View>>,
+        /// `[alerts.NAME]`: what to do when a view that names it changes state.
+        pub alerts: BTreeMap<String, Spanned<Alert>>,
+        /// `[auto]`.
+        pub auto: Auto,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct General {
+        /// Base URL of the dashboard (moved to the top level when read).
+        pub public_url: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Database {
+        /// The database file, relative to the working directory.
+        pub filename: Opt<String>,
+        /// Seconds a changed service may wait before it is written.
+        pub interval: Opt<i64>,
+        /// `s3://bucket/path` to keep a copy of the database in S3.
+        pub remote_s3_url: Opt<String>,
+        /// The S3 region, e.g. `eu-west-1`.
+        pub remote_s3_region: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Listener {
+        /// `[HOST]:PORT` to listen on.
+        pub listen: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Mail {
+        /// SMTP `HOST:PORT`.
+        pub server: Opt<String>,
+        /// Envelope and header sender.
+        pub from: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Mailgun {
+        /// Mailgun domain; non-empty switches mail alerts to Mailgun.
+        pub domain: Opt<String>,
+        /// Sender for Mailgun mail.
+        pub from: Opt<String>,
+        /// Mailgun API key.
+        pub api_key: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Slack {
+        /// Incoming-webhook URL for alerts with a `slack_channel`.
+        pub webhook_url: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Metrics {
+        /// statsd `HOST:PORT` for lovebeat's own metrics; `""` is off.
+        pub server: Opt<String>,
+        /// Prefix of every metric name.
+        pub prefix: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct EventLog {
+        /// JSON-lines event file; `""` is off.
+        pub path: Opt<String>,
+        /// Permissions of a new file, octal digits written as a number (644).
+        pub mode: Opt<i64>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Notify {
+        /// Base URL of a peer lovebeat, e.g. `http://other:8080`.
+        pub lovebeat: Spanned<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Alarm {
+        /// View name template; may use `$vars` captured by the globs.
+        pub name: Spanned<String>,
+        /// A glob appended to `includes`.
+        pub pattern: Opt<String>,
+        /// Globs of member services; the first that matches gives the `$vars`.
+        #[serde(default)]
+        pub includes: Vec<Spanned<String>>,
+        /// Globs of services that are never members.
+        #[serde(default)]
+        pub excludes: Vec<Spanned<String>>,
+        /// Names of `[alerts.NAME]` tables.
+        #[serde(default)]
+        pub alerts: Vec<Spanned<String>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct View {
+        /// The view name.
+        pub name: Spanned<String>,
+        /// A regex matched anywhere in the service name (unanchored).
+        pub regexp: Spanned<String>,
+        /// Names of `[alerts.NAME]` tables.
+        #[serde(default)]
+        pub alerts: Vec<Spanned<String>>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Alert {
+        /// Comma-separated mail recipients.
+        pub mail: Opt<String>,
+        /// URL to POST a JSON description of the change to.
+        pub webhook: Opt<String>,
+        /// Slack channel, through `[slack] webhook_url`.
+        pub slack_channel: Opt<String>,
+        /// Program to run, with `LOVEBEAT_*` environment variables.
+        pub script: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Auto {
+        /// AUTO estimator: `median` or `adaptive`.
+        pub algorithm: Opt<String>,
+        /// Beat intervals kept per service.
+        pub history: Opt<i64>,
+    }
+
+    /// Moves a value's spans from its own file's offsets to the shared
+    /// offset space of `Sources`, by adding the file's base.
+    pub(super) trait Rebase {
+        fn rebase(self, base: usize) -> Self;
+    }
+
+    impl Rebase for String {
+        fn rebase(self, _: usize) -> Self {
+            self
+        }
+    }
+
+    impl Rebase for i64 {
+        fn rebase(self, _: usize) -> Self {
+            self
+        }
+    }
+
+    impl<T: Rebase> Rebase for Spanned<T> {
+        fn rebase(self, base: usize) -> Self {
+            let span = self.span();
+            Spanned::new(
+                span.start + base..span.end + base,
+                self.into_inner().rebase(base),
+            )
+        }
+    }
+
+    impl<T: Rebase> Rebase for Option<T> {
+        fn rebase(self, base: usize) -> Self {
+            self.map(|v| v.rebase(base))
+        }
+    }
+
+    impl<T: Rebase> Rebase for Vec<T> {
+        fn rebase(self, base: usize) -> Self {
+            self.into_iter().map(|v| v.rebase(base)).collect()
+        }
+    }
+
+    impl<T: Rebase> Rebase for BTreeMap<String, T> {
+        fn rebase(self, base: usize) -> Self {
+            self.into_iter().map(|(k, v)| (k, v.rebase(base))).collect()
+        }
+    }
+
+    /// `Rebase` for structs, field by field.
+    macro_rules! rebase_fields {
+        ($($ty:ident { $($field:ident),* })*) => {$(
+            impl Rebase for $ty {
+                fn rebase(self, base: usize) -> Self {
+                    $ty { $($field: self.$field.rebase(base)),* }
+                }
+            }
+        )*};
+    }
+
+    /// `Rebase` and `merge` for tables of scalar keys: a key set in the
+    /// later file wins.
+    macro_rules! section {
+        ($($ty:ident { $($field:ident),* })*) => {$(
+            rebase_fields!($ty { $($field),* });
+            impl $ty {
+                fn merge(&mut self, later: $ty) {
+                    $(if later.$field.is_some() {
+                        self.$field = later.$field;
+                    })*
+                }
+            }
+        )*};
+    }
+
+    section! {
+        General { public_url }
+        Database { filename, interval, remote_s3_url, remote_s3_region }
+        Listener { listen }
+        Mail { server, from }
+        Mailgun { domain, from, api_key }
+        Slack { webhook_url }
+        Metrics { server, prefix }
+        EventLog { path, mode }
+        Auto { algorithm, history }
+    }
+
+    rebase_fields! {
+        Notify { lovebeat }
+        Alarm { name, pattern, includes, excludes, alerts }
+        View { name, regexp, alerts }
+        Alert { mail, webhook, slack_channel, script }
+        File {
+            public_url, general, database, udp, tcp, http, mail, mailgun, slack,
+            metrics, eventlog, notify, alarms, views, alerts, auto
+        }
+    }
+
+    impl File {
+        /// Adds a later file (already rebased): scalars override, arrays
+        /// are concatenated, `[alerts.NAME]` tables replace by name.
+        pub(super) fn merge(&mut self, later: File) {
+            if later.public_url.is_some() {
+                self.public_url = later.public_url;
+            }
+            self.general.merge(later.general);
+            self.database.merge(later.database);
+            self.udp.merge(later.udp);
+            self.tcp.merge(later.tcp);
+            self.http.merge(later.http);
+            self.mail.merge(later.mail);
+            self.mailgun.merge(later.mailgun);
+            self.slack.merge(later.slack);
+            self.metrics.merge(later.metrics);
+            self.eventlog.merge(later.eventlog);
+            self.notify.extend(later.notify);
+            self.alarms.extend(later.alarms);
+            self.views.extend(later.views);
+            self.alerts.extend(later.alerts);
+            self.auto.merge(later.auto);
+        }
+    }
+}
+
+/// Which key a TOML error points at, for the message: `[http] listen`.
+mod locate {
+    use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+    use toml::Spanned;
+
+    /// Any TOML document, keeping the span of every key and value.
+    enum Node {
+        Leaf,
+        Table(Vec<(Spanned<String>, Spanned<Node>)>),
+        Array(Vec<Spanned<Node>>),
+    }
+
+    /// A step of the path to a key.
+    enum Step {
+        Key(String),
+        /// An element of an array of tables (`[[alarms]]`).
+        Element,
+    }
+
+    /// The key or table at byte `offset` of `text`, spelled as in the file.
+    pub(super) fn key_at(text: &str, offset: usize) -> Option<String> {
+        // A document that does not parse (or holds a datetime, which the
+        // span tree does not take) is located by its lines instead.
+        let Ok(root) = toml::from_str::<Node>(text) else {
+            return key_by_lines(text, offset);
+        };
+        let mut path = Vec::new();
+        let is_table = find(&root, offset, &mut path)?;
+        Some(render(&path, is_table))
+    }
+
+    /// Fills `path` with the deepest key whose key or value span holds
+    /// `offset`, returning whether that value is a table. Children are
+    /// searched whatever their parent's span: a `[header]` table's span is
+    /// only the header.
+    fn find(node: &Node, offset: usize, path: &mut Vec<Step>) -> Option<bool> {
+        let Node::Table(entries) = node else {
+            return None;
+        };
+        for (key, value) in entries {
+            path.push(Step::Key(key.get_ref().clone()));
+            if let Some(is_table) = find_within(value.get_ref(), offset, path) {
+                return Some(is_table);
+            }
+            if holds(key, offset) || holds(value, offset) {
+                return Some(!matches!(value.get_ref(), Node::Leaf | Node::Array(_)));
+            }
+            path.pop();
+        }
+        None
+    }
+
+    /// Like [`find`] for a value: into tables, and into the elements of
+    /// arrays of tables (an element's own span is its `[[header]]`).
+    fn find_within(node: &Node, offset: usize, path: &mut Vec<Step>) -> Option<bool> {
+        match node {
+            Node::Leaf => None,
+            Node::Table(_) => find(node, offset, path),
+            Node::Array(items) => items.iter().find_map(|item| {
+                if !matches!(item.get_ref(), Node::Table(_)) {
+                    return None;
+                }
+                path.push(Step::Element);
+                let found = find(item.get_ref(), offset, path)
+                    .or_else(|| holds(item, offset).then_some(true));
+                if found.is_none() {
+                    path.pop();
+                }
+                found
+            }),
+        }
+    }
+
+    fn holds<T>(spanned: &Spanned<T>, offset: usize) -> bool {
+        let span = spanned.span();
+        span.contains(&offset) || span.start == offset
+    }
+
+    /// `[a.b]` or `[[a]]` for a table, `[a.b] key` or `key` for a key.
+    fn render(path: &[Step], is_table: bool) -> String {
+        let (table, key) = match (is_table, path.split_last()) {
+            (false, Some((Step::Key(key), table))) => (table, Some(key.as_str())),
+            _ => (path, None),
+        };
+        let names: Vec<String> = table
+            .iter()
+            .filter_map(|step| match step {
+                Step::Key(k) => Some(quote(k)),
+                Step::Element => None,
+            })
+            .collect();
+        let header = match () {
+            _ if names.is_empty() => String::new(),
+            _ if table.iter().any(|s| matches!(s, Step::Element)) => {
+                format!("[[{}]]", names.join("."))
+            }
+            _ => format!("[{}]", names.join(".")),
+        };
+        match key {
+            Some(key) if header.is_empty() => quote(key),
+            Some(key) => format!("{header} {}", quote(key)),
+            None => header,
+        }
+    }
+
+    /// A key as TOML spells it: bare if it can be.
+    fn quote(key: &str) -> String {
+        let bare = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if bare {
+            key.to_owned()
+        } else {
+            format!("{key:?}")
+        }
+    }
+
+    /// For text that is not valid TOML: the last `[header]` line at or
+    /// before the offset, and the `key =` of the offset's line if it has one.
+    fn key_by_lines(text: &str, offset: usize) -> Option<String> {
+        let offset = offset.min(text.len());
+        let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+        let line = text[line_start..line_end].trim();
+        let header = text[..line_end]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('['))
+            .and_then(header_of);
+        let key = (!line.starts_with('['))
+            .then(|| line.split_once('='))
+            .flatten()
+            .map(|(key, _)| key.trim())
+            .filter(|key| !key.is_empty() && !key.contains(char::is_whitespace));
+        match (header, key) {
+            (Some(header), Some(key)) => Some(format!("{header} {key}")),
+            (header, key) => header.or(key.map(str::to_owned)),
+        }
+    }
+
+    /// `[name]` or `[[name]]` from a header line, without any comment.
+    fn header_of(line: &str) -> Option<String> {
+        let close = if line.starts_with("[[") { "]]" } else { "]" };
+        let end = line.find(close)? + close.len();
+        Some(line[..end].to_owned())
+    }
+
+    impl<'de> Deserialize<'de> for Node {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Node, D::Error> {
+            deserializer.deserialize_any(NodeVisitor)
+        }
+    }
+
+    struct NodeVisitor;
+
+    impl<'de> Visitor<'de> for NodeVisitor {
+        type Value = Node;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any TOML value")
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
+            Ok(Node::Leaf)
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
+            Ok(Node::Leaf)
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
+            Ok(Node::Leaf)
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
+            Ok(Node::Leaf)
+        }
+
+        fn visit_str<E>(self, _: &str) -> Result<Node, E> {
+            Ok(Node::Leaf)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+            let mut entries = Vec::new();
+            while let Some(entry) = map.next_entry()? {
+                entries.push(entry);
+            }
+            Ok(Node::Table(entries))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok(Node::Array(items))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Config {
+        from_str(text, "test.toml").unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// The one-line message for a config that must fail.
+    fn error(text: &str) -> String {
+        match from_str(text, "/etc/lovebeat.cfg") {
+            Ok(config) => panic!("accepted: {config:?}"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// A scratch directory, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir =
+                std::env::temp_dir().join(format!("lovebeat-config-{}-{name}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn write(&self, name: &str, text: &str) -> PathBuf {
+            let path = self.0.join(name);
+            fs::write(&path, text).unwrap();
+            path
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let config = Config::default();
+        assert_eq!(config.public_url, "http://lovebeat.example.com/");
+        assert_eq!(config.database.filename, PathBuf::from("lovebeat.db"));
+        assert_eq!(config.database.interval, Duration::from_secs(1));
+        assert_eq!(config.database.remote_s3(), None);
+        assert_eq!(config.udp.listen, ListenAddr::Any(8127));
+        assert_eq!(config.tcp.listen, ListenAddr::Any(8127));
+        assert_eq!(config.http.listen, ListenAddr::Any(8080));
+        assert_eq!(config.mail.server, "localhost:25");
+        assert_eq!(config.mail.from, "lovebeat@example.com");
+        assert!(!config.mailgun.is_enabled());
+        assert_eq!(config.metrics.server, None);
+        assert_eq!(config.metrics.prefix, "lovebeat");
+        assert_eq!(config.eventlog.path, None);
+        assert_eq!(config.eventlog.mode, 0o644);
+        assert!(config.notify.is_empty() && config.views.is_empty() && config.alerts.is_empty());
+        assert_eq!(config.auto.algorithm, Algorithm::Median);
+        assert_eq!(config.auto.history, 100);
+    }
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        assert_eq!(parse(""), Config::default());
+        assert_eq!(load(&[]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn lovebeat_toml_is_the_defaults() {
+        let config = from_str(include_str!("../lovebeat.toml"), "lovebeat.toml");
+        assert_eq!(config.unwrap(), Config::default());
+    }
+
+    /// Uncomments the `# [table]`, `# key = value` and `# # comment` lines.
+    fn uncomment_examples(text: &str) -> String {
+        let is_code = |rest: &str| {
+            rest.starts_with('[')
+                || rest.starts_with('#')
+                || rest.split_once(" = ").is_some_and(|(key, _)| {
+                    key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                })
+        };
+        text.lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if is_code(rest) => rest,
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn lovebeat_toml_examples_are_valid() {
+        let text = uncomment_examples(include_str!("../lovebeat.toml"));
+        let config = from_str(&text, "lovebeat.toml").unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(config.views.len(), 2);
+        assert_eq!(config.views[0].template.name_template(), "server-$name");
+        assert_eq!(config.views[1].template.name_template(), "web");
+        assert_eq!(config.views[0].alerts, strings(&["mail-ops"]));
+        let alert = &config.alerts["mail-ops"];
+        assert_eq!(alert.slack_channel.as_deref(), Some("#ops"));
+        assert!(alert.mail.is_some() && alert.webhook.is_some() && alert.script.is_some());
+        assert_eq!(config.notify, strings(&["http://other-host:8080"]));
+    }
+
+    #[test]
+    fn every_key_is_parsed() {
+        let config = parse(
+            r##"
+            public_url = "https://beats.example.org"
+            [database]
+            filename = "/var/lib/lovebeat/state.db"
+            interval = 30
+            remote_s3_url = "s3://bucket/lovebeat.db"
+            remote_s3_region = "eu-west-1"
+            [udp]
+            listen = "127.0.0.1:9127"
+            [tcp]
+            listen = "[::1]:9128"
+            [http]
+            listen = "localhost:0"
+            [mail]
+            server = "smtp.example.org:587"
+            from = "beats@example.org"
+            [mailgun]
+            domain = "mg.example.org"
+            from = "mg@example.org"
+            api_key = "key-123"
+            [slack]
+            webhook_url = "https://hooks.slack.com/services/T/B/X"
+            [metrics]
+            server = "localhost:8125"
+            prefix = "lb"
+            [eventlog]
+            path = "/var/log/lovebeat/events.json"
+            mode = 600
+            [auto]
+            algorithm = "adaptive"
+            history = 20
+            [[notify]]
+            lovebeat = "http://peer:8080/"
+            [[alarms]]
+            name = "server-$name"
+            pattern = "app.$name.*"
+            excludes = ["app.old.*"]
+            alerts = ["ops"]
+            [[views]]
+            name = "web"
+            regexp = "web\\."
+            alerts = ["ops"]
+            [alerts.ops]
+            mail = "a@x.com,b@y.com"
+            webhook = "http://hook.example.org/"
+            slack_channel = "#ops"
+            script = "/bin/true"
+            [alerts.quiet]
+            mail = ""
+            "##,
+        );
+        let expected = Config {
+            public_url: "https://beats.example.org/".to_owned(),
+            database: Database {
+                filename: PathBuf::from("/var/lib/lovebeat/state.db"),
+                interval: Duration::from_secs(30),
+                remote_s3_url: "s3://bucket/lovebeat.db".to_owned(),
+                remote_s3_region: "eu-west-1".to_owned(),
+            },
+            udp: Listener {
+                listen: "127.0.0.1:9127".parse().unwrap(),
+            },
+            tcp: Listener {
+                listen: "[::1]:9128".parse().unwrap(),
+            },
+            http: Http {
+                listen: "127.0.0.1:0".parse().unwrap(),
+            },
+            mail: Mail {
+                server: "smtp.example.org:587".to_owned(),
+                from: "beats@example.org".to_owned(),
+            },
+            mailgun: Mailgun {
+                domain: "mg.example.org".to_owned(),
+                from: "mg@example.org".to_owned(),
+                api_key: "key-123".to_owned(),
+            },
+            slack: Slack {
+                webhook_url: "https://hooks.slack.com/services/T/B/X".to_owned(),
+            },
+            metrics: Metrics {
+                server: Some("localhost:8125".to_owned()),
+                prefix: "lb".to_owned(),
+            },
+            eventlog: EventLog {
+                path: Some(PathBuf::from("/var/log/lovebeat/events.json")),
+                mode: 0o600,
+            },
+            notify: strings(&["http://peer:8080"]),
+            views: vec![
+                ViewDef {
+                    template: ViewTemplate::glob(
+                        "server-$name",
+                        Some("app.$name.*"),
+                        &[],
+                        &strings(&["app.old.*"]),
+                    )
+                    .unwrap(),
+                    alerts: strings(&["ops"]),
+                },
+                ViewDef {
+                    template: ViewTemplate::regex("web", r"web\.").unwrap(),
+                    alerts: strings(&["ops"]),
+                },
+            ],
+            alerts: BTreeMap::from([
+                (
+                    "ops".to_owned(),
+                    AlertDef {
+                        mail: Some("a@x.com,b@y.com".to_owned()),
+                        webhook: Some("http://hook.example.org/".to_owned()),
+                        slack_channel: Some("#ops".to_owned()),
+                        script: Some("/bin/true".to_owned()),
+                    },
+                ),
+                ("quiet".to_owned(), AlertDef::default()),
+            ]),
+            auto: Auto {
+                algorithm: Algorithm::Adaptive,
+                history: 20,
+            },
+        };
+        assert_eq!(config, expected);
+        assert_eq!(
+            config.database.remote_s3(),
+            Some(("s3://bucket/lovebeat.db", "eu-west-1"))
+        );
+        assert!(config.mailgun.is_enabled());
+    }
+
+    #[test]
+    fn views_match_services() {
+        let config = parse(
+            r#"
+            [[alarms]]
+            name = "server-$name"
+            includes = ["app.$name.*"]
+            excludes = ["app.old.*"]
+            [[views]]
+            name = "web"
+            regexp = "web"
+            "#,
+        );
+        let alarm = &config.views[0].template;
+        assert_eq!(alarm.view_for("app.db.1").as_deref(), Some("server-db"));
+        assert_eq!(alarm.view_for("app.old.1"), None);
+        let view = &config.views[1].template;
+        assert_eq!(view.view_for("prod.web.1").as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn public_url_in_general_and_a_slash_is_added() {
+        let config = parse("[general]\npublic_url = \"http://x:8080\"\n");
+        assert_eq!(config.public_url, "http://x:8080/");
+        let both = "public_url = \"http://a/\"\n[general]\npublic_url = \"http://a/\"\n";
+        assert_eq!(parse(both).public_url, "http://a/");
+    }
+
+    #[test]
+    fn public_url_twice_with_different_values_is_an_error() {
+        let text = "public_url = \"http://a/\"\n[general]\npublic_url = \"http://b/\"\n";
+        assert_eq!(
+            error(text),
+            "/etc/lovebeat.cfg:3: [general] public_url: \
+             conflicts with the top-level public_url on line 1; keep one"
+        );
+    }
+
+    #[test]
+    fn listen_address_forms() {
+        let addr = |s: &str| s.parse::<ListenAddr>();
+        assert_eq!(addr(":8127"), Ok(ListenAddr::Any(8127)));
+        assert_eq!(addr(":0"), Ok(ListenAddr::Any(0)));
+        let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        assert_eq!(addr("127.0.0.1:80"), Ok(ListenAddr::Addr(v4)));
+        assert_eq!(addr("localhost:80"), Ok(ListenAddr::Addr(v4)));
+        assert_eq!(addr("LocalHost:80"), Ok(ListenAddr::Addr(v4)));
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        assert_eq!(addr("[::1]:80"), Ok(ListenAddr::Addr(v6)));
+        let any4: SocketAddr = "0.0.0.0:5".parse().unwrap();
+        assert_eq!(addr("0.0.0.0:5"), Ok(ListenAddr::Addr(any4)));
+        for bad in [
+            "", "8127", "foo:bar", "host:80", "::1:80", ":65536", ":-1", "1.2.3:4",
+        ] {
+            let err = addr(bad).unwrap_err();
+            assert!(
+                err.starts_with(&format!("invalid address {bad:?}: ")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn listen_address_round_trips_through_display() {
+        for s in [":8127", "127.0.0.1:80", "[::1]:80", "0.0.0.0:0"] {
+            assert_eq!(s.parse::<ListenAddr>().unwrap().to_string(), s);
+        }
+    }
+
+    #[test]
+    fn listen_any_tries_ipv6_then_ipv4() {
+        let addrs = ListenAddr::Any(8127).bind_addrs();
+        let expected: Vec<SocketAddr> = vec![
+            "[::]:8127".parse().unwrap(),
+            "0.0.0.0:8127".parse().unwrap(),
+        ];
+        assert_eq!(addrs, expected);
+        let one: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(ListenAddr::Addr(one).bind_addrs(), vec![one]);
+        assert_eq!(ListenAddr::Any(8080).port(), 8080);
+    }
+
+    #[test]
+    fn connect_addr_uses_loopback_for_unspecified_hosts() {
+        let connect = |s: &str| s.parse::<ListenAddr>().unwrap().connect_addr().to_string();
+        assert_eq!(connect(":8080"), "127.0.0.1:8080");
+        assert_eq!(connect("0.0.0.0:8080"), "127.0.0.1:8080");
+        assert_eq!(connect("[::]:8080"), "[::1]:8080");
+        assert_eq!(connect("10.1.2.3:8080"), "10.1.2.3:8080");
+    }
+
+    #[test]
+    fn eventlog_mode_digits_are_octal() {
+        assert_eq!(parse("[eventlog]\nmode = 755").eventlog.mode, 0o755);
+        assert_eq!(parse("[eventlog]\nmode = 0").eventlog.mode, 0);
+        assert_eq!(parse("[eventlog]\nmode = 4755").eventlog.mode, 0o4755);
+        for bad in ["648", "-1", "17777", "90"] {
+            let message = error(&format!("[eventlog]\nmode = {bad}\n"));
+            assert!(
+                message.starts_with(&format!(
+                    "/etc/lovebeat.cfg:2: [eventlog] mode: invalid file mode {bad}: "
+                )),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn interval_and_history_bounds() {
+        assert_eq!(
+            error("[database]\ninterval = 0"),
+            "/etc/lovebeat.cfg:2: [database] interval: \
+             must be a whole number of seconds, at least 1 (got 0)"
+        );
+        assert_eq!(parse("[auto]\nhistory = 1").auto.history, 1);
+        assert_eq!(parse("[auto]\nhistory = 10000").auto.history, 10_000);
+        assert_eq!(
+            error("[auto]\nhistory = 10001"),
+            "/etc/lovebeat.cfg:2: [auto] history: must be from 1 to 10000 (got 10001)"
+        );
+        assert!(error("[auto]\nhistory = 0").contains("(got 0)"));
+    }
+
+    #[test]
+    fn empty_strings_turn_features_off() {
+        let config = parse("[metrics]\nserver = \"\"\n[eventlog]\npath = \"\"\n");
+        assert_eq!(config.metrics.server, None);
+        assert_eq!(config.eventlog.path, None);
+        let message = error("[metrics]\nserver = \"statsd\"");
+        assert_eq!(
+            message,
+            "/etc/lovebeat.cfg:2: [metrics] server: invalid address \"statsd\": expected HOST:PORT"
+        );
+        assert!(error("[mail]\nserver = \"smtp:x\"").contains("[mail] server"));
+        assert!(error("[database]\nfilename = \"\"").contains("must not be empty"));
+    }
+
+    #[test]
+    fn notify_urls_must_be_http() {
+        let config =
+            parse("[[notify]]\nlovebeat = \"https://a:1//\"\n[[notify]]\nlovebeat = \"http://b\"");
+        assert_eq!(config.notify, strings(&["https://a:1", "http://b"]));
+        assert_eq!(
+            error("[[notify]]\nlovebeat = \"ftp://a\""),
+            "/etc/lovebeat.cfg:2: [[notify]] lovebeat: \
+             invalid URL \"ftp://a\": expected http://HOST[:PORT] or https://…"
+        );
+    }
+
+    #[test]
+    fn unknown_alert_is_an_error() {
+        let text = "[alerts.ops]\nmail = \"a@b\"\n\n[[alarms]]\nname = \"x\"\npattern = \"*\"\nalerts = [\"ops\", \"pager\"]\n";
+        assert_eq!(
+            error(text),
+            "/etc/lovebeat.cfg:7: [[alarms]] alerts: \
+             unknown alert \"pager\": there is no [alerts.pager] table"
+        );
+        let text = "[[views]]\nname = \"x\"\nregexp = \"\"\nalerts = [\"pager\"]\n";
+        assert!(error(text).starts_with("/etc/lovebeat.cfg:4: [[views]] alerts: unknown alert"));
+    }
+
+    #[test]
+    fn bad_listen_names_file_line_and_key() {
+        assert_eq!(
+            error("# comment\n[http]\nlisten = \"foo:bar\"\n"),
+            "/etc/lovebeat.cfg:3: [http] listen: invalid address \"foo:bar\": \
+             the port must be a number from 0 to 65535"
+        );
+    }
+
+    #[test]
+    fn bad_regex_in_views_names_file_line_and_key() {
+        let message = error("[[views]]\nname = \"v\"\n\nregexp = \"a(b\"\n");
+        assert!(
+            message.starts_with("/etc/lovebeat.cfg:4: [[views]] regexp: invalid pattern \"a(b\": "),
+            "{message}"
+        );
+        assert!(!message.contains('\n'), "{message}");
+    }
+
+    #[test]
+    fn bad_glob_in_alarms_names_the_key_it_is_in() {
+        let text =
+            "[[alarms]]\nname = \"a\"\npattern = \"ok.*\"\nincludes = [\"x\",\n  \"$n.$n\"]\n";
+        assert_eq!(
+            error(text),
+            "/etc/lovebeat.cfg:5: [[alarms]] includes: \
+             invalid pattern \"$n.$n\": variable $n is used more than once"
+        );
+        assert_eq!(
+            error("[[alarms]]\nname = \"\"\n"),
+            "/etc/lovebeat.cfg:2: [[alarms]] name: must not be empty"
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        assert_eq!(
+            error("[http]\nlsten = \":1\"\n"),
+            "/etc/lovebeat.cfg:2: [http] lsten: unknown field `lsten`, expected `listen`"
+        );
+        let message = error("\n[htp]\nlisten = \":1\"\n");
+        assert!(
+            message.starts_with("/etc/lovebeat.cfg:2: [htp]: unknown field `htp`"),
+            "{message}"
+        );
+        let message = error("[alerts.ops]\nmial = \"x\"\n");
+        assert!(
+            message.starts_with("/etc/lovebeat.cfg:2: [alerts.ops] mial: unknown field"),
+            "{message}"
+        );
+        let message = error("[[views]]\nname = \"x\"\npattern = \"y\"\n");
+        assert!(
+            message.starts_with("/etc/lovebeat.cfg:3: [[views]] pattern: unknown field"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_file_line_and_key() {
+        assert_eq!(
+            error("public_url = 5\n"),
+            "/etc/lovebeat.cfg:1: public_url: invalid type: integer `5`, expected a string"
+        );
+        let message = error("[[alarms]]\nname = \"a\"\nincludes = [\"a\",\n  5]\n");
+        assert!(
+            message.starts_with("/etc/lovebeat.cfg:4: [[alarms]] includes: invalid type"),
+            "{message}"
+        );
+        let message = error("[[alarms]]\nname = \"a\"\n[[alarms]]\npattern = \"b\"\n");
+        assert!(
+            message.starts_with("/etc/lovebeat.cfg:3: [[alarms]]: missing field `name`"),
+            "{message}"
+        );
+        let message = error("[database]\ninterval = 1979-05-27\n");
+        assert!(
+            message.starts_with("/etc/lovebeat.cfg:2: [database] interval: invalid type"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bad_algorithm_names_file_line_and_key() {
+        assert_eq!(
+            error("[auto]\nalgorithm = \"mean\"\n"),
+            "/etc/lovebeat.cfg:2: [auto] algorithm: \
+             unknown AUTO algorithm \"mean\" (expected one of: \"median\" \"adaptive\")"
+        );
+    }
+
+    #[test]
+    fn toml_syntax_error_names_file_line_and_key() {
+        let message = error("[udp]\nlisten = \":1\"\n[http]\nlisten = \n");
+        assert!(
+            message.starts_with("/etc/lovebeat.cfg:4: [http] listen: "),
+            "{message}"
+        );
+        assert!(!message.contains('\n'), "{message}");
+        let message = error("[http]\nlisten = \":1\"\nlisten = \":2\"\n");
+        assert_eq!(message, "/etc/lovebeat.cfg:3: [http] listen: duplicate key");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_in_line_order() {
+        let text = "[udp]\nlisten = \"x\"\n[auto]\nalgorithm = \"x\"\nhistory = 0\n[[alarms]]\nname = \"a\"\nalerts = [\"none\"]\n";
+        let err = from_str(text, "f").unwrap_err();
+        let lines: Vec<_> = err.problems().iter().map(|p| p.line).collect();
+        assert_eq!(lines, [Some(2), Some(4), Some(5), Some(8)]);
+        assert_eq!(err.to_string().lines().count(), 4);
+        assert_eq!(err.problems()[1].key.as_deref(), Some("[auto] algorithm"));
+    }
+
+    /// `build` is `load` without the file system.
+    fn merge(files: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        build(
+            files
+                .iter()
+                .map(|(o, t)| (o.to_string(), t.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn later_files_override_scalars() {
+        let config = merge(&[
+            ("a", "[http]\nlisten = \":1\"\n[udp]\nlisten = \":2\"\n"),
+            ("b", "[http]\nlisten = \":3\"\n"),
+            ("c", "public_url = \"http://c/\"\n"),
+        ])
+        .unwrap();
+        assert_eq!(config.http.listen, ListenAddr::Any(3));
+        assert_eq!(config.udp.listen, ListenAddr::Any(2));
+        assert_eq!(config.public_url, "http://c/");
+        let config = merge(&[
+            ("a", "public_url = \"http://top/\""),
+            ("b", "[general]\npublic_url = \"http://general/\""),
+        ])
+        .unwrap();
+        assert_eq!(config.public_url, "http://general/");
+    }
+
+    #[test]
+    fn later_files_add_to_arrays() {
+        let config = merge(&[
+            (
+                "a",
+                "[[alarms]]\nname = \"a1\"\n[[notify]]\nlovebeat = \"http://p1\"\n",
+            ),
+            (
+                "b",
+                "[[alarms]]\nname = \"b1\"\n[[views]]\nname = \"v\"\nregexp = \"\"\n",
+            ),
+            (
+                "c",
+                "[[notify]]\nlovebeat = \"http://p2\"\n[[alarms]]\nname = \"c1\"\n",
+            ),
+        ])
+        .unwrap();
+        let names: Vec<_> = config
+            .views
+            .iter()
+            .map(|v| v.template.name_template())
+            .collect();
+        assert_eq!(names, ["a1", "b1", "c1", "v"]);
+        assert_eq!(config.notify, strings(&["http://p1", "http://p2"]));
+    }
+
+    #[test]
+    fn later_files_replace_alerts_by_name() {
+        let config = merge(&[
+            (
+                "a",
+                "[alerts.x]\nmail = \"a@x\"\nscript = \"/s\"\n[alerts.y]\nmail = \"y@x\"\n",
+            ),
+            ("b", "[alerts.x]\nwebhook = \"http://h\"\n[alerts.z]\n"),
+        ])
+        .unwrap();
+        let x = AlertDef {
+            webhook: Some("http://h".to_owned()),
+            ..AlertDef::default()
+        };
+        assert_eq!(config.alerts["x"], x);
+        assert_eq!(config.alerts["y"].mail.as_deref(), Some("y@x"));
+        assert_eq!(config.alerts["z"], AlertDef::default());
+    }
+
+    #[test]
+    fn alarms_may_use_alerts_from_another_file() {
+        let config = merge(&[
+            ("a", "[[alarms]]\nname = \"a\"\nalerts = [\"ops\"]\n"),
+            ("b", "[alerts.ops]\nmail = \"o@x\"\n"),
+        ])
+        .unwrap();
+        assert_eq!(config.views[0].alerts, strings(&["ops"]));
+    }
+
+    #[test]
+    fn errors_after_merging_point_into_the_right_file() {
+        let err = merge(&[
+            ("first.cfg", "[http]\nlisten = \"bad\"\n"),
+            (
+                "second.cfg",
+                "\n\n[udp]\nlisten = \"worse\"\n[http]\nlisten = \":1\"\n",
+            ),
+        ])
+        .unwrap_err();
+        // The first file's bad value was overridden: only the second's counts.
+        assert_eq!(err.problems().len(), 1);
+        assert!(
+            err.to_string().starts_with("second.cfg:4: [udp] listen: "),
+            "{err}"
+        );
+        let err = merge(&[
+            ("a", "[[alarms]]\nname = \"a\"\nalerts = [\"nope\"]\n"),
+            ("b", "[alerts.ops]\n"),
+            (
+                "c",
+                "\n[[alarms]]\nname = \"c\"\nalerts = [\"ops\", \"nope\"]\n",
+            ),
+        ])
+        .unwrap_err();
+        let sites: Vec<_> = err
+            .problems()
+            .iter()
+            .map(|p| (p.file.as_str(), p.line))
+            .collect();
+        assert_eq!(sites, [("a", Some(3)), ("c", Some(4))]);
+    }
+
+    #[test]
+    fn every_file_with_a_syntax_error_is_reported() {
+        let err = merge(&[
+            ("a", "x = \n"),
+            ("b", "[ok]\n"),
+            ("c", "[auto]\nalgorithm = \"median\"\n"),
+        ])
+        .unwrap_err();
+        let files: Vec<_> = err.problems().iter().map(|p| p.file.as_str()).collect();
+        assert_eq!(files, ["a", "b"]);
+    }
+
+    #[test]
+    fn load_reads_files_in_order() {
+        let dir = TempDir::new("load");
+        let a = dir.write("a.cfg", "[http]\nlisten = \":1\"\n");
+        let b = dir.write("b.cfg", "[http]\nlisten = \":2\"\n");
+        assert_eq!(
+            load(&[a.clone(), b.clone()]).unwrap().http.listen,
+            ListenAddr::Any(2)
+        );
+        assert_eq!(load(&[b, a]).unwrap().http.listen, ListenAddr::Any(1));
+    }
+
+    #[test]
+    fn load_names_the_file_in_errors() {
+        let dir = TempDir::new("load-errors");
+        let bad = dir.write("bad.cfg", "[auto]\nhistory = -3\n");
+        let message = load(std::slice::from_ref(&bad)).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            format!(
+                "{}:2: [auto] history: must be from 1 to 10000 (got -3)",
+                bad.display()
+            )
+        );
+        let missing = dir.0.join("missing.cfg");
+        let message = load(std::slice::from_ref(&missing))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with(&format!("{}: ", missing.display())),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn resolve_files_reads_the_directory_in_name_order() {
+        let dir = TempDir::new("resolve");
+        let main = dir.write("main.cfg", "");
+        let conf_d = dir.0.join("conf.d");
+        fs::create_dir(&conf_d).unwrap();
+        for name in ["b.cfg", "a.toml", ".hidden", "c"] {
+            fs::write(conf_d.join(name), "").unwrap();
+        }
+        fs::create_dir(conf_d.join("subdir")).unwrap();
+        let files = resolve_files(Some(&main), &conf_d).unwrap();
+        let expected = vec![
+            main,
+            conf_d.join("a.toml"),
+            conf_d.join("b.cfg"),
+            conf_d.join("c"),
+        ];
+        assert_eq!(files, expected);
+    }
+
+    #[test]
+    fn resolve_files_skips_a_missing_default_but_not_a_missing_explicit_file() {
+        let dir = TempDir::new("resolve-missing");
+        let missing = dir.0.join("lovebeat.cfg");
+        let no_dir = dir.0.join("conf.d");
+        let files = resolve_files_with_default(None, &missing, &no_dir).unwrap();
+        assert_eq!(files, Vec::<PathBuf>::new());
+        let present = dir.write("present.cfg", "");
+        let files = resolve_files_with_default(None, &present, &no_dir).unwrap();
+        assert_eq!(files, vec![present]);
+        let err = resolve_files_with_default(Some(&missing), &missing, &no_dir).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: ", missing.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn resolve_files_rejects_a_config_dir_that_is_a_file() {
+        let dir = TempDir::new("resolve-notdir");
+        let file = dir.write("file", "");
+        let missing = dir.0.join("missing.cfg");
+        assert!(resolve_files_with_default(None, &missing, &file).is_err());
+    }
+}
