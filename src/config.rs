@@ -274,13 +274,6 @@ impl ListenAddr {
             ListenAddr::Addr(addr) => addr,
         }
     }
-
-    pub fn port(&self) -> u16 {
-        match *self {
-            ListenAddr::Any(port) => port,
-            ListenAddr::Addr(addr) => addr.port(),
-        }
-    }
 }
 
 impl FromStr for ListenAddr {
@@ -410,17 +403,23 @@ fn resolve_files_with_default(
     match fs::metadata(main) {
         Ok(_) => files.push(main.to_owned()),
         Err(err) if err.kind() == io::ErrorKind::NotFound && config.is_none() => {}
-        Err(err) => return Err(ConfigError::new(io_problem(main, &err))),
+        Err(err) => return Err(ConfigError::new(io_problem(main, CANNOT_READ_FILE, &err))),
     }
     let entries = match fs::read_dir(config_dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(files),
-        Err(err) => return Err(ConfigError::new(io_problem(config_dir, &err))),
+        Err(err) => {
+            return Err(ConfigError::new(io_problem(
+                config_dir,
+                CANNOT_READ_DIR,
+                &err,
+            )));
+        }
     };
     let mut dir_files = Vec::new();
     for entry in entries {
         let path = entry
-            .map_err(|err| ConfigError::new(io_problem(config_dir, &err)))?
+            .map_err(|err| ConfigError::new(io_problem(config_dir, CANNOT_READ_DIR, &err)))?
             .path();
         let hidden = path
             .file_name()
@@ -443,7 +442,7 @@ pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
     for file in files {
         match fs::read_to_string(file) {
             Ok(text) => texts.push((file.display().to_string(), text)),
-            Err(err) => problems.push(io_problem(file, &err)),
+            Err(err) => problems.push(io_problem(file, CANNOT_READ_FILE, &err)),
         }
     }
     if !problems.is_empty() {
@@ -453,16 +452,20 @@ pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
 }
 
 /// One config file's text over the defaults; `origin` names it in errors.
+#[cfg(test)]
 pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
     build(vec![(origin.to_owned(), text.to_owned())])
 }
 
-fn io_problem(path: &Path, err: &io::Error) -> Problem {
+const CANNOT_READ_FILE: &str = "cannot read config file";
+const CANNOT_READ_DIR: &str = "cannot read config directory";
+
+fn io_problem(path: &Path, what: &str, err: &io::Error) -> Problem {
     Problem {
         file: path.display().to_string(),
         line: None,
         key: None,
-        message: err.to_string(),
+        message: format!("{what}: {err}"),
     }
 }
 
@@ -498,8 +501,10 @@ fn parse_file(origin: &str, text: &str) -> Result<raw::File, Problem> {
     // Go read `public_url` only from [general]; its sample put it at the
     // top. Take either, but not two different values from one file.
     if let Some(general) = file.general.public_url.take() {
-        if let Some(top) = &file.public_url
-            && top.get_ref() != general.get_ref()
+        if let Some(top) = file
+            .public_url
+            .as_ref()
+            .filter(|top| top.get_ref() != general.get_ref())
         {
             return Err(Problem {
                 file: origin.to_owned(),
@@ -553,13 +558,24 @@ impl Sources {
 
     /// The file and line of a shared offset.
     fn site(&self, offset: usize) -> (&str, usize) {
-        let file = self
-            .files
+        let file = self.file_at(offset);
+        (&file.origin, line_of(&file.text, offset - file.base))
+    }
+
+    /// The text of a shared span, as written.
+    fn text(&self, span: Range<usize>) -> &str {
+        let file = self.file_at(span.start);
+        file.text
+            .get(span.start - file.base..span.end - file.base)
+            .unwrap_or("")
+    }
+
+    fn file_at(&self, offset: usize) -> &Source {
+        self.files
             .iter()
             .rev()
             .find(|f| f.base <= offset)
-            .expect("a span from a file that was never added");
-        (&file.origin, line_of(&file.text, offset - file.base))
+            .expect("a span from a file that was never added")
     }
 }
 
@@ -612,7 +628,7 @@ impl Checker<'_> {
                 let message = format!(
                     "unknown alert {:?}: there is no [alerts.{}] table",
                     name.get_ref(),
-                    name.get_ref()
+                    locate::quote(name.get_ref())
                 );
                 self.report(name.span(), key, message);
             }
@@ -724,7 +740,15 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
             path: c.value("[eventlog] path", eventlog.path, d.eventlog.path, |p| {
                 Ok(off_if_empty(p).map(PathBuf::from))
             }),
-            mode: c.value("[eventlog] mode", eventlog.mode, d.eventlog.mode, file_mode),
+            mode: {
+                let mode = eventlog.mode;
+                let is_octal = mode
+                    .as_ref()
+                    .is_some_and(|m| sources.text(m.span()).starts_with("0o"));
+                c.value("[eventlog] mode", mode, d.eventlog.mode, |m| {
+                    file_mode(m, is_octal)
+                })
+            },
         },
         notify,
         views,
@@ -756,6 +780,7 @@ fn alarm_def(
     alarm: raw::Alarm,
     alerts: &BTreeMap<String, AlertDef>,
 ) -> Option<ViewDef> {
+    let name_span = alarm.name.span();
     let name = c.value("[[alarms]] name", Some(alarm.name), None, |n| {
         non_empty(n).map(Some)
     })?;
@@ -770,7 +795,7 @@ fn alarm_def(
             alerts: alert_names,
         }),
         Err(err) => {
-            // Point at the glob that failed.
+            // Point at the glob that failed (the name template cannot fail).
             let culprit = alarm
                 .pattern
                 .iter()
@@ -778,7 +803,8 @@ fn alarm_def(
                 .chain(alarm.includes.iter().map(|p| ("[[alarms]] includes", p)))
                 .chain(alarm.excludes.iter().map(|p| ("[[alarms]] excludes", p)))
                 .find(|(_, p)| p.get_ref() == err.pattern());
-            let (key, span) = culprit.map_or(("[[alarms]]", 0..0), |(key, p)| (key, p.span()));
+            let (key, span) =
+                culprit.map_or(("[[alarms]] name", name_span), |(key, p)| (key, p.span()));
             c.report(span, key, err.to_string());
             None
         }
@@ -849,13 +875,15 @@ fn host_port(s: String) -> Result<String, String> {
 }
 
 /// Go lovebeat read `mode = 644` as a decimal number and used its digits as
-/// octal; so do we, rejecting what is not an octal permission.
-fn file_mode(value: i64) -> Result<u32, String> {
-    let digits = value.to_string();
-    let octal = u32::from_str_radix(&digits, 8)
-        .ok()
-        .filter(|&m| m <= 0o7777);
-    octal.ok_or_else(|| {
+/// octal; so do we, rejecting what is not an octal permission. A TOML octal
+/// literal (`mode = 0o644`, `is_octal`) is taken as it is.
+fn file_mode(value: i64, is_octal: bool) -> Result<u32, String> {
+    let mode = if is_octal {
+        u32::try_from(value).ok()
+    } else {
+        u32::from_str_radix(&value.to_string(), 8).ok()
+    };
+    mode.filter(|&m| m <= 0o7777).ok_or_else(|| {
         format!("invalid file mode {value}: expected up to 4 octal digits (0-7), e.g. 644")
     })
 }
@@ -1292,7 +1320,7 @@ mod locate {
     }
 
     /// A key as TOML spells it: bare if it can be.
-    fn quote(key: &str) -> String {
+    pub(super) fn quote(key: &str) -> String {
         let bare = !key.is_empty()
             && key
                 .bytes()
@@ -1711,7 +1739,6 @@ mod tests {
         assert_eq!(addrs, expected);
         let one: SocketAddr = "127.0.0.1:1".parse().unwrap();
         assert_eq!(ListenAddr::Addr(one).bind_addrs(), vec![one]);
-        assert_eq!(ListenAddr::Any(8080).port(), 8080);
     }
 
     #[test]
@@ -1728,6 +1755,8 @@ mod tests {
         assert_eq!(parse("[eventlog]\nmode = 755").eventlog.mode, 0o755);
         assert_eq!(parse("[eventlog]\nmode = 0").eventlog.mode, 0);
         assert_eq!(parse("[eventlog]\nmode = 4755").eventlog.mode, 0o4755);
+        assert_eq!(parse("[eventlog]\nmode = 0o640").eventlog.mode, 0o640);
+        assert!(error("[eventlog]\nmode = 0o17777").contains("invalid file mode"));
         for bad in ["648", "-1", "17777", "90"] {
             let message = error(&format!("[eventlog]\nmode = {bad}\n"));
             assert!(
@@ -1783,14 +1812,19 @@ mod tests {
 
     #[test]
     fn unknown_alert_is_an_error() {
-        let text = "[alerts.ops]\nmail = \"a@b\"\n\n[[alarms]]\nname = \"x\"\npattern = \"*\"\nalerts = [\"ops\", \"pager\"]\n";
+        let text = "[alerts.ops]\nmail = \"a@b\"\n\n\
+                    [[alarms]]\nname = \"x\"\npattern = \"*\"\nalerts = [\"ops\", \"pager\"]\n";
         assert_eq!(
             error(text),
             "/etc/lovebeat.cfg:7: [[alarms]] alerts: \
              unknown alert \"pager\": there is no [alerts.pager] table"
         );
-        let text = "[[views]]\nname = \"x\"\nregexp = \"\"\nalerts = [\"pager\"]\n";
-        assert!(error(text).starts_with("/etc/lovebeat.cfg:4: [[views]] alerts: unknown alert"));
+        let text = "[[views]]\nname = \"x\"\nregexp = \"\"\nalerts = [\"my pager\"]\n";
+        assert_eq!(
+            error(text),
+            "/etc/lovebeat.cfg:4: [[views]] alerts: \
+             unknown alert \"my pager\": there is no [alerts.\"my pager\"] table"
+        );
     }
 
     #[test]
@@ -1896,7 +1930,8 @@ mod tests {
 
     #[test]
     fn every_bad_value_is_reported_in_line_order() {
-        let text = "[udp]\nlisten = \"x\"\n[auto]\nalgorithm = \"x\"\nhistory = 0\n[[alarms]]\nname = \"a\"\nalerts = [\"none\"]\n";
+        let text = "[udp]\nlisten = \"x\"\n[auto]\nalgorithm = \"x\"\nhistory = 0\n\
+                    [[alarms]]\nname = \"a\"\nalerts = [\"none\"]\n";
         let err = from_str(text, "f").unwrap_err();
         let lines: Vec<_> = err.problems().iter().map(|p| p.line).collect();
         assert_eq!(lines, [Some(2), Some(4), Some(5), Some(8)]);
@@ -2061,10 +2096,8 @@ mod tests {
         let message = load(std::slice::from_ref(&missing))
             .unwrap_err()
             .to_string();
-        assert!(
-            message.starts_with(&format!("{}: ", missing.display())),
-            "{message}"
-        );
+        let expected = format!("{}: cannot read config file: ", missing.display());
+        assert!(message.starts_with(&expected), "{message}");
     }
 
     #[test]
@@ -2098,11 +2131,8 @@ mod tests {
         let files = resolve_files_with_default(None, &present, &no_dir).unwrap();
         assert_eq!(files, vec![present]);
         let err = resolve_files_with_default(Some(&missing), &missing, &no_dir).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with(&format!("{}: ", missing.display())),
-            "{err}"
-        );
+        let expected = format!("{}: cannot read config file: ", missing.display());
+        assert!(err.to_string().starts_with(&expected), "{err}");
     }
 
     #[test]

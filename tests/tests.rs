@@ -1,1 +1,9 @@
-mod placeholder {}
+//! End-to-end tests: each module starts the real `lovebeat` binary on free
+//! loopback ports and checks it over real sockets.
+//!
+//! * `daemon`: beats over UDP, TCP and HTTP, states, `/status`, bad input,
+//!   configuration and the command line.
+
+mod util;
+
+mod daemon;
