@@ -55,7 +55,7 @@ pub struct Config {
     pub tcp: Listener,
     pub http: Http,
     pub mail: Mail,
-    pub mailgun: Mailgun,
+    pub mailgun: Option<Mailgun>,
     pub slack: Slack,
     pub metrics: Metrics,
     pub eventlog: EventLog,
@@ -75,17 +75,18 @@ pub struct Database {
     pub filename: PathBuf,
     /// How long changed services may wait before they are written.
     pub interval: Duration,
-    /// `s3://bucket/path`; S3 is used only when the region is set too.
-    pub remote_s3_url: String,
-    pub remote_s3_region: String,
+    /// A copy of the database in S3: None unless both `remote_s3_url` and
+    /// `remote_s3_region` are set (as Go lovebeat required).
+    pub remote_s3: Option<RemoteS3>,
 }
 
-impl Database {
-    /// The S3 URL and region, when both are set (as Go lovebeat required).
-    pub fn remote_s3(&self) -> Option<(&str, &str)> {
-        let (url, region) = (self.remote_s3_url.as_str(), self.remote_s3_region.as_str());
-        (!url.is_empty() && !region.is_empty()).then_some((url, region))
-    }
+/// `[database] remote_s3_url` and `remote_s3_region`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteS3 {
+    /// `s3://bucket/path/to/lovebeat.db`.
+    pub url: String,
+    /// e.g. `eu-west-1`.
+    pub region: String,
 }
 
 /// `[udp]` or `[tcp]`: where the line protocol is served.
@@ -108,19 +109,13 @@ pub struct Mail {
     pub from: String,
 }
 
-/// `[mailgun]`: sends mail alerts instead of SMTP when `domain` is set.
+/// `[mailgun]`: when present, mail alerts go through Mailgun instead of
+/// SMTP. Present when `domain` is set (as in Go lovebeat).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mailgun {
     pub domain: String,
     pub from: String,
     pub api_key: String,
-}
-
-impl Mailgun {
-    /// Whether mail alerts go through Mailgun rather than SMTP.
-    pub fn is_enabled(&self) -> bool {
-        !self.domain.is_empty()
-    }
 }
 
 /// `[slack]`.
@@ -191,8 +186,7 @@ impl Default for Config {
             database: Database {
                 filename: PathBuf::from("lovebeat.db"),
                 interval: Duration::from_secs(1),
-                remote_s3_url: String::new(),
-                remote_s3_region: String::new(),
+                remote_s3: None,
             },
             udp: Listener {
                 listen: ListenAddr::Any(8127),
@@ -207,11 +201,7 @@ impl Default for Config {
                 server: "localhost:25".to_owned(),
                 from: "lovebeat@example.com".to_owned(),
             },
-            mailgun: Mailgun {
-                domain: String::new(),
-                from: String::new(),
-                api_key: String::new(),
-            },
+            mailgun: None,
             slack: Slack {
                 webhook_url:
                     "https://hooks.slack.com/services/TXXXXXXXX/BXXXXXXXX/XXXXXXXXXXXXXXXXX"
@@ -257,21 +247,6 @@ impl ListenAddr {
                 SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
             ],
             ListenAddr::Addr(addr) => vec![addr],
-        }
-    }
-
-    /// Where a client on this host reaches a daemon listening here: an
-    /// unspecified address becomes loopback.
-    pub fn connect_addr(&self) -> SocketAddr {
-        match *self {
-            ListenAddr::Any(port) => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
-            ListenAddr::Addr(addr) if addr.ip() == Ipv6Addr::UNSPECIFIED => {
-                SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), addr.port())
-            }
-            ListenAddr::Addr(addr) if addr.ip().is_unspecified() => {
-                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
-            }
-            ListenAddr::Addr(addr) => addr,
         }
     }
 }
@@ -359,10 +334,6 @@ impl ConfigError {
         ConfigError {
             problems: vec![problem],
         }
-    }
-
-    pub fn problems(&self) -> &[Problem] {
-        &self.problems
     }
 }
 
@@ -691,18 +662,7 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
                 d.database.interval,
                 seconds,
             ),
-            remote_s3_url: c.value(
-                "[database] remote_s3_url",
-                db.remote_s3_url,
-                d.database.remote_s3_url,
-                Ok,
-            ),
-            remote_s3_region: c.value(
-                "[database] remote_s3_region",
-                db.remote_s3_region,
-                d.database.remote_s3_region,
-                Ok,
-            ),
+            remote_s3: remote_s3(db.remote_s3_url, db.remote_s3_region),
         },
         udp: Listener {
             listen: c.value("[udp] listen", udp.listen, d.udp.listen, |s| s.parse()),
@@ -717,11 +677,7 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
             server: c.value("[mail] server", mail.server, d.mail.server, host_port),
             from: c.value("[mail] from", mail.from, d.mail.from, Ok),
         },
-        mailgun: Mailgun {
-            domain: c.value("[mailgun] domain", mailgun.domain, d.mailgun.domain, Ok),
-            from: c.value("[mailgun] from", mailgun.from, d.mailgun.from, Ok),
-            api_key: c.value("[mailgun] api_key", mailgun.api_key, d.mailgun.api_key, Ok),
-        },
+        mailgun: mailgun_def(mailgun),
         slack: Slack {
             webhook_url: c.value(
                 "[slack] webhook_url",
@@ -761,6 +717,25 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
         },
     };
     c.finish(config)
+}
+
+/// An unchecked string key's value, `""` when absent.
+fn text(value: Option<Spanned<String>>) -> String {
+    value.map(Spanned::into_inner).unwrap_or_default()
+}
+
+fn remote_s3(url: Option<Spanned<String>>, region: Option<Spanned<String>>) -> Option<RemoteS3> {
+    let (url, region) = (text(url), text(region));
+    (!url.is_empty() && !region.is_empty()).then_some(RemoteS3 { url, region })
+}
+
+fn mailgun_def(raw: raw::Mailgun) -> Option<Mailgun> {
+    let domain = off_if_empty(text(raw.domain))?;
+    Some(Mailgun {
+        domain,
+        from: text(raw.from),
+        api_key: text(raw.api_key),
+    })
 }
 
 fn alert_def(alert: raw::Alert) -> AlertDef {
@@ -1467,13 +1442,13 @@ mod tests {
         assert_eq!(config.public_url, "http://lovebeat.example.com/");
         assert_eq!(config.database.filename, PathBuf::from("lovebeat.db"));
         assert_eq!(config.database.interval, Duration::from_secs(1));
-        assert_eq!(config.database.remote_s3(), None);
+        assert_eq!(config.database.remote_s3, None);
         assert_eq!(config.udp.listen, ListenAddr::Any(8127));
         assert_eq!(config.tcp.listen, ListenAddr::Any(8127));
         assert_eq!(config.http.listen, ListenAddr::Any(8080));
         assert_eq!(config.mail.server, "localhost:25");
         assert_eq!(config.mail.from, "lovebeat@example.com");
-        assert!(!config.mailgun.is_enabled());
+        assert_eq!(config.mailgun, None);
         assert_eq!(config.metrics.server, None);
         assert_eq!(config.metrics.prefix, "lovebeat");
         assert_eq!(config.eventlog.path, None);
@@ -1586,8 +1561,10 @@ mod tests {
             database: Database {
                 filename: PathBuf::from("/var/lib/lovebeat/state.db"),
                 interval: Duration::from_secs(30),
-                remote_s3_url: "s3://bucket/lovebeat.db".to_owned(),
-                remote_s3_region: "eu-west-1".to_owned(),
+                remote_s3: Some(RemoteS3 {
+                    url: "s3://bucket/lovebeat.db".to_owned(),
+                    region: "eu-west-1".to_owned(),
+                }),
             },
             udp: Listener {
                 listen: "127.0.0.1:9127".parse().unwrap(),
@@ -1602,11 +1579,11 @@ mod tests {
                 server: "smtp.example.org:587".to_owned(),
                 from: "beats@example.org".to_owned(),
             },
-            mailgun: Mailgun {
+            mailgun: Some(Mailgun {
                 domain: "mg.example.org".to_owned(),
                 from: "mg@example.org".to_owned(),
                 api_key: "key-123".to_owned(),
-            },
+            }),
             slack: Slack {
                 webhook_url: "https://hooks.slack.com/services/T/B/X".to_owned(),
             },
@@ -1653,11 +1630,19 @@ mod tests {
             },
         };
         assert_eq!(config, expected);
-        assert_eq!(
-            config.database.remote_s3(),
-            Some(("s3://bucket/lovebeat.db", "eu-west-1"))
-        );
-        assert!(config.mailgun.is_enabled());
+    }
+
+    #[test]
+    fn s3_and_mailgun_need_their_main_keys() {
+        let config =
+            parse("[database]\nremote_s3_url = \"s3://b/p\"\n[mailgun]\napi_key = \"k\"\n");
+        assert_eq!(config.database.remote_s3, None);
+        assert_eq!(config.mailgun, None);
+        let config =
+            parse("[database]\nremote_s3_region = \"eu-west-1\"\n[mailgun]\ndomain = \"d\"\n");
+        assert_eq!(config.database.remote_s3, None);
+        let mailgun = config.mailgun.unwrap();
+        assert_eq!((mailgun.domain.as_str(), mailgun.from.as_str()), ("d", ""));
     }
 
     #[test]
@@ -1739,15 +1724,6 @@ mod tests {
         assert_eq!(addrs, expected);
         let one: SocketAddr = "127.0.0.1:1".parse().unwrap();
         assert_eq!(ListenAddr::Addr(one).bind_addrs(), vec![one]);
-    }
-
-    #[test]
-    fn connect_addr_uses_loopback_for_unspecified_hosts() {
-        let connect = |s: &str| s.parse::<ListenAddr>().unwrap().connect_addr().to_string();
-        assert_eq!(connect(":8080"), "127.0.0.1:8080");
-        assert_eq!(connect("0.0.0.0:8080"), "127.0.0.1:8080");
-        assert_eq!(connect("[::]:8080"), "[::1]:8080");
-        assert_eq!(connect("10.1.2.3:8080"), "10.1.2.3:8080");
     }
 
     #[test]
@@ -1933,10 +1909,10 @@ mod tests {
         let text = "[udp]\nlisten = \"x\"\n[auto]\nalgorithm = \"x\"\nhistory = 0\n\
                     [[alarms]]\nname = \"a\"\nalerts = [\"none\"]\n";
         let err = from_str(text, "f").unwrap_err();
-        let lines: Vec<_> = err.problems().iter().map(|p| p.line).collect();
+        let lines: Vec<_> = err.problems.iter().map(|p| p.line).collect();
         assert_eq!(lines, [Some(2), Some(4), Some(5), Some(8)]);
         assert_eq!(err.to_string().lines().count(), 4);
-        assert_eq!(err.problems()[1].key.as_deref(), Some("[auto] algorithm"));
+        assert_eq!(err.problems[1].key.as_deref(), Some("[auto] algorithm"));
     }
 
     /// `build` is `load` without the file system.
@@ -2034,7 +2010,7 @@ mod tests {
         ])
         .unwrap_err();
         // The first file's bad value was overridden: only the second's counts.
-        assert_eq!(err.problems().len(), 1);
+        assert_eq!(err.problems.len(), 1);
         assert!(
             err.to_string().starts_with("second.cfg:4: [udp] listen: "),
             "{err}"
@@ -2049,7 +2025,7 @@ mod tests {
         ])
         .unwrap_err();
         let sites: Vec<_> = err
-            .problems()
+            .problems
             .iter()
             .map(|p| (p.file.as_str(), p.line))
             .collect();
@@ -2064,7 +2040,7 @@ mod tests {
             ("c", "[auto]\nalgorithm = \"median\"\n"),
         ])
         .unwrap_err();
-        let files: Vec<_> = err.problems().iter().map(|p| p.file.as_str()).collect();
+        let files: Vec<_> = err.problems.iter().map(|p| p.file.as_str()).collect();
         assert_eq!(files, ["a", "b"]);
     }
 
