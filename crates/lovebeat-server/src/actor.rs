@@ -15,7 +15,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
-use crate::metrics::Counters;
+use crate::internal_events::BeatsApplied;
+use crate::metrics::{Metrics, Scrape};
 use crate::snapshot::Snapshot;
 
 /// Batches applied before the actor publishes and looks at deadlines again.
@@ -54,7 +55,7 @@ pub enum SendError {
 pub struct EngineHandle {
     tx: mpsc::Sender<Msg>,
     snapshot: Arc<ArcSwap<Snapshot>>,
-    counters: Arc<Counters>,
+    metrics: Arc<Metrics>,
     published: broadcast::Sender<Arc<Published>>,
 }
 
@@ -64,8 +65,22 @@ impl EngineHandle {
         self.snapshot.load_full()
     }
 
-    pub fn counters(&self) -> &Counters {
-        &self.counters
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Batches waiting in the engine queue, and the queue's capacity.
+    pub fn queue_depth(&self) -> (usize, usize) {
+        let capacity = self.tx.max_capacity();
+        (capacity - self.tx.capacity(), capacity)
+    }
+
+    /// What a `/metrics` scrape reads: the latest snapshot and the queue.
+    pub fn scrape(&self) -> Scrape {
+        Scrape {
+            snapshot: self.snapshot(),
+            queue: self.queue_depth(),
+        }
     }
 
     /// Changes as they are published. A subscriber that falls more than
@@ -128,14 +143,14 @@ struct Replies {
 
 impl Actor {
     /// An actor for `engine` with a queue of `capacity` batches.
-    pub fn new(engine: Engine, capacity: usize, counters: Arc<Counters>) -> (Actor, EngineHandle) {
+    pub fn new(engine: Engine, capacity: usize, metrics: Arc<Metrics>) -> (Actor, EngineHandle) {
         let (tx, rx) = mpsc::channel(capacity);
         let snapshot = Snapshot::full(&engine, now_ms());
         let (published, _) = broadcast::channel(1024);
         let handle = EngineHandle {
             tx,
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
-            counters,
+            metrics,
             published,
         };
         let actor = Actor {
@@ -198,7 +213,7 @@ impl Actor {
         match msg {
             Msg::Batch(mut batch) => {
                 let beats = batch.apply(&mut self.engine, now);
-                self.handle.counters.add_beats(beats);
+                BeatsApplied { beats }.emit(&self.handle.metrics);
                 replies.applied.extend(batch.done.take());
             }
             Msg::DeleteView(name, reply) => {
