@@ -57,12 +57,9 @@ fn log_round(published: &Published) {
 fn log_event(event: &Event, published: &Published) {
     let snapshot = &published.snapshot;
     match event {
+        // A service is created new; what it went to is the next event.
         Event::ServiceAdded { name } => {
-            let state = snapshot
-                .services
-                .get(name)
-                .map_or("new", |s| s.record.state.as_str());
-            tracing::info!(service = %name, to = state, "SERVICE '{name}', created -> {state}");
+            tracing::info!(service = %name, to = "new", "SERVICE '{name}', created -> new");
         }
         Event::ServiceStateChanged { name, from, to, .. } => {
             let (from, to) = (from.as_str(), to.as_str());

@@ -86,7 +86,7 @@ impl Collector for ProcessCollector {
         let cpu = ConstCounter::new(stat.cpu_seconds);
         cpu.encode(encoder.encode_descriptor(
             names::PROCESS_CPU,
-            "User and system CPU time spent, in seconds",
+            "User and system CPU time spent, in seconds.",
             None,
             cpu.metric_type(),
         )?)?;
@@ -94,29 +94,29 @@ impl Collector for ProcessCollector {
         gauge(
             e,
             names::PROCESS_RESIDENT_MEMORY,
-            "Resident memory size in bytes",
+            "Resident memory size in bytes.",
             stat.resident_bytes,
         )?;
         gauge(
             e,
             names::PROCESS_VIRTUAL_MEMORY,
-            "Virtual memory size in bytes",
+            "Virtual memory size in bytes.",
             stat.virtual_bytes,
         )?;
         gauge(
             e,
             names::PROCESS_THREADS,
-            "OS threads in the process",
+            "OS threads in the process.",
             stat.threads,
         )?;
         if let Some(n) = open_fds() {
-            gauge(e, names::PROCESS_OPEN_FDS, "Open file descriptors", n)?;
+            gauge(e, names::PROCESS_OPEN_FDS, "Open file descriptors.", n)?;
         }
         if let Some(n) = max_fds() {
             gauge(
                 e,
                 names::PROCESS_MAX_FDS,
-                "Maximum number of open file descriptors",
+                "Maximum number of open file descriptors.",
                 n,
             )?;
         }
@@ -127,7 +127,7 @@ impl Collector for ProcessCollector {
             let start = ConstGauge::new(boot as f64 + stat.start_after_boot);
             start.encode(encoder.encode_descriptor(
                 names::PROCESS_START_TIME,
-                "Start time of the process since the epoch, in seconds",
+                "Start time of the process since the epoch, in seconds.",
                 None,
                 start.metric_type(),
             )?)?;

@@ -34,17 +34,17 @@ impl Collector for SnapshotSeries {
         gauge(
             &mut encoder,
             names::QUEUE_DEPTH,
-            "Batches waiting in the engine queue",
+            "Batches waiting in the engine queue.",
         )?
         .encode_gauge(&(depth as i64))?;
         gauge(
             &mut encoder,
             names::QUEUE_CAPACITY,
-            "Batches the engine queue holds",
+            "Batches the engine queue holds.",
         )?
         .encode_gauge(&(capacity as i64))?;
 
-        let mut m = gauge(&mut encoder, names::SERVICES, "Services, by state")?;
+        let mut m = gauge(&mut encoder, names::SERVICES, "Services, by state.")?;
         for state in State::ALL {
             let n = snapshot.counts.get(state) as i64;
             sample(&mut m, &[("state", state.as_str())], n)?;
@@ -53,7 +53,7 @@ impl Collector for SnapshotSeries {
         for view in snapshot.views.values() {
             view_counts[state_index(view.record.state)] += 1;
         }
-        let mut m = gauge(&mut encoder, names::VIEWS, "Views, by state")?;
+        let mut m = gauge(&mut encoder, names::VIEWS, "Views, by state.")?;
         for state in State::ALL {
             let n = view_counts[state_index(state)];
             sample(&mut m, &[("state", state.as_str())], n)?;
@@ -67,7 +67,7 @@ impl Collector for SnapshotSeries {
         let mut m = gauge(
             &mut encoder,
             names::SERIES_OMITTED,
-            "Services and views left out of their own series by [prometheus] max_services",
+            "Services and views left out of their own series by [prometheus] max_services.",
         )?;
         let omitted = |n: usize| n.saturating_sub(self.max_services) as i64;
         sample(&mut m, &[("kind", "service")], omitted(services))?;
@@ -91,7 +91,7 @@ impl SnapshotSeries {
         let mut m = gauge(
             encoder,
             names::SERVICE_STATE,
-            "1 for the state the service is in, 0 for the others",
+            "1 for the state the service is in, 0 for the others.",
         )?;
         for s in self.shown() {
             for state in State::ALL {
@@ -107,7 +107,7 @@ impl SnapshotSeries {
             let mut m = gauge(
                 encoder,
                 names::SERVICE_LAST_BEAT,
-                "When the service last beat, in seconds since the epoch",
+                "When the service last beat, in seconds since the epoch.",
             )?;
             for s in beaten {
                 let at = s.record.last_beat.map_or(0.0, seconds);
@@ -117,7 +117,7 @@ impl SnapshotSeries {
         let mut m = gauge(
             encoder,
             names::SERVICE_TIMEOUT,
-            "The service's warn or err timeout in seconds (0: always; AUTO as it stands now)",
+            "The service's warn or err timeout in seconds (0: always; AUTO as it stands now).",
         )?;
         for s in self.shown() {
             let r = &s.record;
@@ -138,7 +138,7 @@ impl SnapshotSeries {
         let mut m = gauge(
             encoder,
             names::VIEW_STATE,
-            "1 for the state the view is in, 0 for the others",
+            "1 for the state the view is in, 0 for the others.",
         )?;
         for v in views.values().take(self.max_services) {
             for state in State::ALL {
