@@ -3,7 +3,11 @@
 //!
 //! * `daemon`: beats over UDP, TCP and HTTP, states, `/status`, bad input,
 //!   configuration and the command line.
+//! * `ops`: operating it: `/metrics` (strict parse, promtool), the Nagios
+//!   plugin and check_http, the example clients, statsd out, the event log,
+//!   two peered daemons, `lovebeat services …`, the systemd unit.
 
 mod util;
 
 mod daemon;
+mod ops;
