@@ -185,7 +185,7 @@ mod tests {
         let (_dir, path, server) = server();
         let syslog = Syslog::connect(&path).unwrap();
         let pid = std::process::id();
-        write!(syslog.make_writer(), "HTTP listening on 127.0.0.1:8080\n").unwrap();
+        writeln!(syslog.make_writer(), "HTTP listening on 127.0.0.1:8080").unwrap();
         assert_eq!(
             receive(&server),
             format!("<30>lovebeat[{pid}]: HTTP listening on 127.0.0.1:8080")

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use crate::util::prom::{self, Format};
-use crate::util::{DEADLINE, Daemon, eventually, free_port, have, repo_file, run, run_program};
+use crate::util::{
+    DEADLINE, Daemon, eventually, free_port, have, http, repo_file, run, run_program,
+};
 
 /// What Prometheus 2.x sends as `Accept`.
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
@@ -204,6 +206,47 @@ fn the_series_cap_keeps_the_first_services_and_counts_the_rest() {
         Some(3.0)
     );
     assert_eq!(e.value("lovebeat_services", &[("state", "ok")]), Some(5.0));
+}
+
+#[test]
+fn a_scrape_of_100000_services_is_capped_and_does_not_stall_ingest() {
+    let d = Daemon::start();
+    let lines: String = (0..100_000)
+        .map(|i| format!("bulk.{i:06}.beat:1|c\n"))
+        .collect();
+    d.send_tcp(lines.as_bytes());
+    eventually("100000 services", || {
+        d.get("/status")
+            .1
+            .starts_with("num_ok 100000\n")
+            .then_some(())
+    });
+    let url = d.url("/metrics");
+    let scraper = std::thread::spawn(move || {
+        (0..2)
+            .map(|_| http("GET", &url, &[], "").1)
+            .collect::<Vec<String>>()
+    });
+    let mut slowest = Duration::ZERO;
+    let mut beats = 0;
+    while !scraper.is_finished() || beats == 0 {
+        let start = Instant::now();
+        let (code, _) = d.request("POST", "/api/services/bulk.probe", &[], "");
+        assert_eq!(code, 200);
+        slowest = slowest.max(start.elapsed());
+        beats += 1;
+        assert!(beats < 100_000, "the scrapes never finished");
+    }
+    let scrapes = scraper.join().unwrap();
+    let e = prom::parse(&scrapes[1], Format::Text).unwrap();
+    let shown = e.samples("lovebeat_service_last_beat_timestamp_seconds");
+    assert_eq!(shown.count(), 10_000);
+    let omitted = e.value("lovebeat_series_omitted", &[("kind", "service")]);
+    assert_eq!(omitted, Some(90_001.0), "100000 and bulk.probe");
+    assert!(
+        slowest < Duration::from_secs(5),
+        "a beat took {slowest:?} during scrapes"
+    );
 }
 
 // ---------------------------------------------------------------- Nagios

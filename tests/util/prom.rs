@@ -280,7 +280,7 @@ fn parse_line(
             family.kind
         ));
     }
-    if family.kind == "counter" && !(value >= 0.0) {
+    if family.kind == "counter" && (value.is_nan() || value < 0.0) {
         return Err("a negative counter".into());
     }
     let key = format!("{name}{labels:?}");
@@ -295,12 +295,15 @@ fn parse_line(
     Ok(())
 }
 
+/// A label set without `le`, sorted.
+type LabelPairs = Vec<(String, String)>;
+
 /// Buckets cumulative, a `+Inf` bucket equal to `_count`, per label set.
 fn check_histogram(name: &str, family: &Family) -> Result<(), String> {
-    let mut by_labels: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut by_labels: BTreeMap<LabelPairs, Vec<(f64, f64)>> = BTreeMap::new();
     let mut counts = BTreeMap::new();
     for s in &family.samples {
-        let mut rest: Vec<(String, String)> = s
+        let mut rest: LabelPairs = s
             .labels
             .iter()
             .filter(|(k, _)| *k != "le")
