@@ -70,22 +70,33 @@ pub enum ServicesCommand {
     },
     /// Beat a service (creating it), optionally setting its timeouts
     Beat {
+        /// The service, e.g. backup.nightly
         name: String,
         #[command(flatten)]
         timeouts: Timeouts,
     },
     /// Set a service's timeouts without beating it
     Set {
+        /// The service, e.g. backup.nightly
         name: String,
         #[command(flatten)]
         timeouts: Timeouts,
     },
     /// Mute a service: it stays muted, whatever it does, until unmuted
-    Mute { name: String },
+    Mute {
+        /// The service, e.g. backup.nightly
+        name: String,
+    },
     /// Unmute a service
-    Unmute { name: String },
+    Unmute {
+        /// The service, e.g. backup.nightly
+        name: String,
+    },
     /// Delete a service (it comes back with its next beat)
-    Delete { name: String },
+    Delete {
+        /// The service, e.g. backup.nightly
+        name: String,
+    },
 }
 
 /// `--warn` and `--err` of `services beat` and `services set`.

@@ -256,6 +256,8 @@ impl Metrics {
             "Datagrams that could not be sent to the statsd server",
         );
         let peer_beats = peer_beat_counters(&mut registry);
+        // Persistence and alert delivery. The alert outbox's
+        // `lovebeat_alerts{kind,result}` (names.rs) registers here too.
         let store_flush = Histogram::new(exponential_buckets(0.001, 4.0, 8));
         registry.register(
             names::STORE_FLUSH_DURATION,
