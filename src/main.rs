@@ -121,8 +121,9 @@ fn ops_settings(config: &Config) -> OpsSettings {
             host: service_host(config.peers.host.as_deref().unwrap_or("")),
             interval: config.peers.interval,
         }),
-        // No store reports its flushes yet: a timer at the flush interval
-        // stands in (statsd's service/alarm counts, the peers' `save`).
+        // No store emits `StoreFlushed` after its periodic flushes yet: a
+        // timer at the flush interval stands in for them (statsd's service
+        // and alarm counts, the peers' `save` beat). None once one does.
         flush_standin: Some(config.database.interval),
     }
 }

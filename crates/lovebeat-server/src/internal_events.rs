@@ -253,8 +253,18 @@ impl PeerBeat<'_> {
     }
 }
 
-/// A periodic store flush finished. The store emits it; it feeds the
-/// flush histogram, and `Ops::flushed` passes it on to statsd and peers.
+/// One periodic flush, as statsd out and the peer notifier hear of it
+/// (through [`Metrics::subscribe_flushes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flush {
+    /// How long a real store flush took; `None` from the timer that stands
+    /// in for the store's flushes (`ops::OpsSettings::flush_standin`).
+    pub duration: Option<Duration>,
+}
+
+/// A periodic store flush finished. The store emits it after each one: it
+/// feeds the flush histogram, and statsd (`db.save.*`) and the peers
+/// (`lovebeat.HOST.save`) hear of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreFlushed {
     pub duration: Duration,
@@ -263,6 +273,9 @@ pub struct StoreFlushed {
 impl StoreFlushed {
     pub fn emit(self, metrics: &Metrics) {
         metrics.store_flush.observe(self.duration.as_secs_f64());
+        metrics.announce_flush(Flush {
+            duration: Some(self.duration),
+        });
         tracing::debug!(
             duration_ms = self.duration.as_millis() as u64,
             "store flushed"
@@ -282,6 +295,22 @@ mod tests {
         assert_eq!(limit.check_at(10), None);
         assert_eq!(limit.check_at(11), Some(2));
         assert_eq!(limit.check_at(11), None);
+    }
+
+    #[test]
+    fn a_store_flush_is_timed_and_announced() {
+        let metrics = Metrics::new(Default::default(), "test");
+        let mut flushes = metrics.subscribe_flushes();
+        let duration = Duration::from_millis(3);
+        StoreFlushed { duration }.emit(&metrics);
+        let scrape = crate::metrics::Scrape {
+            snapshot: Default::default(),
+            queue: (0, 1),
+        };
+        let text = metrics.render(scrape, crate::metrics::Format::Text);
+        assert!(text.contains("\nlovebeat_store_flush_duration_seconds_count 1\n"));
+        let flush = flushes.try_recv().unwrap();
+        assert_eq!(flush.duration, Some(duration));
     }
 
     #[test]

@@ -23,9 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actor::EngineHandle;
 use crate::batch::Batch;
+use crate::internal_events::Flush;
 use crate::internal_events::PeerBeat;
 use crate::metrics::{Metrics, PeerMetric, PeerResult};
-use crate::ops::Flush;
 
 /// Beats each peer's queue holds (Go lovebeat's 10).
 const QUEUE: usize = 10;

@@ -8,20 +8,21 @@
 //! task: it reads the snapshot per scrape.
 //!
 //! Periodic flushes (statsd's `db.save.*`, the peers' `save` beat) arrive
-//! through a [`FlushHook`]: the store calls [`FlushHook::flushed`] after
-//! each periodic flush. Until a store does, [`OpsSettings::flush_standin`]
-//! runs a timer that stands in for it (sending no `db.save.*`).
+//! through [`Metrics::subscribe_flushes`]: the store emits
+//! [`StoreFlushed`](crate::internal_events::StoreFlushed) after each
+//! periodic flush. Until a store does, [`OpsSettings::flush_standin`] runs
+//! a timer that stands in for it (sending no `db.save.*`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::actor::EngineHandle;
 use crate::eventlog::{self, EventLog, EventLogSettings};
-use crate::internal_events::StoreFlushed;
+pub use crate::internal_events::Flush;
 use crate::metrics::Metrics;
 use crate::notify::{self, PeerSettings, Peers};
 use crate::statelog;
@@ -40,30 +41,6 @@ pub struct OpsSettings {
     /// While no store reports flushes: the interval of the timer that
     /// stands in for them.
     pub flush_standin: Option<Duration>,
-}
-
-/// One periodic flush, as statsd and the peers hear of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Flush {
-    /// How long a real store flush took; `None` from the stand-in timer.
-    pub duration: Option<Duration>,
-}
-
-/// Where the store reports its periodic flushes. Cheap to clone.
-#[derive(Clone)]
-pub struct FlushHook {
-    tx: broadcast::Sender<Flush>,
-    metrics: Arc<Metrics>,
-}
-
-impl FlushHook {
-    /// A periodic flush finished after `duration`.
-    pub fn flushed(&self, duration: Duration) {
-        StoreFlushed { duration }.emit(&self.metrics);
-        let _ = self.tx.send(Flush {
-            duration: Some(duration),
-        });
-    }
 }
 
 /// Why the operating tasks could not start.
@@ -93,8 +70,6 @@ pub struct Ops {
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     reopen: Arc<Notify>,
-    flushes: broadcast::Sender<Flush>,
-    metrics: Arc<Metrics>,
 }
 
 impl Ops {
@@ -102,7 +77,6 @@ impl Ops {
     pub fn start(engine: &EngineHandle, settings: OpsSettings) -> Result<Ops, OpsError> {
         let stop = CancellationToken::new();
         let reopen = Arc::new(Notify::new());
-        let (flushes, _) = broadcast::channel(16);
         let metrics = engine.metrics().clone();
         let mut tasks = vec![tokio::spawn(statelog::run(
             engine.clone(),
@@ -125,7 +99,7 @@ impl Ops {
                 statsd,
                 engine.clone(),
                 engine.subscribe(),
-                flushes.subscribe(),
+                metrics.subscribe_flushes(),
                 stop.clone(),
             )));
         }
@@ -136,28 +110,18 @@ impl Ops {
                 queues,
                 interval,
                 engine.clone(),
-                flushes.subscribe(),
+                metrics.subscribe_flushes(),
                 stop.clone(),
             )));
         }
         if let Some(every) = settings.flush_standin {
-            tasks.push(tokio::spawn(standin(every, flushes.clone(), stop.clone())));
+            tasks.push(tokio::spawn(standin(every, metrics.clone(), stop.clone())));
         }
         Ok(Ops {
             stop,
             tasks,
             reopen,
-            flushes,
-            metrics,
         })
-    }
-
-    /// For the store: where to report periodic flushes.
-    pub fn flush_hook(&self) -> FlushHook {
-        FlushHook {
-            tx: self.flushes.clone(),
-            metrics: self.metrics.clone(),
-        }
     }
 
     /// Reopens the event log (SIGHUP).
@@ -180,13 +144,13 @@ impl Ops {
 }
 
 /// Stands in for the store's periodic flushes.
-async fn standin(every: Duration, tx: broadcast::Sender<Flush>, stop: CancellationToken) {
+async fn standin(every: Duration, metrics: Arc<Metrics>, stop: CancellationToken) {
     let mut ticks = tokio::time::interval(every);
     ticks.tick().await;
     loop {
         tokio::select! {
             _ = ticks.tick() => {
-                let _ = tx.send(Flush { duration: None });
+                metrics.announce_flush(Flush { duration: None });
             }
             () = stop.cancelled() => return,
         }

@@ -22,9 +22,9 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::actor::{EngineHandle, Published};
+use crate::internal_events::Flush;
 use crate::internal_events::{StatsdFailed, StatsdSent, SubscriberLagged};
 use crate::metrics::Subscriber;
-use crate::ops::Flush;
 
 /// The largest datagram sent: fits an Ethernet MTU with IPv6 and UDP
 /// headers, so nothing is fragmented.

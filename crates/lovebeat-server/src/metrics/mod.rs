@@ -22,17 +22,26 @@ mod process;
 mod series;
 mod text;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
 
+use lovebeat_core::Millis;
 use lovebeat_proto::Reject;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use tokio::sync::broadcast;
 
+use crate::internal_events::Flush;
 use crate::snapshot::Snapshot;
+
+/// The name the store branch gave [`Metrics`]; kept so its code fits.
+pub type Counters = Metrics;
 
 /// The transports beats arrive on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +168,14 @@ pub struct Metrics {
     pub(crate) statsd_errors: Counter,
     pub(crate) peer_beats: [[Counter; PeerResult::ALL.len()]; PeerMetric::ALL.len()],
     pub(crate) store_flush: Histogram,
+    store_saves: Counter,
+    store_save_errors: Counter,
+    /// ms since the epoch: every change applied before it is on disk.
+    store_saved_at: Arc<AtomicI64>,
+    /// Periodic flushes, for statsd out and the peer notifier.
+    flushes: broadcast::Sender<Flush>,
+    /// Collectors other parts add once running (the alert outbox).
+    extra: RwLock<Vec<Arc<dyn Collector>>>,
 }
 
 /// What a scrape reads besides the counters.
@@ -256,14 +273,28 @@ impl Metrics {
             "Datagrams that could not be sent to the statsd server",
         );
         let peer_beats = peer_beat_counters(&mut registry);
-        // Persistence and alert delivery. The alert outbox's
-        // `lovebeat_alerts{kind,result}` (names.rs) registers here too.
+        // Persistence. Alert delivery (`lovebeat_alerts{kind,result}`,
+        // names.rs) comes in through `add_collector`.
         let store_flush = Histogram::new(exponential_buckets(0.001, 4.0, 8));
         registry.register(
             names::STORE_FLUSH_DURATION,
             "How long each periodic store flush took",
             store_flush.clone(),
         );
+        let store_saves = Counter::default();
+        registry.register(
+            names::STORE_SAVES,
+            "Successful database saves",
+            store_saves.clone(),
+        );
+        let store_save_errors = Counter::default();
+        registry.register(
+            names::STORE_SAVE_ERRORS,
+            "Failed database saves (each is retried)",
+            store_save_errors.clone(),
+        );
+        let store_saved_at = Arc::new(AtomicI64::new(0));
+        registry.register_collector(Box::new(SavedAt(store_saved_at.clone())));
         let build_info: Family<Vec<(&'static str, String)>, Gauge> = Family::default();
         build_info
             .get_or_create(&vec![("version", version.to_owned())])
@@ -285,7 +316,43 @@ impl Metrics {
             statsd_errors,
             peer_beats,
             store_flush,
+            store_saves,
+            store_save_errors,
+            store_saved_at,
+            flushes: broadcast::channel(16).0,
+            extra: RwLock::new(Vec::new()),
         }
+    }
+
+    /// Counts a successful save of the records taken at `taken_at` (ms).
+    pub fn saved(&self, taken_at: Millis) {
+        self.store_saves.inc();
+        self.store_saved_at.fetch_max(taken_at, Relaxed);
+    }
+
+    /// Counts a failed save.
+    pub fn save_failed(&self) {
+        self.store_save_errors.inc();
+    }
+
+    /// Periodic flushes from now on.
+    pub fn subscribe_flushes(&self) -> broadcast::Receiver<Flush> {
+        self.flushes.subscribe()
+    }
+
+    pub(crate) fn announce_flush(&self, flush: Flush) {
+        let _ = self.flushes.send(flush);
+    }
+
+    /// Adds a collector encoded at every scrape, after lovebeat's own
+    /// metrics: the way in for parts that start after the server, such as
+    /// the alert outbox's `lovebeat_alerts{kind,result}` (see
+    /// [`names::ALERTS`]). It must not name a family already exposed.
+    pub fn add_collector(&self, collector: Arc<dyn Collector>) {
+        self.extra
+            .write()
+            .expect("no panics while holding the lock")
+            .push(collector);
     }
 
     /// Accepted beats so far.
@@ -313,6 +380,14 @@ impl Metrics {
             scrape,
             max_services: self.settings.max_services,
         }));
+        for collector in self
+            .extra
+            .read()
+            .expect("no panics while holding the lock")
+            .iter()
+        {
+            per_scrape.register_collector(Box::new(Shared(collector.clone())));
+        }
         encode_registry(&mut out, &self.registry).expect("writing to a String cannot fail");
         encode_registry(&mut out, &per_scrape).expect("writing to a String cannot fail");
         match format {
@@ -322,6 +397,43 @@ impl Metrics {
             }
             Format::Text => text::downgrade(&out),
         }
+    }
+}
+
+impl Default for Metrics {
+    /// Default settings, this crate's version.
+    fn default() -> Metrics {
+        Metrics::new(MetricsSettings::default(), env!("CARGO_PKG_VERSION"))
+    }
+}
+
+/// A collector added with [`Metrics::add_collector`], registered anew in
+/// each scrape's registry.
+#[derive(Debug)]
+struct Shared(Arc<dyn Collector>);
+
+impl Collector for Shared {
+    fn encode(&self, encoder: DescriptorEncoder) -> std::fmt::Result {
+        self.0.encode(encoder)
+    }
+}
+
+/// `lovebeat_store_saved_timestamp_seconds`, in seconds with ms.
+#[derive(Debug)]
+struct SavedAt(Arc<AtomicI64>);
+
+impl Collector for SavedAt {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        use prometheus_client::encoding::EncodeMetric;
+        let gauge = prometheus_client::metrics::gauge::ConstGauge::new(
+            self.0.load(Relaxed) as f64 / 1000.0,
+        );
+        gauge.encode(encoder.encode_descriptor(
+            names::STORE_SAVED_TIMESTAMP,
+            "Every change applied before this time is on disk (0: no save yet).",
+            None,
+            gauge.metric_type(),
+        )?)
     }
 }
 
@@ -390,6 +502,44 @@ mod tests {
         let om = m.render(scrape(), Format::OpenMetrics);
         assert!(om.contains("\n# TYPE lovebeat_beats counter\nlovebeat_beats_total 0\n"));
         assert!(om.ends_with("# EOF\n"), "{om}");
+    }
+
+    #[test]
+    fn added_collectors_are_encoded_at_every_scrape() {
+        #[derive(Debug)]
+        struct Alerts;
+        impl Collector for Alerts {
+            fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+                use prometheus_client::encoding::EncodeMetric;
+                let c = prometheus_client::metrics::counter::ConstCounter::new(2u64);
+                let m =
+                    encoder.encode_descriptor(names::ALERTS, "Alerts.", None, c.metric_type())?;
+                c.encode(m)
+            }
+        }
+        let m = Metrics::default();
+        m.add_collector(Arc::new(Alerts));
+        for _ in 0..2 {
+            let text = m.render(scrape(), Format::Text);
+            assert!(
+                text.contains("\n# TYPE lovebeat_alerts_total counter\nlovebeat_alerts_total 2\n")
+            );
+        }
+    }
+
+    #[test]
+    fn store_saves_are_counted_as_the_store_branch_did() {
+        let m = Metrics::default();
+        m.saved(1_500);
+        m.saved(1_000);
+        m.save_failed();
+        let text = m.render(scrape(), Format::Text);
+        assert!(text.contains("\nlovebeat_store_saves_total 2\n"));
+        assert!(text.contains("\nlovebeat_store_save_errors_total 1\n"));
+        assert!(
+            text.contains("\nlovebeat_store_saved_timestamp_seconds 1.5\n"),
+            "{text}"
+        );
     }
 
     #[test]

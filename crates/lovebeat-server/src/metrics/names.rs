@@ -61,9 +61,17 @@ pub const PEER_BEATS: &str = "lovebeat_peer_beats";
 
 /// Histogram: how long each periodic store flush took, in seconds.
 pub const STORE_FLUSH_DURATION: &str = "lovebeat_store_flush_duration_seconds";
-// Alert delivery, `lovebeat_alerts{kind,result}` (scraped as
-// `lovebeat_alerts_total`), belongs here next to the store's metric; the
-// alert outbox registers it in `Metrics::new`.
+/// Counter: successful database saves.
+pub const STORE_SAVES: &str = "lovebeat_store_saves";
+/// Counter: failed database saves (each is retried).
+pub const STORE_SAVE_ERRORS: &str = "lovebeat_store_save_errors";
+/// Gauge: every change applied before this time is on disk.
+pub const STORE_SAVED_TIMESTAMP: &str = "lovebeat_store_saved_timestamp_seconds";
+/// Counter `{kind,result}`: alert deliveries by back-end kind and result,
+/// encoded by the alert outbox's collector (`Metrics::add_collector`).
+pub const ALERTS: &str = "lovebeat_alerts";
+/// Gauge `{kind}`: alert deliveries waiting or being attempted.
+pub const ALERTS_PENDING: &str = "lovebeat_alerts_pending";
 
 // The process.
 
