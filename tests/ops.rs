@@ -675,7 +675,7 @@ fn state_changes_are_logged_in_go_words() {
     });
     let log = d.log_text();
     assert!(log.contains("Started on "), "{log}");
-    assert!(log.contains("service=log.svc"), "structured fields: {log}");
+    assert!(log.contains("service=\"log.svc\""), "structured fields: {log}");
 }
 
 // ---------------------------------------------------------------- peers
