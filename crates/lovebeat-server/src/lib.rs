@@ -37,6 +37,9 @@ pub struct Settings {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
     pub http: Vec<SocketAddr>,
+    /// The path the HTTP server serves everything under, without a
+    /// trailing `/`; `""` for the root.
+    pub base_path: String,
     /// Batches the engine queue holds.
     pub queue: usize,
     pub version: String,
@@ -90,6 +93,7 @@ impl Server {
         let app = http::router(http::AppState {
             engine: handle.clone(),
             version: settings.version.into(),
+            base_path: settings.base_path.into(),
         });
         let http_stop = stop_ingest.clone();
         let ingest = vec![
