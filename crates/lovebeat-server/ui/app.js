@@ -262,7 +262,8 @@
     const box = $('rows');
     const total = ui.order.length;
     box.style.height = `${total * ROW_HEIGHT}px`;
-    const top = viewport.scrollTop;
+    // The sticky header row scrolls with the table, above the rows.
+    const top = Math.max(0, viewport.scrollTop - box.offsetTop);
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(total, Math.ceil((top + viewport.clientHeight) / ROW_HEIGHT) + OVERSCAN);
     while (ui.pool.length < last - first) {
@@ -283,8 +284,6 @@
     $('table').classList.toggle('stale', !ui.live);
     $('empty').hidden = !(ui.live && services.size === 0);
     $('no-match').hidden = !(services.size > 0 && total === 0);
-    const gutter = viewport.offsetWidth - viewport.clientWidth;
-    document.querySelector('.row.head').style.paddingRight = `${gutter}px`;
     setText($('shown'), services.size ? `${total} of ${services.size}` : '');
   }
 
