@@ -107,10 +107,7 @@ fn a_late_service_turns_red_within_a_second() {
     });
     wait_row_state(&b, "late.job", "error");
     let late_by = now_ms() - deadline;
-    assert!(
-        late_by < 1000,
-        "shown red {late_by} ms after the deadline"
-    );
+    assert!(late_by < 1000, "shown red {late_by} ms after the deadline");
     let color = b.js(&format!(
         "return getComputedStyle({}.querySelector('.badge')).backgroundColor",
         row("late.job")
@@ -133,7 +130,11 @@ fn the_buttons_mute_edit_timeouts_and_delete_through_the_api() {
     b.click("button[data-action=mute]");
     d.wait_state("db.backup", "muted");
     wait_row_state(&b, "db.backup", "muted");
-    assert_eq!(d.state("other.job").as_deref(), Some("ok"), "only the selected");
+    assert_eq!(
+        d.state("other.job").as_deref(),
+        Some("ok"),
+        "only the selected"
+    );
 
     b.click("button[data-action=edit]");
     b.wait(
@@ -197,7 +198,11 @@ fn the_page_its_api_calls_and_its_websocket_work_under_a_base_path() {
          return performance.getEntriesByType('resource').map(e => e.name) \
            .filter(u => !u.startsWith(base))",
     );
-    assert_eq!(outside, Value::Array(vec![]), "every request under the base");
+    assert_eq!(
+        outside,
+        Value::Array(vec![]),
+        "every request under the base"
+    );
 }
 
 #[test]
@@ -221,7 +226,11 @@ fn user_input_cannot_make_a_name_and_reaches_the_page_only_as_text() {
         .iter()
         .map(|s| s["name"].clone())
         .collect();
-    assert_eq!(names, ["ok.marker"], "the UDP line with an HTML name was rejected");
+    assert_eq!(
+        names,
+        ["ok.marker"],
+        "the UDP line with an HTML name was rejected"
+    );
 
     // A failure message is free text: it must show as typed.
     let message = "<img src=x onerror=alert(2)><script>alert(3)</script>";
@@ -256,7 +265,10 @@ fn a_lost_connection_shows_a_banner_and_the_page_reconnects() {
     d.send_udp("survivor.beat:1|c\n");
     let b = open(&d, "/");
     wait_row_state(&b, "survivor", "ok");
-    assert_eq!(b.js("return document.getElementById('banner').hidden"), true);
+    assert_eq!(
+        b.js("return document.getElementById('banner').hidden"),
+        true
+    );
 
     d.kill();
     b.wait(
@@ -265,10 +277,16 @@ fn a_lost_connection_shows_a_banner_and_the_page_reconnects() {
     );
     let banner = b.js("return document.getElementById('banner').textContent");
     assert!(
-        banner.as_str().unwrap().contains("Connection lost, reconnecting"),
+        banner
+            .as_str()
+            .unwrap()
+            .contains("Connection lost, reconnecting"),
         "{banner}"
     );
-    assert_eq!(b.js("return document.getElementById('conn').dataset.state"), "lost");
+    assert_eq!(
+        b.js("return document.getElementById('conn').dataset.state"),
+        "lost"
+    );
 
     std::fs::create_dir_all(dir.path().join("conf.d")).unwrap();
     std::fs::write(
@@ -279,21 +297,25 @@ fn a_lost_connection_shows_a_banner_and_the_page_reconnects() {
     let d = Daemon::start_in(dir.path(), "", &[]);
     d.send_udp("newcomer.beat:1|c\n");
     wait_row_state(&b, "newcomer", "ok");
-    assert_eq!(b.js("return document.getElementById('banner').hidden"), true);
+    assert_eq!(
+        b.js("return document.getElementById('banner').hidden"),
+        true
+    );
 }
 
 #[test]
 fn the_dashboard_shows_states_timeouts_and_views_errors_first() {
-    let d = Daemon::with_config(
-        "[[alarms]]\nname = \"team-$t\"\npattern = \"team.$t.*\"\n",
-    );
+    let d = Daemon::with_config("[[alarms]]\nname = \"team-$t\"\npattern = \"team.$t.*\"\n");
     d.send_udp(
         "team.a.sync.err:0|g\nteam.a.sync.beat:1|c\n\
          team.a.report.beat:1|c\n\
          team.b.backup.err:-2|g\nteam.b.backup.warn:3600|g\nteam.b.backup.beat:1|c\n\
          web.frontend.warn:0|g\nweb.frontend.beat:1|c\n",
     );
-    d.post_form("/api/services/payments.worker", "status=fail&message=disk+full");
+    d.post_form(
+        "/api/services/payments.worker",
+        "status=fail&message=disk+full",
+    );
     d.request("POST", "/api/services/legacy.path/mute", &[], "");
     let b = open(&d, "/");
     wait_row_state(&b, "legacy.path", "muted");
@@ -394,7 +416,11 @@ impl Feed {
             .or_else(|| m.get("view"))
             .or_else(|| m.get("alarm"))
             .unwrap_or_else(|| panic!("an event: {m}"));
-        format!("{} {}", m["type"].as_str().unwrap(), subject["name"].as_str().unwrap())
+        format!(
+            "{} {}",
+            m["type"].as_str().unwrap(),
+            subject["name"].as_str().unwrap()
+        )
     }
 }
 
@@ -415,13 +441,21 @@ fn the_websocket_sends_a_snapshot_then_one_event_per_change() {
     added.sort();
     assert_eq!(
         added,
-        ["ADD_ALARM team-x", "ADD_SERVICE team.x.job", "ADD_VIEW team-x"]
+        [
+            "ADD_ALARM team-x",
+            "ADD_SERVICE team.x.job",
+            "ADD_VIEW team-x"
+        ]
     );
     d.send_udp("first.one.beat:1|c\n");
     assert_eq!(feed.next_event(), "UPDATE_SERVICE first.one");
     d.request("DELETE", "/api/services/first.one", &[], "");
     assert_eq!(feed.next_event(), "REMOVE_SERVICE first.one");
-    assert_eq!(feed.next_within(Duration::from_millis(500)), None, "nothing else");
+    assert_eq!(
+        feed.next_within(Duration::from_millis(500)),
+        None,
+        "nothing else"
+    );
 }
 
 #[test]

@@ -306,10 +306,18 @@ fn a_view_is_republished_when_its_members_change_without_a_state_change() {
     e.set_timeout(0, "test.a", ERR, Timeout::Always);
     e.take_changes();
     e.beat(1, "test.b");
-    assert_eq!(e.take_changes().views, ["testalarm".into()], "a member joined");
+    assert_eq!(
+        e.take_changes().views,
+        ["testalarm".into()],
+        "a member joined"
+    );
     e.set_timeout(2, "test.b", ERR, Timeout::Always);
     assert_eq!(view_state(&e, "testalarm").0, State::Error);
-    assert_eq!(e.take_changes().views, ["testalarm".into()], "a second failure");
+    assert_eq!(
+        e.take_changes().views,
+        ["testalarm".into()],
+        "a second failure"
+    );
     let v = e.view("testalarm").unwrap();
     assert_eq!((v.members, v.error, v.failed.len()), (2, 2, 2));
 }

@@ -193,7 +193,11 @@ mod tests {
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
         let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, location, String::from_utf8_lossy(&body).into_owned())
+        (
+            status,
+            location,
+            String::from_utf8_lossy(&body).into_owned(),
+        )
     }
 
     #[tokio::test]
@@ -202,7 +206,13 @@ mod tests {
         let (status, _, page) = get(&app, "/").await;
         assert_eq!(status, 200);
         assert!(page.contains("<base href=\"/\">"), "{page}");
-        for path in ["/ui/app.js", "/ui/app.css", "/ui/icon.svg", "/api/services", "/services"] {
+        for path in [
+            "/ui/app.js",
+            "/ui/app.css",
+            "/ui/icon.svg",
+            "/api/services",
+            "/services",
+        ] {
             assert_eq!(get(&app, path).await.0, 200, "{path}");
         }
         let (_, _, page) = get(&app, "/alarms/web").await;
@@ -226,7 +236,13 @@ mod tests {
         ] {
             assert_eq!(get(&app, path).await.0, 200, "{path}");
         }
-        for path in ["/", "/api/services", "/ui/app.js", "/monitoring/lovebeatx/", "/monitoring"] {
+        for path in [
+            "/",
+            "/api/services",
+            "/ui/app.js",
+            "/monitoring/lovebeatx/",
+            "/monitoring",
+        ] {
             assert_eq!(get(&app, path).await.0, 404, "{path}");
         }
     }

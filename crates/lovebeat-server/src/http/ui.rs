@@ -44,7 +44,10 @@ pub(super) async fn index(State(state): State<AppState>, headers: HeaderMap) -> 
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(POLICY),
     );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
@@ -135,7 +138,11 @@ mod tests {
         let proxy = headers("/monitoring/lovebeat/");
         assert_eq!(page_base(&proxy, ""), "/monitoring/lovebeat/");
         assert_eq!(page_base(&proxy, "/lb"), "/monitoring/lovebeat/lb/");
-        assert_eq!(page_base(&headers("/a, /b"), ""), "/a/", "the first proxy's");
+        assert_eq!(
+            page_base(&headers("/a, /b"), ""),
+            "/a/",
+            "the first proxy's"
+        );
     }
 
     #[test]
@@ -156,35 +163,54 @@ mod tests {
     fn paths_are_kept_without_a_trailing_slash() {
         assert_eq!(normalize_path("").as_deref(), Some(""));
         assert_eq!(normalize_path("/").as_deref(), Some(""));
-        assert_eq!(normalize_path("/a/b-c_d.e~f/").as_deref(), Some("/a/b-c_d.e~f"));
-        for bad in ["a", "//", "/a//b", "/./a", "/a/..", "/a%20", "/é", "/a?b", "/a#b"] {
+        assert_eq!(
+            normalize_path("/a/b-c_d.e~f/").as_deref(),
+            Some("/a/b-c_d.e~f")
+        );
+        for bad in [
+            "a", "//", "/a//b", "/./a", "/a/..", "/a%20", "/é", "/a?b", "/a#b",
+        ] {
             assert_eq!(normalize_path(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn the_page_has_no_placeholder_left_and_only_relative_urls() {
-        let page = INDEX
-            .replace("{{BASE}}", "/x/")
-            .replace("{{VERSION}}", "1");
+        let page = INDEX.replace("{{BASE}}", "/x/").replace("{{VERSION}}", "1");
         assert!(!page.contains("{{"), "{page}");
         for absolute in ["src=\"/", "http://", "https://", "url(/"] {
             assert!(!page.contains(absolute), "{absolute}");
         }
-        assert_eq!(page.matches("href=\"/").count(), 1, "only <base> is absolute");
+        assert_eq!(
+            page.matches("href=\"/").count(),
+            1,
+            "only <base> is absolute"
+        );
         assert!(page.contains("<base href=\"/x/\">"));
     }
 
     #[test]
     fn the_script_never_parses_data_as_html() {
-        for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+        ] {
             assert!(!SCRIPT.contains(sink), "app.js uses {sink}");
         }
-        assert!(!SCRIPT.contains("'/api") && !SCRIPT.contains("\"/api"), "absolute API URL");
+        assert!(
+            !SCRIPT.contains("'/api") && !SCRIPT.contains("\"/api"),
+            "absolute API URL"
+        );
     }
 
     #[test]
     fn escape_covers_the_attribute_breakers() {
-        assert_eq!(escape(r#"<a href="x">'&"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;");
+        assert_eq!(
+            escape(r#"<a href="x">'&"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
+        );
     }
 }

@@ -392,10 +392,7 @@ mod tests {
         assert!(!mirror.is_dirty());
         let changes = w.apply("db.backup", &[Op::Beat]);
         mirror.mark(&changes);
-        assert_eq!(
-            types(&mirror.flush(&w.snapshot)),
-            ["ADD_SERVICE db.backup"]
-        );
+        assert_eq!(types(&mirror.flush(&w.snapshot)), ["ADD_SERVICE db.backup"]);
         assert!(!mirror.is_dirty());
         mirror.mark(&w.apply("db.backup", &[Op::Beat]));
         assert_eq!(
@@ -432,7 +429,10 @@ mod tests {
     #[test]
     fn a_removed_service_is_sent_as_it_was() {
         let mut w = World::new();
-        w.apply("old.job", &[Op::SetTimeout(TimeoutKind::Err, Timeout::After(5000))]);
+        w.apply(
+            "old.job",
+            &[Op::SetTimeout(TimeoutKind::Err, Timeout::After(5000))],
+        );
         let mut mirror = Mirror::new(&w.snapshot);
         mirror.mark(&w.apply("old.job", &[Op::Delete]));
         let messages = mirror.flush(&w.snapshot);
