@@ -845,23 +845,12 @@ fn public_url(url: String) -> Result<String, String> {
 /// would need escaping (or `.`/`..` segments) is refused: the path ends up
 /// in links and in the page's `<base href>`.
 fn base_path(path: String) -> Result<String, String> {
-    let trimmed = path.strip_suffix('/').unwrap_or(&path);
-    if trimmed.is_empty() {
-        return Ok(String::new());
-    }
-    let safe = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
-    let valid = trimmed.strip_prefix('/').is_some_and(|rest| {
-        rest.split('/')
-            .all(|seg| !seg.is_empty() && seg != "." && seg != ".." && seg.chars().all(safe))
-    });
-    if valid {
-        Ok(trimmed.to_owned())
-    } else {
-        Err(format!(
+    lovebeat_server::http::normalize_path(&path).ok_or_else(|| {
+        format!(
             "invalid path {path:?}: expected \"\" or a path like \"/monitoring/lovebeat\" \
              (letters, digits, - . _ ~ between slashes)"
-        ))
-    }
+        )
+    })
 }
 
 fn seconds(value: i64) -> Result<Duration, String> {

@@ -45,8 +45,12 @@ fn daemon_with_http(extra: &str) -> (Daemon, tempfile::TempDir) {
 
 /// The page at `path`, connected and showing its first snapshot.
 fn open(d: &Daemon, path: &str) -> Browser {
+    open_url(&d.url(path))
+}
+
+fn open_url(url: &str) -> Browser {
     let b = Browser::start();
-    b.goto(&d.url(path));
+    b.goto(url);
     b.wait(
         "the page to go live",
         "return document.getElementById('conn').dataset.state === 'live'",
@@ -202,6 +206,103 @@ fn the_page_its_api_calls_and_its_websocket_work_under_a_base_path() {
         outside,
         Value::Array(vec![]),
         "every request under the base"
+    );
+}
+
+/// nginx's `location /monitoring/lovebeat/ { proxy_pass http://…:8080/; }`
+/// in miniature: strips the prefix, says so in `X-Forwarded-Prefix`, and
+/// passes websocket upgrades through; one request per connection.
+struct StripPrefixProxy {
+    addr: std::net::SocketAddr,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl StripPrefixProxy {
+    fn start(upstream: std::net::SocketAddr, prefix: &'static str) -> StripPrefixProxy {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        runtime.spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(proxy_one(client, upstream, prefix));
+            }
+        });
+        StripPrefixProxy {
+            addr,
+            _runtime: runtime,
+        }
+    }
+}
+
+async fn proxy_one(
+    mut client: tokio::net::TcpStream,
+    upstream: std::net::SocketAddr,
+    prefix: &str,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 65_536 || client.read(&mut byte).await? == 0 {
+            return Ok(());
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = head.split("\r\n").filter(|l| !l.is_empty());
+    let request = lines.next().unwrap_or_default();
+    let mut parts = request.splitn(3, ' ');
+    let (method, path, version) = (parts.next(), parts.next(), parts.next());
+    let stripped = path.and_then(|p| p.strip_prefix(prefix));
+    let (Some(method), Some(path), Some(version)) = (method, stripped, version) else {
+        let refusal = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+        return client.write_all(refusal.as_bytes()).await;
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    let upgrade = head.to_ascii_lowercase().contains("upgrade: websocket");
+    let mut out = format!("{method} {path} {version}\r\n");
+    for line in lines {
+        if upgrade || !line.to_ascii_lowercase().starts_with("connection:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    if !upgrade {
+        out.push_str("Connection: close\r\n");
+    }
+    out.push_str(&format!("X-Forwarded-Prefix: {prefix}\r\n\r\n"));
+    let mut server = tokio::net::TcpStream::connect(upstream).await?;
+    server.write_all(out.as_bytes()).await?;
+    tokio::io::copy_bidirectional(&mut client, &mut server).await?;
+    Ok(())
+}
+
+#[test]
+fn the_page_works_behind_a_reverse_proxy_that_strips_a_sub_path() {
+    let d = Daemon::start();
+    let proxy = StripPrefixProxy::start(d.http, "/monitoring/lovebeat");
+    let base = format!("http://{}/monitoring/lovebeat/", proxy.addr);
+    let b = open_url(&base);
+    d.send_udp("proxied.job.beat:1|c\n");
+    wait_row_state(&b, "proxied.job", "ok");
+    b.click("#rows .row[data-name=\"proxied.job\"]:not([hidden]) input[type=checkbox]");
+    b.click("button[data-action=mute]");
+    d.wait_state("proxied.job", "muted");
+    wait_row_state(&b, "proxied.job", "muted");
+    let outside = b.js(&format!(
+        "return performance.getEntriesByType('resource').map(e => e.name) \
+           .filter(u => !u.startsWith('{base}'))"
+    ));
+    assert_eq!(
+        outside,
+        Value::Array(vec![]),
+        "every request through the proxy"
     );
 }
 
