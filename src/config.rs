@@ -1916,7 +1916,8 @@ mod tests {
     fn unknown_key_names_file_line_and_key() {
         assert_eq!(
             error("[http]\nlsten = \":1\"\n"),
-            "/etc/lovebeat.cfg:2: [http] lsten: unknown field `lsten`, expected `listen`"
+            "/etc/lovebeat.cfg:2: [http] lsten: unknown field `lsten`, \
+             expected `listen` or `base_path`"
         );
         let message = error("\n[htp]\nlisten = \":1\"\n");
         assert!(
