@@ -9,7 +9,7 @@
 //! * [`actor`]: the engine's owner, snapshots and change publication.
 //! * [`batch`]: the unit of work ingest sends the actor.
 //! * `ingest`: UDP and TCP line-protocol listeners.
-//! * [`http`]: the HTTP API.
+//! * [`http`]: the HTTP API, the dashboard and its websocket.
 //! * [`snapshot`]: the immutable picture readers use.
 //! * [`metrics`]: counters and their Prometheus rendering.
 

@@ -11,7 +11,7 @@ mod render;
 mod services;
 mod status;
 mod ui;
-pub mod ws;
+mod ws;
 
 use std::sync::Arc;
 

@@ -39,7 +39,7 @@ use crate::snapshot::Snapshot;
 
 /// The shortest time between two flushes of one connection: the most
 /// updates per second a busy service costs a browser is its inverse.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// How often the server pings.
 const PING_EVERY: Duration = Duration::from_secs(30);
 /// A client silent for this long (no pong, nothing) is dropped.
@@ -121,7 +121,7 @@ async fn write(socket: &mut WebSocket, messages: Vec<Message>) -> Result<(), &'s
 }
 
 /// The first message: everything, and the server's clock and version.
-pub fn snapshot_message(snapshot: &Snapshot, version: &str) -> String {
+fn snapshot_message(snapshot: &Snapshot, version: &str) -> String {
     #[derive(Serialize)]
     struct Body<'a> {
         r#type: &'static str,
@@ -166,7 +166,7 @@ impl Kind {
 ///
 /// The maps share their structure with the snapshots they were taken
 /// from, so a mirror costs little more than the changes it tracks.
-pub struct Mirror {
+struct Mirror {
     services: OrdMap<Arc<str>, Arc<ServiceInfo>>,
     views: OrdMap<Arc<str>, Arc<ViewInfo>>,
     dirty_services: BTreeSet<Arc<str>>,
@@ -177,7 +177,7 @@ pub struct Mirror {
 
 impl Mirror {
     /// A mirror of a client that was just sent `snapshot`.
-    pub fn new(snapshot: &Snapshot) -> Mirror {
+    fn new(snapshot: &Snapshot) -> Mirror {
         Mirror {
             services: snapshot.services.clone(),
             views: snapshot.views.clone(),
@@ -188,7 +188,7 @@ impl Mirror {
     }
 
     /// Notes the names one round changed.
-    pub fn mark(&mut self, changes: &Changes) {
+    fn mark(&mut self, changes: &Changes) {
         self.dirty_services.extend(changes.services.iter().cloned());
         self.dirty_views.extend(changes.views.iter().cloned());
         for event in &changes.events {
@@ -204,18 +204,18 @@ impl Mirror {
     }
 
     /// Changes were missed: the next flush compares everything.
-    pub fn mark_all(&mut self) {
+    fn mark_all(&mut self) {
         self.resync = true;
     }
 
-    pub fn is_dirty(&self) -> bool {
+    fn is_dirty(&self) -> bool {
         self.resync || !self.dirty_services.is_empty() || !self.dirty_views.is_empty()
     }
 
     /// The messages that bring the client from what it has to `latest`:
     /// views first, then services, each in name order, at most one message
     /// (two for a view) per name.
-    pub fn flush(&mut self, latest: &Snapshot) -> Vec<String> {
+    fn flush(&mut self, latest: &Snapshot) -> Vec<String> {
         let (services, views) = if std::mem::take(&mut self.resync) {
             self.dirty_services.clear();
             self.dirty_views.clear();
