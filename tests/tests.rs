@@ -3,7 +3,11 @@
 //!
 //! * `daemon`: beats over UDP, TCP and HTTP, states, `/status`, bad input,
 //!   configuration and the command line.
+//! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
+//!   `chromium-driver`), and the `/ws` websocket.
 
+mod browser;
 mod util;
 
 mod daemon;
+mod ui;
