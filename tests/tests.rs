@@ -6,8 +6,12 @@
 //! * `ops`: operating it: `/metrics` (strict parse, promtool), the Nagios
 //!   plugin and check_http, the example clients, statsd out, the event log,
 //!   two peered daemons, `lovebeat services …`, the systemd unit.
+//! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
+//!   `chromium-driver`), and the `/ws` websocket.
 
+mod browser;
 mod util;
 
 mod daemon;
 mod ops;
+mod ui;

@@ -9,7 +9,7 @@
 //! * [`actor`]: the engine's owner, snapshots and change publication.
 //! * [`batch`]: the unit of work ingest sends the actor.
 //! * `ingest`: UDP and TCP line-protocol listeners.
-//! * [`http`]: the HTTP API.
+//! * [`http`]: the HTTP API, the dashboard and its websocket.
 //! * [`snapshot`]: the immutable picture readers use.
 //! * [`metrics`]: `/metrics`, the Prometheus registry and its rendering.
 //! * `internal_events`: one struct per counted or logged happening.
@@ -47,6 +47,9 @@ pub struct Settings {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
     pub http: Vec<SocketAddr>,
+    /// The path the HTTP server serves everything under, without a
+    /// trailing `/`; `""` for the root.
+    pub base_path: String,
     /// Batches the engine queue holds.
     pub queue: usize,
     pub version: String,
@@ -102,6 +105,7 @@ impl Server {
         let app = http::router(http::AppState {
             engine: handle.clone(),
             version: settings.version.into(),
+            base_path: settings.base_path.into(),
         });
         let http_stop = stop_ingest.clone();
         let ingest = vec![
