@@ -1,16 +1,18 @@
 //! The `lovebeat` binary: command line, configuration and wiring.
 //!
 //! Everything with a rule in it lives in the library crates; this file
-//! reads the config, sets up logging, starts the server and waits for a
-//! signal to stop it.
+//! reads the config, sets up logging, opens the database (`database`),
+//! starts the server and waits for a signal to stop it, which saves
+//! everything before exiting.
 
 mod cli;
 mod config;
+mod database;
 
 use std::process::ExitCode;
 
 use lovebeat_core::{Engine, EngineConfig};
-use lovebeat_server::{Server, Settings, now_ms};
+use lovebeat_server::{Persistence, Server, Settings, now_ms};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
@@ -36,6 +38,29 @@ fn main() -> ExitCode {
             }
         }
         Command::Run => run_daemon(&cli),
+        Command::Import { ref file } => run_import(&cli, file),
+    }
+}
+
+/// `lovebeat import FILE`.
+fn run_import(cli: &Cli, file: &std::path::Path) -> ExitCode {
+    init_logging(cli);
+    let config = match load_config(cli) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match database::import_command(&config.database.filename, file, now_ms()) {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
     }
 }
 
@@ -82,13 +107,26 @@ async fn serve(config: Config) -> ExitCode {
         history: config.auto.history,
         views: config.views.iter().map(|v| v.template.clone()).collect(),
     };
-    let engine = Engine::new(engine_config, now_ms());
+    let opened = match database::open(&config.database.filename, now_ms()) {
+        Ok(opened) => opened,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let contents = opened.contents;
+    let engine = Engine::restore(engine_config, now_ms(), contents.services, contents.views);
     let settings = Settings {
         udp: config.udp.listen.bind_addrs(),
         tcp: config.tcp.listen.bind_addrs(),
         http: config.http.listen.bind_addrs(),
         queue: 4096,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        persistence: Some(Persistence {
+            store: opened.store,
+            interval: config.database.interval,
+        }),
+        startup_grace: config.database.startup_grace,
     };
     let server = match Server::start(settings, engine).await {
         Ok(server) => server,

@@ -12,12 +12,16 @@
 //! * [`http`]: the HTTP API.
 //! * [`snapshot`]: the immutable picture readers use.
 //! * [`metrics`]: counters and their Prometheus rendering.
+//! * [`persist`]: write-behind of changes to the store.
+//! * `grace`: holding back the restore's view changes (`startup_grace`).
 
 pub mod actor;
 pub mod batch;
+mod grace;
 pub mod http;
 mod ingest;
 pub mod metrics;
+pub mod persist;
 pub mod snapshot;
 
 use std::io;
@@ -29,6 +33,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use actor::{EngineHandle, now_ms};
+pub use persist::Persistence;
 
 /// Where to listen and how to run; addresses are tried in order until one
 /// binds (e.g. `[::]:8127`, then `0.0.0.0:8127` where IPv6 is off).
@@ -40,6 +45,11 @@ pub struct Settings {
     /// Batches the engine queue holds.
     pub queue: usize,
     pub version: String,
+    /// Where changes are saved; None keeps everything in memory only.
+    pub persistence: Option<Persistence>,
+    /// `[database] startup_grace`: how long the view changes caused by
+    /// the restore are held back (see `grace`).
+    pub startup_grace: std::time::Duration,
 }
 
 /// A running lovebeat.
@@ -82,7 +92,11 @@ impl Server {
         let http_addr = local(http.local_addr(), "HTTP")?;
 
         let counters = Arc::new(metrics::Counters::default());
-        let (actor, handle) = actor::Actor::new(engine, settings.queue, counters);
+        let (mut actor, handle) = actor::Actor::new(engine, settings.queue, counters);
+        if let Some(persistence) = settings.persistence {
+            actor = actor.with_persistence(persistence);
+        }
+        let actor = actor.with_startup_grace(settings.startup_grace);
         let stop_actor = CancellationToken::new();
         let actor = tokio::spawn(actor.run(stop_actor.clone()));
 
@@ -118,7 +132,8 @@ impl Server {
         })
     }
 
-    /// Stops taking beats, applies what is queued, and returns the engine.
+    /// Stops taking beats, applies what is queued, saves it, and returns
+    /// the engine.
     pub async fn shutdown(self) -> Engine {
         self.stop_ingest.cancel();
         let grace = std::time::Duration::from_millis(500);

@@ -17,6 +17,9 @@ pub const LINES_REJECTED_TOTAL: &str = "lovebeat_lines_rejected_total";
 pub const INGEST_DROPPED_TOTAL: &str = "lovebeat_ingest_dropped_total";
 pub const SERVICES: &str = "lovebeat_services";
 pub const VIEWS: &str = "lovebeat_views";
+pub const STORE_SAVES_TOTAL: &str = "lovebeat_store_saves_total";
+pub const STORE_SAVE_ERRORS_TOTAL: &str = "lovebeat_store_save_errors_total";
+pub const STORE_SAVED_TIMESTAMP: &str = "lovebeat_store_saved_timestamp_seconds";
 
 /// The transports beats arrive on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +50,12 @@ pub struct Counters {
     /// Second of the last rejected-line log line, for rate limiting.
     last_reject_log: AtomicU64,
     suppressed_reject_logs: AtomicU64,
+    /// Successful and failed database saves.
+    saves: AtomicU64,
+    save_errors: AtomicU64,
+    /// Every change applied before this moment (ms since the epoch) is on
+    /// disk: when the records of the last successful save were taken.
+    saved_at: AtomicU64,
 }
 
 impl Counters {
@@ -85,6 +94,17 @@ impl Counters {
 
     pub fn rejected(&self, reason: Reject) -> u64 {
         self.rejected[reason as usize].load(Relaxed)
+    }
+
+    /// Counts a successful save of the records taken at `taken_at` (ms).
+    pub fn saved(&self, taken_at: i64) {
+        self.saves.fetch_add(1, Relaxed);
+        self.saved_at
+            .fetch_max(u64::try_from(taken_at).unwrap_or(0), Relaxed);
+    }
+
+    pub fn save_failed(&self) {
+        self.save_errors.fetch_add(1, Relaxed);
     }
 
     /// Counts a batch that ingest could not hand to the actor.
@@ -148,6 +168,37 @@ impl Counters {
                 .count();
             let _ = writeln!(out, "{VIEWS}{{state=\"{state}\"}} {n}");
         }
+        header(
+            &mut out,
+            STORE_SAVES_TOTAL,
+            "counter",
+            "Successful database saves.",
+        );
+        let _ = writeln!(out, "{STORE_SAVES_TOTAL} {}", self.saves.load(Relaxed));
+        header(
+            &mut out,
+            STORE_SAVE_ERRORS_TOTAL,
+            "counter",
+            "Failed database saves (each is retried).",
+        );
+        let _ = writeln!(
+            out,
+            "{STORE_SAVE_ERRORS_TOTAL} {}",
+            self.save_errors.load(Relaxed)
+        );
+        header(
+            &mut out,
+            STORE_SAVED_TIMESTAMP,
+            "gauge",
+            "Every change applied before this time is on disk (0: no save yet).",
+        );
+        let saved_ms = self.saved_at.load(Relaxed);
+        let _ = writeln!(
+            out,
+            "{STORE_SAVED_TIMESTAMP} {}.{:03}",
+            saved_ms / 1000,
+            saved_ms % 1000
+        );
         out
     }
 }
