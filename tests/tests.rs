@@ -3,7 +3,10 @@
 //!
 //! * `daemon`: beats over UDP, TCP and HTTP, states, `/status`, bad input,
 //!   configuration and the command line.
+//! * `store`: the database across restarts and `kill -9`, a second
+//!   instance, a damaged store, Go database import.
 
 mod util;
 
 mod daemon;
+mod store;
