@@ -1522,6 +1522,17 @@ mod tests {
     }
 
     #[test]
+    fn startup_grace_may_be_zero_but_not_negative() {
+        let config = parse("[database]\nstartup_grace = 0\n");
+        assert_eq!(config.database.startup_grace, Duration::ZERO);
+        assert_eq!(
+            error("[database]\nstartup_grace = -1"),
+            "/etc/lovebeat.cfg:2: [database] startup_grace: \
+             must be a whole number of seconds, 0 or more (got -1)"
+        );
+    }
+
+    #[test]
     fn every_key_is_parsed() {
         let config = parse(
             r##"

@@ -333,3 +333,75 @@ async fn sleep_until(at: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lovebeat_core::pattern::ViewTemplate;
+    use lovebeat_core::{EngineConfig, Event, ServiceRecord, State, Timeout, ViewRecord};
+
+    /// An engine restored now, in which service `a` (in view `v`, which
+    /// was ok) went late during the downtime.
+    fn restored_late() -> Engine {
+        let config = EngineConfig {
+            views: vec![ViewTemplate::regex("v", "^a$").unwrap()],
+            ..EngineConfig::default()
+        };
+        let now = now_ms();
+        let service = ServiceRecord {
+            name: "a".into(),
+            created: now - 60_000,
+            last_beat: Some(now - 60_000),
+            warn_timeout: Timeout::Never,
+            err_timeout: Timeout::After(10_000),
+            state: State::Ok,
+            muted_since: None,
+            last_state_change: 0,
+            history: Vec::new(),
+            failure: None,
+            beats: 1,
+        };
+        let view = ViewRecord {
+            name: "v".into(),
+            state: State::Ok,
+            incident: 0,
+            last_state_change: 0,
+        };
+        Engine::restore(config, now, vec![service], vec![view])
+    }
+
+    fn view_changes(published: &Published) -> Vec<(State, State)> {
+        (published.changes.events.iter())
+            .filter_map(|e| match e {
+                Event::ViewStateChanged(c) => Some((c.from, c.to)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_restore_s_view_changes_are_published_when_the_grace_ends() {
+        let (actor, handle) = Actor::new(restored_late(), 16, Arc::default());
+        let actor = actor.with_startup_grace(Duration::from_millis(300));
+        let mut published = handle.subscribe();
+        let stop = CancellationToken::new();
+        tokio::spawn(actor.run(stop.clone()));
+        let first = published.recv().await.unwrap();
+        assert_eq!(view_changes(&first), [], "held during the grace");
+        assert_eq!(first.snapshot.views["v"].record.state, State::Error);
+        let released = published.recv().await.unwrap();
+        assert_eq!(view_changes(&released), [(State::Ok, State::Error)]);
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn without_a_grace_the_restore_s_view_changes_are_published_at_once() {
+        let (actor, handle) = Actor::new(restored_late(), 16, Arc::default());
+        let mut published = handle.subscribe();
+        let stop = CancellationToken::new();
+        tokio::spawn(actor.run(stop.clone()));
+        let first = published.recv().await.unwrap();
+        assert_eq!(view_changes(&first), [(State::Ok, State::Error)]);
+        stop.cancel();
+    }
+}
