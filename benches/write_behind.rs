@@ -29,7 +29,9 @@ const BATCHES: usize = 100_000;
 const RUNS: usize = 3;
 
 fn names() -> Vec<String> {
-    (0..SERVICES).map(|i| format!("bench.service.{i}")).collect()
+    (0..SERVICES)
+        .map(|i| format!("bench.service.{i}"))
+        .collect()
 }
 
 /// Beats per second through the actor for one run.
