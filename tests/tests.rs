@@ -5,8 +5,12 @@
 //!   configuration and the command line.
 //! * `store`: the database across restarts and `kill -9`, a second
 //!   instance, a damaged store, Go database import.
+//! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
+//!   `chromium-driver`), and the `/ws` websocket.
 
+mod browser;
 mod util;
 
 mod daemon;
 mod store;
+mod ui;
