@@ -16,16 +16,20 @@
 //! * [`ops`]: the self-monitoring tasks beside the server, started by
 //!   [`ops::Ops::start`]: `statelog` (§7.5 log lines), [`eventlog`] (§7.4),
 //!   [`statsd`] (§7.3) and [`notify`] (§7.2 peers).
+//! * [`persist`]: write-behind of changes to the store.
+//! * `grace`: holding back the restore's view changes (`startup_grace`).
 
 pub mod actor;
 pub mod batch;
 pub mod eventlog;
+mod grace;
 pub mod http;
 mod ingest;
 pub mod internal_events;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod persist;
 pub mod snapshot;
 mod statelog;
 pub mod statsd;
@@ -39,6 +43,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use actor::{EngineHandle, now_ms};
+pub use persist::Persistence;
 
 /// Where to listen and how to run; addresses are tried in order until one
 /// binds (e.g. `[::]:8127`, then `0.0.0.0:8127` where IPv6 is off).
@@ -55,6 +60,11 @@ pub struct Settings {
     pub version: String,
     /// How large `/metrics` may grow.
     pub metrics: metrics::MetricsSettings,
+    /// Where changes are saved; None keeps everything in memory only.
+    pub persistence: Option<Persistence>,
+    /// `[database] startup_grace`: how long the view changes caused by
+    /// the restore are held back (see `grace`).
+    pub startup_grace: std::time::Duration,
 }
 
 /// A running lovebeat.
@@ -97,7 +107,11 @@ impl Server {
         let http_addr = local(http.local_addr(), "HTTP")?;
 
         let metrics = Arc::new(metrics::Metrics::new(settings.metrics, &settings.version));
-        let (actor, handle) = actor::Actor::new(engine, settings.queue, metrics);
+        let (mut actor, handle) = actor::Actor::new(engine, settings.queue, metrics);
+        if let Some(persistence) = settings.persistence {
+            actor = actor.with_persistence(persistence);
+        }
+        let actor = actor.with_startup_grace(settings.startup_grace);
         let stop_actor = CancellationToken::new();
         let actor = tokio::spawn(actor.run(stop_actor.clone()));
 
@@ -134,7 +148,8 @@ impl Server {
         })
     }
 
-    /// Stops taking beats, applies what is queued, and returns the engine.
+    /// Stops taking beats, applies what is queued, saves it, and returns
+    /// the engine.
     pub async fn shutdown(self) -> Engine {
         self.stop_ingest.cancel();
         let grace = std::time::Duration::from_millis(500);
