@@ -28,6 +28,10 @@ pub struct EngineConfig {
     pub history: usize,
     /// View templates, in config order; events name them by index.
     pub views: Vec<ViewTemplate>,
+    /// The most services: a command naming a new service beyond it changes
+    /// nothing and is counted ([`Engine::refused`]); existing services keep
+    /// working. A restore keeps every stored service even beyond it.
+    pub max_services: usize,
 }
 
 impl Default for EngineConfig {
@@ -36,6 +40,7 @@ impl Default for EngineConfig {
             algorithm: Algorithm::default(),
             history: 100,
             views: Vec::new(),
+            max_services: usize::MAX,
         }
     }
 }
@@ -176,6 +181,8 @@ pub struct Engine {
     events: Vec<Event>,
     dirty_services: Vec<u32>,
     dirty_views: Vec<u32>,
+    /// Commands refused because they named a new service at the cap.
+    refused: u64,
 }
 
 impl Engine {
@@ -208,6 +215,7 @@ impl Engine {
             events: Vec::new(),
             dirty_services: Vec::new(),
             dirty_views: Vec::new(),
+            refused: 0,
         };
         let statics: Vec<(usize, Arc<str>)> = engine
             .config
@@ -255,9 +263,17 @@ impl Engine {
         self.names.contains_key(name)
     }
 
+    /// Commands refused so far because they named a new service while
+    /// the engine held `max_services`.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
     /// A heartbeat: moves the last beat, clears a failure report.
     pub fn beat(&mut self, now: Millis, name: &str) {
-        let id = self.id_or_create(now, name);
+        let Some(id) = self.id_or_create(now, name) else {
+            return;
+        };
         let capacity = self.config.history;
         let algorithm = self.config.algorithm;
         let s = self.service_mut(id);
@@ -269,12 +285,16 @@ impl Engine {
 
     /// `autobeat`: sets the error timeout to AUTO, and beats.
     pub fn autobeat(&mut self, now: Millis, name: &str) {
-        self.set_timeout(now, name, TimeoutKind::Err, Timeout::Auto);
-        self.beat(now, name);
+        if self.id_or_create(now, name).is_some() {
+            self.set_timeout(now, name, TimeoutKind::Err, Timeout::Auto);
+            self.beat(now, name);
+        }
     }
 
     pub fn set_timeout(&mut self, now: Millis, name: &str, kind: TimeoutKind, timeout: Timeout) {
-        let id = self.id_or_create(now, name);
+        let Some(id) = self.id_or_create(now, name) else {
+            return;
+        };
         let algorithm = self.config.algorithm;
         let s = self.service_mut(id);
         let from = s.timeout(kind);
@@ -298,7 +318,9 @@ impl Engine {
     /// An explicit failure report: the service is in `severity`'s state
     /// until its next good beat.
     pub fn fail(&mut self, now: Millis, name: &str, severity: Severity, message: &str) {
-        let id = self.id_or_create(now, name);
+        let Some(id) = self.id_or_create(now, name) else {
+            return;
+        };
         self.service_mut(id).failure = Some(Failure {
             at: now,
             severity,
@@ -308,7 +330,9 @@ impl Engine {
     }
 
     pub fn mute(&mut self, now: Millis, name: &str) {
-        let id = self.id_or_create(now, name);
+        let Some(id) = self.id_or_create(now, name) else {
+            return;
+        };
         let s = self.service_mut(id);
         if s.muted_since.is_none() {
             s.muted_since = Some(now);
@@ -317,7 +341,9 @@ impl Engine {
     }
 
     pub fn unmute(&mut self, now: Millis, name: &str) {
-        let id = self.id_or_create(now, name);
+        let Some(id) = self.id_or_create(now, name) else {
+            return;
+        };
         let s = self.service_mut(id);
         if s.muted_since.is_some() {
             s.muted_since = None;
@@ -504,10 +530,16 @@ impl Engine {
             .expect("view ids point at views")
     }
 
-    fn id_or_create(&mut self, now: Millis, name: &str) -> u32 {
+    /// The service's id, creating it unless the engine is full (then
+    /// None, counted in `refused`).
+    fn id_or_create(&mut self, now: Millis, name: &str) -> Option<u32> {
         match self.names.get(name) {
-            Some(&id) => id,
-            None => self.insert(Service::new(name.into(), now), now),
+            Some(&id) => Some(id),
+            None if self.names.len() >= self.config.max_services => {
+                self.refused += 1;
+                None
+            }
+            None => Some(self.insert(Service::new(name.into(), now), now)),
         }
     }
 

@@ -515,3 +515,157 @@ proptest! {
         }
     }
 }
+
+/// A service as the tests model it, apart from the engine: what the last
+/// commands said, and nothing the engine computed.
+#[derive(Debug, Clone, Default)]
+struct Shadow {
+    since: Millis,
+    beat: bool,
+    warn: Timeout,
+    err: Timeout,
+    muted: bool,
+    failed: bool,
+}
+
+impl Shadow {
+    /// The state as a function of deadlines, mute and failures alone.
+    fn state(&self, now: Millis) -> State {
+        let expired = |t: Timeout| match t {
+            Timeout::Never | Timeout::Auto => false,
+            Timeout::Always => true,
+            Timeout::After(ms) => now >= self.since + ms as Millis,
+        };
+        match () {
+            _ if self.muted => State::Muted,
+            _ if self.failed => State::Error,
+            _ if expired(self.err) => State::Error,
+            _ if expired(self.warn) => State::Warning,
+            _ if !self.beat => State::New,
+            _ => State::Ok,
+        }
+    }
+}
+
+/// Applies `op` to the shadow model as the engine should; `cap` is the
+/// engine's `max_services`.
+fn shadow_apply(model: &mut HashMap<&'static str, Shadow>, now: Millis, op: &Op, cap: usize) {
+    let name = match *op {
+        Op::Advance(_) => return,
+        Op::Beat(n) | Op::Timeout(n, ..) | Op::Fail(n) | Op::Mute(n) | Op::Unmute(n) => NAMES[n],
+        Op::Delete(n) => {
+            model.remove(NAMES[n]);
+            return;
+        }
+    };
+    if !model.contains_key(name) && model.len() >= cap {
+        return;
+    }
+    let s = model.entry(name).or_insert_with(|| Shadow {
+        since: now,
+        ..Shadow::default()
+    });
+    match *op {
+        Op::Beat(_) => {
+            (s.since, s.beat, s.failed) = (now, true, false);
+        }
+        Op::Timeout(_, WARN, t) => s.warn = t,
+        Op::Timeout(_, _, t) => s.err = t,
+        Op::Fail(_) => s.failed = true,
+        Op::Mute(_) => s.muted = true,
+        Op::Unmute(_) => s.muted = false,
+        Op::Delete(_) | Op::Advance(_) => unreachable!(),
+    }
+}
+
+/// Like [`op`], without AUTO (whose deadline the estimator decides).
+fn fixed_op() -> impl Strategy<Value = Op> {
+    op().prop_map(|op| match op {
+        Op::Timeout(n, k, Timeout::Auto) => Op::Timeout(n, k, Timeout::Never),
+        op => op,
+    })
+}
+
+proptest! {
+    #[test]
+    fn state_is_a_function_of_deadlines_mute_and_failures(
+        ops in proptest::collection::vec(fixed_op(), 1..80),
+    ) {
+        let mut e = engine();
+        let mut model = HashMap::new();
+        let mut now = 0;
+        for op in &ops {
+            shadow_apply(&mut model, now, op, usize::MAX);
+            apply(&mut e, &mut now, op);
+            for (name, shadow) in &model {
+                prop_assert_eq!(state(&e, name), shadow.state(now), "{} after {:?}", name, op);
+            }
+            prop_assert_eq!(e.len(), model.len());
+        }
+    }
+
+    #[test]
+    fn new_services_over_the_cap_are_refused_and_existing_ones_keep_working(
+        ops in proptest::collection::vec(fixed_op(), 1..80),
+    ) {
+        let config = EngineConfig { max_services: 2, ..EngineConfig::default() };
+        let mut e = Engine::new(config, 0);
+        let mut model = HashMap::new();
+        let mut now = 0;
+        for op in &ops {
+            shadow_apply(&mut model, now, op, 2);
+            apply(&mut e, &mut now, op);
+            prop_assert!(e.len() <= 2);
+            prop_assert_eq!(e.len(), model.len());
+            for (name, shadow) in &model {
+                prop_assert_eq!(state(&e, name), shadow.state(now), "{}", name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_restore_brings_back_the_same_states(
+        ops in proptest::collection::vec(op(), 1..60),
+        later in 0i64..10_000,
+    ) {
+        let views = vec![ViewTemplate::glob("jobs", Some("job.*"), &[], &[]).unwrap()];
+        let mut e = with_views(views.clone());
+        let mut now = 0;
+        for op in &ops {
+            apply(&mut e, &mut now, op);
+        }
+        let records: Vec<ServiceRecord> = e.services().map(|s| s.record).collect();
+        let view_records: Vec<ViewRecord> = e.views().map(|v| v.record).collect();
+        let config = EngineConfig { views, ..EngineConfig::default() };
+        let now = now + later;
+        e.tick(now);
+        let restored = Engine::restore(config, now, records, view_records);
+        check_invariants(&restored, now);
+        prop_assert_eq!(restored.counts(), e.counts());
+        for s in e.services() {
+            let name = &s.record.name;
+            prop_assert_eq!(state(&restored, name), s.record.state, "{}", name);
+        }
+        prop_assert_eq!(view_state(&restored, "jobs").0, view_state(&e, "jobs").0);
+    }
+}
+
+#[test]
+fn a_command_over_the_cap_is_counted_and_creates_nothing() {
+    let config = EngineConfig {
+        max_services: 1,
+        ..EngineConfig::default()
+    };
+    let mut e = Engine::new(config, 0);
+    e.beat(0, "a");
+    e.beat(0, "b");
+    e.autobeat(0, "c");
+    e.mute(0, "d");
+    assert_eq!((e.len(), e.refused()), (1, 3));
+    assert!(!e.contains("b"));
+    e.beat(10, "a");
+    assert_eq!(e.service("a").unwrap().record.beats, 2);
+    e.delete(10, "a");
+    e.beat(10, "b");
+    assert!(e.contains("b"), "room again after a delete");
+}

@@ -11,20 +11,21 @@ use crate::check::{self, parse_check};
 use crate::metric::parse_metric;
 use crate::{Command, Reject};
 
-/// The longest accepted line, in bytes, not counting a trailing `\r` or the
-/// `\n`. Service names are short, so real lines are far below it; TCP
-/// readers use it as their line limit (allow one more byte for a `\r`).
+/// The longest accepted line by default, in bytes, not counting a trailing
+/// `\r` or the `\n`. Service names are short, so real lines are far below
+/// it; TCP readers use the same limit (allow one more byte for a `\r`).
+/// [`Lines::max_line`] sets another (`[limits] line_length`).
 pub const MAX_LINE: usize = 1024;
 
 /// Parses one line, given without its `\n`. A single trailing `\r` is
 /// stripped. An empty line is [`Reject::Malformed`] (use [`lines`] to skip
 /// them silently).
 pub fn parse_line(line: &[u8]) -> Result<Command<'_>, Reject> {
-    parse_stripped(strip_cr(line))
+    parse_stripped(strip_cr(line), MAX_LINE)
 }
 
-fn parse_stripped(line: &[u8]) -> Result<Command<'_>, Reject> {
-    if line.len() > MAX_LINE {
+fn parse_stripped(line: &[u8], max_line: usize) -> Result<Command<'_>, Reject> {
+    if line.len() > max_line {
         Err(Reject::TooLong)
     } else if line.starts_with(check::PREFIX) {
         parse_check(line)
@@ -41,7 +42,10 @@ fn strip_cr(line: &[u8]) -> &[u8] {
 /// final newline is optional, and empty lines (also a lone `\r`) yield
 /// nothing. One bad line does not affect the others.
 pub fn lines(buf: &[u8]) -> Lines<'_> {
-    Lines { rest: buf }
+    Lines {
+        rest: buf,
+        max_line: MAX_LINE,
+    }
 }
 
 /// The iterator returned by [`lines`].
@@ -49,6 +53,16 @@ pub fn lines(buf: &[u8]) -> Lines<'_> {
 pub struct Lines<'a> {
     /// What is left of the buffer, after the last `\n` consumed.
     rest: &'a [u8],
+    /// Longer lines are [`Reject::TooLong`].
+    max_line: usize,
+}
+
+impl Lines<'_> {
+    /// Refuses lines longer than `max_line` bytes instead of [`MAX_LINE`].
+    pub fn max_line(mut self, max_line: usize) -> Self {
+        self.max_line = max_line;
+        self
+    }
 }
 
 impl<'a> Iterator for Lines<'a> {
@@ -63,7 +77,7 @@ impl<'a> Iterator for Lines<'a> {
             self.rest = rest;
             let line = strip_cr(line);
             if !line.is_empty() {
-                return Some(parse_stripped(line));
+                return Some(parse_stripped(line, self.max_line));
             }
         }
         None
@@ -250,6 +264,16 @@ mod tests {
             lines(format!("{long}\n{fits}").as_bytes()).next(),
             Some(Err(Reject::TooLong))
         );
+    }
+
+    #[test]
+    fn the_line_limit_can_be_set() {
+        let line = "a.beat:1|c";
+        let short = lines(line.as_bytes()).max_line(line.len() - 1);
+        assert_eq!(short.collect::<Vec<_>>(), [Err(Reject::TooLong)]);
+        let long = format!("{}.beat:1|c", "a".repeat(MAX_LINE));
+        let mut wide = lines(long.as_bytes()).max_line(2 * MAX_LINE);
+        assert!(wide.next().unwrap().is_ok());
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::fmt;
 /// several faults reports the first one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reject {
-    /// Longer than [`crate::MAX_LINE`] bytes (not counting a trailing `\r`).
+    /// Longer than the line limit ([`crate::MAX_LINE`] bytes unless set
+    /// otherwise), not counting a trailing `\r`.
     TooLong,
     /// The name is empty or has a byte outside `[a-z0-9._-]`.
     BadName,
@@ -58,7 +59,7 @@ impl Reject {
 impl fmt::Display for Reject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = match self {
-            Reject::TooLong => "line is longer than 1024 bytes",
+            Reject::TooLong => "line is longer than the line limit ([limits] line_length)",
             Reject::BadName => "service name must match [a-z0-9._-]+",
             Reject::UnknownAction => "action must be beat, autobeat, timeout, err, warn or fail",
             Reject::BadValue => "value must be an integer, and a timeout must be >= -2",
@@ -98,10 +99,6 @@ mod tests {
 
     #[test]
     fn too_long_names_the_limit() {
-        assert!(
-            Reject::TooLong
-                .to_string()
-                .contains(&crate::MAX_LINE.to_string())
-        );
+        assert!(Reject::TooLong.to_string().contains("line_length"));
     }
 }
