@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use lovebeat_core::auto::Algorithm;
 use lovebeat_core::pattern::ViewTemplate;
+use lovebeat_server::access::{Allow, Cidr};
 use toml::Spanned;
 
 /// The main config file read when `--config` is not given; skipped if missing.
@@ -68,6 +69,30 @@ pub struct Config {
     /// `[alerts.NAME]` tables by name.
     pub alerts: BTreeMap<String, AlertDef>,
     pub auto: Auto,
+    pub limits: Limits,
+}
+
+/// `[limits]`: how much of anything lovebeat takes (docs/RELIABILITY.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest protocol line, in bytes.
+    pub line_length: usize,
+    /// Open line-protocol TCP connections at most.
+    pub tcp_connections: usize,
+    /// A TCP connection silent this long is closed; None: never.
+    pub tcp_idle_timeout: Option<Duration>,
+    /// Open HTTP connections at most.
+    pub http_connections: usize,
+    /// The largest HTTP request body, in bytes.
+    pub http_body: usize,
+    /// How long an HTTP request's head, and then its body, may take.
+    pub http_read_timeout: Duration,
+    /// Websocket clients at once.
+    pub websockets: usize,
+    /// Services at most; None: no limit.
+    pub services: Option<usize>,
+    /// Batches the engine queue holds.
+    pub queue: usize,
 }
 
 /// `[database]`.
@@ -94,10 +119,12 @@ pub struct RemoteS3 {
     pub region: String,
 }
 
-/// `[udp]` or `[tcp]`: where the line protocol is served.
+/// `[udp]` or `[tcp]`: where the line protocol is served, and to whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     pub listen: ListenAddr,
+    /// Source networks allowed to send; empty: everyone.
+    pub allow: Allow,
 }
 
 /// `[http]`: where the API, `/status`, `/metrics` and the dashboard are served.
@@ -108,6 +135,17 @@ pub struct Http {
     /// (`/monitoring/lovebeat`), or `""` for the root: for a reverse proxy
     /// that passes the path on unchanged.
     pub base_path: String,
+    /// Bearer tokens that may change anything (and read); empty: writes
+    /// are open.
+    pub write_tokens: Vec<String>,
+    /// Bearer tokens that may read; empty: reads are open.
+    pub read_tokens: Vec<String>,
+    /// `/status` (and the views' status) needs no token.
+    pub public_status: bool,
+    /// `/metrics` needs no token.
+    pub public_metrics: bool,
+    /// Origins of pages, besides the served host, that may open `/ws`.
+    pub allowed_origins: Vec<String>,
 }
 
 /// `[mail]`: plain SMTP, no authentication.
@@ -221,13 +259,20 @@ impl Default for Config {
             },
             udp: Listener {
                 listen: ListenAddr::Any(8127),
+                allow: Allow::default(),
             },
             tcp: Listener {
                 listen: ListenAddr::Any(8127),
+                allow: Allow::default(),
             },
             http: Http {
                 listen: ListenAddr::Any(8080),
                 base_path: String::new(),
+                write_tokens: Vec::new(),
+                read_tokens: Vec::new(),
+                public_status: true,
+                public_metrics: false,
+                allowed_origins: Vec::new(),
             },
             mail: Mail {
                 server: "localhost:25".to_owned(),
@@ -260,6 +305,17 @@ impl Default for Config {
             auto: Auto {
                 algorithm: Algorithm::Median,
                 history: 100,
+            },
+            limits: Limits {
+                line_length: 1024,
+                tcp_connections: 10_000,
+                tcp_idle_timeout: None,
+                http_connections: 1024,
+                http_body: 64 * 1024,
+                http_read_timeout: Duration::from_secs(10),
+                websockets: 256,
+                services: Some(100_000),
+                queue: 4096,
             },
         }
     }
@@ -462,9 +518,15 @@ pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
 }
 
 /// One config file's text over the defaults; `origin` names it in errors.
-#[cfg(test)]
+#[cfg(any(test, fuzzing))]
 pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
     build(vec![(origin.to_owned(), text.to_owned())])
+}
+
+/// Several files' texts, `(origin, text)` in order, over the defaults.
+#[cfg(fuzzing)]
+pub fn from_strs(files: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    build(files.iter().map(|(o, t)| (o.to_string(), t.to_string())).collect())
 }
 
 const CANNOT_READ_FILE: &str = "cannot read config file";
@@ -686,7 +748,7 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
     let (db, udp, tcp, http) = (raw.database, raw.udp, raw.tcp, raw.http);
     let (mail, mailgun, metrics, eventlog, auto) =
         (raw.mail, raw.mailgun, raw.metrics, raw.eventlog, raw.auto);
-    let (peers, prometheus) = (raw.peers, raw.prometheus);
+    let (peers, prometheus, limits) = (raw.peers, raw.prometheus, raw.limits);
     let config = Config {
         public_url: c.value("public_url", raw.public_url, d.public_url, public_url),
         database: Database {
@@ -712,9 +774,11 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
         },
         udp: Listener {
             listen: c.value("[udp] listen", udp.listen, d.udp.listen, |s| s.parse()),
+            allow: c.value("[udp] allow", udp.allow, d.udp.allow, allow),
         },
         tcp: Listener {
             listen: c.value("[tcp] listen", tcp.listen, d.tcp.listen, |s| s.parse()),
+            allow: c.value("[tcp] allow", tcp.allow, d.tcp.allow, allow),
         },
         http: Http {
             listen: c.value("[http] listen", http.listen, d.http.listen, |s| s.parse()),
@@ -723,6 +787,16 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
                 http.base_path,
                 d.http.base_path,
                 base_path,
+            ),
+            write_tokens: c.value("[http] write_tokens", http.write_tokens, vec![], tokens),
+            read_tokens: c.value("[http] read_tokens", http.read_tokens, vec![], tokens),
+            public_status: c.value("[http] public_status", http.public_status, true, Ok),
+            public_metrics: c.value("[http] public_metrics", http.public_metrics, false, Ok),
+            allowed_origins: c.value(
+                "[http] allowed_origins",
+                http.allowed_origins,
+                vec![],
+                origins,
             ),
         },
         mail: Mail {
@@ -786,8 +860,99 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
             }),
             history: c.value("[auto] history", auto.history, d.auto.history, history),
         },
+        limits: limits_def(&mut c, limits, d.limits),
     };
     c.finish(config)
+}
+
+/// `[limits]`, each key within its range.
+fn limits_def(c: &mut Checker<'_>, raw: raw::Limits, d: Limits) -> Limits {
+    let mut count = |key: &str, value: Option<Spanned<i64>>, default: usize, min: usize, max: usize| {
+        c.value(&format!("[limits] {key}"), value, default, |v| {
+            usize::try_from(v)
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| format!("must be from {min} to {max} (got {v})"))
+        })
+    };
+    const MILLION: usize = 1_000_000;
+    let line_length = count("line_length", raw.line_length, d.line_length, 16, 65_536);
+    let tcp_connections = count("tcp_connections", raw.tcp_connections, d.tcp_connections, 1, MILLION);
+    let http_connections = count("http_connections", raw.http_connections, d.http_connections, 1, MILLION);
+    let http_body = count("http_body", raw.http_body, d.http_body, 1024, 64 << 20);
+    let websockets = count("websockets", raw.websockets, d.websockets, 0, MILLION);
+    let queue = count("queue", raw.queue, d.queue, 1, MILLION);
+    let services = count("services", raw.services, d.services.unwrap_or(0), 0, 100 * MILLION);
+    Limits {
+        line_length,
+        tcp_connections,
+        tcp_idle_timeout: c.value(
+            "[limits] tcp_idle_timeout",
+            raw.tcp_idle_timeout,
+            d.tcp_idle_timeout,
+            |s| seconds_or_zero(s).map(|d| (!d.is_zero()).then_some(d)),
+        ),
+        http_connections,
+        http_body,
+        http_read_timeout: c.value(
+            "[limits] http_read_timeout",
+            raw.http_read_timeout,
+            d.http_read_timeout,
+            seconds,
+        ),
+        websockets,
+        services: (services > 0).then_some(services),
+        queue,
+    }
+}
+
+/// `[udp] allow`, `[tcp] allow`: networks, each `ADDRESS[/PREFIX]`.
+fn allow(networks: Vec<String>) -> Result<Allow, String> {
+    let nets = networks.iter().map(|n| n.parse::<Cidr>());
+    nets.collect::<Result<Vec<_>, _>>().map(Allow)
+}
+
+/// The shortest token accepted: long enough not to be guessed.
+const MIN_TOKEN: usize = 16;
+
+/// `[http] write_tokens`, `read_tokens`: printable ASCII without spaces,
+/// at least [`MIN_TOKEN`] long.
+fn tokens(tokens: Vec<String>) -> Result<Vec<String>, String> {
+    for (i, t) in tokens.iter().enumerate() {
+        let printable = t.bytes().all(|b| b.is_ascii_graphic());
+        if t.len() < MIN_TOKEN || !printable {
+            return Err(format!(
+                "token {} must be at least {MIN_TOKEN} printable ASCII characters without \
+                 spaces (e.g. from `openssl rand -hex 24`)",
+                i + 1
+            ));
+        }
+    }
+    Ok(tokens)
+}
+
+/// `[http] allowed_origins`: `*`, or `http(s)://HOST[:PORT]` as browsers
+/// send it (no path), kept without a trailing `/`.
+fn origins(origins: Vec<String>) -> Result<Vec<String>, String> {
+    origins
+        .into_iter()
+        .map(|o| {
+            let trimmed = o.trim_end_matches('/');
+            let host = trimmed
+                .strip_prefix("http://")
+                .or_else(|| trimmed.strip_prefix("https://"));
+            match host {
+                _ if o == "*" => Ok(o),
+                Some(h) if !h.is_empty() && !h.contains(['/', '?', '#', ' ']) => {
+                    Ok(trimmed.to_owned())
+                }
+                _ => Err(format!(
+                    "invalid origin {o:?}: expected \"*\" or scheme://host[:port], \
+                     e.g. \"https://dashboard.example.com\""
+                )),
+            }
+        })
+        .collect()
 }
 
 /// An unchecked string key's value, `""` when absent.
@@ -1049,6 +1214,8 @@ mod raw {
         pub alerts: BTreeMap<String, Spanned<Alert>>,
         /// `[auto]`.
         pub auto: Auto,
+        /// `[limits]`.
+        pub limits: Limits,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1079,6 +1246,9 @@ mod raw {
     pub(super) struct Listener {
         /// `[HOST]:PORT` to listen on.
         pub listen: Opt<String>,
+        /// Source networks allowed to send, e.g. `["10.0.0.0/8", "::1"]`;
+        /// empty allows everyone.
+        pub allow: Opt<Vec<String>>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1089,6 +1259,39 @@ mod raw {
         /// The path prefix everything is served under, e.g.
         /// `/monitoring/lovebeat`; `""` is the root.
         pub base_path: Opt<String>,
+        /// Bearer tokens that may change anything; empty leaves writes open.
+        pub write_tokens: Opt<Vec<String>>,
+        /// Bearer tokens that may read; empty leaves reads open.
+        pub read_tokens: Opt<Vec<String>>,
+        /// Whether `/status` stays open when read tokens are set.
+        pub public_status: Opt<bool>,
+        /// Whether `/metrics` stays open when read tokens are set.
+        pub public_metrics: Opt<bool>,
+        /// Origins of pages (besides the served host) that may open `/ws`.
+        pub allowed_origins: Opt<Vec<String>>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Limits {
+        /// The longest protocol line, in bytes.
+        pub line_length: Opt<i64>,
+        /// Open line-protocol TCP connections at most.
+        pub tcp_connections: Opt<i64>,
+        /// Seconds a TCP connection may stay silent; 0 is forever.
+        pub tcp_idle_timeout: Opt<i64>,
+        /// Open HTTP connections at most.
+        pub http_connections: Opt<i64>,
+        /// The largest HTTP request body, in bytes.
+        pub http_body: Opt<i64>,
+        /// Seconds an HTTP request's head, and then its body, may take.
+        pub http_read_timeout: Opt<i64>,
+        /// Websocket clients at once.
+        pub websockets: Opt<i64>,
+        /// Services at most; 0 is no limit.
+        pub services: Opt<i64>,
+        /// Batches the engine queue holds.
+        pub queue: Opt<i64>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1229,6 +1432,12 @@ mod raw {
         }
     }
 
+    impl Rebase for bool {
+        fn rebase(self, _: usize) -> Self {
+            self
+        }
+    }
+
     impl<T: Rebase> Rebase for Spanned<T> {
         fn rebase(self, base: usize) -> Self {
             let span = self.span();
@@ -1286,8 +1495,8 @@ mod raw {
     section! {
         General { public_url }
         Database { filename, interval, startup_grace, remote_s3_url, remote_s3_region }
-        Listener { listen }
-        Http { listen, base_path }
+        Listener { listen, allow }
+        Http { listen, base_path, write_tokens, read_tokens, public_status, public_metrics, allowed_origins }
         Mail { server, from }
         Mailgun { domain, from, api_key }
         Slack { webhook_url }
@@ -1296,6 +1505,10 @@ mod raw {
         Peers { interval, host }
         Prometheus { max_services }
         Auto { algorithm, history }
+        Limits {
+            line_length, tcp_connections, tcp_idle_timeout, http_connections, http_body,
+            http_read_timeout, websockets, services, queue
+        }
     }
 
     rebase_fields! {
@@ -1305,7 +1518,7 @@ mod raw {
         Alert { mail, webhook, slack_channel, script }
         File {
             public_url, general, database, udp, tcp, http, mail, mailgun, slack,
-            metrics, eventlog, notify, peers, prometheus, alarms, views, alerts, auto
+            metrics, eventlog, notify, peers, prometheus, alarms, views, alerts, auto, limits
         }
     }
 
@@ -1333,6 +1546,7 @@ mod raw {
             self.views.extend(later.views);
             self.alerts.extend(later.alerts);
             self.auto.merge(later.auto);
+            self.limits.merge(later.limits);
         }
     }
 }
@@ -1608,6 +1822,10 @@ mod tests {
         assert_eq!(config.peers.interval, Duration::from_secs(60));
         assert_eq!(config.peers.host, None);
         assert_eq!(config.prometheus.max_services, 10_000);
+        assert!(config.http.write_tokens.is_empty() && config.http.read_tokens.is_empty());
+        assert!(config.udp.allow.0.is_empty() && config.tcp.allow.0.is_empty());
+        assert_eq!(config.limits.services, Some(100_000));
+        assert_eq!(config.limits.tcp_idle_timeout, None);
     }
 
     #[test]
@@ -1678,11 +1896,28 @@ mod tests {
             remote_s3_region = "eu-west-1"
             [udp]
             listen = "127.0.0.1:9127"
+            allow = ["10.0.0.0/8", "::1"]
             [tcp]
             listen = "[::1]:9128"
+            allow = ["192.0.2.7"]
             [http]
             listen = "localhost:0"
             base_path = "/monitoring/lovebeat/"
+            write_tokens = ["0123456789abcdef-w"]
+            read_tokens = ["0123456789abcdef-r"]
+            public_status = false
+            public_metrics = true
+            allowed_origins = ["https://ops.example.org/"]
+            [limits]
+            line_length = 4096
+            tcp_connections = 50
+            tcp_idle_timeout = 300
+            http_connections = 60
+            http_body = 2048
+            http_read_timeout = 5
+            websockets = 3
+            services = 0
+            queue = 16
             [mail]
             server = "smtp.example.org:587"
             from = "beats@example.org"
@@ -1739,13 +1974,20 @@ mod tests {
             },
             udp: Listener {
                 listen: "127.0.0.1:9127".parse().unwrap(),
+                allow: Allow(vec!["10.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()]),
             },
             tcp: Listener {
                 listen: "[::1]:9128".parse().unwrap(),
+                allow: Allow(vec!["192.0.2.7/32".parse().unwrap()]),
             },
             http: Http {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 base_path: "/monitoring/lovebeat".to_owned(),
+                write_tokens: strings(&["0123456789abcdef-w"]),
+                read_tokens: strings(&["0123456789abcdef-r"]),
+                public_status: false,
+                public_metrics: true,
+                allowed_origins: strings(&["https://ops.example.org"]),
             },
             mail: Mail {
                 server: "smtp.example.org:587".to_owned(),
@@ -1805,8 +2047,38 @@ mod tests {
                 algorithm: Algorithm::Adaptive,
                 history: 20,
             },
+            limits: Limits {
+                line_length: 4096,
+                tcp_connections: 50,
+                tcp_idle_timeout: Some(Duration::from_secs(300)),
+                http_connections: 60,
+                http_body: 2048,
+                http_read_timeout: Duration::from_secs(5),
+                websockets: 3,
+                services: None,
+                queue: 16,
+            },
         };
         assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn bad_networks_tokens_origins_and_limits_name_their_key() {
+        assert_eq!(
+            error("[udp]\nallow = [\"10.0.0.0/33\"]"),
+            "/etc/lovebeat.cfg:2: [udp] allow: invalid network \"10.0.0.0/33\": expected an \
+             address or ADDRESS/PREFIX, e.g. \"10.0.0.0/8\" or \"::1\""
+        );
+        let short = error("[http]\nwrite_tokens = [\"0123456789abcdef\", \"short\"]");
+        assert!(short.starts_with("/etc/lovebeat.cfg:2: [http] write_tokens: token 2 must be"));
+        let origin = error("[http]\nallowed_origins = [\"ops.example.org\"]");
+        assert!(origin.contains("[http] allowed_origins: invalid origin"), "{origin}");
+        assert_eq!(
+            error("[limits]\nline_length = 8"),
+            "/etc/lovebeat.cfg:2: [limits] line_length: must be from 16 to 65536 (got 8)"
+        );
+        assert!(error("[limits]\nhttp_read_timeout = 0").contains("at least 1"));
+        assert!(error("[limits]\ntcp_idle_timeout = -1").contains("0 or more"));
     }
 
     #[test]
@@ -2067,9 +2339,9 @@ mod tests {
     #[test]
     fn unknown_key_names_file_line_and_key() {
         assert_eq!(
-            error("[http]\nlsten = \":1\"\n"),
-            "/etc/lovebeat.cfg:2: [http] lsten: unknown field `lsten`, \
-             expected `listen` or `base_path`"
+            error("[tcp]\nlsten = \":1\"\n"),
+            "/etc/lovebeat.cfg:2: [tcp] lsten: unknown field `lsten`, \
+             expected `listen` or `allow`"
         );
         let message = error("\n[htp]\nlisten = \":1\"\n");
         assert!(

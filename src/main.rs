@@ -21,7 +21,9 @@ use lovebeat_server::metrics::MetricsSettings;
 use lovebeat_server::notify::{PeerSettings, service_host};
 use lovebeat_server::ops::{Ops, OpsSettings};
 use lovebeat_server::statsd::StatsdSettings;
-use lovebeat_server::{Persistence, Server, Settings, now_ms};
+use lovebeat_server::access::Tokens;
+use lovebeat_server::http::{HttpAccess, HttpLimits};
+use lovebeat_server::{IngestSettings, Persistence, Server, Settings, now_ms};
 
 use crate::cli::{Cli, Command, ServicesCommand};
 use crate::config::Config;
@@ -157,7 +159,9 @@ async fn serve(config: Config) -> ExitCode {
         algorithm: config.auto.algorithm,
         history: config.auto.history,
         views: config.views.iter().map(|v| v.template.clone()).collect(),
+        max_services: config.limits.services.unwrap_or(usize::MAX),
     };
+    raise_fd_limit(&config);
     let opened = match database::open(&config.database.filename, now_ms()) {
         Ok(opened) => opened,
         Err(e) => {
@@ -172,7 +176,7 @@ async fn serve(config: Config) -> ExitCode {
         tcp: config.tcp.listen.bind_addrs(),
         http: config.http.listen.bind_addrs(),
         base_path: config.http.base_path.clone(),
-        queue: 4096,
+        queue: config.limits.queue,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         metrics: MetricsSettings {
             max_services: config.prometheus.max_services,
@@ -182,6 +186,23 @@ async fn serve(config: Config) -> ExitCode {
             interval: config.database.interval,
         }),
         startup_grace: config.database.startup_grace,
+        ingest: ingest_settings(&config),
+        http_limits: HttpLimits {
+            connections: config.limits.http_connections,
+            body: config.limits.http_body,
+            read_timeout: config.limits.http_read_timeout,
+            websockets: config.limits.websockets,
+            ..HttpLimits::default()
+        },
+        http_access: HttpAccess {
+            tokens: Tokens {
+                write: config.http.write_tokens.clone(),
+                read: config.http.read_tokens.clone(),
+                public_status: config.http.public_status,
+                public_metrics: config.http.public_metrics,
+            },
+            allowed_origins: config.http.allowed_origins.clone(),
+        },
     };
     let server = match Server::start(settings, engine).await {
         Ok(server) => server,
@@ -203,6 +224,53 @@ async fn serve(config: Config) -> ExitCode {
     server.shutdown().await;
     ops.shutdown().await;
     ExitCode::SUCCESS
+}
+
+fn ingest_settings(config: &Config) -> IngestSettings {
+    IngestSettings {
+        line_length: config.limits.line_length,
+        tcp_connections: config.limits.tcp_connections,
+        tcp_idle_timeout: config.limits.tcp_idle_timeout,
+        udp_allow: config.udp.allow.clone(),
+        tcp_allow: config.tcp.allow.clone(),
+    }
+}
+
+/// File descriptors kept for everything but client connections: the
+/// store, listeners, the event log, outgoing alerts.
+const FD_RESERVE: u64 = 256;
+
+/// Raises the open-file limit to its hard limit, so `[limits]
+/// tcp_connections` and `http_connections` can be reached; warns when even
+/// that is too low (then accepts fail, are logged and retried, and the
+/// other listeners keep working).
+fn raise_fd_limit(config: &Config) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write `limit`.
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        let wanted = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+            limit.rlim_max
+        } else {
+            limit.rlim_cur
+        }
+    };
+    let needed = (config.limits.tcp_connections + config.limits.http_connections) as u64;
+    if soft < needed + FD_RESERVE {
+        tracing::warn!(
+            "the open-file limit ({soft}) is below [limits] tcp_connections + http_connections \
+             ({needed}) + {FD_RESERVE}; raise it (LimitNOFILE=) or lower them"
+        );
+    }
 }
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C); reopens the event log on SIGHUP.

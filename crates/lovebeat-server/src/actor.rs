@@ -21,9 +21,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::batch::Batch;
+use crate::batch::{Applied, Batch, Reply};
 use crate::grace::Grace;
-use crate::internal_events::BeatsApplied;
+use crate::internal_events::{BeatsApplied, Limited};
 use crate::metrics::{Metrics, Scrape};
 use crate::persist::{AfterSave, Persistence, WriteBehind};
 use crate::snapshot::Snapshot;
@@ -115,11 +115,16 @@ impl EngineHandle {
             .map_err(|_| SendError::Closed)
     }
 
-    /// Applies a batch and waits until readers can see its effect.
-    pub async fn apply(&self, mut batch: Batch) -> Result<(), SendError> {
+    /// Applies a batch and waits until readers can see its effect. Waits
+    /// at most `queue_wait` for room in the queue: [`SendError::Full`]
+    /// after that (HTTP answers 503 and Retry-After rather than hang).
+    pub async fn apply(&self, mut batch: Batch, queue_wait: Duration) -> Result<Applied, SendError> {
         let (done, applied) = oneshot::channel();
         batch.done = Some(done);
-        self.send(batch).await?;
+        (self.tx.send_timeout(Msg::Batch(batch), queue_wait).await).map_err(|e| match e {
+            mpsc::error::SendTimeoutError::Timeout(_) => SendError::Full,
+            mpsc::error::SendTimeoutError::Closed(_) => SendError::Closed,
+        })?;
         applied.await.map_err(|_| SendError::Closed)
     }
 
@@ -156,7 +161,7 @@ type DeleteReply = oneshot::Sender<Result<(), DeleteViewError>>;
 /// Replies held back until the round's snapshot is published.
 #[derive(Default)]
 struct Replies {
-    applied: Vec<oneshot::Sender<()>>,
+    applied: Vec<Reply>,
     deleted: Vec<(DeleteReply, Result<(), DeleteViewError>)>,
 }
 
@@ -268,11 +273,7 @@ impl Actor {
         for (reply, result) in replies.deleted {
             let _ = reply.send(result);
         }
-        let answers = replies.applied.into_iter().map(|done| {
-            Box::new(move || {
-                let _ = done.send(());
-            }) as AfterSave
-        });
+        let answers = (replies.applied.into_iter()).map(|reply| Box::new(|| reply.send()) as AfterSave);
         if urgent {
             self.save(answers.collect());
         } else {
@@ -304,9 +305,16 @@ impl Actor {
     fn handle(&mut self, msg: Msg, now: Millis, replies: &mut Replies) {
         match msg {
             Msg::Batch(mut batch) => {
-                let beats = batch.apply(&mut self.engine, now);
-                BeatsApplied { beats }.emit(&self.handle.metrics);
-                replies.applied.extend(batch.done.take());
+                let (applied, reply) = batch.apply(&mut self.engine, now);
+                BeatsApplied {
+                    beats: applied.beats,
+                }
+                .emit(&self.handle.metrics);
+                for _ in 0..applied.refused {
+                    let limit = crate::metrics::Limit::Services;
+                    Limited { limit }.emit(&self.handle.metrics);
+                }
+                replies.applied.extend(reply);
             }
             Msg::DeleteView(name, reply) => {
                 replies

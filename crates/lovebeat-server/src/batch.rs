@@ -30,7 +30,30 @@ pub struct Batch {
     text: String,
     ops: Vec<(Range<u32>, Op)>,
     /// Answered once the batch is applied and visible to readers.
-    pub(crate) done: Option<oneshot::Sender<()>>,
+    pub(crate) done: Option<oneshot::Sender<Applied>>,
+}
+
+/// What applying a batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub beats: u64,
+    /// Operations refused because they named a new service while the
+    /// engine was full (`[limits] services`).
+    pub refused: u64,
+}
+
+/// The answer to a batch that waits for one, sent once its round is
+/// published (and saved, when it must be).
+#[derive(Debug)]
+pub(crate) struct Reply {
+    done: oneshot::Sender<Applied>,
+    applied: Applied,
+}
+
+impl Reply {
+    pub(crate) fn send(self) {
+        let _ = self.done.send(self.applied);
+    }
 }
 
 impl Batch {
@@ -41,9 +64,9 @@ impl Batch {
     /// The batch of a received buffer (a datagram, or complete TCP lines):
     /// every valid line becomes an op, every other line is reported to
     /// `rejected` and changes nothing.
-    pub(crate) fn parse(text: String, mut rejected: impl FnMut(Reject)) -> Batch {
+    pub(crate) fn parse(text: String, max_line: usize, mut rejected: impl FnMut(Reject)) -> Batch {
         let mut ops = Vec::new();
-        for line in lovebeat_proto::lines(text.as_bytes()) {
+        for line in lovebeat_proto::lines(text.as_bytes()).max_line(max_line) {
             match line {
                 Ok(command) => ops.push(op_of(&text, &command)),
                 Err(reason) => rejected(reason),
@@ -62,6 +85,11 @@ impl Batch {
 
     pub fn len(&self) -> usize {
         self.ops.len()
+    }
+
+    /// The service name of each operation, in order.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        (self.ops.iter()).map(|(name, _)| &self.text[name.start as usize..name.end as usize])
     }
 
     /// Adds an operation on `name`, copying the name into the batch.
@@ -83,8 +111,20 @@ impl Batch {
         start..self.text.len() as u32
     }
 
-    /// Applies every operation; returns the number of beats.
-    pub(crate) fn apply(&self, engine: &mut Engine, now: Millis) -> u64 {
+    /// Applies every operation; returns what it did, and the reply to send
+    /// once the round is published, if the sender waits for one.
+    pub(crate) fn apply(&mut self, engine: &mut Engine, now: Millis) -> (Applied, Option<Reply>) {
+        let refused = engine.refused();
+        let beats = self.apply_ops(engine, now);
+        let applied = Applied {
+            beats,
+            refused: engine.refused() - refused,
+        };
+        let reply = (self.done.take()).map(|done| Reply { done, applied });
+        (applied, reply)
+    }
+
+    fn apply_ops(&self, engine: &mut Engine, now: Millis) -> u64 {
         let mut beats = 0;
         for (name, op) in &self.ops {
             let name = &self.text[name.start as usize..name.end as usize];
@@ -153,10 +193,11 @@ mod tests {
     fn a_datagram_becomes_one_batch_in_order() {
         let text = "a.warn:1|g\nA.beat:1|c\na.err:2|g\na.beat:1|c\n".to_owned();
         let mut rejected = Vec::new();
-        let batch = Batch::parse(text, |r| rejected.push(r));
+        let batch = Batch::parse(text, lovebeat_proto::MAX_LINE, |r| rejected.push(r));
         assert_eq!(rejected, [Reject::BadName]);
         let mut engine = Engine::new(EngineConfig::default(), 0);
-        assert_eq!(batch.apply(&mut engine, 0), 1);
+        let mut batch = batch;
+        assert_eq!(batch.apply(&mut engine, 0).0.beats, 1);
         let s = engine.service("a").unwrap().record;
         assert_eq!(s.warn_timeout, Timeout::After(1000));
         assert_eq!(s.err_timeout, Timeout::After(2000));
@@ -169,6 +210,12 @@ mod tests {
         batch.push_fail("backup", Severity::Error, "disk full");
         let mut engine = Engine::new(EngineConfig::default(), 0);
         batch.apply(&mut engine, 0);
+        let config = EngineConfig {
+            max_services: 0,
+            ..EngineConfig::default()
+        };
+        let (applied, _) = batch.apply(&mut Engine::new(config, 0), 0);
+        assert_eq!(applied.refused, 1);
         let failure = engine.service("backup").unwrap().record.failure.unwrap();
         assert_eq!(failure.message, "disk full");
     }

@@ -5,28 +5,54 @@
 //! never reach the actor. UDP never waits: when the engine's queue is full
 //! the datagram is dropped and counted. TCP waits for room, which pushes
 //! back on the sender through the socket.
+//!
+//! Hostile input (see docs/RELIABILITY.md): datagrams and connections from
+//! outside `[udp] allow` / `[tcp] allow` are dropped and counted; a line
+//! longer than `[limits] line_length` is rejected and skipped to its end, so
+//! a connection holds at most one line limit of unfinished text; at most
+//! `[limits] tcp_connections` are open, and a connection that would go over
+//! closes the one that has been silent longest (if any has been silent a
+//! while) instead of being refused, so idle connections cannot lock out
+//! live clients; one silent for `[limits] tcp_idle_timeout` is closed.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use lovebeat_proto::{MAX_LINE, Reject};
+use lovebeat_proto::Reject;
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
-use crate::actor::{EngineHandle, SendError};
+use crate::access::Allow;
+use crate::actor::{EngineHandle, SendError, now_ms};
 use crate::batch::Batch;
-use crate::internal_events::{BatchDropped, LineRejected, LinesAccepted};
-use crate::metrics::Protocol;
+use crate::internal_events::{BatchDropped, Denied, LineRejected, Limited, LinesAccepted};
+use crate::metrics::{Denial, Limit, Protocol};
 
 /// Largest UDP payload: a datagram is always read whole.
 const MAX_DATAGRAM: usize = 65_536;
 /// Receive buffer asked of the kernel for the UDP socket (capped by
 /// `net.core.rmem_max`), to ride out bursts.
 const UDP_RECV_BUFFER: usize = 8 << 20;
-/// TCP read size.
-const TCP_READ: usize = 64 * 1024;
+/// TCP read size. The buffer lives on the stack of the read only, so an
+/// idle connection costs no buffer.
+const TCP_READ: usize = 16 * 1024;
+/// A connection silent for less than this is never closed to make room.
+const EVICT_AFTER: Duration = Duration::from_secs(1);
+
+/// What ingest enforces; see the module doc.
+#[derive(Debug, Clone)]
+pub(crate) struct IngestLimits {
+    pub max_line: usize,
+    pub tcp_connections: usize,
+    pub tcp_idle_timeout: Option<Duration>,
+    pub udp_allow: Allow,
+    pub tcp_allow: Allow,
+}
 
 /// Binds the first address of `candidates` that works.
 pub(crate) fn bind_udp(candidates: &[SocketAddr]) -> io::Result<UdpSocket> {
@@ -80,7 +106,12 @@ fn first_bound<T>(
 }
 
 /// Receives datagrams until `stop`.
-pub(crate) async fn serve_udp(socket: UdpSocket, handle: EngineHandle, stop: CancellationToken) {
+pub(crate) async fn serve_udp(
+    socket: UdpSocket,
+    handle: EngineHandle,
+    limits: Arc<IngestLimits>,
+    stop: CancellationToken,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let received = tokio::select! {
@@ -88,13 +119,18 @@ pub(crate) async fn serve_udp(socket: UdpSocket, handle: EngineHandle, stop: Can
             () = stop.cancelled() => return,
         };
         let len = match received {
-            Ok((len, _)) => len,
+            Ok((len, peer)) if limits.udp_allow.permits(peer.ip()) => len,
+            Ok((_, peer)) => {
+                let (denial, peer) = (Denial::UdpSource, Some(peer.ip()));
+                Denied { denial, peer }.emit(handle.metrics());
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "udp receive failed");
                 continue;
             }
         };
-        let batch = parse(&buf[..len], &handle, Protocol::Udp);
+        let batch = parse(&buf[..len], &handle, Protocol::Udp, limits.max_line);
         if batch.is_empty() {
             continue;
         }
@@ -115,9 +151,9 @@ pub(crate) async fn serve_udp(socket: UdpSocket, handle: EngineHandle, stop: Can
     }
 }
 
-fn parse(bytes: &[u8], handle: &EngineHandle, protocol: Protocol) -> Batch {
+fn parse(bytes: &[u8], handle: &EngineHandle, protocol: Protocol, max_line: usize) -> Batch {
     let text = String::from_utf8_lossy(bytes).into_owned();
-    Batch::parse(text, |reason| {
+    Batch::parse(text, max_line, |reason| {
         LineRejected { protocol, reason }.emit(handle.metrics())
     })
 }
@@ -126,53 +162,131 @@ fn parse(bytes: &[u8], handle: &EngineHandle, protocol: Protocol) -> Batch {
 pub(crate) async fn serve_tcp(
     listener: TcpListener,
     handle: EngineHandle,
+    limits: Arc<IngestLimits>,
     stop: CancellationToken,
 ) {
+    let open = Arc::new(Connections::default());
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
             () = stop.cancelled() => return,
         };
-        match accepted {
-            Ok((stream, _)) => {
-                let handle = handle.clone();
-                let stop = stop.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        r = serve_connection(stream, &handle) => {
-                            if let Err(e) = r {
-                                tracing::debug!(error = %e, "tcp connection ended");
-                            }
-                        }
-                        () = stop.cancelled() => {}
-                    }
-                });
-            }
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
+                // Out of file descriptors, most likely: wait for some to close.
                 tracing::warn!(error = %e, "tcp accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
+        };
+        if !limits.tcp_allow.permits(peer.ip()) {
+            let (denial, peer) = (Denial::TcpSource, Some(peer.ip()));
+            Denied { denial, peer }.emit(handle.metrics());
+            continue;
         }
+        let Some(conn) = open.admit(limits.tcp_connections, handle.metrics()) else {
+            Limited {
+                limit: Limit::TcpConnections,
+            }
+            .emit(handle.metrics());
+            continue;
+        };
+        let handle = handle.clone();
+        let (stop, limits, open) = (stop.clone(), limits.clone(), open.clone());
+        tokio::spawn(async move {
+            handle.metrics().tcp_connections.inc();
+            tokio::select! {
+                r = serve_connection(stream, &handle, &limits, &conn) => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "tcp connection ended");
+                    }
+                }
+                () = conn.evicted.cancelled() => {}
+                () = stop.cancelled() => {}
+            }
+            open.remove(conn.id);
+            handle.metrics().tcp_connections.dec();
+        });
     }
 }
 
-/// Reads lines until the peer closes. Lines may be split across reads; a
-/// line longer than the limit is rejected once and skipped to its end.
-async fn serve_connection(mut stream: TcpStream, handle: &EngineHandle) -> io::Result<()> {
-    let mut lines = LineBuffer::default();
-    let mut chunk = vec![0u8; TCP_READ];
+/// One open connection, as [`Connections`] sees it.
+struct Conn {
+    id: u64,
+    /// When it last sent anything, in ms since the Unix epoch.
+    last_heard: AtomicI64,
+    /// Cancelled to close it and make room for a new one.
+    evicted: CancellationToken,
+}
+
+/// The open TCP connections, to cap them and close the most silent.
+#[derive(Default)]
+struct Connections {
+    next_id: AtomicU64,
+    open: Mutex<HashMap<u64, Arc<Conn>>>,
+}
+
+impl Connections {
+    /// Registers a new connection; at the cap, closes the connection that
+    /// has been silent longest to make room, or refuses (None) when every
+    /// one spoke within [`EVICT_AFTER`].
+    fn admit(&self, cap: usize, metrics: &crate::metrics::Metrics) -> Option<Arc<Conn>> {
+        let now = now_ms();
+        let mut open = self.open.lock().expect("not poisoned");
+        if open.len() >= cap {
+            let quiet = (open.values())
+                .min_by_key(|c| c.last_heard.load(Relaxed))
+                .filter(|c| now - c.last_heard.load(Relaxed) >= EVICT_AFTER.as_millis() as i64)?
+                .id;
+            let evicted = open.remove(&quiet).expect("just found");
+            evicted.evicted.cancel();
+            let limit = Limit::TcpConnections;
+            Limited { limit }.emit(metrics);
+        }
+        let conn = Arc::new(Conn {
+            id: self.next_id.fetch_add(1, Relaxed),
+            last_heard: AtomicI64::new(now),
+            evicted: CancellationToken::new(),
+        });
+        open.insert(conn.id, conn.clone());
+        Some(conn)
+    }
+
+    fn remove(&self, id: u64) {
+        self.open.lock().expect("not poisoned").remove(&id);
+    }
+}
+
+/// Reads lines until the peer closes or stays silent past the idle
+/// timeout. Lines may be split across reads; a line longer than the limit
+/// is rejected once and skipped to its end.
+async fn serve_connection(
+    stream: TcpStream,
+    handle: &EngineHandle,
+    limits: &IngestLimits,
+    conn: &Conn,
+) -> io::Result<()> {
+    let mut lines = LineBuffer::new(limits.max_line);
     loop {
-        let n = stream.read(&mut chunk).await?;
-        let complete = if n == 0 {
-            lines.finish()
-        } else {
-            lines.feed(&chunk[..n], |reason| {
-                let protocol = Protocol::Tcp;
-                LineRejected { protocol, reason }.emit(handle.metrics())
-            })
+        let readable = stream.readable();
+        match limits.tcp_idle_timeout {
+            Some(idle) => match tokio::time::timeout(idle, readable).await {
+                Ok(ready) => ready?,
+                Err(_) => {
+                    let limit = Limit::TcpIdleTimeout;
+                    Limited { limit }.emit(handle.metrics());
+                    return Ok(());
+                }
+            },
+            None => readable.await?,
+        }
+        let Some((complete, closed)) = read_lines(&stream, &mut lines, handle)? else {
+            continue;
         };
+        conn.last_heard.store(now_ms(), Relaxed);
         if let Some(text) = complete {
-            let batch = parse(&text, handle, Protocol::Tcp);
+            let batch = parse(&text, handle, Protocol::Tcp, limits.max_line);
             let lines = batch.len();
             if lines > 0 {
                 if handle.send(batch).await.is_err() {
@@ -182,24 +296,66 @@ async fn serve_connection(mut stream: TcpStream, handle: &EngineHandle) -> io::R
                 LinesAccepted { protocol, lines }.emit(handle.metrics());
             }
         }
-        if n == 0 {
+        if closed {
             return Ok(());
         }
     }
 }
 
+/// One read from a readable socket, into a buffer on this call's stack:
+/// the complete lines it finished and whether the peer closed, or None when
+/// the readiness was spurious.
+fn read_lines(
+    stream: &TcpStream,
+    lines: &mut LineBuffer,
+    handle: &EngineHandle,
+) -> io::Result<Option<(Option<Vec<u8>>, bool)>> {
+    let mut chunk = [0u8; TCP_READ];
+    let n = match stream.try_read(&mut chunk) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if n == 0 {
+        return Ok(Some((lines.finish(), true)));
+    }
+    let complete = lines.feed(&chunk[..n], |reason| {
+        let protocol = Protocol::Tcp;
+        LineRejected { protocol, reason }.emit(handle.metrics())
+    });
+    Ok(Some((complete, false)))
+}
+
 /// Splits a byte stream into runs of complete lines.
-#[derive(Default)]
-struct LineBuffer {
+pub(crate) struct LineBuffer {
     /// The unfinished last line.
     partial: Vec<u8>,
     /// Skipping the rest of an overlong line.
     discarding: bool,
+    /// The longest line, without its `\r\n`.
+    max_line: usize,
 }
 
 impl LineBuffer {
+    pub(crate) fn new(max_line: usize) -> LineBuffer {
+        LineBuffer {
+            partial: Vec::new(),
+            discarding: false,
+            max_line,
+        }
+    }
+
+    /// Bytes held for an unfinished line.
+    pub(crate) fn held(&self) -> usize {
+        self.partial.len()
+    }
+
     /// Takes a read; returns the complete lines it finishes, if any.
-    fn feed(&mut self, mut data: &[u8], mut rejected: impl FnMut(Reject)) -> Option<Vec<u8>> {
+    pub(crate) fn feed(
+        &mut self,
+        mut data: &[u8],
+        mut rejected: impl FnMut(Reject),
+    ) -> Option<Vec<u8>> {
         if self.discarding {
             let end = data.iter().position(|&b| b == b'\n')?;
             self.discarding = false;
@@ -217,7 +373,7 @@ impl LineBuffer {
                 None
             }
         };
-        if self.partial.len() > MAX_LINE + 1 {
+        if self.partial.len() > self.max_line + 1 {
             rejected(Reject::TooLong);
             self.partial.clear();
             self.discarding = true;
@@ -226,7 +382,7 @@ impl LineBuffer {
     }
 
     /// The last line of a closed stream, if it had no newline.
-    fn finish(&mut self) -> Option<Vec<u8>> {
+    pub(crate) fn finish(&mut self) -> Option<Vec<u8>> {
         (!self.partial.is_empty() && !self.discarding).then(|| std::mem::take(&mut self.partial))
     }
 }
@@ -234,6 +390,13 @@ impl LineBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lovebeat_proto::MAX_LINE;
+
+    impl Default for LineBuffer {
+        fn default() -> Self {
+            LineBuffer::new(MAX_LINE)
+        }
+    }
 
     #[test]
     fn lines_split_across_reads_are_joined() {

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lovebeat_proto::Reject;
 
-use crate::metrics::{Metrics, PeerMetric, PeerResult, Protocol, Subscriber};
+use crate::metrics::{Denial, Limit, Metrics, PeerMetric, PeerResult, Protocol, Subscriber};
 
 /// At most one log line a second for one call site; counts what it held
 /// back so the next line can say so.
@@ -279,6 +279,41 @@ impl StoreFlushed {
             duration_ms = self.duration.as_millis() as u64,
             "store flushed"
         );
+    }
+}
+
+/// A `[limits]` key refused or closed something.
+pub struct Limited {
+    pub limit: Limit,
+}
+
+impl Limited {
+    pub fn emit(self, metrics: &Metrics) {
+        static LIMITS: [RateLimit; Limit::ALL.len()] = [const { RateLimit::new() }; Limit::ALL.len()];
+        metrics.limited[self.limit as usize].inc();
+        if let Some(suppressed) = LIMITS[self.limit as usize].check() {
+            let limit = self.limit.as_str();
+            tracing::warn!(limit, suppressed, "limit reached: [limits] {limit}");
+        }
+    }
+}
+
+/// Access control refused a datagram, connection or request.
+pub struct Denied {
+    pub denial: Denial,
+    pub peer: Option<std::net::IpAddr>,
+}
+
+impl Denied {
+    pub fn emit(self, metrics: &Metrics) {
+        static LIMITS: [RateLimit; Denial::ALL.len()] =
+            [const { RateLimit::new() }; Denial::ALL.len()];
+        metrics.denied[self.denial as usize].inc();
+        if let Some(suppressed) = LIMITS[self.denial as usize].check() {
+            let (protocol, reason) = self.denial.labels();
+            let peer = self.peer.map(|p| p.to_string()).unwrap_or_default();
+            tracing::warn!(protocol, reason, peer, suppressed, "access denied");
+        }
     }
 }
 

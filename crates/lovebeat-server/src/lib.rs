@@ -6,6 +6,7 @@
 //! the engine back for a final save.
 //!
 //! # Layout
+//! * [`access`]: source networks and bearer tokens (who may talk to it).
 //! * [`actor`]: the engine's owner, snapshots and change publication.
 //! * [`batch`]: the unit of work ingest sends the actor.
 //! * `ingest`: UDP and TCP line-protocol listeners.
@@ -18,10 +19,14 @@
 //!   [`statsd`] (§7.3) and [`notify`] (§7.2 peers).
 //! * [`persist`]: write-behind of changes to the store.
 //! * `grace`: holding back the restore's view changes (`startup_grace`).
+//! * [`fuzzing`]: entry points for the fuzz targets in `fuzz/`.
 
+pub mod access;
 pub mod actor;
 pub mod batch;
 pub mod eventlog;
+#[doc(hidden)]
+pub mod fuzzing;
 mod grace;
 pub mod http;
 mod ingest;
@@ -37,6 +42,7 @@ pub mod statsd;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use lovebeat_core::Engine;
 use tokio::task::JoinHandle;
@@ -64,7 +70,38 @@ pub struct Settings {
     pub persistence: Option<Persistence>,
     /// `[database] startup_grace`: how long the view changes caused by
     /// the restore are held back (see `grace`).
-    pub startup_grace: std::time::Duration,
+    pub startup_grace: Duration,
+    /// What the line protocol listeners enforce.
+    pub ingest: IngestSettings,
+    /// `[limits]` of the HTTP server.
+    pub http_limits: http::HttpLimits,
+    /// `[http]` tokens and websocket origins.
+    pub http_access: http::HttpAccess,
+}
+
+/// `[limits]` and `[udp]`/`[tcp] allow` of the line protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestSettings {
+    /// The longest line, in bytes.
+    pub line_length: usize,
+    /// Open TCP connections at most.
+    pub tcp_connections: usize,
+    /// A TCP connection silent this long is closed; None: never.
+    pub tcp_idle_timeout: Option<Duration>,
+    pub udp_allow: access::Allow,
+    pub tcp_allow: access::Allow,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        IngestSettings {
+            line_length: lovebeat_proto::MAX_LINE,
+            tcp_connections: 10_000,
+            tcp_idle_timeout: None,
+            udp_allow: access::Allow::default(),
+            tcp_allow: access::Allow::default(),
+        }
+    }
 }
 
 /// A running lovebeat.
@@ -116,22 +153,25 @@ impl Server {
         let actor = tokio::spawn(actor.run(stop_actor.clone()));
 
         let stop_ingest = CancellationToken::new();
-        let app = http::router(http::AppState {
-            engine: handle.clone(),
-            version: settings.version.into(),
-            base_path: settings.base_path.into(),
+        let app = http::router(http::AppState::with(
+            handle.clone(),
+            &settings.version,
+            &settings.base_path,
+            settings.http_limits.clone(),
+            settings.http_access,
+        ));
+        let limits = Arc::new(ingest::IngestLimits {
+            max_line: settings.ingest.line_length,
+            tcp_connections: settings.ingest.tcp_connections,
+            tcp_idle_timeout: settings.ingest.tcp_idle_timeout,
+            udp_allow: settings.ingest.udp_allow,
+            tcp_allow: settings.ingest.tcp_allow,
         });
-        let http_stop = stop_ingest.clone();
+        let (stop, metrics) = (stop_ingest.clone(), handle.metrics().clone());
         let ingest = vec![
-            tokio::spawn(ingest::serve_udp(udp, handle.clone(), stop_ingest.clone())),
-            tokio::spawn(ingest::serve_tcp(tcp, handle.clone(), stop_ingest.clone())),
-            tokio::spawn(async move {
-                let serve = axum::serve(http, app)
-                    .with_graceful_shutdown(async move { http_stop.cancelled().await });
-                if let Err(e) = serve.await {
-                    tracing::error!(error = %e, "http server failed");
-                }
-            }),
+            tokio::spawn(ingest::serve_udp(udp, handle.clone(), limits.clone(), stop.clone())),
+            tokio::spawn(ingest::serve_tcp(tcp, handle.clone(), limits, stop.clone())),
+            tokio::spawn(http::serve::serve(http, app, settings.http_limits, metrics, stop)),
         ];
         tracing::info!("UDP listening on {udp_addr}");
         tracing::info!("TCP listening on {tcp_addr}");

@@ -219,8 +219,8 @@ pub(crate) async fn run(
 async fn engine_answers(handle: &EngineHandle, limit: Duration) -> bool {
     let limit = limit.min(POST_TIMEOUT);
     matches!(
-        tokio::time::timeout(limit, handle.apply(Batch::new())).await,
-        Ok(Ok(()))
+        tokio::time::timeout(limit, handle.apply(Batch::new(), limit)).await,
+        Ok(Ok(_))
     )
 }
 

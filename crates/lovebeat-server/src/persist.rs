@@ -346,6 +346,9 @@ mod tests {
     use lovebeat_core::{EngineConfig, Timeout, TimeoutKind};
     use tokio_util::sync::CancellationToken;
 
+    /// How long a test waits for room in the queue.
+    const WAIT: Duration = Duration::from_secs(10);
+
     /// An actor on an empty engine, saving to a fresh store every
     /// `interval`; returns the store too, to look at what is on disk.
     fn start(interval: Duration) -> (tempfile::TempDir, Store, EngineHandle, CancellationToken) {
@@ -377,7 +380,7 @@ mod tests {
     async fn a_timeout_change_is_on_disk_when_it_is_answered() {
         let (_dir, store, handle, _stop) = start(Duration::from_secs(3600));
         let timeout = Op::SetTimeout(TimeoutKind::Err, Timeout::After(60_000));
-        handle.apply(one("a", timeout)).await.unwrap();
+        handle.apply(one("a", timeout), WAIT).await.unwrap();
         let record = stored(&store, "a").expect("saved before the answer");
         assert_eq!(record.err_timeout, Timeout::After(60_000));
     }
@@ -385,17 +388,17 @@ mod tests {
     #[tokio::test]
     async fn a_delete_is_on_disk_when_it_is_answered() {
         let (_dir, store, handle, _stop) = start(Duration::from_secs(3600));
-        handle.apply(one("a", Op::Beat)).await.unwrap();
-        handle.apply(one("a", Op::Delete)).await.unwrap();
+        handle.apply(one("a", Op::Beat), WAIT).await.unwrap();
+        handle.apply(one("a", Op::Delete), WAIT).await.unwrap();
         assert_eq!(stored(&store, "a"), None);
     }
 
     #[tokio::test]
     async fn beats_of_a_known_service_wait_for_the_interval() {
         let (_dir, store, handle, _stop) = start(Duration::from_millis(200));
-        handle.apply(one("a", Op::Beat)).await.unwrap();
+        handle.apply(one("a", Op::Beat), WAIT).await.unwrap();
         let first = stored(&store, "a").unwrap().beats;
-        handle.apply(one("a", Op::Beat)).await.unwrap();
+        handle.apply(one("a", Op::Beat), WAIT).await.unwrap();
         assert_eq!(stored(&store, "a").unwrap().beats, first, "not saved yet");
         let deadline = Instant::now() + Duration::from_secs(10);
         while stored(&store, "a").unwrap().beats == first {
@@ -417,8 +420,8 @@ mod tests {
         });
         let stop = CancellationToken::new();
         let running = tokio::spawn(actor.run(stop.clone()));
-        handle.apply(one("a", Op::Beat)).await.unwrap();
-        handle.apply(one("a", Op::Beat)).await.unwrap();
+        handle.apply(one("a", Op::Beat), WAIT).await.unwrap();
+        handle.apply(one("a", Op::Beat), WAIT).await.unwrap();
         stop.cancel();
         running.await.unwrap();
         assert_eq!(stored(&store, "a").unwrap().beats, 2);

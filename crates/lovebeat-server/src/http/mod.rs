@@ -7,19 +7,25 @@
 //! every route moves under that path (`/monitoring/lovebeat/api/services`)
 //! and nothing is served outside it.
 
+mod guard;
 mod render;
-mod services;
+pub(crate) mod serve;
+pub(crate) mod services;
 mod status;
 mod ui;
 mod ws;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tokio::sync::Semaphore;
 
+use crate::access::Tokens;
 use crate::actor::{EngineHandle, SendError};
 
 pub use render::{ServiceJson, ViewJson, pretty};
@@ -33,25 +39,90 @@ pub struct AppState {
     /// Where everything is served: `""` (the root) or a path like
     /// `/monitoring/lovebeat`, as [`normalize_path`] leaves it.
     pub base_path: Arc<str>,
+    pub limits: Arc<HttpLimits>,
+    pub access: Arc<HttpAccess>,
+    /// One permit per websocket client (`[limits] websockets`).
+    pub websockets: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(engine: EngineHandle, version: &str, base_path: &str) -> AppState {
+        AppState::with(engine, version, base_path, HttpLimits::default(), HttpAccess::default())
+    }
+
+    pub fn with(
+        engine: EngineHandle,
+        version: &str,
+        base_path: &str,
+        limits: HttpLimits,
+        access: HttpAccess,
+    ) -> AppState {
+        AppState {
+            engine,
+            version: version.into(),
+            base_path: base_path.into(),
+            websockets: Arc::new(Semaphore::new(limits.websockets)),
+            limits: Arc::new(limits),
+            access: Arc::new(access),
+        }
+    }
+}
+
+/// `[limits]` of the HTTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Open HTTP connections; more are closed at once.
+    pub connections: usize,
+    /// The largest request body (413 beyond).
+    pub body: usize,
+    /// How long a request's head, and then its body, may take to arrive.
+    pub read_timeout: Duration,
+    /// Websocket clients at once (503 beyond).
+    pub websockets: usize,
+    /// How long a change waits for room in the engine queue before it is
+    /// answered 503 with Retry-After.
+    pub queue_wait: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            connections: 1024,
+            body: 64 * 1024,
+            read_timeout: Duration::from_secs(10),
+            websockets: 256,
+            queue_wait: Duration::from_secs(1),
+        }
+    }
+}
+
+/// `[http]` access control: tokens, and the origins allowed to open the
+/// websocket besides the served host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpAccess {
+    pub tokens: Tokens,
+    /// `scheme://host[:port]` of pages allowed to open `/ws`; `*` for any.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Every route, under `state.base_path`.
 pub fn router(state: AppState) -> Router {
     let base = state.base_path.clone();
     if base.is_empty() {
-        return routes().with_state(state);
+        return routes(&state).with_state(state);
     }
     // `nest` serves the inner `/` at `{base}` only; the page's relative
     // URLs are made for `{base}/`, and its `<base href>` makes either work.
     Router::new()
         .route(&format!("{base}/"), get(ui::index))
-        .nest(&base, routes())
+        .nest(&base, routes(&state))
         .fallback(not_found)
         .with_state(state)
 }
 
-/// The routes, relative to the base path.
-fn routes() -> Router<AppState> {
+/// The routes, relative to the base path, behind the token check and the
+/// body limits (`guard`).
+fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(ui::index))
         .route("/services", get(ui::index))
@@ -90,6 +161,8 @@ fn routes() -> Router<AppState> {
         .route("/metrics", get(status::metrics))
         .route("/version", get(status::version))
         .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), guard::buffer_body))
+        .layer(from_fn_with_state(state.clone(), guard::authorize))
 }
 
 async fn not_found() -> ApiError {
@@ -102,6 +175,8 @@ pub enum ApiError {
     BadRequest(String),
     NotFound(String),
     Conflict(String),
+    /// A limit that waiting will not lift (`[limits] services`): 429.
+    Limited(String),
     /// lovebeat is shutting down or overloaded; try again.
     Unavailable,
 }
@@ -112,18 +187,29 @@ impl From<SendError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The one-line reason a client gets.
+    pub fn reason(&self) -> &str {
+        match self {
+            ApiError::BadRequest(r)
+            | ApiError::NotFound(r)
+            | ApiError::Conflict(r)
+            | ApiError::Limited(r) => r,
+            ApiError::Unavailable => "lovebeat is busy or shutting down; retry",
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, reason) = match self {
-            ApiError::BadRequest(r) => (StatusCode::BAD_REQUEST, r),
-            ApiError::NotFound(r) => (StatusCode::NOT_FOUND, r),
-            ApiError::Conflict(r) => (StatusCode::CONFLICT, r),
-            ApiError::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "lovebeat is busy or shutting down; retry".to_owned(),
-            ),
+        let status = match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         };
-        let mut response = (status, format!("{reason}\n")).into_response();
+        let mut response = (status, format!("{}\n", self.reason())).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
@@ -175,11 +261,7 @@ mod tests {
         let engine = Engine::new(EngineConfig::default(), 0);
         let counters = Arc::new(crate::metrics::Metrics::new(Default::default(), "test"));
         let (_actor, engine) = crate::actor::Actor::new(engine, 1, counters);
-        router(AppState {
-            engine,
-            version: "1.2.3".into(),
-            base_path: base_path.into(),
-        })
+        router(AppState::new(engine, "1.2.3", base_path))
     }
 
     /// GET `path`: status, Location header and body.

@@ -17,9 +17,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{ApiError, AppState, ServiceJson, is_json_mime, json, pretty};
+use crate::actor::SendError;
 use crate::batch::{Batch, Op};
-use crate::internal_events::LinesAccepted;
-use crate::metrics::Protocol;
+use crate::internal_events::{Limited, LinesAccepted};
+use crate::metrics::{Limit, Protocol};
 
 /// Longest service name the API takes.
 const MAX_NAME: usize = 255;
@@ -159,21 +160,33 @@ pub(super) async fn beat(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    check_name(&name)?;
-    let mut request = BeatRequest::default();
-    let query = form_pairs(query.unwrap_or_default().as_bytes());
-    request.read_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let batch = beat_batch(&name, query.as_deref(), content_type, &body)?;
+    apply(&state, batch).await
+}
+
+/// A beat request as the API decodes it: the name, the query, then the
+/// body (form or JSON by `content_type`), into the batch it applies.
+pub(crate) fn beat_batch(
+    name: &str,
+    query: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Batch, ApiError> {
+    check_name(name)?;
+    let mut request = BeatRequest::default();
+    let query = form_pairs(query.unwrap_or_default().as_bytes());
+    request.read_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     if is_json_mime(content_type) {
-        request.read_json(&body)?;
+        request.read_json(body)?;
     } else {
-        let form = form_pairs(&body);
+        let form = form_pairs(body);
         request.read_pairs(form.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     }
-    apply(&state, request.into_batch(&name)).await
+    Ok(request.into_batch(name))
 }
 
 async fn change(state: &AppState, name: &str, op: Op) -> Result<Response, ApiError> {
@@ -183,12 +196,30 @@ async fn change(state: &AppState, name: &str, op: Op) -> Result<Response, ApiErr
     apply(state, batch).await
 }
 
-/// Applies a request's batch, counting its commands as HTTP ingest.
+/// Applies a request's batch, counting its commands as HTTP ingest: 503
+/// with Retry-After when the engine queue stays full for `queue_wait`, 429
+/// when the batch names a new service and the engine is full.
 async fn apply(state: &AppState, batch: Batch) -> Result<Response, ApiError> {
     let lines = batch.len();
-    state.engine.apply(batch).await?;
+    let metrics = state.engine.metrics();
+    let applied = match state.engine.apply(batch, state.limits.queue_wait).await {
+        Ok(applied) => applied,
+        Err(SendError::Full) => {
+            let limit = Limit::Queue;
+            Limited { limit }.emit(metrics);
+            return Err(ApiError::Unavailable);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let protocol = Protocol::Http;
-    LinesAccepted { protocol, lines }.emit(state.engine.metrics());
+    LinesAccepted { protocol, lines }.emit(metrics);
+    if applied.refused > 0 {
+        return Err(ApiError::Limited(
+            "lovebeat holds as many services as it may ([limits] services); \
+             delete some or raise the limit"
+                .into(),
+        ));
+    }
     Ok(json(EMPTY.into()))
 }
 

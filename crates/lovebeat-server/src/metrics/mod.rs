@@ -60,6 +60,86 @@ impl Protocol {
     }
 }
 
+/// The `[limits]` keys that refuse or close something, each counted under
+/// its key's name in `lovebeat_limited_total{limit}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// A TCP connection refused, or an idle one closed to make room.
+    TcpConnections,
+    /// A TCP connection closed for saying nothing for too long.
+    TcpIdleTimeout,
+    /// An HTTP connection refused.
+    HttpConnections,
+    /// An HTTP request body over the limit (413).
+    HttpBody,
+    /// An HTTP request body that did not arrive in time (408).
+    HttpReadTimeout,
+    /// A websocket client refused (503).
+    Websockets,
+    /// A command naming a new service refused: the engine is full.
+    Services,
+    /// An HTTP request answered 503 because the engine queue stayed full.
+    Queue,
+}
+
+impl Limit {
+    pub const ALL: [Limit; 8] = [
+        Limit::TcpConnections,
+        Limit::TcpIdleTimeout,
+        Limit::HttpConnections,
+        Limit::HttpBody,
+        Limit::HttpReadTimeout,
+        Limit::Websockets,
+        Limit::Services,
+        Limit::Queue,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::TcpConnections => "tcp_connections",
+            Limit::TcpIdleTimeout => "tcp_idle_timeout",
+            Limit::HttpConnections => "http_connections",
+            Limit::HttpBody => "http_body",
+            Limit::HttpReadTimeout => "http_read_timeout",
+            Limit::Websockets => "websockets",
+            Limit::Services => "services",
+            Limit::Queue => "queue",
+        }
+    }
+}
+
+/// Why access was refused, with the protocol it came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// A datagram from outside `[udp] allow`.
+    UdpSource,
+    /// A connection from outside `[tcp] allow`.
+    TcpSource,
+    /// An HTTP request without a token good for it.
+    HttpToken,
+    /// A websocket from a page of another origin.
+    WebsocketOrigin,
+}
+
+impl Denial {
+    pub const ALL: [Denial; 4] = [
+        Denial::UdpSource,
+        Denial::TcpSource,
+        Denial::HttpToken,
+        Denial::WebsocketOrigin,
+    ];
+
+    /// The `protocol` and `reason` labels.
+    pub fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            Denial::UdpSource => ("udp", "source"),
+            Denial::TcpSource => ("tcp", "source"),
+            Denial::HttpToken => ("http", "token"),
+            Denial::WebsocketOrigin => ("websocket", "origin"),
+        }
+    }
+}
+
 /// The tasks that follow the engine's published changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subscriber {
@@ -157,6 +237,10 @@ pub struct Metrics {
     pub(crate) rejected: [Counter; Reject::ALL.len()],
     pub(crate) ingest_lines: [Counter; Protocol::ALL.len()],
     pub(crate) ingest_dropped: [Counter; Protocol::ALL.len()],
+    pub(crate) limited: [Counter; Limit::ALL.len()],
+    pub(crate) denied: [Counter; Denial::ALL.len()],
+    pub(crate) tcp_connections: Gauge,
+    pub(crate) websocket_clients: Gauge,
     pub(crate) lagged: [Counter; Subscriber::ALL.len()],
     pub(crate) eventlog_lines: Counter,
     pub(crate) eventlog_errors: Counter,
@@ -167,6 +251,8 @@ pub struct Metrics {
     pub(crate) store_flush: Histogram,
     store_saves: Counter,
     store_save_errors: Counter,
+    /// 1 while saves succeed, 0 while they fail.
+    store_up: Gauge,
     /// ms since the epoch: every change applied before it is on disk.
     store_saved_at: Arc<AtomicI64>,
     /// Periodic flushes, for statsd out and the peer notifier.
@@ -241,6 +327,33 @@ impl Metrics {
             "Commands dropped because the engine queue was full, by protocol",
             Protocol::ALL.map(|p| vec![("protocol", p.as_str())]),
         );
+        let limited = labelled(
+            &mut registry,
+            names::LIMITED,
+            "Connections, requests and new services refused, and connections closed, by [limits] key",
+            Limit::ALL.map(|l| vec![("limit", l.as_str())]),
+        );
+        let denied = labelled(
+            &mut registry,
+            names::DENIED,
+            "Datagrams, connections and requests refused by access control",
+            Denial::ALL.map(|d| {
+                let (protocol, reason) = d.labels();
+                vec![("protocol", protocol), ("reason", reason)]
+            }),
+        );
+        let tcp_connections = Gauge::default();
+        registry.register(
+            names::TCP_CONNECTIONS,
+            "Open line-protocol TCP connections",
+            tcp_connections.clone(),
+        );
+        let websocket_clients = Gauge::default();
+        registry.register(
+            names::WEBSOCKET_CLIENTS,
+            "Open websocket clients",
+            websocket_clients.clone(),
+        );
         let lagged = labelled(
             &mut registry,
             names::EVENTS_LAGGED,
@@ -290,6 +403,13 @@ impl Metrics {
             "Failed database saves (each is retried)",
             store_save_errors.clone(),
         );
+        let store_up = Gauge::default();
+        store_up.set(1);
+        registry.register(
+            names::STORE_UP,
+            "1 while the store saves, 0 from a failed save until one succeeds",
+            store_up.clone(),
+        );
         let store_saved_at = Arc::new(AtomicI64::new(0));
         registry.register_collector(Box::new(SavedAt(store_saved_at.clone())));
         let build_info: Family<Vec<(&'static str, String)>, Gauge> = Family::default();
@@ -305,6 +425,10 @@ impl Metrics {
             rejected,
             ingest_lines,
             ingest_dropped,
+            limited,
+            denied,
+            tcp_connections,
+            websocket_clients,
             lagged,
             eventlog_lines,
             eventlog_errors,
@@ -315,6 +439,7 @@ impl Metrics {
             store_flush,
             store_saves,
             store_save_errors,
+            store_up,
             store_saved_at,
             flushes: broadcast::channel(16).0,
             extra: RwLock::new(Vec::new()),
@@ -324,12 +449,30 @@ impl Metrics {
     /// Counts a successful save of the records taken at `taken_at` (ms).
     pub fn saved(&self, taken_at: Millis) {
         self.store_saves.inc();
+        self.store_up.set(1);
         self.store_saved_at.fetch_max(taken_at, Relaxed);
     }
 
     /// Counts a failed save.
     pub fn save_failed(&self) {
         self.store_save_errors.inc();
+        self.store_up.set(0);
+    }
+
+    /// Whether the last save succeeded (or none failed yet).
+    pub fn is_store_up(&self) -> bool {
+        self.store_up.get() == 1
+    }
+
+    /// Every change applied before this time (ms since the epoch) is on
+    /// disk; 0 before the first save.
+    pub fn saved_through(&self) -> Millis {
+        self.store_saved_at.load(Relaxed)
+    }
+
+    /// Times `limit` refused or closed something so far.
+    pub fn limited(&self, limit: Limit) -> u64 {
+        self.limited[limit as usize].get()
     }
 
     /// Periodic flushes from now on.
@@ -537,6 +680,20 @@ mod tests {
             text.contains("\nlovebeat_store_saved_timestamp_seconds 1.5\n"),
             "{text}"
         );
+        assert!(text.contains("\nlovebeat_store_up 0\n"), "{text}");
+        m.saved(2_000);
+        assert!(m.is_store_up());
+    }
+
+    #[test]
+    fn limits_and_denials_are_counted_by_key() {
+        let m = Metrics::default();
+        m.limited[Limit::Services as usize].inc();
+        m.denied[Denial::TcpSource as usize].inc();
+        let text = m.render(scrape(), Format::Text);
+        assert!(text.contains("\nlovebeat_limited_total{limit=\"services\"} 1\n"));
+        assert!(text.contains("\nlovebeat_denied_total{protocol=\"tcp\",reason=\"source\"} 1\n"));
+        assert!(text.contains("\nlovebeat_tcp_connections 0\n"));
     }
 
     #[test]

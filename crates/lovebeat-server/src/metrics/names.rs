@@ -21,6 +21,20 @@ pub const QUEUE_DEPTH: &str = "lovebeat_queue_depth";
 /// Gauge: batches the engine queue holds.
 pub const QUEUE_CAPACITY: &str = "lovebeat_queue_capacity";
 
+// Limits and access control.
+
+/// Counter `{limit}`: connections, requests and new services refused, and
+/// connections closed, by the `[limits]` key that did it.
+pub const LIMITED: &str = "lovebeat_limited";
+/// Counter `{protocol,reason}`: datagrams, connections and requests refused
+/// by `[udp] allow`, `[tcp] allow`, `[http]` tokens or the websocket
+/// origin check.
+pub const DENIED: &str = "lovebeat_denied";
+/// Gauge: open line-protocol TCP connections.
+pub const TCP_CONNECTIONS: &str = "lovebeat_tcp_connections";
+/// Gauge: open websocket clients.
+pub const WEBSOCKET_CLIENTS: &str = "lovebeat_websocket_clients";
+
 // The model, from the published snapshot.
 
 /// Gauge `{state}`: services by state.
@@ -65,6 +79,9 @@ pub const STORE_FLUSH_DURATION: &str = "lovebeat_store_flush_duration_seconds";
 pub const STORE_SAVES: &str = "lovebeat_store_saves";
 /// Counter: failed database saves (each is retried).
 pub const STORE_SAVE_ERRORS: &str = "lovebeat_store_save_errors";
+/// Gauge: 1 while the store saves, 0 from a failed save until the next
+/// one that succeeds (lovebeat keeps running from memory meanwhile).
+pub const STORE_UP: &str = "lovebeat_store_up";
 /// Gauge: every change applied before this time is on disk.
 pub const STORE_SAVED_TIMESTAMP: &str = "lovebeat_store_saved_timestamp_seconds";
 /// Counter `{kind,result}`: alert deliveries by back-end kind and result,
