@@ -6,6 +6,9 @@
 //! * `ops`: operating it: `/metrics` (strict parse, promtool), the Nagios
 //!   plugin and check_http, the example clients, statsd out, the event log,
 //!   two peered daemons, `lovebeat services …`, the systemd unit.
+//! * `hostile`: floods, endless lines, idle connections, slow and large
+//!   HTTP requests, limits, tokens, origins, allow lists, a full or
+//!   read-only disk under the store (docs/RELIABILITY.md).
 //! * `store`: the database across restarts and `kill -9`, a second
 //!   instance, a damaged store, Go database import.
 //! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
@@ -15,6 +18,7 @@ mod browser;
 mod util;
 
 mod daemon;
+mod hostile;
 mod ops;
 mod store;
 mod ui;

@@ -79,6 +79,18 @@ impl Daemon {
         daemon
     }
 
+    /// A daemon with `extra` TOML as a file of its config directory, so it
+    /// may set keys of the listener tables (`[udp] allow`, `[http] …`).
+    pub fn with_conf_d(extra: &str) -> Daemon {
+        let tmp = tempfile::tempdir().expect("a temp dir");
+        let dir = tmp.path().to_owned();
+        std::fs::create_dir(dir.join("conf.d")).expect("conf.d created");
+        std::fs::write(dir.join("conf.d/extra.toml"), extra).expect("config written");
+        let mut daemon = Daemon::start_in(&dir, "", &[]);
+        daemon._tmp = Some(tmp);
+        daemon
+    }
+
     /// A daemon in `dir` (which outlives it, for restarts), with extra
     /// command-line arguments.
     pub fn start_in(dir: &Path, extra: &str, args: &[&str]) -> Daemon {

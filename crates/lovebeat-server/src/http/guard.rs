@@ -49,7 +49,7 @@ fn need(method: &Method, path: &str, tokens: &crate::access::Tokens) -> Need {
         || ["/ui/", "/alarms/", "/views/"]
             .iter()
             .any(|p| path.starts_with(p));
-    let is_status = matches!(path, "/status" | "/api/status")
+    let is_status = matches!(path, "/status" | "/status/store" | "/api/status")
         || (path.starts_with("/api/views/") || path.starts_with("/api/alarms/"))
             && path.ends_with("/status");
     match () {

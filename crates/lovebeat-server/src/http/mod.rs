@@ -157,6 +157,7 @@ fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/views/{name}/status", get(status::view_status))
         .route("/api/alarms/{name}/status", get(status::view_status))
         .route("/status", get(status::status))
+        .route("/status/store", get(status::store_status))
         .route("/api/status", get(status::status))
         .route("/metrics", get(status::metrics))
         .route("/version", get(status::version))
@@ -280,6 +281,23 @@ mod tests {
             location,
             String::from_utf8_lossy(&body).into_owned(),
         )
+    }
+
+    #[tokio::test]
+    async fn a_change_is_answered_503_with_retry_after_when_the_queue_stays_full() {
+        let engine = Engine::new(EngineConfig::default(), 0);
+        let (_actor, handle) = crate::actor::Actor::new(engine, 1, Arc::default());
+        handle.try_send(crate::batch::Batch::new()).unwrap();
+        let limits = HttpLimits {
+            queue_wait: Duration::from_millis(50),
+            ..HttpLimits::default()
+        };
+        let state = AppState::with(handle.clone(), "1", "", limits, HttpAccess::default());
+        let request = Request::post("/api/services/a").body(Body::empty()).unwrap();
+        let response = router(state).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(handle.metrics().limited(crate::metrics::Limit::Queue), 1);
     }
 
     #[tokio::test]

@@ -69,6 +69,61 @@ impl Status {
     }
 }
 
+/// `/status/store`: whether changes reach the disk. Not part of `/status`,
+/// whose lines and keys are fixed (§7.1): while saves fail, lovebeat goes
+/// on monitoring from memory, so the services' health is unchanged; this
+/// says whether a restart would lose what changed since `saved_through`.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct StoreStatus {
+    /// Whether the last save succeeded (true before any save was tried,
+    /// and without a store).
+    pub ok: bool,
+    /// Every change applied before this time (ms since the epoch) is on
+    /// disk; 0 before the first save.
+    pub saved_through: i64,
+    /// Since when saves fail (ms since the epoch); 0 while they succeed.
+    pub failing_since: i64,
+    /// Failed saves since lovebeat started (each is retried).
+    pub save_errors: u64,
+    /// Why the last save failed; empty while saves succeed.
+    pub error: String,
+}
+
+impl StoreStatus {
+    fn to_text(&self) -> String {
+        format!(
+            "ok {}\nsaved_through {}\nfailing_since {}\nsave_errors {}\nerror {}\n",
+            self.ok,
+            self.saved_through,
+            self.failing_since,
+            self.save_errors,
+            self.error.replace(['\n', '\r'], " ")
+        )
+    }
+}
+
+pub(super) async fn store_status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let metrics = state.engine.metrics();
+    let failure = metrics.store_failure();
+    let status = StoreStatus {
+        ok: failure.is_none(),
+        saved_through: metrics.saved_through(),
+        failing_since: failure.as_ref().map_or(0, |f| f.since),
+        save_errors: metrics.save_errors(),
+        error: failure.map(|f| f.error).unwrap_or_default(),
+    };
+    let mut response = if wants_json(&headers) {
+        json(pretty(&status))
+    } else {
+        text(status.to_text())
+    };
+    if !status.ok {
+        // Monitoring tools that look only at the status code see it too.
+        *response.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    }
+    response
+}
+
 fn unknown_view(name: &str) -> ApiError {
     ApiError::NotFound(format!("no view named {name:?}"))
 }

@@ -253,12 +253,21 @@ pub struct Metrics {
     store_save_errors: Counter,
     /// 1 while saves succeed, 0 while they fail.
     store_up: Gauge,
+    /// Since when saves fail, and why; None while they succeed.
+    store_failure: std::sync::Mutex<Option<StoreFailure>>,
     /// ms since the epoch: every change applied before it is on disk.
     store_saved_at: Arc<AtomicI64>,
     /// Periodic flushes, for statsd out and the peer notifier.
     flushes: broadcast::Sender<Flush>,
     /// Collectors other parts add once running (the alert outbox).
     extra: RwLock<Vec<Arc<dyn Collector>>>,
+}
+
+/// Saves are failing: since when (ms since the epoch) and the last error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreFailure {
+    pub since: Millis,
+    pub error: String,
 }
 
 /// What a scrape reads besides the counters.
@@ -440,6 +449,7 @@ impl Metrics {
             store_saves,
             store_save_errors,
             store_up,
+            store_failure: std::sync::Mutex::new(None),
             store_saved_at,
             flushes: broadcast::channel(16).0,
             extra: RwLock::new(Vec::new()),
@@ -451,17 +461,34 @@ impl Metrics {
         self.store_saves.inc();
         self.store_up.set(1);
         self.store_saved_at.fetch_max(taken_at, Relaxed);
+        *self.store_failure.lock().expect("not poisoned") = None;
     }
 
-    /// Counts a failed save.
-    pub fn save_failed(&self) {
+    /// Counts a failed save at `now` (ms), and why it failed.
+    pub fn save_failed(&self, now: Millis, error: &str) {
         self.store_save_errors.inc();
         self.store_up.set(0);
+        let mut failure = self.store_failure.lock().expect("not poisoned");
+        let since = failure.as_ref().map_or(now, |f| f.since);
+        *failure = Some(StoreFailure {
+            since,
+            error: error.to_owned(),
+        });
     }
 
     /// Whether the last save succeeded (or none failed yet).
     pub fn is_store_up(&self) -> bool {
         self.store_up.get() == 1
+    }
+
+    /// Since when saves fail and the last error, while they do.
+    pub fn store_failure(&self) -> Option<StoreFailure> {
+        self.store_failure.lock().expect("not poisoned").clone()
+    }
+
+    /// Failed saves so far.
+    pub fn save_errors(&self) -> u64 {
+        self.store_save_errors.get()
     }
 
     /// Every change applied before this time (ms since the epoch) is on
@@ -672,7 +699,8 @@ mod tests {
         let m = Metrics::default();
         m.saved(1_500);
         m.saved(1_000);
-        m.save_failed();
+        m.save_failed(5, "disk full");
+        assert_eq!(m.store_failure().unwrap().since, 5);
         let text = m.render(scrape(), Format::Text);
         assert!(text.contains("\nlovebeat_store_saves_total 2\n"));
         assert!(text.contains("\nlovebeat_store_save_errors_total 1\n"));
@@ -682,7 +710,7 @@ mod tests {
         );
         assert!(text.contains("\nlovebeat_store_up 0\n"), "{text}");
         m.saved(2_000);
-        assert!(m.is_store_up());
+        assert!(m.is_store_up() && m.store_failure().is_none());
     }
 
     #[test]

@@ -1,0 +1,455 @@
+//! Hostile input and failures, end to end (docs/RELIABILITY.md lists each
+//! test here with what it shows): floods, endless lines, idle connections,
+//! slow and oversized HTTP requests, limits, tokens, origins, source
+//! networks, and a store whose disk fills up or turns read-only.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use crate::util::{Daemon, eventually};
+
+/// A token long enough for `[http] *_tokens`.
+const WRITE: &str = "write-token-0123456789";
+const READ: &str = "read-token-0123456789";
+
+/// A small xorshift generator: reproducible noise without a dependency.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let bytes = self.next().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+}
+
+/// Held by the tests that load the machine (a flood, 1 GB, 10 000
+/// connections), so they do not run at once on a small CI machine and
+/// starve each other's daemons.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn counter(d: &Daemon, series: &str) -> f64 {
+    d.metric(series).unwrap_or(0.0)
+}
+
+/// Raises this process's open-file limit to its hard limit.
+fn raise_fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain libc calls on a local struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    }
+    limit.rlim_cur
+}
+
+#[test]
+fn a_udp_flood_of_random_bytes_lets_good_beats_through() {
+    let _heavy = heavy();
+    let d = Daemon::start();
+    d.send_udp("good.err:2|g\ngood.beat:1|c\n");
+    d.wait_state("good", "ok");
+    let stop = Arc::new(AtomicBool::new(false));
+    let target = d.udp;
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+            let mut buf = vec![0u8; 1400];
+            let mut sent = 0u64;
+            while !stop.load(Relaxed) {
+                let len = 1 + (noise.next() % 1400) as usize;
+                noise.fill(&mut buf[..len]);
+                if socket.send_to(&buf[..len], target).is_ok() {
+                    sent += 1;
+                }
+            }
+            sent
+        })
+    };
+    // Six seconds of flood, three times the error timeout: the service
+    // stays ok only if good beats keep getting through.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(6) {
+        d.send_udp("good.beat:1|c\n");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(d.state("good").as_deref(), Some("ok"), "good went late");
+    }
+    stop.store(true, Relaxed);
+    let sent = flood.join().unwrap();
+    assert!(sent > 10_000, "the flood sent only {sent} datagrams");
+    let rejected: f64 = ["malformed", "bad_name", "unknown_action", "bad_value", "too_long"]
+        .iter()
+        .map(|r| counter(&d, &format!("lovebeat_lines_rejected_total{{reason=\"{r}\"}}")))
+        .sum();
+    assert!(rejected > 1000.0, "rejected {rejected}");
+    let services = d.get_json("/api/services")["services"].as_array().unwrap().len();
+    assert!(services <= 2, "noise created services: {services}");
+}
+
+#[test]
+fn a_tcp_client_sending_1_gb_without_a_newline_costs_one_line_of_memory() {
+    let _heavy = heavy();
+    let d = Daemon::start();
+    d.send_udp("steady.err:3|g\nsteady.beat:1|c\n");
+    d.wait_state("steady", "ok");
+    let before = d.metric("process_resident_memory_bytes").unwrap();
+    let tcp = d.tcp;
+    let sender = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(tcp).unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..1024 {
+            stream.write_all(&chunk).unwrap();
+        }
+        stream.write_all(b"\nafter.beat:1|c\n").unwrap();
+        stream.shutdown(Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+    });
+    while !sender.is_finished() {
+        d.send_udp("steady.beat:1|c\n");
+        assert_eq!(d.state("steady").as_deref(), Some("ok"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    sender.join().unwrap();
+    d.wait_state("after", "ok");
+    let too_long = counter(&d, "lovebeat_lines_rejected_total{reason=\"too_long\"}");
+    assert_eq!(too_long, 1.0, "the endless line is rejected once");
+    let after = d.metric("process_resident_memory_bytes").unwrap();
+    assert!(
+        after - before < 64.0 * 1024.0 * 1024.0,
+        "memory grew from {before} to {after} bytes"
+    );
+}
+
+#[test]
+fn ten_thousand_idle_tcp_connections_do_not_lock_out_clients() {
+    let _heavy = heavy();
+    let limit = raise_fd_limit();
+    if limit < 10_000 + 200 {
+        eprintln!("skipped: the open-file limit is {limit}, below 10 200");
+        return;
+    }
+    let d = Daemon::start();
+    let mut idle = Vec::with_capacity(10_000);
+    for i in 0..10_000 {
+        match TcpStream::connect(d.tcp) {
+            Ok(stream) => idle.push(stream),
+            Err(e) => panic!("connection {i}: {e}"),
+        }
+    }
+    eventually("10 000 open connections", || {
+        (counter(&d, "lovebeat_tcp_connections") >= 10_000.0).then_some(())
+    });
+    // Past the cap (10 000 by default) a new client closes the connection
+    // silent longest (silent over a second) and is served.
+    std::thread::sleep(Duration::from_millis(1100));
+    d.send_tcp(b"fresh.beat:1|c\n");
+    d.wait_state("fresh", "ok");
+    assert!(counter(&d, "lovebeat_limited_total{limit=\"tcp_connections\"}") >= 1.0);
+    d.send_udp("udp.beat:1|c\n");
+    d.wait_state("udp", "ok");
+    let (status, _) = d.post_form("/api/services/http", "");
+    assert_eq!(status, 200);
+    // A silent connection that was closed reads end-of-file; the others
+    // still work.
+    let mut live = idle.pop().unwrap();
+    live.write_all(b"last.beat:1|c\n").unwrap();
+    d.wait_state("last", "ok");
+    drop(idle);
+    eventually("the connections to close", || {
+        (counter(&d, "lovebeat_tcp_connections") < 10.0).then_some(())
+    });
+}
+
+#[test]
+fn an_idle_tcp_connection_is_closed_after_the_idle_timeout() {
+    let d = Daemon::with_config("[limits]\ntcp_idle_timeout = 1\n");
+    let mut stream = TcpStream::connect(d.tcp).unwrap();
+    stream.write_all(b"chatty.beat:1|c\n").unwrap();
+    d.wait_state("chatty", "ok");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 1];
+    assert_eq!(stream.read(&mut buf).unwrap(), 0, "closed by lovebeat");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        counter(&d, "lovebeat_limited_total{limit=\"tcp_idle_timeout\"}"),
+        1.0
+    );
+}
+
+#[test]
+fn a_slowloris_http_client_is_cut_off_and_others_are_served() {
+    let d = Daemon::with_config("[limits]\nhttp_read_timeout = 1\n");
+    let mut slow = TcpStream::connect(d.http).unwrap();
+    slow.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let start = Instant::now();
+    // Meanwhile everyone else is served.
+    assert_eq!(d.get("/status").0, 200);
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = slow.read_to_end(&mut answer);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "held for {:?}",
+        start.elapsed()
+    );
+    // A request whose body never comes is answered 408.
+    let mut stalled = TcpStream::connect(d.http).unwrap();
+    stalled
+        .write_all(b"POST /api/services/a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+        .unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stalled.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(d.service("a").is_none(), "a cut-off request changes nothing");
+}
+
+#[test]
+fn an_oversized_http_body_is_refused_with_413() {
+    let d = Daemon::with_config("[limits]\nhttp_body = 1024\n");
+    let big = format!("timeout=10&pad={}", "x".repeat(4096));
+    let (status, body) = d.post_form("/api/services/big", &big);
+    assert_eq!(status, 413, "{body}");
+    assert!(d.service("big").is_none());
+    assert_eq!(d.post_form("/api/services/small", "timeout=10").0, 200);
+    assert_eq!(counter(&d, "lovebeat_limited_total{limit=\"http_body\"}"), 1.0);
+}
+
+#[test]
+fn new_services_over_the_cap_are_refused_and_existing_ones_keep_working() {
+    let d = Daemon::with_config("[limits]\nservices = 2\n");
+    d.send_udp("one.beat:1|c\ntwo.beat:1|c\n");
+    d.wait_state("two", "ok");
+    d.send_udp("three.beat:1|c\none.err:60|g\n");
+    eventually("the refusal to be counted", || {
+        (counter(&d, "lovebeat_limited_total{limit=\"services\"}") >= 1.0).then_some(())
+    });
+    let (status, body) = d.post_form("/api/services/four", "");
+    assert_eq!(status, 429, "{body}");
+    assert!(d.service("three").is_none() && d.service("four").is_none());
+    let one = d.service("one").unwrap();
+    assert_eq!(one["timeout"], 60_000, "existing services keep working");
+    assert_eq!(d.post_form("/api/services/two", "timeout=30").0, 200);
+    assert_eq!(d.request("DELETE", "/api/services/two", &[], "").0, 200);
+    assert_eq!(d.post_form("/api/services/four", "").0, 200, "room again");
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+#[test]
+fn tokens_guard_writes_and_reads_and_status_stays_public() {
+    let d = Daemon::with_conf_d(&format!(
+        "[http]\nwrite_tokens = [\"{WRITE}\"]\nread_tokens = [\"{READ}\"]\n"
+    ));
+    let write = bearer(WRITE);
+    let read = bearer(READ);
+    let auth = |t: &str| vec![("Authorization", t.to_owned())];
+    let req = |method: &str, path: &str, headers: Vec<(&str, String)>| {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        d.request(method, path, &h, "").0
+    };
+    assert_eq!(req("POST", "/api/services/a", vec![]), 401);
+    assert_eq!(req("POST", "/api/services/a", auth("Bearer wrong-token-000000")), 401);
+    assert_eq!(req("POST", "/api/services/a", auth(&read)), 403);
+    assert_eq!(req("POST", "/api/services/a", auth(&write)), 200);
+    assert_eq!(req("DELETE", "/api/services/a", auth(&read)), 403);
+    assert_eq!(req("GET", "/api/services", vec![]), 401);
+    assert_eq!(req("GET", "/api/services", auth(&read)), 200);
+    assert_eq!(req("GET", "/api/services", auth(&write)), 200);
+    assert_eq!(req("GET", &format!("/api/services?access_token={READ}"), vec![]), 200);
+    assert_eq!(req("GET", "/metrics", vec![]), 401);
+    assert_eq!(req("GET", "/status", vec![]), 200, "public_status by default");
+    assert_eq!(req("GET", "/", vec![]), 200, "the dashboard's page holds no data");
+    // UDP and TCP are not HTTP: they are closed with [udp]/[tcp] allow.
+    d.send_udp("b.beat:1|c\n");
+    eventually("b over UDP", || {
+        let (s, _) = d.request("GET", "/api/services/b", &[("Authorization", &read)], "");
+        (s == 200).then_some(())
+    });
+    let (_, metrics) = d.get(&format!("/metrics?access_token={READ}"));
+    let denied = "lovebeat_denied_total{protocol=\"http\",reason=\"token\"} ";
+    let line = metrics.lines().find_map(|l| l.strip_prefix(denied)).unwrap();
+    assert!(line.parse::<f64>().unwrap() >= 5.0, "{line}");
+}
+
+#[test]
+fn the_websocket_refuses_other_origins_and_clients_over_the_cap() {
+    let d = Daemon::with_conf_d(
+        "[http]\nallowed_origins = [\"https://ops.example.com\"]\n[limits]\nwebsockets = 1\n",
+    );
+    let upgrade = |origin: Option<&str>| -> (u16, TcpStream) {
+        let mut s = TcpStream::connect(d.http).unwrap();
+        let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             {origin}\r\n",
+            d.http
+        );
+        s.write_all(request.as_bytes()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        let status = String::from_utf8_lossy(&head[9..12]).parse().unwrap();
+        (status, s)
+    };
+    assert_eq!(upgrade(Some("https://evil.example.net")).0, 403);
+    let own = format!("http://{}", d.http);
+    let (status, first) = upgrade(Some(&own));
+    assert_eq!(status, 101, "the served host's own page");
+    assert_eq!(upgrade(Some("https://ops.example.com")).0, 503, "over the cap");
+    drop(first);
+    eventually("the slot to free", || {
+        (counter(&d, "lovebeat_websocket_clients") == 0.0).then_some(())
+    });
+    assert_eq!(upgrade(Some("https://ops.example.com")).0, 101, "listed");
+    assert!(counter(&d, "lovebeat_denied_total{protocol=\"websocket\",reason=\"origin\"}") >= 1.0);
+}
+
+#[test]
+fn sources_outside_the_allow_lists_are_dropped_and_counted() {
+    let d = Daemon::with_conf_d("[udp]\nallow = [\"10.0.0.0/8\"]\n[tcp]\nallow = [\"10.0.0.0/8\"]\n");
+    d.send_udp("u.beat:1|c\n");
+    d.send_tcp(b"t.beat:1|c\n");
+    eventually("both to be denied", || {
+        let udp = counter(&d, "lovebeat_denied_total{protocol=\"udp\",reason=\"source\"}");
+        let tcp = counter(&d, "lovebeat_denied_total{protocol=\"tcp\",reason=\"source\"}");
+        (udp >= 1.0 && tcp >= 1.0).then_some(())
+    });
+    assert!(d.service("u").is_none() && d.service("t").is_none());
+    let d = Daemon::with_conf_d("[udp]\nallow = [\"127.0.0.0/8\"]\n[tcp]\nallow = [\"127.0.0.1\"]\n");
+    d.send_udp("u.beat:1|c\n");
+    d.send_tcp(b"t.beat:1|c\n");
+    d.wait_state("u", "ok");
+    d.wait_state("t", "ok");
+}
+
+/// A tmpfs of `size` mounted on a fresh directory, unmounted when dropped;
+/// None where this process may not mount (not root, no CAP_SYS_ADMIN).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk with one file; returns its path.
+    fn fill(&self) -> PathBuf {
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.sync_all();
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_keeps_monitoring_from_memory_and_catches_up() {
+    let _heavy = heavy();
+    let Some(disk) = SmallDisk::mount("64m") else {
+        eprintln!("skipped: mounting a tmpfs needs root (CAP_SYS_ADMIN)");
+        return;
+    };
+    let dir = disk.path().join("lovebeat");
+    std::fs::create_dir(&dir).unwrap();
+    let d = Daemon::start_in(&dir, "", &[]);
+    assert_eq!(d.post_form("/api/services/before", "timeout=3600").0, 200);
+    let filler = disk.fill();
+    // Changes go on; once a save fails, a change is applied in memory and
+    // answered 503 (not acknowledged as durable: retry).
+    let mut acknowledged = Vec::new();
+    let mut refused = Vec::new();
+    for i in 0..2000 {
+        let name = format!("during.s{i}");
+        match d.post_form(&format!("/api/services/{name}"), "timeout=3600").0 {
+            200 => acknowledged.push(name),
+            503 => {
+                refused.push(name);
+                break;
+            }
+            other => panic!("POST {name}: {other}"),
+        }
+    }
+    assert!(!refused.is_empty(), "the disk never filled up");
+    eventually("the store to be reported failing", || {
+        let (code, text) = d.get("/status/store");
+        (code == 503 && text.starts_with("ok false\n")).then_some(())
+    });
+    assert_eq!(d.metric("lovebeat_store_up"), Some(0.0));
+    assert_eq!(d.get("/status").0, 200, "/status is unchanged");
+    // Monitoring goes on from memory.
+    d.send_udp("live.err:1|g\nlive.beat:1|c\n");
+    d.wait_state("live", "ok");
+    d.wait_state("live", "error");
+    assert_eq!(d.state(&refused[0]).as_deref(), Some("ok"), "applied in memory");
+    std::fs::remove_file(filler).unwrap();
+    eventually("the store to catch up", || {
+        let (code, text) = d.get("/status/store");
+        (code == 200 && text.starts_with("ok true\n")).then_some(())
+    });
+    assert_eq!(d.metric("lovebeat_store_up"), Some(1.0));
+    assert_eq!(d.post_form("/api/services/after", "timeout=3600").0, 200);
+    d.kill();
+    let d = Daemon::start_in(&dir, "", &[]);
+    let names = ["before", "live", "after"].map(str::to_owned);
+    for name in names.iter().chain(&acknowledged).chain(&refused) {
+        let service = d.service(name).unwrap_or_else(|| panic!("{name} lost"));
+        if name != "live" {
+            assert_eq!(service["timeout"], 3_600_000, "{name}");
+        }
+    }
+    d.kill();
+}
