@@ -314,7 +314,7 @@ impl Default for Config {
                 http_body: 64 * 1024,
                 http_read_timeout: Duration::from_secs(10),
                 websockets: 256,
-                services: Some(100_000),
+                services: Some(1_000_000),
                 queue: 4096,
             },
         }
@@ -526,7 +526,12 @@ pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
 /// Several files' texts, `(origin, text)` in order, over the defaults.
 #[cfg(fuzzing)]
 pub fn from_strs(files: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    build(files.iter().map(|(o, t)| (o.to_string(), t.to_string())).collect())
+    build(
+        files
+            .iter()
+            .map(|(o, t)| (o.to_string(), t.to_string()))
+            .collect(),
+    )
 }
 
 const CANNOT_READ_FILE: &str = "cannot read config file";
@@ -867,22 +872,41 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
 
 /// `[limits]`, each key within its range.
 fn limits_def(c: &mut Checker<'_>, raw: raw::Limits, d: Limits) -> Limits {
-    let mut count = |key: &str, value: Option<Spanned<i64>>, default: usize, min: usize, max: usize| {
-        c.value(&format!("[limits] {key}"), value, default, |v| {
-            usize::try_from(v)
-                .ok()
-                .filter(|n| (min..=max).contains(n))
-                .ok_or_else(|| format!("must be from {min} to {max} (got {v})"))
-        })
-    };
+    let mut count =
+        |key: &str, value: Option<Spanned<i64>>, default: usize, min: usize, max: usize| {
+            c.value(&format!("[limits] {key}"), value, default, |v| {
+                usize::try_from(v)
+                    .ok()
+                    .filter(|n| (min..=max).contains(n))
+                    .ok_or_else(|| format!("must be from {min} to {max} (got {v})"))
+            })
+        };
     const MILLION: usize = 1_000_000;
     let line_length = count("line_length", raw.line_length, d.line_length, 16, 65_536);
-    let tcp_connections = count("tcp_connections", raw.tcp_connections, d.tcp_connections, 1, MILLION);
-    let http_connections = count("http_connections", raw.http_connections, d.http_connections, 1, MILLION);
+    let tcp_connections = count(
+        "tcp_connections",
+        raw.tcp_connections,
+        d.tcp_connections,
+        1,
+        MILLION,
+    );
+    let http_connections = count(
+        "http_connections",
+        raw.http_connections,
+        d.http_connections,
+        1,
+        MILLION,
+    );
     let http_body = count("http_body", raw.http_body, d.http_body, 1024, 64 << 20);
     let websockets = count("websockets", raw.websockets, d.websockets, 0, MILLION);
     let queue = count("queue", raw.queue, d.queue, 1, MILLION);
-    let services = count("services", raw.services, d.services.unwrap_or(0), 0, 100 * MILLION);
+    let services = count(
+        "services",
+        raw.services,
+        d.services.unwrap_or(0),
+        0,
+        100 * MILLION,
+    );
     Limits {
         line_length,
         tcp_connections,
@@ -1824,7 +1848,7 @@ mod tests {
         assert_eq!(config.prometheus.max_services, 10_000);
         assert!(config.http.write_tokens.is_empty() && config.http.read_tokens.is_empty());
         assert!(config.udp.allow.0.is_empty() && config.tcp.allow.0.is_empty());
-        assert_eq!(config.limits.services, Some(100_000));
+        assert_eq!(config.limits.services, Some(1_000_000));
         assert_eq!(config.limits.tcp_idle_timeout, None);
     }
 
@@ -2072,7 +2096,10 @@ mod tests {
         let short = error("[http]\nwrite_tokens = [\"0123456789abcdef\", \"short\"]");
         assert!(short.starts_with("/etc/lovebeat.cfg:2: [http] write_tokens: token 2 must be"));
         let origin = error("[http]\nallowed_origins = [\"ops.example.org\"]");
-        assert!(origin.contains("[http] allowed_origins: invalid origin"), "{origin}");
+        assert!(
+            origin.contains("[http] allowed_origins: invalid origin"),
+            "{origin}"
+        );
         assert_eq!(
             error("[limits]\nline_length = 8"),
             "/etc/lovebeat.cfg:2: [limits] line_length: must be from 16 to 65536 (got 8)"

@@ -16,13 +16,13 @@ mod services;
 use std::process::ExitCode;
 
 use lovebeat_core::{Engine, EngineConfig};
+use lovebeat_server::access::Tokens;
 use lovebeat_server::eventlog::EventLogSettings;
+use lovebeat_server::http::{HttpAccess, HttpLimits};
 use lovebeat_server::metrics::MetricsSettings;
 use lovebeat_server::notify::{PeerSettings, service_host};
 use lovebeat_server::ops::{Ops, OpsSettings};
 use lovebeat_server::statsd::StatsdSettings;
-use lovebeat_server::access::Tokens;
-use lovebeat_server::http::{HttpAccess, HttpLimits};
 use lovebeat_server::{IngestSettings, Persistence, Server, Settings, now_ms};
 
 use crate::cli::{Cli, Command, ServicesCommand};

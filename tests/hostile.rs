@@ -42,7 +42,9 @@ impl Noise {
 static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn counter(d: &Daemon, series: &str) -> f64 {
@@ -101,12 +103,26 @@ fn a_udp_flood_of_random_bytes_lets_good_beats_through() {
     stop.store(true, Relaxed);
     let sent = flood.join().unwrap();
     assert!(sent > 10_000, "the flood sent only {sent} datagrams");
-    let rejected: f64 = ["malformed", "bad_name", "unknown_action", "bad_value", "too_long"]
-        .iter()
-        .map(|r| counter(&d, &format!("lovebeat_lines_rejected_total{{reason=\"{r}\"}}")))
-        .sum();
+    let rejected: f64 = [
+        "malformed",
+        "bad_name",
+        "unknown_action",
+        "bad_value",
+        "too_long",
+    ]
+    .iter()
+    .map(|r| {
+        counter(
+            &d,
+            &format!("lovebeat_lines_rejected_total{{reason=\"{r}\"}}"),
+        )
+    })
+    .sum();
     assert!(rejected > 1000.0, "rejected {rejected}");
-    let services = d.get_json("/api/services")["services"].as_array().unwrap().len();
+    let services = d.get_json("/api/services")["services"]
+        .as_array()
+        .unwrap()
+        .len();
     assert!(services <= 2, "noise created services: {services}");
 }
 
@@ -208,7 +224,8 @@ fn an_idle_tcp_connection_is_closed_after_the_idle_timeout() {
 fn a_slowloris_http_client_is_cut_off_and_others_are_served() {
     let d = Daemon::with_config("[limits]\nhttp_read_timeout = 1\n");
     let mut slow = TcpStream::connect(d.http).unwrap();
-    slow.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n").unwrap();
+    slow.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
     let start = Instant::now();
     // Meanwhile everyone else is served.
     assert_eq!(d.get("/status").0, 200);
@@ -232,7 +249,10 @@ fn a_slowloris_http_client_is_cut_off_and_others_are_served() {
     let mut answer = String::new();
     let _ = stalled.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(d.service("a").is_none(), "a cut-off request changes nothing");
+    assert!(
+        d.service("a").is_none(),
+        "a cut-off request changes nothing"
+    );
 }
 
 #[test]
@@ -243,7 +263,10 @@ fn an_oversized_http_body_is_refused_with_413() {
     assert_eq!(status, 413, "{body}");
     assert!(d.service("big").is_none());
     assert_eq!(d.post_form("/api/services/small", "timeout=10").0, 200);
-    assert_eq!(counter(&d, "lovebeat_limited_total{limit=\"http_body\"}"), 1.0);
+    assert_eq!(
+        counter(&d, "lovebeat_limited_total{limit=\"http_body\"}"),
+        1.0
+    );
 }
 
 #[test]
@@ -282,17 +305,31 @@ fn tokens_guard_writes_and_reads_and_status_stays_public() {
         d.request(method, path, &h, "").0
     };
     assert_eq!(req("POST", "/api/services/a", vec![]), 401);
-    assert_eq!(req("POST", "/api/services/a", auth("Bearer wrong-token-000000")), 401);
+    assert_eq!(
+        req("POST", "/api/services/a", auth("Bearer wrong-token-000000")),
+        401
+    );
     assert_eq!(req("POST", "/api/services/a", auth(&read)), 403);
     assert_eq!(req("POST", "/api/services/a", auth(&write)), 200);
     assert_eq!(req("DELETE", "/api/services/a", auth(&read)), 403);
     assert_eq!(req("GET", "/api/services", vec![]), 401);
     assert_eq!(req("GET", "/api/services", auth(&read)), 200);
     assert_eq!(req("GET", "/api/services", auth(&write)), 200);
-    assert_eq!(req("GET", &format!("/api/services?access_token={READ}"), vec![]), 200);
+    assert_eq!(
+        req("GET", &format!("/api/services?access_token={READ}"), vec![]),
+        200
+    );
     assert_eq!(req("GET", "/metrics", vec![]), 401);
-    assert_eq!(req("GET", "/status", vec![]), 200, "public_status by default");
-    assert_eq!(req("GET", "/", vec![]), 200, "the dashboard's page holds no data");
+    assert_eq!(
+        req("GET", "/status", vec![]),
+        200,
+        "public_status by default"
+    );
+    assert_eq!(
+        req("GET", "/", vec![]),
+        200,
+        "the dashboard's page holds no data"
+    );
     // UDP and TCP are not HTTP: they are closed with [udp]/[tcp] allow.
     d.send_udp("b.beat:1|c\n");
     eventually("b over UDP", || {
@@ -301,7 +338,10 @@ fn tokens_guard_writes_and_reads_and_status_stays_public() {
     });
     let (_, metrics) = d.get(&format!("/metrics?access_token={READ}"));
     let denied = "lovebeat_denied_total{protocol=\"http\",reason=\"token\"} ";
-    let line = metrics.lines().find_map(|l| l.strip_prefix(denied)).unwrap();
+    let line = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(denied))
+        .unwrap();
     assert!(line.parse::<f64>().unwrap() >= 5.0, "{line}");
 }
 
@@ -312,7 +352,9 @@ fn the_websocket_refuses_other_origins_and_clients_over_the_cap() {
     );
     let upgrade = |origin: Option<&str>| -> (u16, TcpStream) {
         let mut s = TcpStream::connect(d.http).unwrap();
-        let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
+        let origin = origin
+            .map(|o| format!("Origin: {o}\r\n"))
+            .unwrap_or_default();
         let request = format!(
             "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
@@ -330,27 +372,44 @@ fn the_websocket_refuses_other_origins_and_clients_over_the_cap() {
     let own = format!("http://{}", d.http);
     let (status, first) = upgrade(Some(&own));
     assert_eq!(status, 101, "the served host's own page");
-    assert_eq!(upgrade(Some("https://ops.example.com")).0, 503, "over the cap");
+    assert_eq!(
+        upgrade(Some("https://ops.example.com")).0,
+        503,
+        "over the cap"
+    );
     drop(first);
     eventually("the slot to free", || {
         (counter(&d, "lovebeat_websocket_clients") == 0.0).then_some(())
     });
     assert_eq!(upgrade(Some("https://ops.example.com")).0, 101, "listed");
-    assert!(counter(&d, "lovebeat_denied_total{protocol=\"websocket\",reason=\"origin\"}") >= 1.0);
+    assert!(
+        counter(
+            &d,
+            "lovebeat_denied_total{protocol=\"websocket\",reason=\"origin\"}"
+        ) >= 1.0
+    );
 }
 
 #[test]
 fn sources_outside_the_allow_lists_are_dropped_and_counted() {
-    let d = Daemon::with_conf_d("[udp]\nallow = [\"10.0.0.0/8\"]\n[tcp]\nallow = [\"10.0.0.0/8\"]\n");
+    let d =
+        Daemon::with_conf_d("[udp]\nallow = [\"10.0.0.0/8\"]\n[tcp]\nallow = [\"10.0.0.0/8\"]\n");
     d.send_udp("u.beat:1|c\n");
     d.send_tcp(b"t.beat:1|c\n");
     eventually("both to be denied", || {
-        let udp = counter(&d, "lovebeat_denied_total{protocol=\"udp\",reason=\"source\"}");
-        let tcp = counter(&d, "lovebeat_denied_total{protocol=\"tcp\",reason=\"source\"}");
+        let udp = counter(
+            &d,
+            "lovebeat_denied_total{protocol=\"udp\",reason=\"source\"}",
+        );
+        let tcp = counter(
+            &d,
+            "lovebeat_denied_total{protocol=\"tcp\",reason=\"source\"}",
+        );
         (udp >= 1.0 && tcp >= 1.0).then_some(())
     });
     assert!(d.service("u").is_none() && d.service("t").is_none());
-    let d = Daemon::with_conf_d("[udp]\nallow = [\"127.0.0.0/8\"]\n[tcp]\nallow = [\"127.0.0.1\"]\n");
+    let d =
+        Daemon::with_conf_d("[udp]\nallow = [\"127.0.0.0/8\"]\n[tcp]\nallow = [\"127.0.0.1\"]\n");
     d.send_udp("u.beat:1|c\n");
     d.send_tcp(b"t.beat:1|c\n");
     d.wait_state("u", "ok");
@@ -414,7 +473,10 @@ fn a_full_disk_keeps_monitoring_from_memory_and_catches_up() {
     let mut refused = Vec::new();
     for i in 0..2000 {
         let name = format!("during.s{i}");
-        match d.post_form(&format!("/api/services/{name}"), "timeout=3600").0 {
+        match d
+            .post_form(&format!("/api/services/{name}"), "timeout=3600")
+            .0
+        {
             200 => acknowledged.push(name),
             503 => {
                 refused.push(name);
@@ -434,7 +496,11 @@ fn a_full_disk_keeps_monitoring_from_memory_and_catches_up() {
     d.send_udp("live.err:1|g\nlive.beat:1|c\n");
     d.wait_state("live", "ok");
     d.wait_state("live", "error");
-    assert_eq!(d.state(&refused[0]).as_deref(), Some("ok"), "applied in memory");
+    assert_eq!(
+        d.state(&refused[0]).as_deref(),
+        Some("ok"),
+        "applied in memory"
+    );
     std::fs::remove_file(filler).unwrap();
     eventually("the store to catch up", || {
         let (code, text) = d.get("/status/store");

@@ -66,9 +66,11 @@ impl FromStr for Cidr {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
-            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-                p.parse::<u8>().ok().filter(|&p| p <= max).ok_or_else(invalid)?
-            }
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|&p| p <= max)
+                .ok_or_else(invalid)?,
             Some(_) => return Err(invalid()),
         };
         Ok(Cidr { addr, prefix })
@@ -194,7 +196,15 @@ mod tests {
 
     #[test]
     fn bad_networks_are_refused() {
-        for bad in ["", "10.0.0.0/33", "::/129", "10.0.0/8", "10.0.0.0/", "x", "1.2.3.4/+8"] {
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "10.0.0.0/",
+            "x",
+            "1.2.3.4/+8",
+        ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad}");
         }
         assert_eq!(net("10.1.0.0/16").to_string(), "10.1.0.0/16");

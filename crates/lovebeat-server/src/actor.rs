@@ -118,7 +118,11 @@ impl EngineHandle {
     /// Applies a batch and waits until readers can see its effect. Waits
     /// at most `queue_wait` for room in the queue: [`SendError::Full`]
     /// after that (HTTP answers 503 and Retry-After rather than hang).
-    pub async fn apply(&self, mut batch: Batch, queue_wait: Duration) -> Result<Applied, SendError> {
+    pub async fn apply(
+        &self,
+        mut batch: Batch,
+        queue_wait: Duration,
+    ) -> Result<Applied, SendError> {
         let (done, applied) = oneshot::channel();
         batch.done = Some(done);
         (self.tx.send_timeout(Msg::Batch(batch), queue_wait).await).map_err(|e| match e {
@@ -273,7 +277,8 @@ impl Actor {
         for (reply, result) in replies.deleted {
             let _ = reply.send(result);
         }
-        let answers = (replies.applied.into_iter()).map(|reply| Box::new(|| reply.send()) as AfterSave);
+        let answers =
+            (replies.applied.into_iter()).map(|reply| Box::new(|| reply.send()) as AfterSave);
         if urgent {
             self.save(answers.collect());
         } else {

@@ -37,7 +37,10 @@ pub fn check_line_protocol(stream: &[u8], piece: usize) {
         assert_eq!(complete, stream, "pieces lose or add bytes");
     }
     // The whole stream as one datagram parses and applies as well.
-    apply(&mut Engine::new(EngineConfig::default(), 0), stream.to_vec());
+    apply(
+        &mut Engine::new(EngineConfig::default(), 0),
+        stream.to_vec(),
+    );
 }
 
 fn apply(engine: &mut Engine, bytes: Vec<u8>) {

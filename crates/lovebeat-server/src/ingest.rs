@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::access::Allow;
 use crate::actor::{EngineHandle, SendError, now_ms};
 use crate::batch::Batch;
-use crate::internal_events::{BatchDropped, Denied, LineRejected, Limited, LinesAccepted};
+use crate::internal_events::{BatchDropped, Denied, Limited, LineRejected, LinesAccepted};
 use crate::metrics::{Denial, Limit, Protocol};
 
 /// Largest UDP payload: a datagram is always read whole.

@@ -289,7 +289,8 @@ pub struct Limited {
 
 impl Limited {
     pub fn emit(self, metrics: &Metrics) {
-        static LIMITS: [RateLimit; Limit::ALL.len()] = [const { RateLimit::new() }; Limit::ALL.len()];
+        static LIMITS: [RateLimit; Limit::ALL.len()] =
+            [const { RateLimit::new() }; Limit::ALL.len()];
         metrics.limited[self.limit as usize].inc();
         if let Some(suppressed) = LIMITS[self.limit as usize].check() {
             let limit = self.limit.as_str();

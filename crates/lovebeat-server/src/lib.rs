@@ -169,9 +169,20 @@ impl Server {
         });
         let (stop, metrics) = (stop_ingest.clone(), handle.metrics().clone());
         let ingest = vec![
-            tokio::spawn(ingest::serve_udp(udp, handle.clone(), limits.clone(), stop.clone())),
+            tokio::spawn(ingest::serve_udp(
+                udp,
+                handle.clone(),
+                limits.clone(),
+                stop.clone(),
+            )),
             tokio::spawn(ingest::serve_tcp(tcp, handle.clone(), limits, stop.clone())),
-            tokio::spawn(http::serve::serve(http, app, settings.http_limits, metrics, stop)),
+            tokio::spawn(http::serve::serve(
+                http,
+                app,
+                settings.http_limits,
+                metrics,
+                stop,
+            )),
         ];
         tracing::info!("UDP listening on {udp_addr}");
         tracing::info!("TCP listening on {tcp_addr}");

@@ -317,7 +317,10 @@ fn write_loop(store: Store, shared: &Shared, counters: &Metrics) {
 }
 
 /// The store, opened again at `path` if a failed save closed it.
-fn reopened<'a>(store: &'a mut Option<Store>, path: &std::path::Path) -> Result<&'a Store, lovebeat_store::StoreError> {
+fn reopened<'a>(
+    store: &'a mut Option<Store>,
+    path: &std::path::Path,
+) -> Result<&'a Store, lovebeat_store::StoreError> {
     if store.is_none() {
         *store = Some(Store::open(path)?);
         tracing::info!("database reopened after a failed save");

@@ -138,7 +138,8 @@ pub(super) async fn buffer_body(
             return (StatusCode::REQUEST_TIMEOUT, reason).into_response();
         }
     };
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn too_large(state: &AppState) -> Response {

@@ -47,7 +47,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(engine: EngineHandle, version: &str, base_path: &str) -> AppState {
-        AppState::with(engine, version, base_path, HttpLimits::default(), HttpAccess::default())
+        AppState::with(
+            engine,
+            version,
+            base_path,
+            HttpLimits::default(),
+            HttpAccess::default(),
+        )
     }
 
     pub fn with(
@@ -293,7 +299,9 @@ mod tests {
             ..HttpLimits::default()
         };
         let state = AppState::with(handle.clone(), "1", "", limits, HttpAccess::default());
-        let request = Request::post("/api/services/a").body(Body::empty()).unwrap();
+        let request = Request::post("/api/services/a")
+            .body(Body::empty())
+            .unwrap();
         let response = router(state).oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
