@@ -2086,6 +2086,26 @@ mod tests {
         assert_eq!(config, expected);
     }
 
+    /// The config fuzz target's committed inputs (its seed corpus, and the
+    /// inputs of fixed findings) load without a panic, with errors that
+    /// name a file and are one line each.
+    #[test]
+    fn the_fuzz_corpus_loads_or_is_refused_cleanly() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/config");
+        for entry in fs::read_dir(dir).unwrap() {
+            let bytes = fs::read(entry.unwrap().path()).unwrap();
+            let Ok(text) = String::from_utf8(bytes) else {
+                continue;
+            };
+            let files: Vec<(String, String)> = (text.split('\0').enumerate())
+                .map(|(i, t)| (format!("f{i}.toml"), t.to_owned()))
+                .collect();
+            if let Err(error) = build(files) {
+                assert!(error.to_string().lines().all(|l| l.starts_with('f')));
+            }
+        }
+    }
+
     #[test]
     fn bad_networks_tokens_origins_and_limits_name_their_key() {
         assert_eq!(
