@@ -398,6 +398,86 @@ mod tests {
         }
     }
 
+    use crate::actor::Actor;
+    use crate::metrics::Metrics;
+    use lovebeat_core::{Engine, EngineConfig};
+
+    fn limits() -> Arc<IngestLimits> {
+        Arc::new(IngestLimits {
+            max_line: MAX_LINE,
+            tcp_connections: 10,
+            tcp_idle_timeout: None,
+            udp_allow: Allow::default(),
+            tcp_allow: Allow::default(),
+        })
+    }
+
+    /// An actor not yet running, with a queue of one batch, already full.
+    fn full_queue() -> (Actor, EngineHandle) {
+        let engine = Engine::new(EngineConfig::default(), 0);
+        let (actor, handle) = Actor::new(engine, 1, Arc::new(Metrics::default()));
+        handle.try_send(Batch::new()).unwrap();
+        (actor, handle)
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_datagrams() {
+        let (_actor, handle) = full_queue();
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        tokio::spawn(serve_udp(socket, handle.clone(), limits(), stop.clone()));
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let dropped = || handle.metrics().ingest_dropped[Protocol::Udp as usize].get();
+        for _ in 0..100 {
+            client.send_to(b"a.beat:1|c\nb.beat:1|c\n", addr).await.unwrap();
+            if dropped() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(dropped() >= 2, "two lines a datagram, counted");
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_holds_tcp_back_and_loses_nothing() {
+        let (actor, handle) = full_queue();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        tokio::spawn(serve_tcp(listener, handle.clone(), limits(), stop.clone()));
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut client, b"held.beat:1|c\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!handle.snapshot().services.contains_key("held"), "waits");
+        assert_eq!(handle.metrics().ingest_dropped[Protocol::Tcp as usize].get(), 0);
+        tokio::spawn(actor.run(stop.clone()));
+        for _ in 0..200 {
+            if handle.snapshot().services.contains_key("held") {
+                stop.cancel();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the held line was never applied");
+    }
+
+    #[test]
+    fn at_the_cap_the_longest_silent_connection_makes_room() {
+        let open = Connections::default();
+        let metrics = Metrics::default();
+        let a = open.admit(2, &metrics).unwrap();
+        let b = open.admit(2, &metrics).unwrap();
+        assert!(open.admit(2, &metrics).is_none(), "both spoke just now");
+        a.last_heard.store(now_ms() - 5_000, Relaxed);
+        b.last_heard.store(now_ms() - 3_000, Relaxed);
+        let c = open.admit(2, &metrics).unwrap();
+        assert!(a.evicted.is_cancelled() && !b.evicted.is_cancelled());
+        assert_ne!(c.id, a.id);
+        assert_eq!(metrics.limited(Limit::TcpConnections), 1);
+    }
+
     #[test]
     fn lines_split_across_reads_are_joined() {
         let mut buf = LineBuffer::default();
