@@ -49,7 +49,10 @@ async fn run(names: &[String], persistence: Option<Persistence>) -> f64 {
         chunk.iter().for_each(|n| batch.push(n, Op::Beat));
         handle.send(batch).await.unwrap();
     }
-    handle.apply(Batch::new(), Duration::from_secs(60)).await.unwrap();
+    handle
+        .apply(Batch::new(), Duration::from_secs(60))
+        .await
+        .unwrap();
 
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let start = Instant::now();
@@ -63,7 +66,10 @@ async fn run(names: &[String], persistence: Option<Persistence>) -> f64 {
         }
         handle.send(batch).await.unwrap();
     }
-    handle.apply(Batch::new(), Duration::from_secs(60)).await.unwrap();
+    handle
+        .apply(Batch::new(), Duration::from_secs(60))
+        .await
+        .unwrap();
     let elapsed = start.elapsed();
     stop.cancel();
     running.await.unwrap();

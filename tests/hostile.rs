@@ -288,6 +288,26 @@ fn new_services_over_the_cap_are_refused_and_existing_ones_keep_working() {
     assert_eq!(d.post_form("/api/services/four", "").0, 200, "room again");
 }
 
+/// Asks for a websocket at `path`: the status, and the open connection.
+fn ws_upgrade(d: &Daemon, path: &str, origin: Option<&str>) -> (u16, TcpStream) {
+    let mut s = TcpStream::connect(d.http).unwrap();
+    let origin = origin
+        .map(|o| format!("Origin: {o}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         {origin}\r\n",
+        d.http
+    );
+    s.write_all(request.as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    let status = String::from_utf8_lossy(&head[9..12]).parse().unwrap();
+    (status, s)
+}
+
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
@@ -350,24 +370,7 @@ fn the_websocket_refuses_other_origins_and_clients_over_the_cap() {
     let d = Daemon::with_conf_d(
         "[http]\nallowed_origins = [\"https://ops.example.com\"]\n[limits]\nwebsockets = 1\n",
     );
-    let upgrade = |origin: Option<&str>| -> (u16, TcpStream) {
-        let mut s = TcpStream::connect(d.http).unwrap();
-        let origin = origin
-            .map(|o| format!("Origin: {o}\r\n"))
-            .unwrap_or_default();
-        let request = format!(
-            "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-             {origin}\r\n",
-            d.http
-        );
-        s.write_all(request.as_bytes()).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut head = [0u8; 12];
-        s.read_exact(&mut head).unwrap();
-        let status = String::from_utf8_lossy(&head[9..12]).parse().unwrap();
-        (status, s)
-    };
+    let upgrade = |origin: Option<&str>| ws_upgrade(&d, "/ws", origin);
     assert_eq!(upgrade(Some("https://evil.example.net")).0, 403);
     let own = format!("http://{}", d.http);
     let (status, first) = upgrade(Some(&own));

@@ -121,7 +121,9 @@ pub fn pattern(data: &[u8]) {
     let split = rest.iter().position(|f| f.starts_with('\t'));
     let (inc, exc) = rest.split_at(split.unwrap_or(rest.len()));
     let own = |v: &[&str]| -> Vec<String> {
-        v.iter().map(|s| s.trim_start_matches('\t').to_owned()).collect()
+        v.iter()
+            .map(|s| s.trim_start_matches('\t').to_owned())
+            .collect()
     };
     let (includes, excludes) = (own(inc), own(exc));
     let services: Vec<&str> = services.split('\n').take(16).collect();
@@ -141,7 +143,11 @@ pub fn pattern(data: &[u8]) {
             continue;
         }
         if let Ok(t) = ViewTemplate::glob("v", Some(glob), &[], &[]) {
-            assert_eq!(t.view_for(glob).as_deref(), Some("v"), "{glob:?} matches itself");
+            assert_eq!(
+                t.view_for(glob).as_deref(),
+                Some("v"),
+                "{glob:?} matches itself"
+            );
         }
     }
     // The same text as a legacy regex: may be refused, never panics.
@@ -166,7 +172,9 @@ mod tests {
     /// Every committed input of a target (its seed corpus, and the inputs
     /// of fixed findings, kept there as regressions) still passes.
     fn replay(target: &str, check: fn(&[u8])) {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus")
+            .join(target);
         let mut count = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();

@@ -430,7 +430,10 @@ mod tests {
         let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let dropped = || handle.metrics().ingest_dropped[Protocol::Udp as usize].get();
         for _ in 0..100 {
-            client.send_to(b"a.beat:1|c\nb.beat:1|c\n", addr).await.unwrap();
+            client
+                .send_to(b"a.beat:1|c\nb.beat:1|c\n", addr)
+                .await
+                .unwrap();
             if dropped() >= 2 {
                 break;
             }
@@ -448,10 +451,15 @@ mod tests {
         let stop = CancellationToken::new();
         tokio::spawn(serve_tcp(listener, handle.clone(), limits(), stop.clone()));
         let mut client = TcpStream::connect(addr).await.unwrap();
-        tokio::io::AsyncWriteExt::write_all(&mut client, b"held.beat:1|c\n").await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut client, b"held.beat:1|c\n")
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!handle.snapshot().services.contains_key("held"), "waits");
-        assert_eq!(handle.metrics().ingest_dropped[Protocol::Tcp as usize].get(), 0);
+        assert_eq!(
+            handle.metrics().ingest_dropped[Protocol::Tcp as usize].get(),
+            0
+        );
         tokio::spawn(actor.run(stop.clone()));
         for _ in 0..200 {
             if handle.snapshot().services.contains_key("held") {

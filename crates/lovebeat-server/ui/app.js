@@ -363,10 +363,21 @@
     setText($('conn-text'), text);
   }
 
+  // With [http] read_tokens or write_tokens set, open the dashboard as
+  // /?access_token=TOKEN: requests carry it as a bearer token, and the
+  // websocket (which cannot send headers) as the same query parameter.
+  const TOKEN = new URLSearchParams(location.search).get('access_token');
+
+  function api(url, init = {}) {
+    if (TOKEN) init.headers = { ...(init.headers || {}), Authorization: `Bearer ${TOKEN}` };
+    return fetch(url, init);
+  }
+
   function connect() {
     clearTimeout(feed.timer);
     const url = new URL('ws', document.baseURI);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    if (TOKEN) url.searchParams.set('access_token', TOKEN);
     setConnection('connecting', 'connecting…');
     const socket = new WebSocket(url);
     feed.socket = socket;
@@ -456,7 +467,7 @@
   }
 
   function postJson(url, body) {
-    return fetch(url, {
+    return api(url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(body),
@@ -465,9 +476,9 @@
 
   const ACTIONS = {
     beat: { done: 'Beat', request: (n) => postJson(serviceUrl(n), { beat: true }) },
-    mute: { done: 'Muted', request: (n) => fetch(serviceUrl(n, '/mute'), { method: 'POST' }) },
-    unmute: { done: 'Unmuted', request: (n) => fetch(serviceUrl(n, '/unmute'), { method: 'POST' }) },
-    delete: { done: 'Deleted', request: (n) => fetch(serviceUrl(n), { method: 'DELETE' }) },
+    mute: { done: 'Muted', request: (n) => api(serviceUrl(n, '/mute'), { method: 'POST' }) },
+    unmute: { done: 'Unmuted', request: (n) => api(serviceUrl(n, '/unmute'), { method: 'POST' }) },
+    delete: { done: 'Deleted', request: (n) => api(serviceUrl(n), { method: 'DELETE' }) },
   };
 
   function plural(n) {
