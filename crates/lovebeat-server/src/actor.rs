@@ -28,6 +28,11 @@ use crate::metrics::{Metrics, Scrape};
 use crate::persist::{AfterSave, Persistence, WriteBehind};
 use crate::snapshot::Snapshot;
 
+/// How long beats may wait to be published when nothing else changed (a
+/// state change, a new service or a request waiting for its answer is
+/// published at once).
+const PUBLISH_EVERY: Duration = Duration::from_millis(50);
+
 /// Batches applied before the actor publishes and looks at deadlines again.
 const MAX_ROUND: usize = 1024;
 
@@ -141,12 +146,17 @@ pub struct Actor {
     handle: EngineHandle,
     persist: Option<WriteBehind>,
     grace: Option<Grace>,
+    /// When beats applied since the last publication must be published:
+    /// beats alone are published at most every [`PUBLISH_EVERY`], so a
+    /// busy engine does not rebuild the snapshot for every round.
+    publish_due: Option<Instant>,
 }
 
 /// Why the actor woke up.
 enum Wake {
     Msg(Msg),
     Deadline,
+    Publish,
     Save,
     GraceOver,
 }
@@ -178,6 +188,7 @@ impl Actor {
             handle: handle.clone(),
             persist: None,
             grace: None,
+            publish_due: None,
         };
         (actor, handle)
     }
@@ -213,6 +224,7 @@ impl Actor {
                     None => break,
                 },
                 () = sleep_until(wake) => Wake::Deadline,
+                () = sleep_until(self.publish_due) => Wake::Publish,
                 () = sleep_until(save) => Wake::Save,
                 () = sleep_until(grace_over) => Wake::GraceOver,
                 () = stop.cancelled() => break,
@@ -220,6 +232,7 @@ impl Actor {
             match woke {
                 Wake::Msg(msg) => self.round(Some(msg)),
                 Wake::Deadline => self.round(None),
+                Wake::Publish => self.publish_round(Replies::default()),
                 Wake::Save => self.save(Vec::new()),
                 Wake::GraceOver => self.end_grace(),
             }
@@ -228,6 +241,7 @@ impl Actor {
         while let Some(msg) = self.rx.recv().await {
             self.round(Some(msg));
         }
+        self.publish_round(Replies::default());
         self.end_grace();
         if let Some(persist) = self.persist.take() {
             persist.close(&self.engine).await;
@@ -252,6 +266,17 @@ impl Actor {
             };
         }
         self.engine.tick(now_ms());
+        let waiting = !replies.applied.is_empty() || !replies.deleted.is_empty();
+        if waiting || self.engine.has_events() {
+            self.publish_round(replies);
+        } else if self.publish_due.is_none() {
+            self.publish_due = Some(Instant::now() + PUBLISH_EVERY);
+        }
+    }
+
+    /// Takes the engine's changes and finishes the round with them.
+    fn publish_round(&mut self, replies: Replies) {
+        self.publish_due = None;
         let changes = self.engine.take_changes();
         self.finish_round(changes, false, replies);
     }
