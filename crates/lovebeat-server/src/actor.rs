@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use lovebeat_core::{Changes, DeleteViewError, Engine, Millis};
+use lovebeat_alert::Alerter;
+use lovebeat_core::{Changes, DeleteViewError, Engine, Event, Millis};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +57,7 @@ pub struct EngineHandle {
     snapshot: Arc<ArcSwap<Snapshot>>,
     counters: Arc<Counters>,
     published: broadcast::Sender<Arc<Published>>,
+    alerter: Alerter,
 }
 
 impl EngineHandle {
@@ -66,6 +68,11 @@ impl EngineHandle {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Where view changes become alerts; its status and counters.
+    pub fn alerter(&self) -> &Alerter {
+        &self.alerter
     }
 
     /// Changes as they are published. A subscriber that falls more than
@@ -127,8 +134,14 @@ struct Replies {
 }
 
 impl Actor {
-    /// An actor for `engine` with a queue of `capacity` batches.
-    pub fn new(engine: Engine, capacity: usize, counters: Arc<Counters>) -> (Actor, EngineHandle) {
+    /// An actor for `engine` with a queue of `capacity` batches, raising
+    /// the alerts of view changes on `alerter`.
+    pub fn new(
+        engine: Engine,
+        capacity: usize,
+        counters: Arc<Counters>,
+        alerter: Alerter,
+    ) -> (Actor, EngineHandle) {
         let (tx, rx) = mpsc::channel(capacity);
         let snapshot = Snapshot::full(&engine, now_ms());
         let (published, _) = broadcast::channel(1024);
@@ -137,6 +150,7 @@ impl Actor {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             counters,
             published,
+            alerter,
         };
         let actor = Actor {
             engine,
@@ -211,6 +225,11 @@ impl Actor {
 
     fn publish(&mut self, now: Millis) {
         let changes = self.engine.take_changes();
+        for event in &changes.events {
+            if let Event::ViewStateChanged(change) = event {
+                self.handle.alerter.raise(change);
+            }
+        }
         if changes.events.is_empty() && changes.services.is_empty() && changes.views.is_empty() {
             return;
         }

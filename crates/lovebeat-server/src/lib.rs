@@ -40,6 +40,8 @@ pub struct Settings {
     /// Batches the engine queue holds.
     pub queue: usize,
     pub version: String,
+    /// Where view changes go (`Alerter::disabled()` for none).
+    pub alerter: lovebeat_alert::Alerter,
 }
 
 /// A running lovebeat.
@@ -82,7 +84,7 @@ impl Server {
         let http_addr = local(http.local_addr(), "HTTP")?;
 
         let counters = Arc::new(metrics::Counters::default());
-        let (actor, handle) = actor::Actor::new(engine, settings.queue, counters);
+        let (actor, handle) = actor::Actor::new(engine, settings.queue, counters, settings.alerter);
         let stop_actor = CancellationToken::new();
         let actor = tokio::spawn(actor.run(stop_actor.clone()));
 

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use lovebeat_alert::{Alerter, Kind, Outcome};
 use lovebeat_core::State;
 use lovebeat_proto::Reject;
 
@@ -17,6 +18,8 @@ pub const LINES_REJECTED_TOTAL: &str = "lovebeat_lines_rejected_total";
 pub const INGEST_DROPPED_TOTAL: &str = "lovebeat_ingest_dropped_total";
 pub const SERVICES: &str = "lovebeat_services";
 pub const VIEWS: &str = "lovebeat_views";
+pub const ALERTS_TOTAL: &str = "lovebeat_alerts_total";
+pub const ALERTS_PENDING: &str = "lovebeat_alerts_pending";
 
 /// The transports beats arrive on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +153,45 @@ impl Counters {
         }
         out
     }
+}
+
+/// The alerter's counters: deliveries by back-end kind and result, and
+/// what is waiting to be delivered.
+pub fn render_alerts(alerter: &Alerter) -> String {
+    let mut out = String::with_capacity(1024);
+    header(
+        &mut out,
+        ALERTS_TOTAL,
+        "counter",
+        "Alert deliveries by back-end kind and result (sent, failed attempt, retried attempt, gave_up).",
+    );
+    for kind in Kind::ALL {
+        for outcome in Outcome::ALL {
+            let (kind_s, result) = (kind.as_str(), outcome.as_str());
+            let n = alerter.count(kind, outcome);
+            let _ = writeln!(
+                out,
+                "{ALERTS_TOTAL}{{kind=\"{kind_s}\",result=\"{result}\"}} {n}"
+            );
+        }
+    }
+    header(
+        &mut out,
+        ALERTS_PENDING,
+        "gauge",
+        "Alert deliveries waiting or being attempted, by back-end kind.",
+    );
+    let status = alerter.status();
+    for kind in Kind::ALL {
+        let pending: usize = status
+            .iter()
+            .flat_map(|e| &e.backends)
+            .filter(|b| b.kind == kind)
+            .map(|b| b.pending)
+            .sum();
+        let _ = writeln!(out, "{ALERTS_PENDING}{{kind=\"{kind}\"}} {pending}");
+    }
+    out
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {

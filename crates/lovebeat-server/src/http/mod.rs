@@ -5,6 +5,7 @@
 //! actor and answer once their effect is visible. Every bad request gets a
 //! 4xx with a one-line reason and changes nothing.
 
+mod alerts;
 mod render;
 mod services;
 mod status;
@@ -54,6 +55,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/views/{name}/status", get(status::view_status))
         .route("/api/alarms/{name}/status", get(status::view_status))
+        .route("/api/alerts", get(alerts::list))
+        .route("/api/alerts/", get(alerts::list))
+        .route("/api/alerts/{name}", get(alerts::show))
         .route("/status", get(status::status))
         .route("/api/status", get(status::status))
         .route("/metrics", get(status::metrics))

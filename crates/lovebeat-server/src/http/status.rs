@@ -171,7 +171,8 @@ pub(super) async fn delete_view(
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     let snapshot = state.engine.snapshot();
-    let body = state.engine.counters().render(&snapshot);
+    let mut body = state.engine.counters().render(&snapshot);
+    body.push_str(&crate::metrics::render_alerts(state.engine.alerter()));
     (
         [(
             axum::http::header::CONTENT_TYPE,
