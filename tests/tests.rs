@@ -3,7 +3,10 @@
 //!
 //! * `daemon`: beats over UDP, TCP and HTTP, states, `/status`, bad input,
 //!   configuration and the command line.
+//! * `alert`: mail, webhook, Slack and script alerts against real
+//!   receivers; retries, giving up, `test-alert`.
 
 mod util;
 
+mod alert;
 mod daemon;

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod receivers;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
