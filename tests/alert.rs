@@ -378,3 +378,29 @@ fn test_alert_reports_a_failing_back_end() {
     assert_eq!(status, 2);
     assert!(err.contains("there is no [alerts.nope] table"), "{err}");
 }
+
+#[test]
+fn mailgun_is_used_instead_of_smtp_when_configured() {
+    let api = HttpRecorder::start(Answer::Status(200));
+    let extra = format!(
+        "[mailgun]\ndomain = \"mg.example.org\"\nfrom = \"lb@mg.example.org\"\napi_key = \"key-1\"\napi_url = \"{}\"",
+        api.url("/v3")
+    );
+    let d = Daemon::with_config(&config("mail = \"a@example.com, b@example.com\"", &extra));
+    beat_then_go_late(&d);
+    let post = eventually("the Mailgun call", || api.delivered().pop());
+    assert_eq!(
+        (post.method.as_str(), post.path.as_str()),
+        ("POST", "/v3/mg.example.org/messages")
+    );
+    // "api:key-1" in base64.
+    assert_eq!(post.header("authorization"), Some("Basic YXBpOmtleS0x"));
+    let form: Vec<(String, String)> = form_urlencoded::parse(post.body.as_bytes())
+        .into_owned()
+        .collect();
+    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(field("from"), Some("lb@mg.example.org"));
+    assert_eq!(field("to"), Some("a@example.com,b@example.com"));
+    assert_eq!(field("subject"), Some("[LOVEBEAT] web-1"));
+    assert!(field("text").unwrap().contains("from 'OK' to 'ERROR'"));
+}

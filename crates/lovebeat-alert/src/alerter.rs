@@ -15,7 +15,7 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use crate::alert::{Alert, Kind, Target};
 use crate::backend::{self, Backend, DeliveryError, Shared};
-use crate::outbox::{Delivery, Outbox};
+use crate::outbox::{Delivery, Outbox, blocking};
 use crate::rules;
 use crate::settings::Settings;
 use crate::stats::{EntryStatus, Outcome, Stats};
@@ -153,7 +153,7 @@ impl Router {
 
     /// Queues the deliveries a previous run left in the outbox.
     fn replay(&self) -> Result<(), AlertError> {
-        let entries = self.ctx.outbox.entries().map_err(AlertError::Outbox)?;
+        let entries = blocking(|| self.ctx.outbox.entries()).map_err(AlertError::Outbox)?;
         if !entries.is_empty() {
             tracing::info!("{} alert(s) left from the last run", entries.len());
         }
@@ -196,7 +196,7 @@ impl Router {
                     created: (self.ctx.clock)(),
                     failures: 0,
                 };
-                let id = self.ctx.outbox.push(&delivery.encode());
+                let id = blocking(|| self.ctx.outbox.push(&delivery.encode()));
                 let id = id.map_err(|e| tracing::error!(error = %e, "alert not in the outbox; delivering from memory")).ok();
                 self.route(id, delivery);
             }
@@ -230,7 +230,7 @@ impl Router {
     }
 
     fn remove(&self, id: u64) {
-        if let Err(e) = self.ctx.outbox.remove(id) {
+        if let Err(e) = blocking(|| self.ctx.outbox.remove(id)) {
             tracing::error!(error = %e, "cannot remove alert from the outbox");
         }
     }

@@ -25,6 +25,18 @@ pub trait Outbox: Send + Sync + 'static {
     fn entries(&self) -> Result<Vec<(u64, Vec<u8>)>, OutboxError>;
 }
 
+/// Runs an outbox call, which may wait for the disk, without holding up
+/// the other tasks of a multi-threaded runtime.
+pub(crate) fn blocking<T>(call: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(call)
+        }
+        _ => call(),
+    }
+}
+
 /// An outbox that could not be read or written.
 #[derive(Debug)]
 pub struct OutboxError(Box<dyn std::error::Error + Send + Sync>);

@@ -13,7 +13,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::alert::{Kind, Target};
 use crate::backend::{Backend, DeliveryError};
-use crate::outbox::{Delivery, Outbox};
+use crate::outbox::{Delivery, Outbox, blocking};
 use crate::retry::RetryPolicy;
 use crate::stats::Stats;
 
@@ -125,7 +125,7 @@ impl Worker {
     /// Records the failure count, so a restart keeps the backoff going.
     fn persist(&self, queued: &Queued) {
         if let Some(id) = queued.id
-            && let Err(e) = self.ctx.outbox.replace(id, &queued.delivery.encode())
+            && let Err(e) = blocking(|| self.ctx.outbox.replace(id, &queued.delivery.encode()))
         {
             tracing::error!(error = %e, "cannot update alert in the outbox");
         }
@@ -133,7 +133,7 @@ impl Worker {
 
     fn remove(&self, queued: &Queued) {
         if let Some(id) = queued.id
-            && let Err(e) = self.ctx.outbox.remove(id)
+            && let Err(e) = blocking(|| self.ctx.outbox.remove(id))
         {
             tracing::error!(error = %e, "cannot remove alert from the outbox");
         }
