@@ -404,3 +404,36 @@ fn mailgun_is_used_instead_of_smtp_when_configured() {
     assert_eq!(field("subject"), Some("[LOVEBEAT] web-1"));
     assert!(field("text").unwrap().contains("from 'OK' to 'ERROR'"));
 }
+
+#[test]
+fn a_script_that_hangs_is_killed_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("hang.sh");
+    std::fs::write(&script, "#!/bin/sh\necho $$ > \"$0.pid\"\nexec sleep 60\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ops = format!("script = \"{}\"", script.display());
+    let d =
+        Daemon::with_config(&config(&ops, "").replace("[delivery]\n", "[delivery]\ntimeout = 1\n"));
+    beat_then_go_late(&d);
+    let pid_file = dir.path().join("hang.sh.pid");
+    let pid = eventually("the script to start", || {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .filter(|p| p.ends_with('\n'))
+    });
+    eventually("the script to be killed", || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        // Gone, or a zombie waiting to be reaped.
+        stat.map_or(true, |s| s.split(' ').nth(2) == Some("Z"))
+            .then_some(())
+    });
+    eventually("the failure to count", || {
+        (metric(&d, "script", "failed") >= 1.0).then_some(())
+    });
+    let alerts = d.get_json("/api/alerts/ops");
+    let message = alerts["alert"]["last_error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains("timed out"), "{alerts}");
+}
