@@ -101,6 +101,10 @@ pub struct Listener {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Http {
     pub listen: ListenAddr,
+    /// The path everything is served under, without a trailing `/`
+    /// (`/monitoring/lovebeat`), or `""` for the root: for a reverse proxy
+    /// that passes the path on unchanged.
+    pub base_path: String,
 }
 
 /// `[mail]`: the SMTP server for mail alerts.
@@ -229,6 +233,7 @@ impl Default for Config {
             },
             http: Http {
                 listen: ListenAddr::Any(8080),
+                base_path: String::new(),
             },
             mail: Mail {
                 server: "localhost:25".to_owned(),
@@ -718,6 +723,12 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
         },
         http: Http {
             listen: c.value("[http] listen", http.listen, d.http.listen, |s| s.parse()),
+            base_path: c.value(
+                "[http] base_path",
+                http.base_path,
+                d.http.base_path,
+                base_path,
+            ),
         },
         mail: Mail {
             server: c.value("[mail] server", mail.server, d.mail.server, host_port),
@@ -962,6 +973,19 @@ fn public_url(url: String) -> Result<String, String> {
     Ok(url)
 }
 
+/// `[http] base_path`: `""` or `/` for the root, else `/SEGMENT[/SEGMENT…]`
+/// of URL-safe characters, kept without its trailing `/`. Anything that
+/// would need escaping (or `.`/`..` segments) is refused: the path ends up
+/// in links and in the page's `<base href>`.
+fn base_path(path: String) -> Result<String, String> {
+    lovebeat_server::http::normalize_path(&path).ok_or_else(|| {
+        format!(
+            "invalid path {path:?}: expected \"\" or a path like \"/monitoring/lovebeat\" \
+             (letters, digits, - . _ ~ between slashes)"
+        )
+    })
+}
+
 fn seconds(value: i64) -> Result<Duration, String> {
     u64::try_from(value)
         .ok()
@@ -1046,7 +1070,7 @@ mod raw {
         /// `[tcp]`.
         pub tcp: Listener,
         /// `[http]`.
-        pub http: Listener,
+        pub http: Http,
         /// `[mail]`.
         pub mail: Mail,
         /// `[mailgun]`.
@@ -1096,6 +1120,16 @@ mod raw {
     pub(super) struct Listener {
         /// `[HOST]:PORT` to listen on.
         pub listen: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Http {
+        /// `[HOST]:PORT` to listen on.
+        pub listen: Opt<String>,
+        /// The path prefix everything is served under, e.g.
+        /// `/monitoring/lovebeat`; `""` is the root.
+        pub base_path: Opt<String>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1313,6 +1347,7 @@ mod raw {
         General { public_url }
         Database { filename, interval, remote_s3_url, remote_s3_region }
         Listener { listen }
+        Http { listen, base_path }
         Mail { server, from, tls, user, password }
         Mailgun { domain, from, api_key, api_url }
         Delivery { timeout, retry_first, retry_max, give_up_after }
@@ -1731,6 +1766,7 @@ mod tests {
             listen = "[::1]:9128"
             [http]
             listen = "localhost:0"
+            base_path = "/monitoring/lovebeat/"
             [mail]
             server = "smtp.example.org:587"
             from = "beats@example.org"
@@ -1800,6 +1836,7 @@ mod tests {
             },
             http: Http {
                 listen: "127.0.0.1:0".parse().unwrap(),
+                base_path: "/monitoring/lovebeat".to_owned(),
             },
             mail: Mail {
                 server: "smtp.example.org:587".to_owned(),
@@ -2018,6 +2055,44 @@ mod tests {
     }
 
     #[test]
+    fn base_path_is_kept_without_its_trailing_slash() {
+        for (given, kept) in [
+            ("", ""),
+            ("/", ""),
+            ("/lovebeat", "/lovebeat"),
+            ("/monitoring/lovebeat/", "/monitoring/lovebeat"),
+            ("/a-b/c_d.e~f", "/a-b/c_d.e~f"),
+        ] {
+            assert_eq!(base_path(given.to_owned()).as_deref(), Ok(kept), "{given}");
+        }
+    }
+
+    #[test]
+    fn base_path_refuses_what_a_link_would_need_to_escape() {
+        for bad in [
+            "lovebeat",
+            "//evil.example",
+            "/a//b",
+            "/a/../b",
+            "/./a",
+            "/a b",
+            "/a\"b",
+            "/a<b>",
+            "/a?b",
+            "/a#b",
+            "/a%20b",
+            "/é",
+        ] {
+            assert!(base_path(bad.to_owned()).is_err(), "{bad}");
+        }
+        assert_eq!(
+            error("[http]\nbase_path = \"x\"\n"),
+            "/etc/lovebeat.cfg:2: [http] base_path: invalid path \"x\": expected \"\" or a \
+             path like \"/monitoring/lovebeat\" (letters, digits, - . _ ~ between slashes)"
+        );
+    }
+
+    #[test]
     fn notify_urls_must_be_http() {
         let config =
             parse("[[notify]]\nlovebeat = \"https://a:1//\"\n[[notify]]\nlovebeat = \"http://b\"");
@@ -2084,7 +2159,8 @@ mod tests {
     fn unknown_key_names_file_line_and_key() {
         assert_eq!(
             error("[http]\nlsten = \":1\"\n"),
-            "/etc/lovebeat.cfg:2: [http] lsten: unknown field `lsten`, expected `listen`"
+            "/etc/lovebeat.cfg:2: [http] lsten: unknown field `lsten`, \
+             expected `listen` or `base_path`"
         );
         let message = error("\n[htp]\nlisten = \":1\"\n");
         assert!(

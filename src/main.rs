@@ -197,6 +197,7 @@ async fn serve(config: Config) -> ExitCode {
         udp: config.udp.listen.bind_addrs(),
         tcp: config.tcp.listen.bind_addrs(),
         http: config.http.listen.bind_addrs(),
+        base_path: config.http.base_path.clone(),
         queue: 4096,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         alerter,

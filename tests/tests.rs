@@ -5,8 +5,12 @@
 //!   configuration and the command line.
 //! * `alert`: mail, webhook, Slack and script alerts against real
 //!   receivers; retries, giving up, `test-alert`.
+//! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
+//!   `chromium-driver`), and the `/ws` websocket.
 
+mod browser;
 mod util;
 
 mod alert;
 mod daemon;
+mod ui;

@@ -9,7 +9,7 @@
 //! * [`actor`]: the engine's owner, snapshots and change publication.
 //! * [`batch`]: the unit of work ingest sends the actor.
 //! * `ingest`: UDP and TCP line-protocol listeners.
-//! * [`http`]: the HTTP API.
+//! * [`http`]: the HTTP API, the dashboard and its websocket.
 //! * [`snapshot`]: the immutable picture readers use.
 //! * [`metrics`]: counters and their Prometheus rendering.
 
@@ -37,6 +37,9 @@ pub struct Settings {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
     pub http: Vec<SocketAddr>,
+    /// The path the HTTP server serves everything under, without a
+    /// trailing `/`; `""` for the root.
+    pub base_path: String,
     /// Batches the engine queue holds.
     pub queue: usize,
     pub version: String,
@@ -92,6 +95,7 @@ impl Server {
         let app = http::router(http::AppState {
             engine: handle.clone(),
             version: settings.version.into(),
+            base_path: settings.base_path.into(),
         });
         let http_stop = stop_ingest.clone();
         let ingest = vec![
