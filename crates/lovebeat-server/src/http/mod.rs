@@ -178,7 +178,8 @@ mod tests {
     fn app(base_path: &str) -> Router {
         let engine = Engine::new(EngineConfig::default(), 0);
         let counters = Arc::new(crate::metrics::Counters::default());
-        let (_actor, engine) = crate::actor::Actor::new(engine, 1, counters);
+        let (_actor, engine) =
+            crate::actor::Actor::new(engine, 1, counters, lovebeat_alert::Alerter::disabled());
         router(AppState {
             engine,
             version: "1.2.3".into(),
