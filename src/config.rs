@@ -62,6 +62,8 @@ pub struct Config {
     pub eventlog: EventLog,
     /// Base URLs of peer lovebeats to autobeat (§7.2), without a trailing `/`.
     pub notify: Vec<String>,
+    pub peers: Peers,
+    pub prometheus: Prometheus,
     /// `[[alarms]]` in file order, then `[[views]]` in file order.
     pub views: Vec<ViewDef>,
     /// `[alerts.NAME]` tables by name.
@@ -171,6 +173,27 @@ pub struct EventLog {
     pub mode: u32,
 }
 
+/// `[peers]`: how this lovebeat autobeats its `[[notify]]` peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peers {
+    /// Between two `monitor` and `alerter` beats, and at least between two
+    /// `save` beats.
+    pub interval: Duration,
+    /// The HOST of `lovebeat.HOST.*`; None: this machine's hostname up to
+    /// its first `.`.
+    pub host: Option<String>,
+}
+
+/// `[prometheus]`: how large `/metrics` may grow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prometheus {
+    /// Services (and views), in name order, that get their own series.
+    pub max_services: usize,
+}
+
+/// The most services `[prometheus] max_services` may ask for.
+pub const MAX_PROMETHEUS_SERVICES: usize = 10_000_000;
+
 /// `[auto]`: how AUTO timeouts are estimated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Auto {
@@ -257,6 +280,13 @@ impl Default for Config {
                 mode: 0o644,
             },
             notify: Vec::new(),
+            peers: Peers {
+                interval: Duration::from_secs(60),
+                host: None,
+            },
+            prometheus: Prometheus {
+                max_services: 10_000,
+            },
             views: Vec::new(),
             alerts: BTreeMap::new(),
             delivery: AlertDelivery {
@@ -697,6 +727,7 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
     let (db, udp, tcp, http) = (raw.database, raw.udp, raw.tcp, raw.http);
     let (mail, mailgun, metrics, eventlog, auto) =
         (raw.mail, raw.mailgun, raw.metrics, raw.eventlog, raw.auto);
+    let (peers, prometheus) = (raw.peers, raw.prometheus);
     let delivery = alert_delivery(&mut c, raw.delivery);
     let config = Config {
         public_url: c.value("public_url", raw.public_url, d.public_url, public_url),
@@ -771,6 +802,25 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
             },
         },
         notify,
+        peers: Peers {
+            interval: c.value(
+                "[peers] interval",
+                peers.interval,
+                d.peers.interval,
+                seconds,
+            ),
+            host: c.value("[peers] host", peers.host, d.peers.host, |h| {
+                off_if_empty(h).map(peer_host).transpose()
+            }),
+        },
+        prometheus: Prometheus {
+            max_services: c.value(
+                "[prometheus] max_services",
+                prometheus.max_services,
+                d.prometheus.max_services,
+                max_services,
+            ),
+        },
         views,
         alerts,
         delivery,
@@ -1027,6 +1077,27 @@ fn history(value: i64) -> Result<usize, String> {
         .ok_or_else(|| format!("must be from 1 to {MAX_HISTORY} (got {value})"))
 }
 
+/// The HOST of `lovebeat.HOST.*`: one name segment.
+fn peer_host(host: String) -> Result<String, String> {
+    let valid = host
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if valid {
+        Ok(host)
+    } else {
+        Err(format!(
+            "invalid host {host:?}: use a-z 0-9 _ - (it becomes lovebeat.HOST.monitor)"
+        ))
+    }
+}
+
+fn max_services(value: i64) -> Result<usize, String> {
+    usize::try_from(value)
+        .ok()
+        .filter(|n| *n <= MAX_PROMETHEUS_SERVICES)
+        .ok_or_else(|| format!("must be from 0 to {MAX_PROMETHEUS_SERVICES} (got {value})"))
+}
+
 /// A peer's base URL (§7.2): http or https; a trailing `/` is dropped since
 /// the API path is appended.
 fn notify_url(url: String) -> Result<String, String> {
@@ -1083,6 +1154,10 @@ mod raw {
         pub eventlog: EventLog,
         /// `[[notify]]`: peer lovebeats to autobeat.
         pub notify: Vec<Spanned<Notify>>,
+        /// `[peers]`.
+        pub peers: Peers,
+        /// `[prometheus]`.
+        pub prometheus: Prometheus,
         /// `[[alarms]]`: glob view templates.
         pub alarms: Vec<Spanned<Alarm>>,
         /// `[[views]]`: legacy regex views.
@@ -1196,6 +1271,22 @@ mod raw {
         pub path: Opt<String>,
         /// Permissions of a new file, octal digits written as a number (644).
         pub mode: Opt<i64>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Peers {
+        /// Seconds between the `monitor` and `alerter` autobeats to peers.
+        pub interval: Opt<i64>,
+        /// HOST in `lovebeat.HOST.*`; `""` is the hostname up to its first `.`.
+        pub host: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Prometheus {
+        /// Services (and views) that get their own series on `/metrics`.
+        pub max_services: Opt<i64>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1354,6 +1445,8 @@ mod raw {
         Slack { webhook_url }
         Metrics { server, prefix }
         EventLog { path, mode }
+        Peers { interval, host }
+        Prometheus { max_services }
         Auto { algorithm, history }
     }
 
@@ -1364,7 +1457,7 @@ mod raw {
         Alert { mail, webhook, slack_channel, script, webhook_headers, on_ok, on_error, warnings }
         File {
             public_url, general, database, udp, tcp, http, mail, mailgun, slack,
-            metrics, eventlog, notify, alarms, views, alerts, delivery, auto
+            metrics, eventlog, notify, peers, prometheus, alarms, views, alerts, delivery, auto
         }
     }
 
@@ -1386,6 +1479,8 @@ mod raw {
             self.metrics.merge(later.metrics);
             self.eventlog.merge(later.eventlog);
             self.notify.extend(later.notify);
+            self.peers.merge(later.peers);
+            self.prometheus.merge(later.prometheus);
             self.alarms.extend(later.alarms);
             self.views.extend(later.views);
             self.alerts.extend(later.alerts);
@@ -1666,6 +1761,9 @@ mod tests {
         assert_eq!(config.mail.tls, MailTls::None);
         assert_eq!(config.delivery.timeout, Duration::from_secs(10));
         assert_eq!(config.delivery.give_up_after, Duration::from_secs(86_400));
+        assert_eq!(config.peers.interval, Duration::from_secs(60));
+        assert_eq!(config.peers.host, None);
+        assert_eq!(config.prometheus.max_services, 10_000);
     }
 
     #[test]
@@ -1796,6 +1894,11 @@ mod tests {
             history = 20
             [[notify]]
             lovebeat = "http://peer:8080/"
+            [peers]
+            interval = 15
+            host = "alpha"
+            [prometheus]
+            max_services = 0
             [[alarms]]
             name = "server-$name"
             pattern = "app.$name.*"
@@ -1863,6 +1966,11 @@ mod tests {
                 mode: 0o600,
             },
             notify: strings(&["http://peer:8080"]),
+            peers: Peers {
+                interval: Duration::from_secs(15),
+                host: Some("alpha".to_owned()),
+            },
+            prometheus: Prometheus { max_services: 0 },
             views: vec![
                 ViewDef {
                     template: ViewTemplate::glob(
@@ -2102,6 +2210,18 @@ mod tests {
             "/etc/lovebeat.cfg:2: [[notify]] lovebeat: \
              invalid URL \"ftp://a\": expected http://HOST[:PORT] or https://…"
         );
+    }
+
+    #[test]
+    fn peers_host_is_one_name_segment_and_max_services_is_bounded() {
+        assert_eq!(parse("[peers]\nhost = \"\"").peers.host, None);
+        assert_eq!(
+            error("[peers]\nhost = \"Web.1\""),
+            "/etc/lovebeat.cfg:2: [peers] host: \
+             invalid host \"Web.1\": use a-z 0-9 _ - (it becomes lovebeat.HOST.monitor)"
+        );
+        assert!(error("[peers]\ninterval = 0").contains("[peers] interval"));
+        assert!(error("[prometheus]\nmax_services = -1").contains("from 0 to 10000000"));
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //!   configuration and the command line.
 //! * `alert`: mail, webhook, Slack and script alerts against real
 //!   receivers; retries, giving up, `test-alert`.
+//! * `ops`: operating it: `/metrics` (strict parse, promtool), the Nagios
+//!   plugin and check_http, the example clients, statsd out, the event log,
+//!   two peered daemons, `lovebeat services …`, the systemd unit.
 //! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
 //!   `chromium-driver`), and the `/ws` websocket.
 
@@ -13,4 +16,5 @@ mod util;
 
 mod alert;
 mod daemon;
+mod ops;
 mod ui;

@@ -16,7 +16,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
-use crate::metrics::Counters;
+use crate::internal_events::BeatsApplied;
+use crate::metrics::{Metrics, Scrape};
 use crate::snapshot::Snapshot;
 
 /// Batches applied before the actor publishes and looks at deadlines again.
@@ -55,7 +56,7 @@ pub enum SendError {
 pub struct EngineHandle {
     tx: mpsc::Sender<Msg>,
     snapshot: Arc<ArcSwap<Snapshot>>,
-    counters: Arc<Counters>,
+    metrics: Arc<Metrics>,
     published: broadcast::Sender<Arc<Published>>,
     alerter: Alerter,
 }
@@ -66,13 +67,27 @@ impl EngineHandle {
         self.snapshot.load_full()
     }
 
-    pub fn counters(&self) -> &Counters {
-        &self.counters
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Where view changes become alerts; its status and counters.
     pub fn alerter(&self) -> &Alerter {
         &self.alerter
+    }
+
+    /// Batches waiting in the engine queue, and the queue's capacity.
+    pub fn queue_depth(&self) -> (usize, usize) {
+        let capacity = self.tx.max_capacity();
+        (capacity - self.tx.capacity(), capacity)
+    }
+
+    /// What a `/metrics` scrape reads: the latest snapshot and the queue.
+    pub fn scrape(&self) -> Scrape {
+        Scrape {
+            snapshot: self.snapshot(),
+            queue: self.queue_depth(),
+        }
     }
 
     /// Changes as they are published. A subscriber that falls more than
@@ -139,7 +154,7 @@ impl Actor {
     pub fn new(
         engine: Engine,
         capacity: usize,
-        counters: Arc<Counters>,
+        metrics: Arc<Metrics>,
         alerter: Alerter,
     ) -> (Actor, EngineHandle) {
         let (tx, rx) = mpsc::channel(capacity);
@@ -148,7 +163,7 @@ impl Actor {
         let handle = EngineHandle {
             tx,
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
-            counters,
+            metrics,
             published,
             alerter,
         };
@@ -212,7 +227,7 @@ impl Actor {
         match msg {
             Msg::Batch(mut batch) => {
                 let beats = batch.apply(&mut self.engine, now);
-                self.handle.counters.add_beats(beats);
+                BeatsApplied { beats }.emit(&self.handle.metrics);
                 replies.applied.extend(batch.done.take());
             }
             Msg::DeleteView(name, reply) => {

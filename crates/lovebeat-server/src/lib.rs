@@ -11,14 +11,24 @@
 //! * `ingest`: UDP and TCP line-protocol listeners.
 //! * [`http`]: the HTTP API, the dashboard and its websocket.
 //! * [`snapshot`]: the immutable picture readers use.
-//! * [`metrics`]: counters and their Prometheus rendering.
+//! * [`metrics`]: `/metrics`, the Prometheus registry and its rendering.
+//! * `internal_events`: one struct per counted or logged happening.
+//! * [`ops`]: the self-monitoring tasks beside the server, started by
+//!   [`ops::Ops::start`]: `statelog` (§7.5 log lines), [`eventlog`] (§7.4),
+//!   [`statsd`] (§7.3) and [`notify`] (§7.2 peers).
 
 pub mod actor;
 pub mod batch;
+pub mod eventlog;
 pub mod http;
 mod ingest;
+pub mod internal_events;
 pub mod metrics;
+pub mod notify;
+pub mod ops;
 pub mod snapshot;
+mod statelog;
+pub mod statsd;
 
 use std::io;
 use std::net::SocketAddr;
@@ -43,6 +53,8 @@ pub struct Settings {
     /// Batches the engine queue holds.
     pub queue: usize,
     pub version: String,
+    /// How large `/metrics` may grow.
+    pub metrics: metrics::MetricsSettings,
     /// Where view changes go (`Alerter::disabled()` for none).
     pub alerter: lovebeat_alert::Alerter,
 }
@@ -86,8 +98,9 @@ impl Server {
         let tcp_addr = local(tcp.local_addr(), "TCP")?;
         let http_addr = local(http.local_addr(), "HTTP")?;
 
-        let counters = Arc::new(metrics::Counters::default());
-        let (actor, handle) = actor::Actor::new(engine, settings.queue, counters, settings.alerter);
+        let metrics = Arc::new(metrics::Metrics::new(settings.metrics, &settings.version));
+        metrics.add_collector(Arc::new(metrics::AlertSeries(settings.alerter.clone())));
+        let (actor, handle) = actor::Actor::new(engine, settings.queue, metrics, settings.alerter);
         let stop_actor = CancellationToken::new();
         let actor = tokio::spawn(actor.run(stop_actor.clone()));
 
