@@ -63,6 +63,14 @@ pub enum Command {
         #[command(subcommand)]
         command: ServicesCommand,
     },
+    /// Import a Go lovebeat database file (gzip of SERV/ALARM/VIEW lines)
+    /// into the database of the config, replacing the services and views
+    /// it names; run it while the daemon is stopped.
+    Import {
+        /// The Go lovebeat database, e.g. /var/lib/lovebeat/lovebeat.db
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 /// `lovebeat services …`.
@@ -436,6 +444,15 @@ mod tests {
         let cli = cli(&["--config", "/x.toml", "test-alert", "ops"]);
         assert_eq!(cli.command, Command::TestAlert { name: "ops".into() });
         assert_eq!(cli.config, Some(PathBuf::from("/x.toml")));
+    }
+
+    #[test]
+    fn import_subcommand() {
+        let cli = cli(&["import", "/var/lib/lovebeat/lovebeat.db", "--config", "/x"]);
+        let file = PathBuf::from("/var/lib/lovebeat/lovebeat.db");
+        assert_eq!(cli.command, Command::Import { file });
+        assert_eq!(cli.config, Some(PathBuf::from("/x")));
+        assert!(parse_from(args(&["import"])).is_err());
     }
 
     #[test]

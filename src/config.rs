@@ -79,6 +79,9 @@ pub struct Database {
     pub filename: PathBuf,
     /// How long changed services may wait before they are written.
     pub interval: Duration,
+    /// How long after a restart the view changes the downtime caused are
+    /// held back before they alert (zero: not at all).
+    pub startup_grace: Duration,
     /// A copy of the database in S3: None unless both `remote_s3_url` and
     /// `remote_s3_region` are set (as Go lovebeat required).
     pub remote_s3: Option<RemoteS3>,
@@ -246,6 +249,7 @@ impl Default for Config {
             database: Database {
                 filename: PathBuf::from("lovebeat.db"),
                 interval: Duration::from_secs(1),
+                startup_grace: Duration::ZERO,
                 remote_s3: None,
             },
             udp: Listener {
@@ -744,6 +748,12 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
                 d.database.interval,
                 seconds,
             ),
+            startup_grace: c.value(
+                "[database] startup_grace",
+                db.startup_grace,
+                d.database.startup_grace,
+                seconds_or_zero,
+            ),
             remote_s3: remote_s3(db.remote_s3_url, db.remote_s3_region),
         },
         udp: Listener {
@@ -1044,6 +1054,12 @@ fn seconds(value: i64) -> Result<Duration, String> {
         .ok_or_else(|| format!("must be a whole number of seconds, at least 1 (got {value})"))
 }
 
+fn seconds_or_zero(value: i64) -> Result<Duration, String> {
+    u64::try_from(value)
+        .map(Duration::from_secs)
+        .map_err(|_| format!("must be a whole number of seconds, 0 or more (got {value})"))
+}
+
 /// `HOST:PORT` for outgoing connections; the host is resolved when used.
 fn host_port(s: String) -> Result<String, String> {
     let valid = s
@@ -1184,6 +1200,9 @@ mod raw {
         pub filename: Opt<String>,
         /// Seconds a changed service may wait before it is written.
         pub interval: Opt<i64>,
+        /// Seconds after a restart during which view changes caused by
+        /// the downtime are held back.
+        pub startup_grace: Opt<i64>,
         /// `s3://bucket/path` to keep a copy of the database in S3.
         pub remote_s3_url: Opt<String>,
         /// The S3 region, e.g. `eu-west-1`.
@@ -1436,7 +1455,7 @@ mod raw {
 
     section! {
         General { public_url }
-        Database { filename, interval, remote_s3_url, remote_s3_region }
+        Database { filename, interval, startup_grace, remote_s3_url, remote_s3_region }
         Listener { listen }
         Http { listen, base_path }
         Mail { server, from, tls, user, password }
@@ -1849,6 +1868,17 @@ mod tests {
     }
 
     #[test]
+    fn startup_grace_may_be_zero_but_not_negative() {
+        let config = parse("[database]\nstartup_grace = 0\n");
+        assert_eq!(config.database.startup_grace, Duration::ZERO);
+        assert_eq!(
+            error("[database]\nstartup_grace = -1"),
+            "/etc/lovebeat.cfg:2: [database] startup_grace: \
+             must be a whole number of seconds, 0 or more (got -1)"
+        );
+    }
+
+    #[test]
     fn every_key_is_parsed() {
         let config = parse(
             r##"
@@ -1856,6 +1886,7 @@ mod tests {
             [database]
             filename = "/var/lib/lovebeat/state.db"
             interval = 30
+            startup_grace = 120
             remote_s3_url = "s3://bucket/lovebeat.db"
             remote_s3_region = "eu-west-1"
             [udp]
@@ -1926,6 +1957,7 @@ mod tests {
             database: Database {
                 filename: PathBuf::from("/var/lib/lovebeat/state.db"),
                 interval: Duration::from_secs(30),
+                startup_grace: Duration::from_secs(120),
                 remote_s3: Some(RemoteS3 {
                     url: "s3://bucket/lovebeat.db".to_owned(),
                     region: "eu-west-1".to_owned(),

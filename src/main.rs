@@ -1,27 +1,31 @@
 //! The `lovebeat` binary: command line, configuration and wiring.
 //!
 //! Everything with a rule in it lives in the library crates; this file
-//! reads the config, sets up logging, starts the server and the tasks that
-//! let other tools watch it, and handles signals: SIGTERM and SIGINT stop
-//! it, SIGHUP reopens the event log. `lovebeat services …` is a client of a
-//! running daemon (`services`).
+//! reads the config, sets up logging, opens the database (`database`),
+//! starts the server and the tasks that let other tools watch it, and
+//! handles signals: SIGTERM and SIGINT save everything and stop it, SIGHUP
+//! reopens the event log. `lovebeat services …` is a client of a running
+//! daemon (`services`).
 
 mod cli;
 mod config;
+mod database;
 mod logging;
 mod services;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use lovebeat_alert::{Alerter, MemoryOutbox, RetryPolicy};
+use lovebeat_alert::{Alerter, RetryPolicy};
+
 use lovebeat_core::{Engine, EngineConfig};
 use lovebeat_server::eventlog::EventLogSettings;
 use lovebeat_server::metrics::MetricsSettings;
 use lovebeat_server::notify::{PeerSettings, service_host};
 use lovebeat_server::ops::{Ops, OpsSettings};
+use lovebeat_server::outbox::StoreOutbox;
 use lovebeat_server::statsd::StatsdSettings;
-use lovebeat_server::{Server, Settings, now_ms};
+use lovebeat_server::{Persistence, Server, Settings, now_ms};
 
 use crate::cli::{Cli, Command, ServicesCommand};
 use crate::config::Config;
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         }
         Command::Services { url, command } => run_services(&cli, url.as_deref(), command),
         Command::Run => run_daemon(&cli),
+        Command::Import { file } => run_import(&cli, file),
         Command::TestAlert { name } => test_alert(&cli, name),
     }
 }
@@ -153,6 +158,31 @@ fn alert_settings(config: &Config) -> lovebeat_alert::Settings {
     }
 }
 
+/// `lovebeat import FILE`.
+fn run_import(cli: &Cli, file: &std::path::Path) -> ExitCode {
+    logging::init(&Logging {
+        debug: cli.debug,
+        syslog: cli.syslog,
+    });
+    let config = match load_config(cli, true) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match database::import_command(&config.database.filename, file, now_ms()) {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
 fn load_config(cli: &Cli, log: bool) -> Result<Config, config::ConfigError> {
     let files = config::resolve_files(cli.config.as_deref(), &cli.config_dir)?;
     if log {
@@ -225,10 +255,6 @@ fn ops_settings(config: &Config) -> OpsSettings {
             host: service_host(config.peers.host.as_deref().unwrap_or("")),
             interval: config.peers.interval,
         }),
-        // No store emits `StoreFlushed` after its periodic flushes yet: a
-        // timer at the flush interval stands in for them (statsd's service
-        // and alarm counts, the peers' `save` beat). None once one does.
-        flush_standin: Some(config.database.interval),
     }
 }
 
@@ -238,9 +264,17 @@ async fn serve(config: Config) -> ExitCode {
         history: config.auto.history,
         views: config.views.iter().map(|v| v.template.clone()).collect(),
     };
-    let engine = Engine::new(engine_config, now_ms());
-    // Until the store lands, alerts wait in memory (lost on restart).
-    let outbox = Arc::new(MemoryOutbox::default());
+    let opened = match database::open(&config.database.filename, now_ms()) {
+        Ok(opened) => opened,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let contents = opened.contents;
+    let engine = Engine::restore(engine_config, now_ms(), contents.services, contents.views);
+    // Alerts left undelivered by the last run are queued first.
+    let outbox = Arc::new(StoreOutbox(opened.store.clone()));
     let alerter = match Alerter::start(alert_settings(&config), outbox) {
         Ok(alerter) => alerter,
         Err(e) => {
@@ -258,6 +292,11 @@ async fn serve(config: Config) -> ExitCode {
         metrics: MetricsSettings {
             max_services: config.prometheus.max_services,
         },
+        persistence: Some(Persistence {
+            store: opened.store,
+            interval: config.database.interval,
+        }),
+        startup_grace: config.database.startup_grace,
         alerter,
     };
     let server = match Server::start(settings, engine).await {

@@ -437,3 +437,64 @@ fn a_script_that_hangs_is_killed_after_the_timeout() {
         .to_owned();
     assert!(message.contains("timed out"), "{alerts}");
 }
+
+#[test]
+fn mail_raised_before_a_restart_is_delivered_once_after_it() {
+    let addr = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config("mail = \"a@example.com\"", &smtp_config(addr));
+    let d = Daemon::start_in(dir.path(), &toml, &[]);
+    beat_then_go_late(&d);
+    wait_view_error(&d);
+    eventually("a failed attempt", || {
+        (metric(&d, "mail", "failed") >= 1.0).then_some(())
+    });
+    assert!(d.terminate().success());
+
+    let d = Daemon::start_in(dir.path(), &toml, &[]);
+    assert_eq!(view_state(&d), "error", "the view's state was restored");
+    eventually("an attempt from the outbox", || {
+        (metric(&d, "mail", "failed") >= 1.0).then_some(())
+    });
+    let smtp = SmtpServer::start_on(addr);
+    eventually("the mail", || (smtp.mails().len() == 1).then_some(()));
+    eventually("the sent counter", || {
+        (metric(&d, "mail", "sent") == 1.0).then_some(())
+    });
+    let mail = &smtp.mails()[0];
+    assert_eq!(mail.header("Subject").as_deref(), Some("[LOVEBEAT] web-1"));
+    assert_eq!(d.get_json("/api/alerts/ops")["alert"]["pending"], 0);
+    // Longer than a retry (retry_max = 1 s): nothing is sent again.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(smtp.mails().len(), 1, "delivered exactly once");
+
+    // And once delivered, it stays delivered across another restart.
+    assert!(d.terminate().success());
+    let d = Daemon::start_in(dir.path(), &toml, &[]);
+    assert_eq!(d.get_json("/api/alerts/ops")["alert"]["pending"], 0);
+    assert_eq!(metric(&d, "mail", "failed"), 0.0);
+    assert_eq!(smtp.mails().len(), 1);
+}
+
+#[test]
+fn an_alert_survives_a_crash_of_lovebeat() {
+    let addr = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config("mail = \"a@example.com\"", &smtp_config(addr));
+    let d = Daemon::start_in(dir.path(), &toml, &[]);
+    beat_then_go_late(&d);
+    wait_view_error(&d);
+    eventually("a failed attempt", || {
+        (metric(&d, "mail", "failed") >= 1.0).then_some(())
+    });
+    d.kill();
+
+    let smtp = SmtpServer::start_on(addr);
+    let d = Daemon::start_in(dir.path(), &toml, &[]);
+    eventually("the mail", || (smtp.mails().len() == 1).then_some(()));
+    eventually("the sent counter", || {
+        (metric(&d, "mail", "sent") == 1.0).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(smtp.mails().len(), 1, "delivered exactly once");
+}

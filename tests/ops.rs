@@ -221,6 +221,12 @@ fn a_scrape_of_100000_services_is_capped_and_does_not_stall_ingest() {
             .starts_with("num_ok 100000\n")
             .then_some(())
     });
+    // Created (and so saved) before the scrapes: its beats then never wait
+    // on the disk, only on the actor.
+    assert_eq!(
+        d.request("POST", "/api/services/bulk.probe", &[], "").0,
+        200
+    );
     let url = d.url("/metrics");
     let scraper = std::thread::spawn(move || {
         (0..2)

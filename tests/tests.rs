@@ -8,6 +8,8 @@
 //! * `ops`: operating it: `/metrics` (strict parse, promtool), the Nagios
 //!   plugin and check_http, the example clients, statsd out, the event log,
 //!   two peered daemons, `lovebeat services …`, the systemd unit.
+//! * `store`: the database across restarts and `kill -9`, a second
+//!   instance, a damaged store, Go database import.
 //! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
 //!   `chromium-driver`), and the `/ws` websocket.
 
@@ -17,4 +19,5 @@ mod util;
 mod alert;
 mod daemon;
 mod ops;
+mod store;
 mod ui;

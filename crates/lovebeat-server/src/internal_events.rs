@@ -257,9 +257,8 @@ impl PeerBeat<'_> {
 /// (through [`Metrics::subscribe_flushes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flush {
-    /// How long a real store flush took; `None` from the timer that stands
-    /// in for the store's flushes (`ops::OpsSettings::flush_standin`).
-    pub duration: Option<Duration>,
+    /// How long the store's save took.
+    pub duration: Duration,
 }
 
 /// A periodic store flush finished. The store emits it after each one: it
@@ -274,7 +273,7 @@ impl StoreFlushed {
     pub fn emit(self, metrics: &Metrics) {
         metrics.store_flush.observe(self.duration.as_secs_f64());
         metrics.announce_flush(Flush {
-            duration: Some(self.duration),
+            duration: self.duration,
         });
         tracing::debug!(
             duration_ms = self.duration.as_millis() as u64,
@@ -310,7 +309,7 @@ mod tests {
         let text = metrics.render(scrape, crate::metrics::Format::Text);
         assert!(text.contains("\nlovebeat_store_flush_duration_seconds_count 1\n"));
         let flush = flushes.try_recv().unwrap();
-        assert_eq!(flush.duration, Some(duration));
+        assert_eq!(flush.duration, duration);
     }
 
     #[test]

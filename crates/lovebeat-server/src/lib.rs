@@ -16,16 +16,22 @@
 //! * [`ops`]: the self-monitoring tasks beside the server, started by
 //!   [`ops::Ops::start`]: `statelog` (§7.5 log lines), [`eventlog`] (§7.4),
 //!   [`statsd`] (§7.3) and [`notify`] (§7.2 peers).
+//! * [`persist`]: write-behind of changes to the store.
+//! * [`outbox`]: the store as the alerts' durable outbox.
+//! * `grace`: holding back the restore's view changes (`startup_grace`).
 
 pub mod actor;
 pub mod batch;
 pub mod eventlog;
+mod grace;
 pub mod http;
 mod ingest;
 pub mod internal_events;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod outbox;
+pub mod persist;
 pub mod snapshot;
 mod statelog;
 pub mod statsd;
@@ -39,6 +45,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use actor::{EngineHandle, now_ms};
+pub use persist::Persistence;
 
 /// Where to listen and how to run; addresses are tried in order until one
 /// binds (e.g. `[::]:8127`, then `0.0.0.0:8127` where IPv6 is off).
@@ -55,6 +62,11 @@ pub struct Settings {
     pub version: String,
     /// How large `/metrics` may grow.
     pub metrics: metrics::MetricsSettings,
+    /// Where changes are saved; None keeps everything in memory only.
+    pub persistence: Option<Persistence>,
+    /// `[database] startup_grace`: how long the view changes caused by
+    /// the restore are held back (see `grace`).
+    pub startup_grace: std::time::Duration,
     /// Where view changes go (`Alerter::disabled()` for none).
     pub alerter: lovebeat_alert::Alerter,
 }
@@ -100,7 +112,12 @@ impl Server {
 
         let metrics = Arc::new(metrics::Metrics::new(settings.metrics, &settings.version));
         metrics.add_collector(Arc::new(metrics::AlertSeries(settings.alerter.clone())));
-        let (actor, handle) = actor::Actor::new(engine, settings.queue, metrics, settings.alerter);
+        let (mut actor, handle) =
+            actor::Actor::new(engine, settings.queue, metrics, settings.alerter);
+        if let Some(persistence) = settings.persistence {
+            actor = actor.with_persistence(persistence);
+        }
+        let actor = actor.with_startup_grace(settings.startup_grace);
         let stop_actor = CancellationToken::new();
         let actor = tokio::spawn(actor.run(stop_actor.clone()));
 
@@ -137,7 +154,8 @@ impl Server {
         })
     }
 
-    /// Stops taking beats, applies what is queued, and returns the engine.
+    /// Stops taking beats, applies what is queued, saves it, and returns
+    /// the engine.
     pub async fn shutdown(self) -> Engine {
         self.stop_ingest.cancel();
         let grace = std::time::Duration::from_millis(500);

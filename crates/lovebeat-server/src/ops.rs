@@ -10,8 +10,7 @@
 //! Periodic flushes (statsd's `db.save.*`, the peers' `save` beat) arrive
 //! through [`Metrics::subscribe_flushes`]: the store emits
 //! [`StoreFlushed`](crate::internal_events::StoreFlushed) after each
-//! periodic flush. Until a store does, [`OpsSettings::flush_standin`] runs
-//! a timer that stands in for it (sending no `db.save.*`).
+//! periodic save, which comes every `[database] interval` even when idle.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +22,6 @@ use tokio_util::sync::CancellationToken;
 use crate::actor::EngineHandle;
 use crate::eventlog::{self, EventLog, EventLogSettings};
 pub use crate::internal_events::Flush;
-use crate::metrics::Metrics;
 use crate::notify::{self, PeerSettings, Peers};
 use crate::statelog;
 use crate::statsd::{self, StatsdSettings};
@@ -38,9 +36,6 @@ pub struct OpsSettings {
     pub eventlog: Option<EventLogSettings>,
     /// No peers: no notifier.
     pub peers: Option<PeerSettings>,
-    /// While no store reports flushes: the interval of the timer that
-    /// stands in for them.
-    pub flush_standin: Option<Duration>,
 }
 
 /// Why the operating tasks could not start.
@@ -114,9 +109,6 @@ impl Ops {
                 stop.clone(),
             )));
         }
-        if let Some(every) = settings.flush_standin {
-            tasks.push(tokio::spawn(standin(every, metrics.clone(), stop.clone())));
-        }
         Ok(Ops {
             stop,
             tasks,
@@ -139,20 +131,6 @@ impl Ops {
             if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
                 abort.abort();
             }
-        }
-    }
-}
-
-/// Stands in for the store's periodic flushes.
-async fn standin(every: Duration, metrics: Arc<Metrics>, stop: CancellationToken) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {
-                metrics.announce_flush(Flush { duration: None });
-            }
-            () = stop.cancelled() => return,
         }
     }
 }

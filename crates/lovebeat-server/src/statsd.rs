@@ -221,10 +221,8 @@ pub(crate) async fn run(
 
 fn flushed(lines: &mut Lines, flush: &Flush, handle: &EngineHandle) {
     let snapshot = handle.snapshot();
-    if let Some(duration) = flush.duration {
-        lines.counter("db.save.count");
-        lines.gauge("db.save.duration", duration.as_millis() as i64);
-    }
+    lines.counter("db.save.count");
+    lines.gauge("db.save.duration", flush.duration.as_millis() as i64);
     lines.gauge("service.count", snapshot.services.len() as i64);
     lines.gauge("alarm.count", snapshot.views.len() as i64);
 }

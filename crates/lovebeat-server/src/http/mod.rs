@@ -177,7 +177,7 @@ mod tests {
 
     fn app(base_path: &str) -> Router {
         let engine = Engine::new(EngineConfig::default(), 0);
-        let counters = Arc::new(crate::metrics::Counters::default());
+        let counters = Arc::new(crate::metrics::Metrics::new(Default::default(), "test"));
         let (_actor, engine) =
             crate::actor::Actor::new(engine, 1, counters, lovebeat_alert::Alerter::disabled());
         router(AppState {

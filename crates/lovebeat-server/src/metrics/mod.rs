@@ -44,9 +44,6 @@ pub use alerts::AlertSeries;
 use crate::internal_events::Flush;
 use crate::snapshot::Snapshot;
 
-/// The name the store branch gave [`Metrics`]; kept so its code fits.
-pub type Counters = Metrics;
-
 /// The transports beats arrive on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
