@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use lovebeat_core::{Changes, DeleteViewError, Engine, Millis};
+use lovebeat_alert::Alerter;
+use lovebeat_core::{Changes, DeleteViewError, Engine, Event, Millis};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -71,6 +72,7 @@ pub struct EngineHandle {
     snapshot: Arc<ArcSwap<Snapshot>>,
     metrics: Arc<Metrics>,
     published: broadcast::Sender<Arc<Published>>,
+    alerter: Alerter,
 }
 
 impl EngineHandle {
@@ -81,6 +83,11 @@ impl EngineHandle {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Where view changes become alerts; its status and counters.
+    pub fn alerter(&self) -> &Alerter {
+        &self.alerter
     }
 
     /// Batches waiting in the engine queue, and the queue's capacity.
@@ -171,8 +178,14 @@ struct Replies {
 }
 
 impl Actor {
-    /// An actor for `engine` with a queue of `capacity` batches.
-    pub fn new(engine: Engine, capacity: usize, metrics: Arc<Metrics>) -> (Actor, EngineHandle) {
+    /// An actor for `engine` with a queue of `capacity` batches, raising
+    /// the alerts of view changes on `alerter`.
+    pub fn new(
+        engine: Engine,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+        alerter: Alerter,
+    ) -> (Actor, EngineHandle) {
         let (tx, rx) = mpsc::channel(capacity);
         let snapshot = Snapshot::full(&engine, now_ms());
         let (published, _) = broadcast::channel(1024);
@@ -181,6 +194,7 @@ impl Actor {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             metrics,
             published,
+            alerter,
         };
         let actor = Actor {
             engine,
@@ -346,6 +360,11 @@ impl Actor {
         if let Some(grace) = &mut self.grace {
             grace.hold(&mut changes.events, restoring);
         }
+        for event in &changes.events {
+            if let Event::ViewStateChanged(change) = event {
+                self.handle.alerter.raise(change);
+            }
+        }
         if changes.events.is_empty() && changes.services.is_empty() && changes.views.is_empty() {
             return;
         }
@@ -421,7 +440,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_restore_s_view_changes_are_published_when_the_grace_ends() {
-        let (actor, handle) = Actor::new(restored_late(), 16, Arc::default());
+        let (actor, handle) = Actor::new(restored_late(), 16, Arc::default(), Alerter::disabled());
         let actor = actor.with_startup_grace(Duration::from_millis(300));
         let mut published = handle.subscribe();
         let stop = CancellationToken::new();
@@ -436,7 +455,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_grace_the_restore_s_view_changes_are_published_at_once() {
-        let (actor, handle) = Actor::new(restored_late(), 16, Arc::default());
+        let (actor, handle) = Actor::new(restored_late(), 16, Arc::default(), Alerter::disabled());
         let mut published = handle.subscribe();
         let stop = CancellationToken::new();
         tokio::spawn(actor.run(stop.clone()));

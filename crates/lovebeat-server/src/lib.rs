@@ -17,6 +17,7 @@
 //!   [`ops::Ops::start`]: `statelog` (§7.5 log lines), [`eventlog`] (§7.4),
 //!   [`statsd`] (§7.3) and [`notify`] (§7.2 peers).
 //! * [`persist`]: write-behind of changes to the store.
+//! * [`outbox`]: the store as the alerts' durable outbox.
 //! * `grace`: holding back the restore's view changes (`startup_grace`).
 
 pub mod actor;
@@ -29,6 +30,7 @@ pub mod internal_events;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod outbox;
 pub mod persist;
 pub mod snapshot;
 mod statelog;
@@ -65,6 +67,8 @@ pub struct Settings {
     /// `[database] startup_grace`: how long the view changes caused by
     /// the restore are held back (see `grace`).
     pub startup_grace: std::time::Duration,
+    /// Where view changes go (`Alerter::disabled()` for none).
+    pub alerter: lovebeat_alert::Alerter,
 }
 
 /// A running lovebeat.
@@ -107,7 +111,9 @@ impl Server {
         let http_addr = local(http.local_addr(), "HTTP")?;
 
         let metrics = Arc::new(metrics::Metrics::new(settings.metrics, &settings.version));
-        let (mut actor, handle) = actor::Actor::new(engine, settings.queue, metrics);
+        metrics.add_collector(Arc::new(metrics::AlertSeries(settings.alerter.clone())));
+        let (mut actor, handle) =
+            actor::Actor::new(engine, settings.queue, metrics, settings.alerter);
         if let Some(persistence) = settings.persistence {
             actor = actor.with_persistence(persistence);
         }
