@@ -117,12 +117,22 @@ impl fmt::Display for S3Error {
 impl std::error::Error for S3Error {}
 
 /// The S3 object that holds the copy; cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct S3Copy {
     client: Arc<AmazonS3>,
     key: Path,
     url: Arc<str>,
     interval: Duration,
+}
+
+/// The object and the interval; the client's setup stays out of logs.
+impl fmt::Debug for S3Copy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Copy")
+            .field("url", &self.url)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
 }
 
 impl S3Copy {
