@@ -19,6 +19,7 @@
 //! * [`persist`]: write-behind of changes to the store.
 //! * [`s3`]: the S3 copy of the store: the startup download, and the
 //!   upload task.
+//! * [`outbox`]: the store as the alerts' durable outbox.
 //! * `grace`: holding back the restore's view changes (`startup_grace`).
 
 pub mod actor;
@@ -31,6 +32,7 @@ pub mod internal_events;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod outbox;
 pub mod persist;
 pub mod s3;
 pub mod snapshot;
@@ -68,6 +70,8 @@ pub struct Settings {
     /// `[database] startup_grace`: how long the view changes caused by
     /// the restore are held back (see `grace`).
     pub startup_grace: std::time::Duration,
+    /// Where view changes go (`Alerter::disabled()` for none).
+    pub alerter: lovebeat_alert::Alerter,
 }
 
 /// A running lovebeat.
@@ -112,7 +116,9 @@ impl Server {
         let http_addr = local(http.local_addr(), "HTTP")?;
 
         let metrics = Arc::new(metrics::Metrics::new(settings.metrics, &settings.version));
-        let (mut actor, handle) = actor::Actor::new(engine, settings.queue, metrics.clone());
+        metrics.add_collector(Arc::new(metrics::AlertSeries(settings.alerter.clone())));
+        let (mut actor, handle) =
+            actor::Actor::new(engine, settings.queue, metrics.clone(), settings.alerter);
         let mut uploader = None;
         if let Some(persistence) = settings.persistence {
             if let Some(copy) = &persistence.s3 {
