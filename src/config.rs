@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use lovebeat_alert::MailTls;
 use lovebeat_core::auto::Algorithm;
 use lovebeat_core::pattern::ViewTemplate;
 use lovebeat_server::access::{Allow, Cidr};
@@ -68,6 +69,7 @@ pub struct Config {
     pub views: Vec<ViewDef>,
     /// `[alerts.NAME]` tables by name.
     pub alerts: BTreeMap<String, AlertDef>,
+    pub delivery: AlertDelivery,
     pub auto: Auto,
     pub limits: Limits,
 }
@@ -110,14 +112,44 @@ pub struct Database {
     pub remote_s3: Option<RemoteS3>,
 }
 
-/// `[database] remote_s3_url` and `remote_s3_region`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `[database] remote_s3_*`: where the S3 copy is, how to reach it, and
+/// how often it is brought up to date.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RemoteS3 {
     /// `s3://bucket/path/to/lovebeat.db`.
     pub url: String,
     /// e.g. `eu-west-1`.
     pub region: String,
+    /// `http(s)://HOST[:PORT]` of an S3-compatible store; None: AWS (or
+    /// `AWS_ENDPOINT`).
+    pub endpoint: Option<String>,
+    /// Both or neither; None: AWS's environment variables, else the
+    /// instance's credentials.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// The most often a snapshot is uploaded.
+    pub interval: Duration,
 }
+
+/// Everything but the secret.
+impl fmt::Debug for RemoteS3 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteS3")
+            .field("url", &self.url)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "…"),
+            )
+            .field("interval", &self.interval)
+            .finish()
+    }
+}
+
+/// `[database] remote_s3_interval` when not set.
+pub const DEFAULT_S3_INTERVAL: Duration = Duration::from_secs(60);
 
 /// `[udp]` or `[tcp]`: where the line protocol is served, and to whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,12 +180,17 @@ pub struct Http {
     pub allowed_origins: Vec<String>,
 }
 
-/// `[mail]`: plain SMTP, no authentication.
+/// `[mail]`: the SMTP server for mail alerts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mail {
     /// `host:port`.
     pub server: String,
     pub from: String,
+    /// Plain (Go lovebeat's only choice), STARTTLS or TLS.
+    pub tls: MailTls,
+    /// Login; None (the key set to `""`) sends without one.
+    pub user: Option<String>,
+    pub password: Option<String>,
 }
 
 /// `[mailgun]`: when present, mail alerts go through Mailgun instead of
@@ -163,7 +200,25 @@ pub struct Mailgun {
     pub domain: String,
     pub from: String,
     pub api_key: String,
+    /// API base URL, without a trailing `/`.
+    pub api_url: String,
 }
+
+/// `[delivery]`: how alerts are attempted, retried and given up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertDelivery {
+    /// Longest one attempt may take; a script is killed then.
+    pub timeout: Duration,
+    /// Wait after the first failure; it doubles after each further one.
+    pub retry_first: Duration,
+    /// Longest wait between two attempts.
+    pub retry_max: Duration,
+    /// Age after which an undelivered alert is dropped.
+    pub give_up_after: Duration,
+}
+
+/// The Mailgun API base when `[mailgun] api_url` is not set.
+pub const MAILGUN_API_URL: &str = "https://api.mailgun.net/v3";
 
 /// `[slack]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,6 +300,14 @@ pub struct AlertDef {
     pub slack_channel: Option<String>,
     /// Run with no arguments and `LOVEBEAT_*` variables in its environment.
     pub script: Option<String>,
+    /// Extra webhook request headers.
+    pub webhook_headers: BTreeMap<String, String>,
+    /// `sh -c` command run when the view turns healthy.
+    pub on_ok: Option<String>,
+    /// `sh -c` command run when the view turns unhealthy.
+    pub on_error: Option<String>,
+    /// Whether warning counts as unhealthy (else only errors alert).
+    pub warnings: bool,
 }
 
 impl Default for Config {
@@ -277,6 +340,9 @@ impl Default for Config {
             mail: Mail {
                 server: "localhost:25".to_owned(),
                 from: "lovebeat@example.com".to_owned(),
+                tls: MailTls::None,
+                user: None,
+                password: None,
             },
             mailgun: None,
             slack: Slack {
@@ -302,6 +368,12 @@ impl Default for Config {
             },
             views: Vec::new(),
             alerts: BTreeMap::new(),
+            delivery: AlertDelivery {
+                timeout: Duration::from_secs(10),
+                retry_first: Duration::from_secs(1),
+                retry_max: Duration::from_secs(300),
+                give_up_after: Duration::from_secs(86_400),
+            },
             auto: Auto {
                 algorithm: Algorithm::Median,
                 history: 100,
@@ -734,7 +806,10 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
     let alerts: BTreeMap<String, AlertDef> = raw
         .alerts
         .into_iter()
-        .map(|(name, alert)| (name, alert_def(alert.into_inner())))
+        .map(|(name, alert)| {
+            let def = alert_def(&mut c, &name, alert.into_inner());
+            (name, def)
+        })
         .collect();
     let mut views = Vec::new();
     for alarm in raw.alarms {
@@ -750,10 +825,12 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
             notify_url(u).map(Some)
         }));
     }
-    let (db, udp, tcp, http) = (raw.database, raw.udp, raw.tcp, raw.http);
+    let (mut db, udp, tcp, http) = (raw.database, raw.udp, raw.tcp, raw.http);
+    let remote_s3 = remote_s3(&mut c, &mut db);
     let (mail, mailgun, metrics, eventlog, auto) =
         (raw.mail, raw.mailgun, raw.metrics, raw.eventlog, raw.auto);
     let (peers, prometheus, limits) = (raw.peers, raw.prometheus, raw.limits);
+    let delivery = alert_delivery(&mut c, raw.delivery);
     let config = Config {
         public_url: c.value("public_url", raw.public_url, d.public_url, public_url),
         database: Database {
@@ -775,7 +852,7 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
                 d.database.startup_grace,
                 seconds_or_zero,
             ),
-            remote_s3: remote_s3(db.remote_s3_url, db.remote_s3_region),
+            remote_s3,
         },
         udp: Listener {
             listen: c.value("[udp] listen", udp.listen, d.udp.listen, |s| s.parse()),
@@ -806,9 +883,16 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
         },
         mail: Mail {
             server: c.value("[mail] server", mail.server, d.mail.server, host_port),
-            from: c.value("[mail] from", mail.from, d.mail.from, Ok),
+            from: c.value("[mail] from", mail.from, d.mail.from, mailbox),
+            tls: c.value("[mail] tls", mail.tls, d.mail.tls, |s| s.parse()),
+            user: c.value("[mail] user", mail.user, d.mail.user, |s| {
+                Ok(off_if_empty(s))
+            }),
+            password: c.value("[mail] password", mail.password, d.mail.password, |s| {
+                Ok(off_if_empty(s))
+            }),
         },
-        mailgun: mailgun_def(mailgun),
+        mailgun: mailgun_def(&mut c, mailgun),
         slack: Slack {
             webhook_url: c.value(
                 "[slack] webhook_url",
@@ -859,6 +943,7 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
         },
         views,
         alerts,
+        delivery,
         auto: Auto {
             algorithm: c.value("[auto] algorithm", auto.algorithm, d.auto.algorithm, |s| {
                 s.parse().map_err(|err| format!("{err}"))
@@ -984,28 +1069,186 @@ fn text(value: Option<Spanned<String>>) -> String {
     value.map(Spanned::into_inner).unwrap_or_default()
 }
 
-fn remote_s3(url: Option<Spanned<String>>, region: Option<Spanned<String>>) -> Option<RemoteS3> {
-    let (url, region) = (text(url), text(region));
-    (!url.is_empty() && !region.is_empty()).then_some(RemoteS3 { url, region })
+/// The S3 copy: on when both `remote_s3_url` and `remote_s3_region` are
+/// set (as Go lovebeat required); the other keys are checked either way.
+fn remote_s3(c: &mut Checker<'_>, db: &mut raw::Database) -> Option<RemoteS3> {
+    let url_span = db.remote_s3_url.as_ref().map(Spanned::span);
+    let url = c.value(
+        "[database] remote_s3_url",
+        db.remote_s3_url.take(),
+        None,
+        |u| off_if_empty(u).map(s3_url).transpose(),
+    );
+    let region = off_if_empty(text(db.remote_s3_region.take()));
+    let endpoint = c.value(
+        "[database] remote_s3_endpoint",
+        db.remote_s3_endpoint.take(),
+        None,
+        |e| off_if_empty(e).map(s3_endpoint).transpose(),
+    );
+    let key_span = db.remote_s3_access_key_id.as_ref().map(Spanned::span);
+    let secret_span = db.remote_s3_secret_access_key.as_ref().map(Spanned::span);
+    let access_key_id = off_if_empty(text(db.remote_s3_access_key_id.take()));
+    let secret_access_key = off_if_empty(text(db.remote_s3_secret_access_key.take()));
+    let interval = c.value(
+        "[database] remote_s3_interval",
+        db.remote_s3_interval.take(),
+        DEFAULT_S3_INTERVAL,
+        seconds,
+    );
+    if access_key_id.is_some() != secret_access_key.is_some() {
+        let (key, span) = match access_key_id {
+            Some(_) => ("[database] remote_s3_access_key_id", key_span),
+            None => ("[database] remote_s3_secret_access_key", secret_span),
+        };
+        let message = "needs remote_s3_access_key_id and remote_s3_secret_access_key both set \
+                       (or both empty, for AWS's environment variables)";
+        c.report(span.or(url_span).unwrap_or(0..0), key, message.to_owned());
+    }
+    Some(RemoteS3 {
+        url: url?,
+        region: region?,
+        endpoint,
+        access_key_id,
+        secret_access_key,
+        interval,
+    })
 }
 
-fn mailgun_def(raw: raw::Mailgun) -> Option<Mailgun> {
+/// `s3://BUCKET/KEY`, as Go lovebeat took it: the bucket is the host, the
+/// key the path without its leading `/`.
+fn s3_url(url: String) -> Result<String, String> {
+    let valid = url
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(bucket, key)| {
+            !bucket.is_empty()
+                && !key.is_empty()
+                && !key.ends_with('/')
+                && key
+                    .split('/')
+                    .all(|part| !part.is_empty() && part != "." && part != "..")
+        });
+    if valid {
+        Ok(url)
+    } else {
+        Err(format!(
+            "invalid S3 URL {url:?}: expected s3://BUCKET/PATH/TO/OBJECT"
+        ))
+    }
+}
+
+/// An S3-compatible store's base URL, kept without a trailing `/`.
+fn s3_endpoint(url: String) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        _ => Err(format!(
+            "invalid endpoint {url:?}: expected http://HOST[:PORT] or https://…"
+        )),
+    }
+}
+
+fn mailgun_def(c: &mut Checker<'_>, raw: raw::Mailgun) -> Option<Mailgun> {
     let domain = off_if_empty(text(raw.domain))?;
+    let api_url = c.value("[mailgun] api_url", raw.api_url, None, |u| {
+        http_url(u).map(Some)
+    });
     Some(Mailgun {
         domain,
         from: text(raw.from),
         api_key: text(raw.api_key),
+        api_url: api_url.unwrap_or_else(|| MAILGUN_API_URL.to_owned()),
     })
 }
 
-fn alert_def(alert: raw::Alert) -> AlertDef {
-    let set =
-        |value: Option<Spanned<String>>| value.map(Spanned::into_inner).and_then(off_if_empty);
+/// `[delivery]`: every key whole seconds, at least 1.
+fn alert_delivery(c: &mut Checker<'_>, raw: raw::Delivery) -> AlertDelivery {
+    let d = Config::default().delivery;
+    AlertDelivery {
+        timeout: c.value("[delivery] timeout", raw.timeout, d.timeout, seconds),
+        retry_first: c.value(
+            "[delivery] retry_first",
+            raw.retry_first,
+            d.retry_first,
+            seconds,
+        ),
+        retry_max: c.value("[delivery] retry_max", raw.retry_max, d.retry_max, seconds),
+        give_up_after: c.value(
+            "[delivery] give_up_after",
+            raw.give_up_after,
+            d.give_up_after,
+            seconds,
+        ),
+    }
+}
+
+/// An `[alerts.NAME]` table; an empty string counts as unset.
+fn alert_def(c: &mut Checker<'_>, name: &str, alert: raw::Alert) -> AlertDef {
+    let table = format!("[alerts.{}]", locate::quote(name));
+    let key = |k: &str| format!("{table} {k}");
+    let mut set =
+        |k: &str, value: Option<Spanned<String>>, check: fn(String) -> Result<String, String>| {
+            c.value(&key(k), value, None, |v| {
+                off_if_empty(v).map(check).transpose()
+            })
+        };
+    let mail = set("mail", alert.mail, mailboxes);
+    let webhook = set("webhook", alert.webhook, http_url);
+    let slack_channel = set("slack_channel", alert.slack_channel, Ok);
+    let script = set("script", alert.script, Ok);
+    let on_ok = set("on_ok", alert.on_ok, Ok);
+    let on_error = set("on_error", alert.on_error, Ok);
+    let mut webhook_headers = BTreeMap::new();
+    for (header, value) in alert.webhook_headers {
+        let span = value.span();
+        let value = value.into_inner();
+        match lovebeat_alert::settings::check_header(&header, &value) {
+            Ok(()) => drop(webhook_headers.insert(header, value)),
+            Err(message) => c.report(span, &key("webhook_headers"), message),
+        }
+    }
     AlertDef {
-        mail: set(alert.mail),
-        webhook: set(alert.webhook),
-        slack_channel: set(alert.slack_channel),
-        script: set(alert.script),
+        mail,
+        webhook,
+        slack_channel,
+        script,
+        webhook_headers,
+        on_ok,
+        on_error,
+        warnings: alert.warnings.is_some_and(Spanned::into_inner),
+    }
+}
+
+/// Comma-separated mail addresses.
+fn mailboxes(list: String) -> Result<String, String> {
+    lovebeat_alert::settings::check_mailboxes(&list)
+        .map(|()| list)
+        .map_err(|e| format!("invalid mail address {e}"))
+}
+
+/// One mail address, e.g. `lovebeat@example.com` or `Lovebeat <lb@x.org>`.
+fn mailbox(address: String) -> Result<String, String> {
+    if address.contains(',') {
+        return Err(format!("expected one mail address, got {address:?}"));
+    }
+    mailboxes(address)
+}
+
+/// An http or https URL to POST to.
+fn http_url(url: String) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(url),
+        _ => Err(format!(
+            "invalid URL {url:?}: expected http://HOST/… or https://…"
+        )),
     }
 }
 
@@ -1236,6 +1479,8 @@ mod raw {
         pub views: Vec<Spanned<View>>,
         /// `[alerts.NAME]`: what to do when a view that names it changes state.
         pub alerts: BTreeMap<String, Spanned<Alert>>,
+        /// `[delivery]`.
+        pub delivery: Delivery,
         /// `[auto]`.
         pub auto: Auto,
         /// `[limits]`.
@@ -1263,6 +1508,14 @@ mod raw {
         pub remote_s3_url: Opt<String>,
         /// The S3 region, e.g. `eu-west-1`.
         pub remote_s3_region: Opt<String>,
+        /// `http(s)://HOST[:PORT]` of an S3-compatible store; `""`: AWS.
+        pub remote_s3_endpoint: Opt<String>,
+        /// Access key; `""`: `AWS_ACCESS_KEY_ID` or the instance's.
+        pub remote_s3_access_key_id: Opt<String>,
+        /// Secret key; `""`: `AWS_SECRET_ACCESS_KEY` or the instance's.
+        pub remote_s3_secret_access_key: Opt<String>,
+        /// Seconds between two uploads of the copy, at least.
+        pub remote_s3_interval: Opt<i64>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1325,6 +1578,12 @@ mod raw {
         pub server: Opt<String>,
         /// Envelope and header sender.
         pub from: Opt<String>,
+        /// `none`, `starttls` or `tls`.
+        pub tls: Opt<String>,
+        /// SMTP login; `""` sends without one.
+        pub user: Opt<String>,
+        /// SMTP password for `user`.
+        pub password: Opt<String>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1336,6 +1595,21 @@ mod raw {
         pub from: Opt<String>,
         /// Mailgun API key.
         pub api_key: Opt<String>,
+        /// Mailgun API base URL (the EU region has its own).
+        pub api_url: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Delivery {
+        /// Seconds one delivery attempt may take; a script is killed then.
+        pub timeout: Opt<i64>,
+        /// Seconds before the first retry; doubled after each failure.
+        pub retry_first: Opt<i64>,
+        /// Longest wait between retries, seconds.
+        pub retry_max: Opt<i64>,
+        /// Seconds after which an undelivered alert is dropped.
+        pub give_up_after: Opt<i64>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1427,6 +1701,14 @@ mod raw {
         pub slack_channel: Opt<String>,
         /// Program to run, with `LOVEBEAT_*` environment variables.
         pub script: Opt<String>,
+        /// Extra webhook request headers, name = value.
+        pub webhook_headers: BTreeMap<String, Spanned<String>>,
+        /// Shell command run when the view turns healthy again.
+        pub on_ok: Opt<String>,
+        /// Shell command run when the view turns unhealthy.
+        pub on_error: Opt<String>,
+        /// Whether warnings alert too (else a view in warning counts as ok).
+        pub warnings: Opt<bool>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1518,11 +1800,19 @@ mod raw {
 
     section! {
         General { public_url }
-        Database { filename, interval, startup_grace, remote_s3_url, remote_s3_region }
+        Database {
+            filename, interval, startup_grace, remote_s3_url, remote_s3_region,
+            remote_s3_endpoint, remote_s3_access_key_id, remote_s3_secret_access_key,
+            remote_s3_interval
+        }
         Listener { listen, allow }
-        Http { listen, base_path, write_tokens, read_tokens, public_status, public_metrics, allowed_origins }
-        Mail { server, from }
-        Mailgun { domain, from, api_key }
+        Http {
+            listen, base_path, write_tokens, read_tokens, public_status, public_metrics,
+            allowed_origins
+        }
+        Mail { server, from, tls, user, password }
+        Mailgun { domain, from, api_key, api_url }
+        Delivery { timeout, retry_first, retry_max, give_up_after }
         Slack { webhook_url }
         Metrics { server, prefix }
         EventLog { path, mode }
@@ -1539,10 +1829,11 @@ mod raw {
         Notify { lovebeat }
         Alarm { name, pattern, includes, excludes, alerts }
         View { name, regexp, alerts }
-        Alert { mail, webhook, slack_channel, script }
+        Alert { mail, webhook, slack_channel, script, webhook_headers, on_ok, on_error, warnings }
         File {
             public_url, general, database, udp, tcp, http, mail, mailgun, slack,
-            metrics, eventlog, notify, peers, prometheus, alarms, views, alerts, auto, limits
+            metrics, eventlog, notify, peers, prometheus, alarms, views, alerts, delivery, auto,
+            limits
         }
     }
 
@@ -1569,6 +1860,7 @@ mod raw {
             self.alarms.extend(later.alarms);
             self.views.extend(later.views);
             self.alerts.extend(later.alerts);
+            self.delivery.merge(later.delivery);
             self.auto.merge(later.auto);
             self.limits.merge(later.limits);
         }
@@ -1843,6 +2135,9 @@ mod tests {
         assert!(config.notify.is_empty() && config.views.is_empty() && config.alerts.is_empty());
         assert_eq!(config.auto.algorithm, Algorithm::Median);
         assert_eq!(config.auto.history, 100);
+        assert_eq!(config.mail.tls, MailTls::None);
+        assert_eq!(config.delivery.timeout, Duration::from_secs(10));
+        assert_eq!(config.delivery.give_up_after, Duration::from_secs(86_400));
         assert_eq!(config.peers.interval, Duration::from_secs(60));
         assert_eq!(config.peers.host, None);
         assert_eq!(config.prometheus.max_services, 10_000);
@@ -1850,6 +2145,44 @@ mod tests {
         assert!(config.udp.allow.0.is_empty() && config.tcp.allow.0.is_empty());
         assert_eq!(config.limits.services, Some(1_000_000));
         assert_eq!(config.limits.tcp_idle_timeout, None);
+    }
+
+    #[test]
+    fn mailgun_api_url_defaults_to_the_us_region() {
+        let config = parse("[mailgun]\ndomain = \"mg.example.org\"\n");
+        assert_eq!(config.mailgun.unwrap().api_url, MAILGUN_API_URL);
+    }
+
+    #[test]
+    fn bad_alert_values_name_the_entry_and_key() {
+        let text = "[alerts.ops]\nmail = \"a@x.com, not-an-address\"\nwebhook = \"ftp://x\"\nwebhook_headers = { \"bad name\" = \"v\" }\n";
+        let message = error(text);
+        assert!(
+            message.contains(":2: [alerts.ops] mail: invalid mail address"),
+            "{message}"
+        );
+        assert!(
+            message.contains(":3: [alerts.ops] webhook: invalid URL"),
+            "{message}"
+        );
+        assert!(
+            message.contains(":4: [alerts.ops] webhook_headers: invalid header name"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bad_mail_tls_and_delivery_values_are_errors() {
+        assert!(error("[mail]\ntls = \"ssl\"\n").contains("[mail] tls: unknown TLS mode"));
+        assert!(error("[delivery]\nretry_first = 0\n").contains("[delivery] retry_first"));
+        assert!(error("[mail]\nfrom = \"a@x.com,b@y.com\"\n").contains("[mail] from"));
+    }
+
+    #[test]
+    fn alert_warnings_default_to_off() {
+        let config = parse("[alerts.ops]\nmail = \"a@x.com\"\n");
+        let alert = &config.alerts["ops"];
+        assert!(!alert.warnings && alert.on_ok.is_none() && alert.webhook_headers.is_empty());
     }
 
     #[test]
@@ -1897,6 +2230,55 @@ mod tests {
     }
 
     #[test]
+    fn the_s3_copy_takes_its_defaults_and_hides_its_secret() {
+        let config =
+            parse("[database]\nremote_s3_url = \"s3://b/a/k\"\nremote_s3_region = \"r\"\n");
+        let s3 = config.database.remote_s3.unwrap();
+        assert_eq!((s3.endpoint, s3.access_key_id), (None, None));
+        assert_eq!(s3.interval, DEFAULT_S3_INTERVAL);
+        let config = parse(concat!(
+            "[database]\nremote_s3_url = \"s3://b/k\"\nremote_s3_region = \"r\"\n",
+            "remote_s3_access_key_id = \"id\"\nremote_s3_secret_access_key = \"hush\"\n"
+        ));
+        let shown = format!("{:?}", config.database.remote_s3.unwrap());
+        assert!(
+            shown.contains("\"id\"") && !shown.contains("hush"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn bad_s3_keys_are_reported() {
+        for url in [
+            "b/k",
+            "s3://b",
+            "s3://b/",
+            "s3:///k",
+            "s3://b/k/",
+            "s3://b/a//k",
+        ] {
+            let message = error(&format!("[database]\nremote_s3_url = {url:?}"));
+            assert!(
+                message
+                    .starts_with("/etc/lovebeat.cfg:2: [database] remote_s3_url: invalid S3 URL"),
+                "{url}: {message}"
+            );
+        }
+        let message = error("[database]\nremote_s3_endpoint = \"localhost:9000\"");
+        assert!(
+            message.contains("remote_s3_endpoint: invalid endpoint"),
+            "{message}"
+        );
+        let message = error("[database]\nremote_s3_interval = 0");
+        assert!(message.contains("remote_s3_interval: must be"), "{message}");
+        let message = error("[database]\nremote_s3_access_key_id = \"id\"");
+        assert!(
+            message.starts_with("/etc/lovebeat.cfg:2: [database] remote_s3_access_key_id: needs"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn startup_grace_may_be_zero_but_not_negative() {
         let config = parse("[database]\nstartup_grace = 0\n");
         assert_eq!(config.database.startup_grace, Duration::ZERO);
@@ -1918,6 +2300,10 @@ mod tests {
             startup_grace = 120
             remote_s3_url = "s3://bucket/lovebeat.db"
             remote_s3_region = "eu-west-1"
+            remote_s3_endpoint = "http://127.0.0.1:9000/"
+            remote_s3_access_key_id = "AKID"
+            remote_s3_secret_access_key = "secret"
+            remote_s3_interval = 300
             [udp]
             listen = "127.0.0.1:9127"
             allow = ["10.0.0.0/8", "::1"]
@@ -1945,10 +2331,19 @@ mod tests {
             [mail]
             server = "smtp.example.org:587"
             from = "beats@example.org"
+            tls = "starttls"
+            user = "beats"
+            password = "secret"
             [mailgun]
             domain = "mg.example.org"
             from = "mg@example.org"
             api_key = "key-123"
+            api_url = "https://api.eu.mailgun.net/v3"
+            [delivery]
+            timeout = 5
+            retry_first = 2
+            retry_max = 60
+            give_up_after = 3600
             [slack]
             webhook_url = "https://hooks.slack.com/services/T/B/X"
             [metrics]
@@ -1981,6 +2376,10 @@ mod tests {
             webhook = "http://hook.example.org/"
             slack_channel = "#ops"
             script = "/bin/true"
+            webhook_headers = { Authorization = "Bearer x" }
+            on_ok = "promote"
+            on_error = "demote"
+            warnings = true
             [alerts.quiet]
             mail = ""
             "##,
@@ -1994,6 +2393,10 @@ mod tests {
                 remote_s3: Some(RemoteS3 {
                     url: "s3://bucket/lovebeat.db".to_owned(),
                     region: "eu-west-1".to_owned(),
+                    endpoint: Some("http://127.0.0.1:9000".to_owned()),
+                    access_key_id: Some("AKID".to_owned()),
+                    secret_access_key: Some("secret".to_owned()),
+                    interval: Duration::from_secs(300),
                 }),
             },
             udp: Listener {
@@ -2016,11 +2419,15 @@ mod tests {
             mail: Mail {
                 server: "smtp.example.org:587".to_owned(),
                 from: "beats@example.org".to_owned(),
+                tls: MailTls::StartTls,
+                user: Some("beats".to_owned()),
+                password: Some("secret".to_owned()),
             },
             mailgun: Some(Mailgun {
                 domain: "mg.example.org".to_owned(),
                 from: "mg@example.org".to_owned(),
                 api_key: "key-123".to_owned(),
+                api_url: "https://api.eu.mailgun.net/v3".to_owned(),
             }),
             slack: Slack {
                 webhook_url: "https://hooks.slack.com/services/T/B/X".to_owned(),
@@ -2063,10 +2470,23 @@ mod tests {
                         webhook: Some("http://hook.example.org/".to_owned()),
                         slack_channel: Some("#ops".to_owned()),
                         script: Some("/bin/true".to_owned()),
+                        webhook_headers: BTreeMap::from([(
+                            "Authorization".to_owned(),
+                            "Bearer x".to_owned(),
+                        )]),
+                        on_ok: Some("promote".to_owned()),
+                        on_error: Some("demote".to_owned()),
+                        warnings: true,
                     },
                 ),
                 ("quiet".to_owned(), AlertDef::default()),
             ]),
+            delivery: AlertDelivery {
+                timeout: Duration::from_secs(5),
+                retry_first: Duration::from_secs(2),
+                retry_max: Duration::from_secs(60),
+                give_up_after: Duration::from_secs(3600),
+            },
             auto: Auto {
                 algorithm: Algorithm::Adaptive,
                 history: 20,

@@ -14,6 +14,9 @@ mod logging;
 mod services;
 
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use lovebeat_alert::{Alerter, RetryPolicy};
 
 use lovebeat_core::{Engine, EngineConfig};
 use lovebeat_server::access::Tokens;
@@ -22,6 +25,8 @@ use lovebeat_server::http::{HttpAccess, HttpLimits};
 use lovebeat_server::metrics::MetricsSettings;
 use lovebeat_server::notify::{PeerSettings, service_host};
 use lovebeat_server::ops::{Ops, OpsSettings};
+use lovebeat_server::outbox::StoreOutbox;
+use lovebeat_server::s3::{S3Copy, S3Settings};
 use lovebeat_server::statsd::StatsdSettings;
 use lovebeat_server::{IngestSettings, Persistence, Server, Settings, now_ms};
 
@@ -36,6 +41,8 @@ const EXIT_FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
+    // reqwest is built without a TLS provider of its own; lettre uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match &cli.command {
         Command::ValidateAuto { algorithm } => {
             let stdin = std::io::stdin().lock();
@@ -51,6 +58,106 @@ fn main() -> ExitCode {
         Command::Services { url, command } => run_services(&cli, url.as_deref(), command),
         Command::Run => run_daemon(&cli),
         Command::Import { file } => run_import(&cli, file),
+        Command::TestAlert { name } => test_alert(&cli, name),
+    }
+}
+
+/// `lovebeat test-alert NAME`: one sample alert through each back-end of
+/// the entry; exit 0 when every one delivered, 1 when one failed, 2 for a
+/// bad config or an unknown entry.
+fn test_alert(cli: &Cli, name: &str) -> ExitCode {
+    logging::init(&Logging {
+        debug: cli.debug,
+        syslog: false,
+    });
+    let config = match load_config(cli, false) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    let results = runtime.block_on(lovebeat_alert::test_alert(alert_settings(&config), name));
+    let results = match results {
+        Ok(results) => results,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if results.is_empty() {
+        println!("[alerts.{name}] has no mail, webhook, slack_channel or script to test");
+    }
+    let mut failed = false;
+    for (target, result) in results {
+        let kind = target.kind();
+        match result {
+            Ok(()) => println!("{kind}: sent"),
+            Err(e) => {
+                failed = true;
+                println!("{kind}: failed: {e}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// What the alerter needs from the configuration.
+fn alert_settings(config: &Config) -> lovebeat_alert::Settings {
+    let entries = config
+        .alerts
+        .iter()
+        .map(|(name, a)| {
+            let entry = lovebeat_alert::Entry {
+                mail: a.mail.clone(),
+                webhook: a.webhook.clone(),
+                webhook_headers: a.webhook_headers.clone(),
+                slack_channel: a.slack_channel.clone(),
+                script: a.script.clone(),
+                on_ok: a.on_ok.clone(),
+                on_error: a.on_error.clone(),
+                warnings: a.warnings,
+            };
+            (name.clone(), entry)
+        })
+        .collect();
+    let mail = &config.mail;
+    let delivery = &config.delivery;
+    lovebeat_alert::Settings {
+        entries,
+        views: config.views.iter().map(|v| v.alerts.clone()).collect(),
+        mail: lovebeat_alert::MailSettings {
+            server: mail.server.clone(),
+            from: mail.from.clone(),
+            tls: mail.tls,
+            user: mail.user.clone(),
+            password: mail.password.clone(),
+        },
+        mailgun: config
+            .mailgun
+            .as_ref()
+            .map(|m| lovebeat_alert::MailgunSettings {
+                domain: m.domain.clone(),
+                from: m.from.clone(),
+                api_key: m.api_key.clone(),
+                api_url: m.api_url.clone(),
+            }),
+        slack_webhook_url: config.slack.webhook_url.clone(),
+        public_url: config.public_url.clone(),
+        retry: RetryPolicy {
+            first: delivery.retry_first,
+            max: delivery.retry_max,
+            give_up_after: delivery.give_up_after,
+        },
+        timeout: delivery.timeout,
     }
 }
 
@@ -154,6 +261,18 @@ fn ops_settings(config: &Config) -> OpsSettings {
     }
 }
 
+/// The client of the S3 copy the config asks for.
+fn s3_copy(remote: &config::RemoteS3) -> Result<S3Copy, lovebeat_server::s3::S3Error> {
+    S3Copy::new(&S3Settings {
+        url: remote.url.clone(),
+        region: remote.region.clone(),
+        endpoint: remote.endpoint.clone(),
+        access_key_id: remote.access_key_id.clone(),
+        secret_access_key: remote.secret_access_key.clone(),
+        interval: remote.interval,
+    })
+}
+
 async fn serve(config: Config) -> ExitCode {
     let engine_config = EngineConfig {
         algorithm: config.auto.algorithm,
@@ -162,7 +281,14 @@ async fn serve(config: Config) -> ExitCode {
         max_services: config.limits.services.unwrap_or(usize::MAX),
     };
     raise_fd_limit(&config);
-    let opened = match database::open(&config.database.filename, now_ms()) {
+    let s3 = match config.database.remote_s3.as_ref().map(s3_copy).transpose() {
+        Ok(s3) => s3,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let opened = match database::open(&config.database.filename, s3.as_ref(), now_ms()).await {
         Ok(opened) => opened,
         Err(e) => {
             eprintln!("lovebeat: {e}");
@@ -171,6 +297,15 @@ async fn serve(config: Config) -> ExitCode {
     };
     let contents = opened.contents;
     let engine = Engine::restore(engine_config, now_ms(), contents.services, contents.views);
+    // Alerts left undelivered by the last run are queued first.
+    let outbox = Arc::new(StoreOutbox(opened.store.clone()));
+    let alerter = match Alerter::start(alert_settings(&config), outbox) {
+        Ok(alerter) => alerter,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
     let settings = Settings {
         udp: config.udp.listen.bind_addrs(),
         tcp: config.tcp.listen.bind_addrs(),
@@ -184,8 +319,10 @@ async fn serve(config: Config) -> ExitCode {
         persistence: Some(Persistence {
             store: opened.store,
             interval: config.database.interval,
+            s3,
         }),
         startup_grace: config.database.startup_grace,
+        alerter,
         ingest: ingest_settings(&config),
         http_limits: HttpLimits {
             connections: config.limits.http_connections,

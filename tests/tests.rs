@@ -3,6 +3,8 @@
 //!
 //! * `daemon`: beats over UDP, TCP and HTTP, states, `/status`, bad input,
 //!   configuration and the command line.
+//! * `alert`: mail, webhook, Slack and script alerts against real
+//!   receivers; retries, giving up, `test-alert`.
 //! * `ops`: operating it: `/metrics` (strict parse, promtool), the Nagios
 //!   plugin and check_http, the example clients, statsd out, the event log,
 //!   two peered daemons, `lovebeat services …`, the systemd unit.
@@ -11,14 +13,18 @@
 //!   read-only disk under the store (docs/RELIABILITY.md).
 //! * `store`: the database across restarts and `kill -9`, a second
 //!   instance, a damaged store, Go database import.
+//! * `s3`: the S3 copy against moto's S3 server: uploads, a restore into
+//!   an empty lovebeat, an outage, an unreachable or damaged copy.
 //! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
 //!   `chromium-driver`), and the `/ws` websocket.
 
 mod browser;
 mod util;
 
+mod alert;
 mod daemon;
 mod hostile;
 mod ops;
+mod s3;
 mod store;
 mod ui;

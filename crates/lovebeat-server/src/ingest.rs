@@ -415,7 +415,8 @@ mod tests {
     /// An actor not yet running, with a queue of one batch, already full.
     fn full_queue() -> (Actor, EngineHandle) {
         let engine = Engine::new(EngineConfig::default(), 0);
-        let (actor, handle) = Actor::new(engine, 1, Arc::new(Metrics::default()));
+        let alerter = lovebeat_alert::Alerter::disabled();
+        let (actor, handle) = Actor::new(engine, 1, Arc::new(Metrics::default()), alerter);
         handle.try_send(Batch::new()).unwrap();
         (actor, handle)
     }

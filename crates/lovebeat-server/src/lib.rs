@@ -18,6 +18,9 @@
 //!   [`ops::Ops::start`]: `statelog` (§7.5 log lines), [`eventlog`] (§7.4),
 //!   [`statsd`] (§7.3) and [`notify`] (§7.2 peers).
 //! * [`persist`]: write-behind of changes to the store.
+//! * [`s3`]: the S3 copy of the store: the startup download, and the
+//!   upload task.
+//! * [`outbox`]: the store as the alerts' durable outbox.
 //! * `grace`: holding back the restore's view changes (`startup_grace`).
 //! * [`fuzzing`]: entry points for the fuzz targets in `fuzz/`.
 
@@ -34,7 +37,9 @@ pub mod internal_events;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod outbox;
 pub mod persist;
+pub mod s3;
 pub mod snapshot;
 mod statelog;
 pub mod statsd;
@@ -71,6 +76,8 @@ pub struct Settings {
     /// `[database] startup_grace`: how long the view changes caused by
     /// the restore are held back (see `grace`).
     pub startup_grace: Duration,
+    /// Where view changes go (`Alerter::disabled()` for none).
+    pub alerter: lovebeat_alert::Alerter,
     /// What the line protocol listeners enforce.
     pub ingest: IngestSettings,
     /// `[limits]` of the HTTP server.
@@ -114,6 +121,8 @@ pub struct Server {
     stop_actor: CancellationToken,
     ingest: Vec<JoinHandle<()>>,
     actor: JoinHandle<Engine>,
+    /// Keeps the S3 copy up to date, when there is one.
+    uploader: Option<s3::Uploader>,
 }
 
 /// A listener that could not be opened.
@@ -144,8 +153,15 @@ impl Server {
         let http_addr = local(http.local_addr(), "HTTP")?;
 
         let metrics = Arc::new(metrics::Metrics::new(settings.metrics, &settings.version));
-        let (mut actor, handle) = actor::Actor::new(engine, settings.queue, metrics);
+        metrics.add_collector(Arc::new(metrics::AlertSeries(settings.alerter.clone())));
+        let (mut actor, handle) =
+            actor::Actor::new(engine, settings.queue, metrics.clone(), settings.alerter);
+        let mut uploader = None;
         if let Some(persistence) = settings.persistence {
+            if let Some(copy) = &persistence.s3 {
+                let store = persistence.store.clone();
+                uploader = Some(s3::Uploader::start(copy.clone(), store, metrics));
+            }
             actor = actor.with_persistence(persistence);
         }
         let actor = actor.with_startup_grace(settings.startup_grace);
@@ -196,11 +212,12 @@ impl Server {
             stop_actor,
             ingest,
             actor,
+            uploader,
         })
     }
 
-    /// Stops taking beats, applies what is queued, saves it, and returns
-    /// the engine.
+    /// Stops taking beats, applies what is queued, saves it, uploads it to
+    /// the S3 copy if there is one, and returns the engine.
     pub async fn shutdown(self) -> Engine {
         self.stop_ingest.cancel();
         let grace = std::time::Duration::from_millis(500);
@@ -211,6 +228,10 @@ impl Server {
             }
         }
         self.stop_actor.cancel();
-        self.actor.await.expect("the actor does not panic")
+        let engine = self.actor.await.expect("the actor does not panic");
+        if let Some(uploader) = self.uploader {
+            uploader.finish().await;
+        }
+        engine
     }
 }

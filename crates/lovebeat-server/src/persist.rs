@@ -40,6 +40,8 @@ pub struct Persistence {
     pub store: Store,
     /// `[database] interval`: the longest a beat waits to be saved.
     pub interval: Duration,
+    /// Where the store is copied to (`s3`), if anywhere.
+    pub s3: Option<crate::s3::S3Copy>,
 }
 
 /// Runs once the save it was handed with is on disk.
@@ -379,10 +381,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
         let engine = Engine::new(EngineConfig::default(), now_ms());
-        let (actor, handle) = Actor::new(engine, 16, Arc::default());
+        let (actor, handle) = Actor::new(
+            engine,
+            16,
+            Arc::default(),
+            lovebeat_alert::Alerter::disabled(),
+        );
         let actor = actor.with_persistence(Persistence {
             store: store.clone(),
             interval,
+            s3: None,
         });
         let stop = CancellationToken::new();
         tokio::spawn(actor.run(stop.clone()));
@@ -437,10 +445,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
         let engine = Engine::new(EngineConfig::default(), now_ms());
-        let (actor, handle) = Actor::new(engine, 16, Arc::default());
+        let (actor, handle) = Actor::new(
+            engine,
+            16,
+            Arc::default(),
+            lovebeat_alert::Alerter::disabled(),
+        );
         let actor = actor.with_persistence(Persistence {
             store: store.clone(),
             interval: Duration::from_secs(3600),
+            s3: None,
         });
         let stop = CancellationToken::new();
         let running = tokio::spawn(actor.run(stop.clone()));

@@ -152,6 +152,24 @@ impl Store {
         Ok(contents)
     }
 
+    /// Every stored service and view as of one moment between two saves
+    /// (no save or import runs while it is read), and the generation they
+    /// belong to: what the S3 copy uploads.
+    pub fn snapshot(&self) -> Result<(u64, Contents), StoreError> {
+        let saves = self.saves.lock().expect("saves are not poisoned");
+        let contents = self.load()?;
+        Ok((saves.generation, contents))
+    }
+
+    /// How many saves (and imports) the store has had: it changes
+    /// whenever anything may have been written.
+    pub fn generation(&self) -> u64 {
+        self.saves
+            .lock()
+            .expect("saves are not poisoned")
+            .generation
+    }
+
     /// Writes `save` (one sled batch per tree) and flushes: when this
     /// returns `Ok`, every record of `save` is on disk.
     pub fn save(&self, save: &Save) -> Result<(), StoreError> {
@@ -442,6 +460,24 @@ pub(crate) mod tests {
         let err = Store::open(&path).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         assert!(err.to_string().contains("is damaged"), "{err}");
+    }
+
+    #[test]
+    fn a_snapshot_is_everything_as_of_its_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let before = store.generation();
+        let save = Save {
+            services: vec![service("a", 1)],
+            views: vec![view("v", 1)],
+            ..Save::default()
+        };
+        store.save(&save).unwrap();
+        let (generation, contents) = store.snapshot().unwrap();
+        assert_eq!(generation, before + 1);
+        assert_eq!(generation, store.generation());
+        assert_eq!(contents, store.load().unwrap());
+        assert_eq!(contents.services, vec![service("a", 1)]);
     }
 
     #[test]

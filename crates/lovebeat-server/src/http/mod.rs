@@ -8,6 +8,7 @@
 //! and nothing is served outside it.
 
 mod guard;
+mod alerts;
 mod render;
 pub(crate) mod serve;
 pub(crate) mod services;
@@ -162,6 +163,9 @@ fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/api/views/{name}/status", get(status::view_status))
         .route("/api/alarms/{name}/status", get(status::view_status))
+        .route("/api/alerts", get(alerts::list))
+        .route("/api/alerts/", get(alerts::list))
+        .route("/api/alerts/{name}", get(alerts::show))
         .route("/status", get(status::status))
         .route("/status/store", get(status::store_status))
         .route("/api/status", get(status::status))
@@ -267,7 +271,8 @@ mod tests {
     fn app(base_path: &str) -> Router {
         let engine = Engine::new(EngineConfig::default(), 0);
         let counters = Arc::new(crate::metrics::Metrics::new(Default::default(), "test"));
-        let (_actor, engine) = crate::actor::Actor::new(engine, 1, counters);
+        let (_actor, engine) =
+            crate::actor::Actor::new(engine, 1, counters, lovebeat_alert::Alerter::disabled());
         router(AppState::new(engine, "1.2.3", base_path))
     }
 
@@ -292,7 +297,8 @@ mod tests {
     #[tokio::test]
     async fn a_change_is_answered_503_with_retry_after_when_the_queue_stays_full() {
         let engine = Engine::new(EngineConfig::default(), 0);
-        let (_actor, handle) = crate::actor::Actor::new(engine, 1, Arc::default());
+        let alerter = lovebeat_alert::Alerter::disabled();
+        let (_actor, handle) = crate::actor::Actor::new(engine, 1, Arc::default(), alerter);
         handle.try_send(crate::batch::Batch::new()).unwrap();
         let limits = HttpLimits {
             queue_wait: Duration::from_millis(50),
