@@ -219,7 +219,7 @@ impl Writer {
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("lovebeat-store".into())
-            .spawn(move || write_loop(store, &thread_shared, &counters))
+            .spawn(move || write_loop(&store, &thread_shared, &counters))
             .expect("the store writer thread starts");
         Writer {
             shared,
@@ -254,13 +254,12 @@ impl Writer {
     }
 }
 
-/// The writer thread. After a failed save it drops the store and opens it
-/// again before the next try: sled refuses every write after an I/O error
-/// until it is reopened, so this is how saves resume, with everything that
+/// The writer thread. After a failed save it reopens the store before the
+/// next try ([`Store::reopen`]): sled refuses every write after an I/O
+/// error until then, so this is how saves resume, with everything that
 /// waited, once the disk has room again or is writable again.
-fn write_loop(store: Store, shared: &Shared, counters: &Metrics) {
-    let path = store.path().to_owned();
-    let mut store = Some(store);
+fn write_loop(store: &Store, shared: &Shared, counters: &Metrics) {
+    let mut failed = false;
     let mut retry = RETRY_FIRST;
     loop {
         let mut pending = shared.pending.lock().expect("not poisoned");
@@ -271,18 +270,18 @@ fn write_loop(store: Store, shared: &Shared, counters: &Metrics) {
         let work = std::mem::take(&mut *pending);
         drop(pending);
         if !work.submitted {
-            finish(store.as_ref(), closing);
+            finish(store, closing);
             return;
         }
         let (save, after, taken_at) = work.into_save();
         let started = std::time::Instant::now();
-        let saved = match reopened(&mut store, &path) {
-            Ok(open) => open.save(&save),
-            Err(e) => Err(e),
-        };
-        match saved {
+        let reopened = if failed { store.reopen() } else { Ok(()) };
+        match reopened.and_then(|()| store.save(&save)) {
             Ok(()) => {
-                retry = RETRY_FIRST;
+                if failed {
+                    tracing::info!("database saves resumed");
+                }
+                (failed, retry) = (false, RETRY_FIRST);
                 counters.saved(taken_at);
                 StoreFlushed {
                     duration: started.elapsed(),
@@ -293,13 +292,12 @@ fn write_loop(store: Store, shared: &Shared, counters: &Metrics) {
             Err(e) => {
                 counters.save_failed(now_ms(), &e.to_string());
                 tracing::error!(error = %e, "database save failed; retrying in {retry:?}");
-                // Closed now, opened again before the next try.
-                store = None;
+                failed = true;
                 let mut pending = shared.pending.lock().expect("not poisoned");
                 pending.restore(Pending::from_save(save, taken_at));
                 if closing.is_some() {
                     drop(pending);
-                    finish(store.as_ref(), closing);
+                    finish(store, closing);
                     return;
                 }
                 let (pending, _) = shared
@@ -318,21 +316,9 @@ fn write_loop(store: Store, shared: &Shared, counters: &Metrics) {
     }
 }
 
-/// The store, opened again at `path` if a failed save closed it.
-fn reopened<'a>(
-    store: &'a mut Option<Store>,
-    path: &std::path::Path,
-) -> Result<&'a Store, lovebeat_store::StoreError> {
-    if store.is_none() {
-        *store = Some(Store::open(path)?);
-        tracing::info!("database reopened after a failed save");
-    }
-    Ok(store.as_ref().expect("just opened"))
-}
-
 /// The last act: record how far the store got, and say so.
-fn finish(store: Option<&Store>, closing: Option<oneshot::Sender<()>>) {
-    if let Some(Err(e)) = store.map(Store::checkpoint) {
+fn finish(store: &Store, closing: Option<oneshot::Sender<()>>) {
+    if let Err(e) = store.checkpoint() {
         tracing::error!(error = %e, "database checkpoint failed");
     }
     if let Some(done) = closing {

@@ -15,13 +15,11 @@ impl Store {
     /// Adds an entry; it is on disk when this returns. Returns its id,
     /// greater than every id handed out before.
     pub fn outbox_push(&self, entry: &[u8]) -> Result<u64, StoreError> {
-        let id = self
-            .db
-            .generate_id()
+        let h = self.handles()?;
+        let id = (h.db.generate_id()).map_err(|e| StoreError::database("outbox write", e))?;
+        (h.outbox.insert(outbox_key(id), entry))
             .map_err(|e| StoreError::database("outbox write", e))?;
-        self.outbox
-            .insert(outbox_key(id), entry)
-            .map_err(|e| StoreError::database("outbox write", e))?;
+        drop(h);
         self.flush()?;
         Ok(id)
     }
@@ -29,8 +27,7 @@ impl Store {
     /// Replaces the entry `id` (e.g. with its attempt count raised);
     /// [`StoreError::NoSuchOutboxEntry`] if it is not there.
     pub fn outbox_replace(&self, id: u64, entry: &[u8]) -> Result<(), StoreError> {
-        let previous = self
-            .outbox
+        let previous = (self.handles()?.outbox)
             .fetch_and_update(outbox_key(id), |old| old.map(|_| entry.to_vec()))
             .map_err(|e| StoreError::database("outbox write", e))?;
         if previous.is_none() {
@@ -41,7 +38,7 @@ impl Store {
 
     /// Removes the entry `id`; removing one that is not there is fine.
     pub fn outbox_remove(&self, id: u64) -> Result<(), StoreError> {
-        self.outbox
+        (self.handles()?.outbox)
             .remove(outbox_key(id))
             .map_err(|e| StoreError::database("outbox write", e))?;
         self.flush()
@@ -50,7 +47,7 @@ impl Store {
     /// Every entry, in id order.
     pub fn outbox_entries(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let mut entries = Vec::new();
-        for item in self.outbox.iter() {
+        for item in self.handles()?.outbox.iter() {
             let (key, value) = item.map_err(|e| StoreError::database("outbox read", e))?;
             let id = outbox_id(&key).ok_or_else(|| StoreError::Record {
                 tree: crate::schema::OUTBOX,

@@ -6,9 +6,10 @@
 //! once at startup and [`Store::import`] for a Go database.
 
 use std::fmt;
+use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use lovebeat_core::{Millis, ServiceRecord, ViewRecord};
@@ -23,15 +24,37 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// lovebeat's database: a handle that is cheap to clone and to share
 /// between threads (sled is internally synchronised).
+///
+/// Every clone shares one open database, which [`Store::reopen`] can close
+/// and open again under all of them. Lock order: `saves`, then `open`.
 #[derive(Clone)]
 pub struct Store {
+    /// The open database; None after a reopen that failed (the disk still
+    /// fails), until one succeeds.
+    open: Arc<RwLock<Option<Handles>>>,
+    /// Saves so far, and when the witness was last written.
+    saves: Arc<Mutex<Saves>>,
+    path: Arc<Path>,
+}
+
+/// The sled handles of an open store.
+pub(crate) struct Handles {
     pub(crate) db: sled::Db,
     pub(crate) services: sled::Tree,
     pub(crate) views: sled::Tree,
     pub(crate) outbox: sled::Tree,
-    /// Saves so far, and when the witness was last written.
-    saves: Arc<Mutex<Saves>>,
-    path: Arc<Path>,
+}
+
+/// The open handles, read-locked for the length of one operation, so a
+/// reopen never closes the database under it.
+pub(crate) struct Open<'a>(RwLockReadGuard<'a, Option<Handles>>);
+
+impl Deref for Open<'_> {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        self.0.as_ref().expect("checked when locked")
+    }
 }
 
 struct Saves {
@@ -98,6 +121,20 @@ impl Store {
             }
         })?;
         let db = opened.map_err(|e| StoreError::opening(path, e))?;
+        let (handles, generation) = Store::checked(path, db)?;
+        Ok(Store {
+            open: Arc::new(RwLock::new(Some(handles))),
+            saves: Arc::new(Mutex::new(Saves {
+                generation,
+                witnessed: Instant::now(),
+            })),
+            path: path.into(),
+        })
+    }
+
+    /// Checks a freshly opened database against its format and witness,
+    /// and opens its trees; returns them and the generation.
+    fn checked(path: &Path, db: sled::Db) -> Result<(Handles, u64), StoreError> {
         let witness = witness::read(path)?;
         schema::check_format(&db, path, witness.is_some_and(|w| w.generation > 0))?;
         let generation = schema::generation(&db).map_err(|e| StoreError::opening(path, e))?;
@@ -111,17 +148,55 @@ impl Store {
         )?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| StoreError::opening(path, e));
         let (services, views, outbox) = (tree(SERVICES)?, tree(VIEWS)?, tree(OUTBOX)?);
-        Ok(Store {
+        let handles = Handles {
             db,
             services,
             views,
             outbox,
-            saves: Arc::new(Mutex::new(Saves {
-                generation,
-                witnessed: Instant::now(),
-            })),
-            path: path.into(),
-        })
+        };
+        Ok((handles, generation))
+    }
+
+    /// Closes the database and opens it again, under every clone. After an
+    /// I/O error (a full or read-only disk) sled refuses every later write
+    /// until it is reopened, so this is how writes resume once the disk is
+    /// back; what sled had not made durable is gone, and the caller writes
+    /// it again. While the database cannot be opened, the store stays
+    /// closed (every operation fails) until a later reopen succeeds.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut saves = self.saves.lock().expect("saves are not poisoned");
+        let mut open = self.open.write().expect("the store lock is not poisoned");
+        // Dropping the handles closes the database and releases its lock.
+        *open = None;
+        let path = &*self.path;
+        let config = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(None);
+        let opened = catch_unwind(AssertUnwindSafe(|| config.open())).map_err(|panic| {
+            StoreError::Corrupt {
+                path: path.to_owned(),
+                detail: panic_message(&panic),
+            }
+        })?;
+        let db = opened.map_err(|e| StoreError::opening(path, e))?;
+        let (handles, generation) = Store::checked(path, db)?;
+        *open = Some(handles);
+        saves.generation = generation;
+        Ok(())
+    }
+
+    /// The open database for one operation, or an error while it is
+    /// closed (a reopen failed).
+    pub(crate) fn handles(&self) -> Result<Open<'_>, StoreError> {
+        let open = self.open.read().expect("the store lock is not poisoned");
+        if open.is_none() {
+            return Err(StoreError::Database {
+                action: "use",
+                detail: "the database is closed after a failed write, until it reopens".into(),
+            });
+        }
+        Ok(Open(open))
     }
 
     /// The store directory.
@@ -131,7 +206,7 @@ impl Store {
 
     /// Whether the store holds no service and no view.
     pub fn is_empty(&self) -> bool {
-        self.services.is_empty() && self.views.is_empty()
+        (self.handles()).is_ok_and(|h| h.services.is_empty() && h.views.is_empty())
     }
 
     /// Every stored service and view, services in name order. One record
@@ -139,13 +214,14 @@ impl Store {
     /// with part of its state silently missing.
     pub fn load(&self) -> Result<Contents, StoreError> {
         let mut contents = Contents::default();
-        for entry in self.services.iter() {
+        let h = self.handles()?;
+        for entry in h.services.iter() {
             let (key, value) = entry.map_err(|e| StoreError::database("read", e))?;
             contents
                 .services
                 .push(schema::decode_service(&key, &value)?);
         }
-        for entry in self.views.iter() {
+        for entry in h.views.iter() {
             let (key, value) = entry.map_err(|e| StoreError::database("read", e))?;
             contents.views.push(schema::decode_view(&key, &value)?);
         }
@@ -189,13 +265,14 @@ impl Store {
         }
         let write = |e| StoreError::database("write", e);
         let mut saves = self.saves.lock().expect("saves are not poisoned");
-        self.services.apply_batch(services).map_err(write)?;
-        self.views.apply_batch(views).map_err(write)?;
+        let h = self.handles()?;
+        h.services.apply_batch(services).map_err(write)?;
+        h.views.apply_batch(views).map_err(write)?;
         saves.generation += 1;
-        self.db
-            .insert(GENERATION_KEY, &saves.generation.to_be_bytes())
+        h.db.insert(GENERATION_KEY, &saves.generation.to_be_bytes())
             .map_err(write)?;
-        self.flush()?;
+        flush(&h)?;
+        drop(h);
         if saves.generation == 1 || saves.witnessed.elapsed() >= WITNESS_EVERY {
             self.witness(&mut saves)?;
         }
@@ -206,7 +283,7 @@ impl Store {
     /// saves do it on their own now and then).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         let mut saves = self.saves.lock().expect("saves are not poisoned");
-        self.flush()?;
+        flush(&*self.handles()?)?;
         self.witness(&mut saves)
     }
 
@@ -222,10 +299,7 @@ impl Store {
 
     /// Makes everything written so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db
-            .flush()
-            .map(drop)
-            .map_err(|e| StoreError::database("flush", e))
+        flush(&*self.handles()?)
     }
 
     /// Writes imported records over any of the same name, and remembers
@@ -236,8 +310,9 @@ impl Store {
         let marker = schema::encode(import);
         let mut saves = self.saves.lock().expect("saves are not poisoned");
         let generation = (saves.generation + 1).to_be_bytes();
-        let db: &sled::Tree = &self.db;
-        let result = (&self.services, &self.views, db).transaction(|(services, views, meta)| {
+        let h = self.handles()?;
+        let db: &sled::Tree = &h.db;
+        let result = (&h.services, &h.views, db).transaction(|(services, views, meta)| {
             for record in &contents.services {
                 services.insert(record.name.as_bytes(), schema::encode(record))?;
             }
@@ -256,20 +331,27 @@ impl Store {
             },
         })?;
         saves.generation += 1;
-        self.flush()?;
+        flush(&h)?;
+        drop(h);
         self.witness(&mut saves)
     }
 
     /// The last Go database import, if there was one.
     pub fn go_import(&self) -> Result<Option<GoImport>, StoreError> {
-        let stored = self
-            .db
+        let stored = (self.handles()?.db)
             .get(GO_IMPORT_KEY)
             .map_err(|e| StoreError::database("read", e))?;
         stored
             .map(|bytes| schema::decode("meta", GO_IMPORT_KEY, &bytes))
             .transpose()
     }
+}
+
+/// Makes everything written so far durable.
+fn flush(h: &Handles) -> Result<(), StoreError> {
+    h.db.flush()
+        .map(drop)
+        .map_err(|e| StoreError::database("flush", e))
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -316,8 +398,34 @@ pub(crate) mod tests {
         let store = Store::open(&dir.path().join("db")).unwrap();
         assert!(store.is_empty());
         assert_eq!(store.load().unwrap(), Contents::default());
-        let version = store.db.get(schema::FORMAT_KEY).unwrap().unwrap();
+        let version = store
+            .handles()
+            .unwrap()
+            .db
+            .get(schema::FORMAT_KEY)
+            .unwrap()
+            .unwrap();
         assert_eq!(&*version, &schema::FORMAT_VERSION.to_be_bytes());
+    }
+
+    #[test]
+    fn reopen_closes_and_opens_the_database_under_every_clone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let outbox = store.clone();
+        let save = Save {
+            services: vec![service("a", 5)],
+            ..Save::default()
+        };
+        store.save(&save).unwrap();
+        let generation = store.generation();
+        // The lock is released and taken again: no clone keeps the old one.
+        store.reopen().unwrap();
+        assert_eq!(store.generation(), generation);
+        assert_eq!(outbox.load().unwrap().services, vec![service("a", 5)]);
+        outbox.outbox_push(b"x").unwrap();
+        store.save(&save).unwrap();
+        assert_eq!(store.generation(), generation + 1);
     }
 
     #[test]
@@ -374,8 +482,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let store = Store::open(&path).unwrap();
-        store
-            .db
+        (store.handles().unwrap().db)
             .insert(
                 schema::FORMAT_KEY,
                 &(schema::FORMAT_VERSION + 1).to_be_bytes(),
@@ -403,7 +510,12 @@ pub(crate) mod tests {
     fn a_damaged_record_fails_the_load() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
-        store.services.insert(b"x", b"not json").unwrap();
+        store
+            .handles()
+            .unwrap()
+            .services
+            .insert(b"x", b"not json")
+            .unwrap();
         let err = store.load().unwrap_err();
         assert!(matches!(err, StoreError::Record { .. }), "{err:?}");
     }

@@ -7,8 +7,8 @@
 //! every route moves under that path (`/monitoring/lovebeat/api/services`)
 //! and nothing is served outside it.
 
-mod guard;
 mod alerts;
+mod guard;
 mod render;
 pub(crate) mod serve;
 pub(crate) mod services;
