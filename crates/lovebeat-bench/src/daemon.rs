@@ -119,7 +119,11 @@ impl Daemon {
     pub fn cpu_share(&self, span: Duration) -> Result<f64> {
         let ticks = || -> Result<u64> {
             let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-            let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map_or("", |(_, r)| r)
+                .split_whitespace()
+                .collect();
             Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
         };
         let before = ticks()?;

@@ -27,8 +27,8 @@ pub struct Report {
 
 impl Report {
     pub fn print(&self) {
-        let per_service = (self.rss_bytes.saturating_sub(self.empty_rss_bytes)) as f64
-            / self.services as f64;
+        let per_service =
+            (self.rss_bytes.saturating_sub(self.empty_rss_bytes)) as f64 / self.services as f64;
         println!("| what | measured | target |");
         println!("|---|---|---|");
         println!(
@@ -129,7 +129,9 @@ fn detection_delay(daemon: &Daemon, i: usize) -> Result<Duration> {
     daemon.beat_udp(&format!("{name}.err:1|g\n{name}.beat:1|c\n"))?;
     let sent = Instant::now();
     let seen = wait_for(Duration::from_secs(10), || {
-        Ok(daemon.get(&format!("/api/services/{name}"))?.contains("\"state\": \"error\""))
+        Ok(daemon
+            .get(&format!("/api/services/{name}"))?
+            .contains("\"state\": \"error\""))
     })?;
     Ok(seen.saturating_duration_since(sent + Duration::from_secs(1)))
 }
