@@ -102,6 +102,10 @@ pub struct ServiceInfo {
     pub views: Vec<Arc<str>>,
     /// What AUTO stands for now, in ms (None: too little history).
     pub auto_timeout: Option<u64>,
+    /// The AUTO estimator this service uses (its own or the configured one).
+    pub auto_algorithm: Algorithm,
+    /// One line on why AUTO is what it is, when a timeout is AUTO.
+    pub auto_reason: Option<String>,
 }
 
 /// A view as readers see it.
@@ -284,6 +288,9 @@ impl Engine {
         s.set_timeout(kind, timeout);
         if timeout == Timeout::Auto {
             s.recompute_auto(algorithm);
+        } else if !uses_auto(s) {
+            // Rebuilt from the history if AUTO comes back.
+            s.rhythm = None;
         }
         let name = s.name.clone();
         self.events.push(Event::ServiceTimeoutChanged {
@@ -292,6 +299,21 @@ impl Engine {
             from,
             to: timeout,
         });
+        self.refresh(id, now);
+    }
+
+    /// Gives a service its own AUTO estimator (None: the configured one).
+    pub fn set_algorithm(&mut self, now: Millis, name: &str, algorithm: Option<Algorithm>) {
+        let id = self.id_or_create(now, name);
+        let default = self.config.algorithm;
+        let s = self.service_mut(id);
+        if s.algorithm == algorithm {
+            return;
+        }
+        s.algorithm = algorithm;
+        if uses_auto(s) {
+            s.recompute_auto(default);
+        }
         self.refresh(id, now);
     }
 
@@ -451,6 +473,8 @@ impl Engine {
                 .map(|&v| self.view_ref(v).name.clone())
                 .collect(),
             auto_timeout: s.auto_ms,
+            auto_algorithm: s.algorithm.unwrap_or(self.config.algorithm),
+            auto_reason: uses_auto(s).then(|| s.auto_reason(self.config.algorithm, 0)),
         }
     }
 

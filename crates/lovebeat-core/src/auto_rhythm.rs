@@ -1,0 +1,836 @@
+//! The `rhythm` AUTO estimator: a timeout calibrated to ≤ 0.05 % misses,
+//! on a clock that stops in the quiet hours the service has shown.
+//!
+//! Per service it keeps (about 1.6 KB, whatever the history length):
+//! * the last [`RING`] *effective* intervals (wall time minus learned quiet
+//!   time); their median is the period estimate P;
+//! * a long-memory histogram of `next interval / P`, the ratio a timeout
+//!   `x × P` has to cover. Its upper quantile, calibrated to [`TARGET`]
+//!   misses and extrapolated from its 90th and 99th percentiles while it
+//!   is thin, gives x. Single outliers never move it (the largest sample is
+//!   always ignored), and ratios over [`MAX_RATIO`] are gaps, not jitter;
+//! * two maps of 5-minute slots, one of the week and one of the day, of
+//!   where the service has stayed silent well past its due time. A slot
+//!   silent twice (two weeks, or two days where the week says nothing) is
+//!   *quiet*: the deadline clock stops there, so a business-hours job is
+//!   due shortly after 09:00 on Monday, not at 17:05 on Friday.
+//!
+//! A run of [`CHANGE_RUN`] intervals past the timeout (or far below P)
+//! is a new period: the ring restarts from those intervals.
+//!
+//! Pure and time-free like the rest of the core: times are passed in. The
+//! engine (`service.rs`) feeds it each new interval and asks for the
+//! timeout; the simulator and `validate-auto` do the same.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::Millis;
+
+/// Width of one time-of-week slot.
+const SLOT_MS: Millis = 5 * 60 * 1000;
+/// Slots in a day and in a week.
+const DAY_SLOTS: usize = 288;
+const WEEK_SLOTS: usize = 7 * DAY_SLOTS;
+/// 1970-01-01 was a Thursday: slots from epoch day 0 plus this are Monday-based.
+const EPOCH_WEEKDAY_SLOTS: i64 = 3 * DAY_SLOTS as i64;
+
+/// Effective intervals kept for the period estimate.
+pub(crate) const RING: usize = 64;
+/// Histogram bins: bin 0 holds ratios up to 1 + [`MIN_EXCESS`], bin b > 0
+/// an eighth of a doubling of the excess `ratio - 1`.
+const BINS: usize = 128;
+const MIN_EXCESS: f64 = 0.001;
+const BINS_PER_DOUBLING: f64 = 8.0;
+/// Histogram weight halves every this many intervals.
+const HALF_LIFE: f64 = 4096.0;
+/// The share of intervals the timeout may miss.
+pub const TARGET: f64 = 0.0005;
+/// Weight of the tail's single largest sample, which the quantile ignores.
+const IGNORED_WEIGHT: f64 = 1.5;
+/// How far past the 99th percentile the tail is extrapolated, in units of
+/// (p99 - p90). 1.0 lands on an exponential tail's 99.9th percentile.
+const EXTRAPOLATION: f64 = 1.0;
+/// Ratios above this are gaps (an outage, a quiet night), not jitter.
+const MAX_RATIO: f64 = 16.0;
+/// Fewest intervals for a deadline.
+const MIN_INTERVALS: usize = 3;
+/// While fewer intervals than this were seen, the timeout is at least
+/// [`WARMUP_FACTOR`] × P: the tail is unknown and rhythm unlearned.
+const WARMUP: u32 = 32;
+const WARMUP_FACTOR: f64 = 2.0;
+/// Intervals in a row past the timeout that mean the period changed.
+const CHANGE_RUN: u8 = 3;
+/// Intervals in a row under [`SHRINK_RATIO`] × P that mean it shrank.
+const SHRINK_RUN: u8 = 4;
+const SHRINK_RATIO: f64 = 0.5;
+/// A silent stretch past due must cover this many whole slots to count.
+const MIN_STRETCH_SLOTS: usize = 2;
+/// After a quiet stretch, the deadline gets this share of its length (at
+/// most [`RESUME_CAP_MS`]) for the service to come back.
+const RESUME_SHARE: f64 = 0.25;
+const RESUME_CAP_MS: f64 = 3_600_000.0;
+/// Periods longer than this ignore the slot maps.
+const MAX_RHYTHM_PERIOD_MS: f64 = 2.0 * 86_400_000.0;
+/// Intervals with a long silent stretch wait this long before entering the
+/// histogram: by then a weekly rhythm has shown itself and is subtracted.
+const PENDING_MS: Millis = 8 * 86_400_000;
+const PENDING_MAX: usize = 8;
+/// The walk of the deadline clock gives up after this many slots.
+const WALK_LIMIT: usize = 2 * WEEK_SLOTS;
+
+/// Slot states, two bits each.
+const UNKNOWN: u8 = 0;
+const NORMAL: u8 = 1;
+const CANDIDATE: u8 = 2;
+const QUIET: u8 = 3;
+
+/// A map of 2-bit slot states.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Slots {
+    lo: Vec<u64>,
+    hi: Vec<u64>,
+}
+
+impl Slots {
+    fn new(slots: usize) -> Slots {
+        let words = slots.div_ceil(64);
+        Slots {
+            lo: vec![0; words],
+            hi: vec![0; words],
+        }
+    }
+
+    fn get(&self, i: usize) -> u8 {
+        let (w, b) = (i / 64, i % 64);
+        (((self.hi[w] >> b) & 1) << 1 | ((self.lo[w] >> b) & 1)) as u8
+    }
+
+    fn set(&mut self, i: usize, state: u8) {
+        let (w, b) = (i / 64, i % 64);
+        let mask = 1u64 << b;
+        self.lo[w] = (self.lo[w] & !mask) | (u64::from(state & 1) << b);
+        self.hi[w] = (self.hi[w] & !mask) | (u64::from(state >> 1) << b);
+    }
+
+    /// One more silent stretch over slot `i`.
+    fn bump(&mut self, i: usize) {
+        let next = match self.get(i) {
+            UNKNOWN | NORMAL => CANDIDATE,
+            _ => QUIET,
+        };
+        self.set(i, next);
+    }
+
+    fn has_words(&self, slots: usize) -> bool {
+        self.lo.len() == slots.div_ceil(64) && self.hi.len() == self.lo.len()
+    }
+}
+
+/// An interval with a long silent stretch, waiting to enter the histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Pending {
+    start: Millis,
+    end: Millis,
+    /// The period estimate when the interval began.
+    period: f64,
+}
+
+/// One service's `rhythm` state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rhythm {
+    /// The closing beat of the last interval observed.
+    last: Millis,
+    /// Intervals observed.
+    seen: u32,
+    /// Effective intervals in ms, oldest first, at most [`RING`].
+    ring: VecDeque<u32>,
+    /// Decayed weights of `interval / period` ratios, see [`BINS`].
+    tail: Vec<f32>,
+    /// Their total.
+    weight: f64,
+    /// Bins of the last [`CHANGE_RUN`] samples, newest first, to take back.
+    recent_bins: Vec<u8>,
+    /// Current run of intervals past the timeout / far below the period.
+    over: u8,
+    under: u8,
+    week: Slots,
+    day: Slots,
+    pending: Vec<Pending>,
+    /// Cached: the period estimate (ms) and the timeout factor; not stored,
+    /// [`Rhythm::restored`] recomputes them.
+    #[serde(skip)]
+    period: f64,
+    #[serde(skip)]
+    factor: f64,
+}
+
+impl Default for Rhythm {
+    fn default() -> Self {
+        Rhythm::new()
+    }
+}
+
+impl Rhythm {
+    pub fn new() -> Rhythm {
+        Rhythm {
+            last: Millis::MIN,
+            seen: 0,
+            ring: VecDeque::with_capacity(RING),
+            tail: vec![0.0; BINS],
+            weight: 0.0,
+            recent_bins: Vec::new(),
+            over: 0,
+            under: 0,
+            week: Slots::new(WEEK_SLOTS),
+            day: Slots::new(DAY_SLOTS),
+            pending: Vec::new(),
+            period: 0.0,
+            factor: 1.0,
+        }
+    }
+
+    /// The state learned from a history of intervals (oldest first) whose
+    /// last one closed at `last`: beats are assumed back to back.
+    pub fn replay(intervals: &[u32], last: Millis) -> Rhythm {
+        let total: i64 = intervals.iter().map(|&i| i64::from(i)).sum();
+        let mut at = last - total;
+        let mut rhythm = Rhythm::new();
+        for &interval in intervals {
+            at += i64::from(interval);
+            rhythm.observe(interval, at);
+        }
+        rhythm
+    }
+
+    /// A stored state made ready for use, or None if it has not the shape
+    /// this version expects (the caller then replays the history).
+    pub fn restored(mut self) -> Option<Rhythm> {
+        if !self.is_well_formed() {
+            return None;
+        }
+        self.refresh();
+        Some(self)
+    }
+
+    fn is_well_formed(&self) -> bool {
+        self.tail.len() == BINS
+            && self.ring.len() <= RING
+            && self.week.has_words(WEEK_SLOTS)
+            && self.day.has_words(DAY_SLOTS)
+            && self.pending.len() <= PENDING_MAX
+            && self.recent_bins.len() <= usize::from(CHANGE_RUN)
+    }
+
+    /// The closing beat of the last interval observed.
+    pub fn last(&self) -> Millis {
+        self.last
+    }
+
+    /// Learns from one interval of `interval` ms that closed at `at`.
+    pub fn observe(&mut self, interval: u32, at: Millis) {
+        let start = at - i64::from(interval);
+        let due = self.due_ms();
+        let stretch = self.mark(start, at, due);
+        let effective = self.effective(start, at);
+        if stretch >= MIN_STRETCH_SLOTS && self.period > 0.0 {
+            self.defer(start, at);
+        } else if self.period > 0.0 {
+            self.learn_ratio(effective / self.period);
+        }
+        self.push(effective);
+        self.flush_pending(at);
+        self.seen = self.seen.saturating_add(1);
+        self.last = self.last.max(at);
+        self.refresh();
+    }
+
+    /// The timeout after the beat at `at`, or None while too few intervals
+    /// were seen.
+    pub fn timeout(&self, at: Millis) -> Option<u64> {
+        if self.ring.len() < MIN_INTERVALS {
+            return None;
+        }
+        let need = self.period * self.reported_factor();
+        if self.period > MAX_RHYTHM_PERIOD_MS {
+            return Some(need.ceil() as u64);
+        }
+        let (deadline, _) = self.walk(at, need);
+        Some((deadline - at).max(0) as u64)
+    }
+
+    /// The period estimate in ms (0 before the first interval).
+    pub fn period(&self) -> f64 {
+        self.period
+    }
+
+    /// The timeout factor on the effective clock, warm-up included.
+    pub fn reported_factor(&self) -> f64 {
+        let mut factor = self.factor;
+        if self.seen < WARMUP {
+            factor = factor.max(WARMUP_FACTOR);
+        }
+        factor
+    }
+
+    /// One line on the current timeout after the beat at `at`; clock times
+    /// in UTC shifted by `utc_offset_min`.
+    pub fn explain(&self, at: Millis, utc_offset_min: i32) -> String {
+        let Some(timeout) = self.timeout(at) else {
+            return format!(
+                "learning: {} of {MIN_INTERVALS} intervals seen, no deadline yet",
+                self.ring.len()
+            );
+        };
+        let mut line = format!(
+            "every ~{} ± {}; late after {}",
+            human_ms(self.period),
+            human_ms(self.spread()),
+            human_ms(timeout as f64)
+        );
+        if self.period <= MAX_RHYTHM_PERIOD_MS {
+            let need = self.period * self.reported_factor();
+            if let (_, Some((from, to))) = self.walk(at, need) {
+                let _ = write!(
+                    line,
+                    "; quiet {} – {} learned",
+                    clock(from, utc_offset_min),
+                    clock(to, utc_offset_min)
+                );
+            } else if self.quiet_slots() > 0 {
+                let hours = self.quiet_slots() as f64 * SLOT_MS as f64 / 3_600_000.0;
+                let _ = write!(line, "; {hours:.0} quiet hours a week learned");
+            }
+        }
+        if self.seen < WARMUP {
+            let _ = write!(
+                line,
+                " (warming up: {} of {WARMUP} intervals)",
+                self.seen
+            );
+        }
+        line
+    }
+
+    /// Slots of the week the deadline clock stops in.
+    fn quiet_slots(&self) -> usize {
+        (0..WEEK_SLOTS).filter(|&s| self.is_quiet(s)).count()
+    }
+
+    /// Half the 10th-to-90th percentile range of the ring, in ms.
+    fn spread(&self) -> f64 {
+        let mut sorted: Vec<u32> = self.ring.iter().copied().collect();
+        sorted.sort_unstable();
+        let n = sorted.len();
+        if n == 0 {
+            return 0.0;
+        }
+        let at = |q: f64| f64::from(sorted[((n - 1) as f64 * q).round() as usize]);
+        (at(0.9) - at(0.1)) / 2.0
+    }
+
+    /// The due time in effective ms that the last timeout used (unwarmed),
+    /// or infinity before there is one.
+    fn due_ms(&self) -> f64 {
+        if self.ring.len() < MIN_INTERVALS {
+            return f64::INFINITY;
+        }
+        self.period * self.factor
+    }
+
+    /// Whether the deadline clock stops in week slot `s`.
+    fn is_quiet(&self, s: usize) -> bool {
+        match self.week.get(s) {
+            QUIET => true,
+            NORMAL => false,
+            _ => self.day.get(s % DAY_SLOTS) == QUIET,
+        }
+    }
+
+    fn uses_slots(&self) -> bool {
+        self.period > 0.0 && self.period <= MAX_RHYTHM_PERIOD_MS
+    }
+
+    /// Walks the slots of the interval from `start` to `end`: marks slots
+    /// silent within the due time as normal, and a silent stretch past
+    /// `due` (effective ms) of at least [`MIN_STRETCH_SLOTS`] whole slots
+    /// one step quieter; the slot of the closing beat becomes normal.
+    /// Returns the length of the stretch in slots.
+    fn mark(&mut self, start: Millis, end: Millis, due: f64) -> usize {
+        if !self.uses_slots() && self.period > 0.0 {
+            return 0;
+        }
+        let mut elapsed = 0.0;
+        let mut late: Vec<usize> = Vec::new();
+        let mut slot_start = start.div_euclid(SLOT_MS) * SLOT_MS;
+        for _ in 0..WALK_LIMIT {
+            let slot_end = slot_start + SLOT_MS;
+            if slot_end > end {
+                break;
+            }
+            let s = week_slot(slot_start);
+            let quiet = self.is_quiet(s);
+            if !quiet {
+                elapsed += (slot_end - slot_start.max(start)) as f64;
+            }
+            if slot_start >= start {
+                if elapsed > due {
+                    late.push(s);
+                } else if !quiet && self.week.get(s) == UNKNOWN {
+                    self.week.set(s, NORMAL);
+                }
+            }
+            slot_start = slot_end;
+        }
+        if late.len() >= MIN_STRETCH_SLOTS {
+            self.bump_stretch(&late);
+        }
+        let s = week_slot(end);
+        self.week.set(s, NORMAL);
+        self.day.set(s % DAY_SLOTS, NORMAL);
+        late.len()
+    }
+
+    /// One more silent stretch over these week slots, and over each day
+    /// slot they cover (once, however many days the stretch spans).
+    fn bump_stretch(&mut self, late: &[usize]) {
+        let mut days = [0u64; DAY_SLOTS.div_ceil(64)];
+        for &s in late {
+            self.week.bump(s);
+            let d = s % DAY_SLOTS;
+            if days[d / 64] & (1 << (d % 64)) == 0 {
+                days[d / 64] |= 1 << (d % 64);
+                self.day.bump(d);
+            }
+        }
+    }
+
+    /// Wall ms from `start` to `end` minus the quiet slots in between.
+    fn effective(&self, start: Millis, end: Millis) -> f64 {
+        let wall = (end - start) as f64;
+        if !self.uses_slots() {
+            return wall;
+        }
+        let mut quiet = 0.0;
+        let mut slot_start = start.div_euclid(SLOT_MS) * SLOT_MS;
+        for _ in 0..WALK_LIMIT {
+            if slot_start >= end {
+                break;
+            }
+            let slot_end = slot_start + SLOT_MS;
+            if self.is_quiet(week_slot(slot_start)) {
+                quiet += (slot_end.min(end) - slot_start.max(start)) as f64;
+            }
+            slot_start = slot_end;
+        }
+        wall - quiet
+    }
+
+    /// The deadline for `need` effective ms after `from`, and the longest
+    /// quiet stretch the clock stopped in on the way.
+    fn walk(&self, from: Millis, need: f64) -> (Millis, Option<(Millis, Millis)>) {
+        let mut left = need;
+        let mut extra = 0.0;
+        let mut t = from;
+        let mut run: Option<Millis> = None;
+        let mut longest: Option<(Millis, Millis)> = None;
+        for _ in 0..WALK_LIMIT {
+            let slot_end = (t.div_euclid(SLOT_MS) + 1) * SLOT_MS;
+            if self.is_quiet(week_slot(t)) {
+                run.get_or_insert(t);
+                t = slot_end;
+                continue;
+            }
+            if let Some(quiet_from) = run.take() {
+                let len = (t - quiet_from) as f64;
+                if len >= (MIN_STRETCH_SLOTS as i64 * SLOT_MS) as f64 {
+                    extra += (len * RESUME_SHARE).min(RESUME_CAP_MS);
+                }
+                if longest.is_none_or(|(a, b)| b - a < t - quiet_from) {
+                    longest = Some((quiet_from, t));
+                }
+            }
+            let room = (slot_end - t) as f64;
+            if left <= room {
+                return (t + (left + extra).ceil() as Millis, longest);
+            }
+            left -= room;
+            t = slot_end;
+        }
+        (t + (left + extra).ceil() as Millis, longest)
+    }
+
+    /// Holds an interval with a long silent stretch until its rhythm shows.
+    fn defer(&mut self, start: Millis, end: Millis) {
+        if self.pending.len() >= PENDING_MAX {
+            let oldest = self.pending.remove(0);
+            self.learn_pending(oldest);
+        }
+        self.pending.push(Pending {
+            start,
+            end,
+            period: self.period,
+        });
+    }
+
+    fn flush_pending(&mut self, now: Millis) {
+        while let Some(&first) = self.pending.first() {
+            if now - first.start < PENDING_MS {
+                break;
+            }
+            self.pending.remove(0);
+            self.learn_pending(first);
+        }
+    }
+
+    fn learn_pending(&mut self, p: Pending) {
+        let ratio = self.effective(p.start, p.end) / p.period;
+        if ratio <= MAX_RATIO {
+            self.add_sample(ratio);
+        }
+    }
+
+    /// Learns the ratio of a regular interval to the period it was due by,
+    /// and watches for a changed period.
+    fn learn_ratio(&mut self, ratio: f64) {
+        if ratio <= MAX_RATIO {
+            self.add_sample(ratio);
+            self.recent_bins.insert(0, bin_of(ratio) as u8);
+            self.recent_bins.truncate(usize::from(CHANGE_RUN));
+        }
+        let missed = self.ring.len() >= MIN_INTERVALS && ratio > self.factor;
+        self.over = if missed { self.over + 1 } else { 0 };
+        self.under = if ratio < SHRINK_RATIO { self.under + 1 } else { 0 };
+        if self.over >= CHANGE_RUN {
+            self.restart(usize::from(CHANGE_RUN) - 1);
+            self.forget_recent();
+        } else if self.under >= SHRINK_RUN {
+            self.restart(usize::from(SHRINK_RUN) - 1);
+        }
+    }
+
+    /// Keeps only the newest `keep` ring entries (the interval being
+    /// observed is pushed next).
+    fn restart(&mut self, keep: usize) {
+        while self.ring.len() > keep {
+            self.ring.pop_front();
+        }
+        self.over = 0;
+        self.under = 0;
+    }
+
+    /// Takes the samples of a period change back out of the histogram:
+    /// they measured the old period, not the tail.
+    fn forget_recent(&mut self) {
+        let decay = decay();
+        let mut weight = 1.0;
+        for &b in &self.recent_bins {
+            let bin = &mut self.tail[usize::from(b)];
+            let taken = f64::from(*bin).min(weight);
+            *bin -= taken as f32;
+            self.weight -= taken;
+            weight *= decay;
+        }
+        self.recent_bins.clear();
+    }
+
+    fn add_sample(&mut self, ratio: f64) {
+        let decay = decay();
+        for w in &mut self.tail {
+            *w *= decay as f32;
+        }
+        self.tail[bin_of(ratio)] += 1.0;
+        self.weight = self.weight * decay + 1.0;
+    }
+
+    fn push(&mut self, effective: f64) {
+        if self.ring.len() >= RING {
+            self.ring.pop_front();
+        }
+        self.ring.push_back(effective.round().clamp(0.0, f64::from(u32::MAX)) as u32);
+    }
+
+    /// Recomputes the period estimate and the timeout factor.
+    fn refresh(&mut self) {
+        self.period = median(&self.ring);
+        let mut factor = self.tail_factor();
+        // A short ring (after a restart) knows its period less well.
+        let n = self.ring.len().max(1) as f64;
+        factor = 1.0 + (factor - 1.0) * (1.0 + 2.0 / n - 2.0 / RING as f64);
+        self.factor = factor;
+    }
+
+    /// The ratio the timeout must cover: the calibrated quantile, or the
+    /// extrapolated tail, whichever is larger.
+    fn tail_factor(&self) -> f64 {
+        let at = |share: f64| self.quantile((share * self.weight).max(IGNORED_WEIGHT));
+        let p90 = at(0.10);
+        let p99 = at(0.01);
+        let extrapolated = p99 + EXTRAPOLATION * (p99 - p90);
+        at(TARGET).max(extrapolated).max(1.0 + MIN_EXCESS)
+    }
+
+    /// The ratio with `above` histogram weight above it.
+    fn quantile(&self, above: f64) -> f64 {
+        let mut acc = 0.0;
+        for b in (1..BINS).rev() {
+            let w = f64::from(self.tail[b]);
+            if w <= 0.0 {
+                continue;
+            }
+            if acc + w >= above {
+                let inside = ((above - acc) / w).clamp(0.0, 1.0);
+                return 1.0 + excess_at(b as f64 - inside);
+            }
+            acc += w;
+        }
+        1.0 + MIN_EXCESS
+    }
+}
+
+fn decay() -> f64 {
+    0.5f64.powf(1.0 / HALF_LIFE)
+}
+
+/// The histogram bin of a ratio.
+fn bin_of(ratio: f64) -> usize {
+    let excess = ratio - 1.0;
+    if excess <= MIN_EXCESS || excess.is_nan() {
+        return 0;
+    }
+    let b = 1.0 + (BINS_PER_DOUBLING * (excess / MIN_EXCESS).log2()).floor();
+    (b as usize).min(BINS - 1)
+}
+
+/// The excess at a (fractional) upper bin edge: bin b spans edges b-1..b.
+fn excess_at(edge: f64) -> f64 {
+    MIN_EXCESS * (edge / BINS_PER_DOUBLING).exp2()
+}
+
+/// The week slot (Monday 00:00 UTC based) of a moment.
+fn week_slot(t: Millis) -> usize {
+    (t.div_euclid(SLOT_MS) + EPOCH_WEEKDAY_SLOTS).rem_euclid(WEEK_SLOTS as i64) as usize
+}
+
+/// The median of the ring (the lower middle of an even count), in ms.
+fn median(ring: &VecDeque<u32>) -> f64 {
+    if ring.is_empty() {
+        return 0.0;
+    }
+    let mut buf = [0u32; RING];
+    let values = &mut buf[..ring.len()];
+    for (slot, &v) in values.iter_mut().zip(ring) {
+        *slot = v;
+    }
+    let middle = (values.len() - 1) / 2;
+    let (_, m, _) = values.select_nth_unstable(middle);
+    f64::from(*m)
+}
+
+/// "Mon 09:00" for a moment, shifted by `utc_offset_min`, with the zone.
+fn clock(t: Millis, utc_offset_min: i32) -> String {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let local = t.div_euclid(60_000) + i64::from(utc_offset_min);
+    let minute_of_week = (local + 3 * 1440).rem_euclid(7 * 1440);
+    let day = DAYS[(minute_of_week / 1440) as usize];
+    let (h, m) = ((minute_of_week % 1440) / 60, minute_of_week % 60);
+    format!("{day} {h:02}:{m:02} {}", zone(utc_offset_min))
+}
+
+fn zone(utc_offset_min: i32) -> String {
+    if utc_offset_min == 0 {
+        return "UTC".to_owned();
+    }
+    let sign = if utc_offset_min < 0 { '-' } else { '+' };
+    let abs = utc_offset_min.unsigned_abs();
+    format!("UTC{sign}{:02}:{:02}", abs / 60, abs % 60)
+}
+
+/// "60 s", "5 min", "24 h" for a duration in ms, two significant figures.
+pub(crate) fn human_ms(ms: f64) -> String {
+    let (value, unit) = if ms < 1_000.0 {
+        (ms, "ms")
+    } else if ms < 120_000.0 {
+        (ms / 1_000.0, "s")
+    } else if ms < 7_200_000.0 {
+        (ms / 60_000.0, "min")
+    } else {
+        (ms / 3_600_000.0, "h")
+    };
+    if value < 10.0 && value.fract() != 0.0 {
+        format!("{value:.1} {unit}")
+    } else {
+        format!("{value:.0} {unit}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Millis = 60_000;
+    /// Monday 2024-01-01 00:00 UTC.
+    const MONDAY: Millis = 1_704_067_200_000;
+
+    fn feed(rhythm: &mut Rhythm, times: &[Millis]) {
+        for w in times.windows(2) {
+            rhythm.observe((w[1] - w[0]) as u32, w[1]);
+        }
+    }
+
+    fn regular(start: Millis, period: Millis, n: usize) -> Vec<Millis> {
+        (0..n as i64).map(|i| start + i * period).collect()
+    }
+
+    #[test]
+    fn monday_is_week_slot_zero() {
+        assert_eq!(week_slot(MONDAY), 0);
+        assert_eq!(week_slot(MONDAY + 86_400_000 - 1), DAY_SLOTS - 1);
+        assert_eq!(week_slot(MONDAY - 1), WEEK_SLOTS - 1);
+    }
+
+    #[test]
+    fn bins_round_trip_to_their_edges() {
+        assert_eq!(bin_of(1.0), 0);
+        assert_eq!(bin_of(f64::NAN), 0);
+        for b in 1..BINS - 1 {
+            let inside = 1.0 + excess_at(b as f64 - 0.5);
+            assert_eq!(bin_of(inside), b);
+        }
+        assert_eq!(bin_of(1e9), BINS - 1);
+    }
+
+    #[test]
+    fn no_deadline_before_three_intervals() {
+        let mut r = Rhythm::new();
+        feed(&mut r, &regular(MONDAY, MIN, 3));
+        assert_eq!(r.timeout(MONDAY + 2 * MIN), None);
+        r.observe(MIN as u32, MONDAY + 3 * MIN);
+        assert!(r.timeout(MONDAY + 3 * MIN).is_some());
+    }
+
+    #[test]
+    fn warm_up_is_twice_the_period() {
+        let mut r = Rhythm::new();
+        feed(&mut r, &regular(MONDAY, MIN, 6));
+        assert_eq!(r.timeout(MONDAY + 5 * MIN), Some(2 * MIN as u64));
+    }
+
+    #[test]
+    fn a_regular_beat_gets_a_tight_timeout() {
+        let mut r = Rhythm::new();
+        let times: Vec<Millis> = (0..2000i64)
+            .map(|i| MONDAY + i * MIN + (i * 7919 % 11) * 60)
+            .collect();
+        feed(&mut r, &times);
+        let t = r.timeout(*times.last().unwrap()).unwrap() as f64;
+        assert!(t > 60_000.0 && t < 63_000.0, "{t}");
+    }
+
+    #[test]
+    fn one_outlier_does_not_widen_the_timeout() {
+        let mut r = Rhythm::new();
+        let mut times = regular(MONDAY, MIN, 500);
+        let before = {
+            feed(&mut r, &times);
+            r.timeout(*times.last().unwrap()).unwrap()
+        };
+        let outage = times.last().unwrap() + 9 * MIN;
+        times = regular(outage, MIN, 50);
+        r.observe(9 * MIN as u32, outage);
+        feed(&mut r, &times);
+        assert_eq!(r.timeout(*times.last().unwrap()), Some(before));
+    }
+
+    #[test]
+    fn a_doubled_period_is_adopted_within_a_few_beats() {
+        let mut r = Rhythm::new();
+        let times = regular(MONDAY, MIN, 300);
+        feed(&mut r, &times);
+        let after = regular(*times.last().unwrap(), 2 * MIN, 6);
+        feed(&mut r, &after);
+        let t = r.timeout(*after.last().unwrap()).unwrap();
+        assert!((120_000..=200_000).contains(&t), "{t}");
+    }
+
+    #[test]
+    fn business_hours_learn_quiet_nights_and_weekends() {
+        let mut r = Rhythm::new();
+        let mut times = Vec::new();
+        for day in 0..28 {
+            if day % 7 >= 5 {
+                continue;
+            }
+            let nine = MONDAY + day * 86_400_000 + 9 * 3_600_000;
+            times.extend((0..=96).map(|i| nine + i * 5 * MIN));
+        }
+        feed(&mut r, &times);
+        // Friday 17:00 of week 4: due after the weekend, not at 17:05.
+        let last = *times.last().unwrap();
+        let timeout = r.timeout(last).unwrap() as i64;
+        assert!(timeout > 64 * 3_600_000, "{timeout}");
+        assert!(timeout < 66 * 3_600_000, "{timeout}");
+        // Wednesday 12:00: five minutes and a bit.
+        let noon = MONDAY + 23 * 86_400_000 + 12 * 3_600_000;
+        assert!(r.timeout(noon).unwrap() < 6 * MIN as u64);
+        assert!(r.explain(last, 0).contains("quiet Fri 17:"), "{}", r.explain(last, 0));
+    }
+
+    #[test]
+    fn a_stretch_must_recur_to_be_quiet() {
+        let mut r = Rhythm::new();
+        r.bump_stretch(&[10, 11]);
+        assert!(!r.is_quiet(10));
+        r.bump_stretch(&[10, 11]);
+        assert!(r.is_quiet(10));
+    }
+
+    #[test]
+    fn a_day_slot_speaks_only_where_the_week_does_not() {
+        let mut r = Rhythm::new();
+        r.day.set(5, QUIET);
+        assert!(r.is_quiet(5 + DAY_SLOTS));
+        r.week.set(5 + DAY_SLOTS, NORMAL);
+        assert!(!r.is_quiet(5 + DAY_SLOTS));
+    }
+
+    #[test]
+    fn replay_matches_observing() {
+        let times = regular(MONDAY, MIN, 50);
+        let mut r = Rhythm::new();
+        feed(&mut r, &times);
+        let intervals = vec![MIN as u32; 49];
+        assert_eq!(Rhythm::replay(&intervals, *times.last().unwrap()), r);
+    }
+
+    #[test]
+    fn stored_state_round_trips_and_is_checked() {
+        let mut r = Rhythm::new();
+        feed(&mut r, &regular(MONDAY, MIN, 40));
+        let text = serde_json::to_string(&r).unwrap();
+        let back: Rhythm = serde_json::from_str(&text).unwrap();
+        let mut broken = back.clone();
+        let back = back.restored().unwrap();
+        let at = MONDAY + 39 * MIN;
+        assert_eq!((back.ring.clone(), back.timeout(at)), (r.ring.clone(), r.timeout(at)));
+        broken.tail.pop();
+        assert_eq!(broken.restored(), None);
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_ms(60_000.0), "60 s");
+        assert_eq!(human_ms(1_500.0), "1.5 s");
+        assert_eq!(human_ms(300_000.0), "5 min");
+        assert_eq!(human_ms(86_400_000.0), "24 h");
+    }
+
+    #[test]
+    fn clock_times_name_the_zone() {
+        assert_eq!(clock(MONDAY + 9 * 3_600_000, 0), "Mon 09:00 UTC");
+        assert_eq!(clock(MONDAY, -60), "Sun 23:00 UTC-01:00");
+        assert_eq!(clock(MONDAY, 330), "Mon 05:30 UTC+05:30");
+    }
+}
