@@ -24,18 +24,24 @@ const EXIT_FAILURE: u8 = 1;
 fn main() -> ExitCode {
     let cli = cli::parse();
     match cli.command {
-        Command::ValidateAuto { algorithm } => {
+        Command::ValidateAuto(args) => {
             let stdin = std::io::stdin().lock();
             let stdout = std::io::stdout().lock();
-            match cli::validate_auto(algorithm, stdin, stdout) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("lovebeat: {e}");
-                    ExitCode::from(EXIT_FAILURE)
-                }
-            }
+            exit_status(cli::validate_auto(&args, stdin, stdout))
         }
+        Command::Simulate(args) => exit_status(cli::simulate(&args, std::io::stdout().lock())),
         Command::Run => run_daemon(&cli),
+    }
+}
+
+/// Success, or the error on stderr and [`EXIT_FAILURE`].
+fn exit_status(result: std::io::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
     }
 }
 
@@ -81,6 +87,7 @@ async fn serve(config: Config) -> ExitCode {
         algorithm: config.auto.algorithm,
         history: config.auto.history,
         views: config.views.iter().map(|v| v.template.clone()).collect(),
+        utc_offset_min: 0,
     };
     let engine = Engine::new(engine_config, now_ms());
     let settings = Settings {

@@ -45,14 +45,17 @@ const BINS: usize = 128;
 const MIN_EXCESS: f64 = 0.001;
 const BINS_PER_DOUBLING: f64 = 8.0;
 /// Histogram weight halves every this many intervals.
-const HALF_LIFE: f64 = 4096.0;
+const HALF_LIFE: f64 = 8192.0;
 /// The share of intervals the timeout may miss.
-pub const TARGET: f64 = 0.0005;
+pub const TARGET: f64 = 0.0003;
 /// Weight of the tail's single largest sample, which the quantile ignores.
 const IGNORED_WEIGHT: f64 = 1.5;
 /// How far past the 99th percentile the tail is extrapolated, in units of
 /// (p99 - p90). 1.0 lands on an exponential tail's 99.9th percentile.
 const EXTRAPOLATION: f64 = 1.0;
+/// While the histogram is thin, the excess it gives is stretched by
+/// `1 + THIN / weight`.
+const THIN: f64 = 30.0;
 /// Ratios above this are gaps (an outage, a quiet night), not jitter.
 const MAX_RATIO: f64 = 16.0;
 /// Fewest intervals for a deadline.
@@ -64,8 +67,8 @@ const WARMUP_FACTOR: f64 = 2.0;
 /// Intervals in a row past the timeout that mean the period changed.
 const CHANGE_RUN: u8 = 3;
 /// Intervals in a row under [`SHRINK_RATIO`] × P that mean it shrank.
-const SHRINK_RUN: u8 = 4;
-const SHRINK_RATIO: f64 = 0.5;
+const SHRINK_RUN: u8 = 6;
+const SHRINK_RATIO: f64 = 0.3;
 /// A silent stretch past due must cover this many whole slots to count.
 const MIN_STRETCH_SLOTS: usize = 2;
 /// After a quiet stretch, the deadline gets this share of its length (at
@@ -554,7 +557,7 @@ impl Rhythm {
 
     /// Recomputes the period estimate and the timeout factor.
     fn refresh(&mut self) {
-        self.period = median(&self.ring);
+        self.period = trimmed_mean(&self.ring);
         let mut factor = self.tail_factor();
         // A short ring (after a restart) knows its period less well.
         let n = self.ring.len().max(1) as f64;
@@ -569,7 +572,8 @@ impl Rhythm {
         let p90 = at(0.10);
         let p99 = at(0.01);
         let extrapolated = p99 + EXTRAPOLATION * (p99 - p90);
-        at(TARGET).max(extrapolated).max(1.0 + MIN_EXCESS)
+        let factor = at(TARGET).max(extrapolated).max(1.0 + MIN_EXCESS);
+        1.0 + (factor - 1.0) * (1.0 + THIN / self.weight.max(1.0))
     }
 
     /// The ratio with `above` histogram weight above it.
@@ -614,8 +618,10 @@ fn week_slot(t: Millis) -> usize {
     (t.div_euclid(SLOT_MS) + EPOCH_WEEKDAY_SLOTS).rem_euclid(WEEK_SLOTS as i64) as usize
 }
 
-/// The median of the ring (the lower middle of an even count), in ms.
-fn median(ring: &VecDeque<u32>) -> f64 {
+/// The mean of the ring without its lowest and highest eighth, in ms:
+/// nearly as steady as the mean on clean beats, as robust as the median to
+/// a few outliers.
+fn trimmed_mean(ring: &VecDeque<u32>) -> f64 {
     if ring.is_empty() {
         return 0.0;
     }
@@ -624,9 +630,10 @@ fn median(ring: &VecDeque<u32>) -> f64 {
     for (slot, &v) in values.iter_mut().zip(ring) {
         *slot = v;
     }
-    let middle = (values.len() - 1) / 2;
-    let (_, m, _) = values.select_nth_unstable(middle);
-    f64::from(*m)
+    values.sort_unstable();
+    let cut = values.len() / 8;
+    let kept = &values[cut..values.len() - cut];
+    kept.iter().map(|&v| f64::from(v)).sum::<f64>() / kept.len() as f64
 }
 
 /// "Mon 09:00" for a moment, shifted by `utc_offset_min`, with the zone.

@@ -625,3 +625,34 @@ mod tests {
         }
     }
 }
+#[cfg(test)]
+mod debug_tmp {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn print_table() {
+        print!("{}", text(&run(&families(1))));
+    }
+    #[test]
+    #[ignore]
+    fn print_misses() {
+        let fams = families(1);
+        let name = std::env::var("FAM").unwrap();
+        let f = fams.iter().find(|f| f.name == name).unwrap();
+        let trace = &f.traces[0];
+        let mut service = Service::new("s".into(), trace.beats[0]);
+        service.err = Timeout::Auto;
+        service.algorithm = Some(Algorithm::Rhythm);
+        for (i, &now) in trace.beats.iter().enumerate() {
+            if service.beat(now, HISTORY) { service.recompute_auto(Algorithm::Rhythm); }
+            let Some(&next) = trace.beats.get(i + 1) else { break };
+            if let Some(t) = service.auto_ms {
+                if (next - now) as u64 > t {
+                    let day = (now - MONDAY) / 86_400_000;
+                    let tod = (now - MONDAY) % 86_400_000 / 60_000;
+                    println!("miss i={i} day={day} {:02}:{:02} interval={} timeout={} | {}", tod/60, tod%60, next-now, t, service.auto_reason(Algorithm::Rhythm, 0));
+                }
+            }
+        }
+    }
+}

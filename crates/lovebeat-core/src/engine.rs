@@ -28,6 +28,8 @@ pub struct EngineConfig {
     pub history: usize,
     /// View templates, in config order; events name them by index.
     pub views: Vec<ViewTemplate>,
+    /// Minutes east of UTC for the clock times in AUTO reasons.
+    pub utc_offset_min: i32,
 }
 
 impl Default for EngineConfig {
@@ -36,6 +38,7 @@ impl Default for EngineConfig {
             algorithm: Algorithm::default(),
             history: 100,
             views: Vec::new(),
+            utc_offset_min: 0,
         }
     }
 }
@@ -474,7 +477,7 @@ impl Engine {
                 .collect(),
             auto_timeout: s.auto_ms,
             auto_algorithm: s.algorithm.unwrap_or(self.config.algorithm),
-            auto_reason: uses_auto(s).then(|| s.auto_reason(self.config.algorithm, 0)),
+            auto_reason: uses_auto(s).then(|| s.auto_reason(self.config.algorithm, self.config.utc_offset_min)),
         }
     }
 
