@@ -155,18 +155,17 @@ fn parse_utc_offset(text: &str) -> Result<i32, String> {
         Some(b'-') => (-1, &text[1..]),
         _ => return Err(bad()),
     };
-    let digits: String = rest.chars().filter(|&c| c != ':').collect();
-    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let (h, m) = match digits.len() {
-        1 | 2 => (digits.parse::<i32>().map_err(|_| bad())?, 0),
-        _ => {
-            let split = digits.len() - 2;
-            let h = digits[..split].parse::<i32>().map_err(|_| bad())?;
-            (h, digits[split..].parse::<i32>().map_err(|_| bad())?)
-        }
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) if m.len() == 2 => (h, m),
+        Some(_) => return Err(bad()),
+        None if rest.len() == 4 => rest.split_at(2),
+        None => (rest, "0"),
     };
+    let number = |t: &str| {
+        let ok = !t.is_empty() && t.len() <= 2 && t.bytes().all(|b| b.is_ascii_digit());
+        if ok { t.parse::<i32>().map_err(|_| bad()) } else { Err(bad()) }
+    };
+    let (h, m) = (number(h)?, number(m)?);
     if h > 14 || m > 59 {
         return Err(bad());
     }

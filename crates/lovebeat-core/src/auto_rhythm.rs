@@ -282,10 +282,7 @@ impl Rhythm {
     /// in UTC shifted by `utc_offset_min`.
     pub fn explain(&self, at: Millis, utc_offset_min: i32) -> String {
         let Some(timeout) = self.timeout(at) else {
-            return format!(
-                "learning: {} of {MIN_INTERVALS} intervals seen, no deadline yet",
-                self.ring.len()
-            );
+            return Rhythm::learning(self.ring.len());
         };
         let mut line = format!(
             "every ~{} ± {}; late after {}",
@@ -315,6 +312,11 @@ impl Rhythm {
             );
         }
         line
+    }
+
+    /// The reason while there is no deadline yet, after `seen` intervals.
+    pub fn learning(seen: usize) -> String {
+        format!("learning: {seen} of {MIN_INTERVALS} intervals seen, no deadline yet")
     }
 
     /// Slots of the week the deadline clock stops in.

@@ -206,7 +206,7 @@ impl Service {
         let at = self.history_anchor.or(self.last_beat);
         match (self.algorithm.unwrap_or(default), &self.rhythm, at) {
             (Algorithm::Rhythm, Some(rhythm), Some(at)) => rhythm.explain(at, utc_offset_min),
-            (Algorithm::Rhythm, _, _) => "no beat yet, no deadline".to_owned(),
+            (Algorithm::Rhythm, _, _) => Rhythm::learning(self.history.len()),
             (algorithm, _, _) => {
                 let intervals: Vec<u32> = self.history.iter().copied().collect();
                 algorithm.explain(&intervals)
