@@ -111,20 +111,25 @@ impl Slots {
         (((self.hi[w] >> b) & 1) << 1 | ((self.lo[w] >> b) & 1)) as u8
     }
 
-    fn set(&mut self, i: usize, state: u8) {
+    /// Sets slot `i`; returns whether it changed.
+    fn set(&mut self, i: usize, state: u8) -> bool {
+        if self.get(i) == state {
+            return false;
+        }
         let (w, b) = (i / 64, i % 64);
         let mask = 1u64 << b;
         self.lo[w] = (self.lo[w] & !mask) | (u64::from(state & 1) << b);
         self.hi[w] = (self.hi[w] & !mask) | (u64::from(state >> 1) << b);
+        true
     }
 
-    /// One more silent stretch over slot `i`.
-    fn bump(&mut self, i: usize) {
+    /// One more silent stretch over slot `i`; returns whether it changed.
+    fn bump(&mut self, i: usize) -> bool {
         let next = match self.get(i) {
             UNKNOWN | NORMAL => CANDIDATE,
             _ => QUIET,
         };
-        self.set(i, next);
+        self.set(i, next)
     }
 
     fn has_words(&self, slots: usize) -> bool {
@@ -162,12 +167,14 @@ pub struct Rhythm {
     week: Slots,
     day: Slots,
     pending: Vec<Pending>,
-    /// Cached: the period estimate (ms) and the timeout factor; not stored,
-    /// [`Rhythm::restored`] recomputes them.
+    /// Cached: the period estimate (ms), the timeout factor and the quiet
+    /// slots of the week; not stored, [`Rhythm::restored`] recomputes them.
     #[serde(skip)]
     period: f64,
     #[serde(skip)]
     factor: f64,
+    #[serde(skip)]
+    quiet: usize,
 }
 
 impl Default for Rhythm {
@@ -192,6 +199,7 @@ impl Rhythm {
             pending: Vec::new(),
             period: 0.0,
             factor: 1.0,
+            quiet: 0,
         }
     }
 
@@ -215,6 +223,7 @@ impl Rhythm {
             return None;
         }
         self.refresh();
+        self.quiet = self.count_quiet();
         Some(self)
     }
 
@@ -236,7 +245,10 @@ impl Rhythm {
     pub fn observe(&mut self, interval: u32, at: Millis) {
         let start = at - i64::from(interval);
         let due = self.due_ms();
-        let stretch = self.mark(start, at, due);
+        let (stretch, changed) = self.mark(start, at, due);
+        if changed {
+            self.quiet = self.count_quiet();
+        }
         let effective = self.effective(start, at);
         if stretch >= MIN_STRETCH_SLOTS && self.period > 0.0 {
             self.defer(start, at);
@@ -299,8 +311,8 @@ impl Rhythm {
                     clock(from, utc_offset_min),
                     clock(to, utc_offset_min)
                 );
-            } else if self.quiet_slots() > 0 {
-                let hours = self.quiet_slots() as f64 * SLOT_MS as f64 / 3_600_000.0;
+            } else if self.quiet > 0 {
+                let hours = self.quiet as f64 * SLOT_MS as f64 / 3_600_000.0;
                 let _ = write!(line, "; {hours:.0} quiet hours a week learned");
             }
         }
@@ -320,7 +332,7 @@ impl Rhythm {
     }
 
     /// Slots of the week the deadline clock stops in.
-    fn quiet_slots(&self) -> usize {
+    fn count_quiet(&self) -> usize {
         (0..WEEK_SLOTS).filter(|&s| self.is_quiet(s)).count()
     }
 
@@ -362,11 +374,12 @@ impl Rhythm {
     /// silent within the due time as normal, and a silent stretch past
     /// `due` (effective ms) of at least [`MIN_STRETCH_SLOTS`] whole slots
     /// one step quieter; the slot of the closing beat becomes normal.
-    /// Returns the length of the stretch in slots.
-    fn mark(&mut self, start: Millis, end: Millis, due: f64) -> usize {
+    /// Returns the length of the stretch in slots and whether a slot changed.
+    fn mark(&mut self, start: Millis, end: Millis, due: f64) -> (usize, bool) {
         if !self.uses_slots() && self.period > 0.0 {
-            return 0;
+            return (0, false);
         }
+        let mut changed = false;
         let mut elapsed = 0.0;
         let mut late: Vec<usize> = Vec::new();
         let mut slot_start = start.div_euclid(SLOT_MS) * SLOT_MS;
@@ -384,32 +397,34 @@ impl Rhythm {
                 if elapsed > due {
                     late.push(s);
                 } else if !quiet && self.week.get(s) == UNKNOWN {
-                    self.week.set(s, NORMAL);
+                    changed |= self.week.set(s, NORMAL);
                 }
             }
             slot_start = slot_end;
         }
         if late.len() >= MIN_STRETCH_SLOTS {
-            self.bump_stretch(&late);
+            changed |= self.bump_stretch(&late);
         }
         let s = week_slot(end);
-        self.week.set(s, NORMAL);
-        self.day.set(s % DAY_SLOTS, NORMAL);
-        late.len()
+        changed |= self.week.set(s, NORMAL);
+        changed |= self.day.set(s % DAY_SLOTS, NORMAL);
+        (late.len(), changed)
     }
 
     /// One more silent stretch over these week slots, and over each day
     /// slot they cover (once, however many days the stretch spans).
-    fn bump_stretch(&mut self, late: &[usize]) {
+    fn bump_stretch(&mut self, late: &[usize]) -> bool {
+        let mut changed = false;
         let mut days = [0u64; DAY_SLOTS.div_ceil(64)];
         for &s in late {
-            self.week.bump(s);
+            changed |= self.week.bump(s);
             let d = s % DAY_SLOTS;
             if days[d / 64] & (1 << (d % 64)) == 0 {
                 days[d / 64] |= 1 << (d % 64);
-                self.day.bump(d);
+                changed |= self.day.bump(d);
             }
         }
+        changed
     }
 
     /// Wall ms from `start` to `end` minus the quiet slots in between.

@@ -100,6 +100,7 @@ pub struct Changes {
 /// A service as readers see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceInfo {
+    /// The stored form, less the `rhythm` state (see [`Engine::service_record`]).
     pub record: ServiceRecord,
     /// Names of the views the service is a member of.
     pub views: Vec<Arc<str>>,
@@ -469,7 +470,7 @@ impl Engine {
             .as_ref()
             .expect("named services exist");
         ServiceInfo {
-            record: s.to_record(),
+            record: s.to_record_for_readers(),
             views: s
                 .views
                 .iter()

@@ -131,7 +131,23 @@ impl Service {
         service
     }
 
+    /// [`Service::to_record`] without the `rhythm` state, which readers do
+    /// not need and which would double its memory in every snapshot.
+    pub fn to_record_for_readers(&self) -> ServiceRecord {
+        ServiceRecord {
+            rhythm: None,
+            ..self.record_without_rhythm()
+        }
+    }
+
     pub fn to_record(&self) -> ServiceRecord {
+        ServiceRecord {
+            rhythm: self.rhythm.clone(),
+            ..self.record_without_rhythm()
+        }
+    }
+
+    fn record_without_rhythm(&self) -> ServiceRecord {
         ServiceRecord {
             name: self.name.clone(),
             created: self.created,
@@ -145,7 +161,7 @@ impl Service {
             failure: self.failure.clone(),
             beats: self.beats,
             auto_algorithm: self.algorithm,
-            rhythm: self.rhythm.clone(),
+            rhythm: None,
         }
     }
 
