@@ -34,6 +34,7 @@ const SLOT_MS: Millis = 5 * 60 * 1000;
 /// Slots in a day and in a week.
 const DAY_SLOTS: usize = 288;
 const WEEK_SLOTS: usize = 7 * DAY_SLOTS;
+const WEEK_WORDS: usize = WEEK_SLOTS.div_ceil(64);
 /// 1970-01-01 was a Thursday: slots from epoch day 0 plus this are Monday-based.
 const EPOCH_WEEKDAY_SLOTS: i64 = 3 * DAY_SLOTS as i64;
 
@@ -123,17 +124,18 @@ impl Slots {
         true
     }
 
-    /// One more silent stretch over slot `i`; returns whether it changed.
-    fn bump(&mut self, i: usize) -> bool {
-        let next = match self.get(i) {
-            UNKNOWN | NORMAL => CANDIDATE,
-            _ => QUIET,
-        };
-        self.set(i, next)
-    }
+
 
     fn has_words(&self, slots: usize) -> bool {
         self.lo.len() == slots.div_ceil(64) && self.hi.len() == self.lo.len()
+    }
+}
+
+/// The state of a slot after one more silent stretch over it.
+fn bumped(state: u8) -> u8 {
+    match state {
+        UNKNOWN | NORMAL => CANDIDATE,
+        _ => QUIET,
     }
 }
 
@@ -175,6 +177,9 @@ pub struct Rhythm {
     factor: f64,
     #[serde(skip)]
     quiet: usize,
+    /// Cached: bit s set where the clock stops in week slot s.
+    #[serde(skip)]
+    quiet_map: [u64; WEEK_WORDS],
 }
 
 impl Default for Rhythm {
@@ -200,6 +205,7 @@ impl Rhythm {
             period: 0.0,
             factor: 1.0,
             quiet: 0,
+            quiet_map: [0; WEEK_WORDS],
         }
     }
 
@@ -223,6 +229,7 @@ impl Rhythm {
             return None;
         }
         self.refresh();
+        self.rebuild_quiet_map();
         self.quiet = self.count_quiet();
         Some(self)
     }
@@ -333,7 +340,17 @@ impl Rhythm {
 
     /// Slots of the week the deadline clock stops in.
     fn count_quiet(&self) -> usize {
-        (0..WEEK_SLOTS).filter(|&s| self.is_quiet(s)).count()
+        self.quiet_map.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// Rebuilds the quiet bitmap from the slot maps.
+    fn rebuild_quiet_map(&mut self) {
+        self.quiet_map = [0; WEEK_WORDS];
+        for s in 0..WEEK_SLOTS {
+            if self.is_quiet(s) {
+                self.quiet_map[s / 64] |= 1 << (s % 64);
+            }
+        }
     }
 
     /// Half the 10th-to-90th percentile range of the ring, in ms.
@@ -357,7 +374,7 @@ impl Rhythm {
         self.period * self.factor
     }
 
-    /// Whether the deadline clock stops in week slot `s`.
+    /// Whether the deadline clock stops in week slot `s`, from the maps.
     fn is_quiet(&self, s: usize) -> bool {
         match self.week.get(s) {
             QUIET => true,
@@ -370,114 +387,187 @@ impl Rhythm {
         self.period > 0.0 && self.period <= MAX_RHYTHM_PERIOD_MS
     }
 
-    /// Walks the slots of the interval from `start` to `end`: marks slots
-    /// silent within the due time as normal, and a silent stretch past
-    /// `due` (effective ms) of at least [`MIN_STRETCH_SLOTS`] whole slots
-    /// one step quieter; the slot of the closing beat becomes normal.
-    /// Returns the length of the stretch in slots and whether a slot changed.
+    /// Whether the clock stops in absolute slot `n`, from the bitmap.
+    fn quiet_at(&self, n: i64) -> bool {
+        let s = week_pos(n);
+        self.quiet_map[s / 64] & (1 << (s % 64)) != 0
+    }
+
+    /// The first absolute slot from `n` (before `limit`) whose quietness is
+    /// not `quiet`: the end of the run `n` is in. `limit` if none.
+    fn run_end(&self, n: i64, quiet: bool, limit: i64) -> i64 {
+        let mut m = n;
+        while m < limit {
+            let s = week_pos(m);
+            let (w, b) = (s / 64, s % 64);
+            let slots = if w == WEEK_WORDS - 1 { WEEK_SLOTS - w * 64 } else { 64 };
+            let word = if quiet { !self.quiet_map[w] } else { self.quiet_map[w] };
+            let span = slots - b;
+            let mut bits = word >> b;
+            if span < 64 {
+                bits &= (1 << span) - 1;
+            }
+            if bits != 0 {
+                return (m + i64::from(bits.trailing_zeros())).min(limit);
+            }
+            m += span as i64;
+        }
+        limit
+    }
+
+    /// Marks the interval from `start` to `end`: whole slots silent within
+    /// `due` (effective ms) become normal where unknown; a silent stretch
+    /// past it of at least [`MIN_STRETCH_SLOTS`] whole slots gets one step
+    /// quieter; the slot of the closing beat becomes normal. Returns the
+    /// length of the stretch in slots and whether a slot changed.
     fn mark(&mut self, start: Millis, end: Millis, due: f64) -> (usize, bool) {
         if !self.uses_slots() && self.period > 0.0 {
             return (0, false);
         }
-        let mut changed = false;
-        let mut elapsed = 0.0;
-        let mut late: Vec<usize> = Vec::new();
-        let mut slot_start = start.div_euclid(SLOT_MS) * SLOT_MS;
-        for _ in 0..WALK_LIMIT {
-            let slot_end = slot_start + SLOT_MS;
-            if slot_end > end {
-                break;
-            }
-            let s = week_slot(slot_start);
-            let quiet = self.is_quiet(s);
-            if !quiet {
-                elapsed += (slot_end - slot_start.max(start)) as f64;
-            }
-            if slot_start >= start {
-                if elapsed > due {
-                    late.push(s);
-                } else if !quiet && self.week.get(s) == UNKNOWN {
-                    changed |= self.week.set(s, NORMAL);
-                }
-            }
-            slot_start = slot_end;
+        let first = (start + SLOT_MS - 1).div_euclid(SLOT_MS);
+        let last = end.div_euclid(SLOT_MS).min(first + WALK_LIMIT as i64);
+        let due_slot = if due.is_finite() {
+            self.clock_at(start, due, false).0.div_euclid(SLOT_MS)
+        } else {
+            i64::MAX
+        };
+        let late = (last - due_slot.max(first)).max(0) as usize;
+        let mut changed = self.mark_normal(first, due_slot.min(last));
+        if late >= MIN_STRETCH_SLOTS {
+            changed |= self.bump_stretch(due_slot.max(first), last);
         }
-        if late.len() >= MIN_STRETCH_SLOTS {
-            changed |= self.bump_stretch(&late);
-        }
-        let s = week_slot(end);
-        changed |= self.week.set(s, NORMAL);
-        changed |= self.day.set(s % DAY_SLOTS, NORMAL);
-        (late.len(), changed)
+        let n = end.div_euclid(SLOT_MS);
+        changed |= self.set_week(week_pos(n), NORMAL);
+        changed |= self.set_day(week_pos(n) % DAY_SLOTS, NORMAL);
+        (late, changed)
     }
 
-    /// One more silent stretch over these week slots, and over each day
-    /// slot they cover (once, however many days the stretch spans).
-    fn bump_stretch(&mut self, late: &[usize]) -> bool {
+    /// Unknown, non-quiet week slots among absolute slots `from..to` become normal.
+    fn mark_normal(&mut self, from: i64, to: i64) -> bool {
+        let mut changed = false;
+        let mut m = from;
+        while m < to {
+            let s = week_pos(m);
+            let (w, b) = (s / 64, s % 64);
+            let slots = if w == WEEK_WORDS - 1 { WEEK_SLOTS - w * 64 } else { 64 };
+            let span = ((slots - b) as i64).min(to - m) as usize;
+            let range = if span == 64 { u64::MAX } else { ((1 << span) - 1) << b };
+            let unknown = !self.week.lo[w] & !self.week.hi[w];
+            let set = range & unknown & !self.quiet_map[w];
+            if set != 0 {
+                self.week.lo[w] |= set;
+                changed = true;
+            }
+            m += span as i64;
+        }
+        changed
+    }
+
+    /// One more silent stretch over absolute slots `from..to` of the week,
+    /// and over each day slot they cover (once, however many days).
+    fn bump_stretch(&mut self, from: i64, to: i64) -> bool {
         let mut changed = false;
         let mut days = [0u64; DAY_SLOTS.div_ceil(64)];
-        for &s in late {
-            changed |= self.week.bump(s);
+        for n in from..to.min(from + WEEK_SLOTS as i64) {
+            let s = week_pos(n);
+            let state = bumped(self.week.get(s));
+            changed |= self.set_week(s, state);
             let d = s % DAY_SLOTS;
             if days[d / 64] & (1 << (d % 64)) == 0 {
                 days[d / 64] |= 1 << (d % 64);
-                changed |= self.day.bump(d);
+                changed |= self.set_day(d, bumped(self.day.get(d)));
             }
         }
         changed
     }
 
+    /// Sets a week slot and its quiet bit.
+    fn set_week(&mut self, s: usize, state: u8) -> bool {
+        if !self.week.set(s, state) {
+            return false;
+        }
+        self.refresh_bit(s);
+        true
+    }
+
+    /// Sets a day slot and the quiet bits of its seven week slots.
+    fn set_day(&mut self, d: usize, state: u8) -> bool {
+        if !self.day.set(d, state) {
+            return false;
+        }
+        for s in (d..WEEK_SLOTS).step_by(DAY_SLOTS) {
+            self.refresh_bit(s);
+        }
+        true
+    }
+
+    fn refresh_bit(&mut self, s: usize) {
+        let mask = 1 << (s % 64);
+        if self.is_quiet(s) {
+            self.quiet_map[s / 64] |= mask;
+        } else {
+            self.quiet_map[s / 64] &= !mask;
+        }
+    }
+
     /// Wall ms from `start` to `end` minus the quiet slots in between.
     fn effective(&self, start: Millis, end: Millis) -> f64 {
         let wall = (end - start) as f64;
-        if !self.uses_slots() {
+        if !self.uses_slots() || end <= start {
             return wall;
         }
-        let mut quiet = 0.0;
-        let mut slot_start = start.div_euclid(SLOT_MS) * SLOT_MS;
-        for _ in 0..WALK_LIMIT {
-            if slot_start >= end {
-                break;
+        let limit = end.div_euclid(SLOT_MS) + 1;
+        let mut quiet = 0;
+        let mut t = start;
+        while t < end {
+            let n = t.div_euclid(SLOT_MS);
+            let is_quiet = self.quiet_at(n);
+            let next = (self.run_end(n, is_quiet, limit) * SLOT_MS).min(end);
+            if is_quiet {
+                quiet += next - t;
             }
-            let slot_end = slot_start + SLOT_MS;
-            if self.is_quiet(week_slot(slot_start)) {
-                quiet += (slot_end.min(end) - slot_start.max(start)) as f64;
-            }
-            slot_start = slot_end;
+            t = next;
         }
-        wall - quiet
+        wall - quiet as f64
     }
 
     /// The deadline for `need` effective ms after `from`, and the longest
     /// quiet stretch the clock stopped in on the way.
     fn walk(&self, from: Millis, need: f64) -> (Millis, Option<(Millis, Millis)>) {
-        let mut left = need;
-        let mut extra = 0.0;
-        let mut t = from;
-        let mut run: Option<Millis> = None;
+        self.clock_at(from, need, true)
+    }
+
+    /// When `need` effective ms have passed after `from`, plus (with
+    /// `resume`) the comeback margin after each quiet stretch; and the
+    /// longest quiet stretch on the way.
+    fn clock_at(&self, from: Millis, need: f64, resume: bool) -> (Millis, Option<(Millis, Millis)>) {
+        let limit = from.div_euclid(SLOT_MS) + WALK_LIMIT as i64;
+        let (mut t, mut left, mut extra) = (from, need, 0.0);
         let mut longest: Option<(Millis, Millis)> = None;
-        for _ in 0..WALK_LIMIT {
-            let slot_end = (t.div_euclid(SLOT_MS) + 1) * SLOT_MS;
-            if self.is_quiet(week_slot(t)) {
-                run.get_or_insert(t);
-                t = slot_end;
-                continue;
+        loop {
+            let n = t.div_euclid(SLOT_MS);
+            if n >= limit {
+                break;
             }
-            if let Some(quiet_from) = run.take() {
-                let len = (t - quiet_from) as f64;
-                if len >= (MIN_STRETCH_SLOTS as i64 * SLOT_MS) as f64 {
-                    extra += (len * RESUME_SHARE).min(RESUME_CAP_MS);
+            if self.quiet_at(n) {
+                let quiet_from = t;
+                t = self.run_end(n, true, limit) * SLOT_MS;
+                let len = t - quiet_from;
+                if resume && len >= MIN_STRETCH_SLOTS as i64 * SLOT_MS {
+                    extra += (len as f64 * RESUME_SHARE).min(RESUME_CAP_MS);
                 }
-                if longest.is_none_or(|(a, b)| b - a < t - quiet_from) {
+                if longest.is_none_or(|(a, b)| b - a < len) {
                     longest = Some((quiet_from, t));
                 }
+                continue;
             }
-            let room = (slot_end - t) as f64;
+            let next = self.run_end(n, false, limit) * SLOT_MS;
+            let room = (next - t) as f64;
             if left <= room {
-                return (t + (left + extra).ceil() as Millis, longest);
+                break;
             }
             left -= room;
-            t = slot_end;
+            t = next;
         }
         (t + (left + extra).ceil() as Millis, longest)
     }
@@ -631,8 +721,14 @@ fn excess_at(edge: f64) -> f64 {
 }
 
 /// The week slot (Monday 00:00 UTC based) of a moment.
+#[cfg(test)]
 fn week_slot(t: Millis) -> usize {
-    (t.div_euclid(SLOT_MS) + EPOCH_WEEKDAY_SLOTS).rem_euclid(WEEK_SLOTS as i64) as usize
+    week_pos(t.div_euclid(SLOT_MS))
+}
+
+/// The week slot of absolute slot `n` (slots since the epoch).
+fn week_pos(n: i64) -> usize {
+    (n + EPOCH_WEEKDAY_SLOTS).rem_euclid(WEEK_SLOTS as i64) as usize
 }
 
 /// The mean of the ring without its lowest and highest eighth, in ms:
@@ -805,10 +901,12 @@ mod tests {
     #[test]
     fn a_stretch_must_recur_to_be_quiet() {
         let mut r = Rhythm::new();
-        r.bump_stretch(&[10, 11]);
-        assert!(!r.is_quiet(10));
-        r.bump_stretch(&[10, 11]);
-        assert!(r.is_quiet(10));
+        let monday = MONDAY / SLOT_MS;
+        r.bump_stretch(monday + 10, monday + 12);
+        assert!(!r.is_quiet(10) && !r.quiet_at(monday + 10));
+        r.bump_stretch(monday + 10, monday + 12);
+        assert!(r.is_quiet(10) && r.quiet_at(monday + 10));
+        assert!(r.is_quiet(10 + DAY_SLOTS) && r.quiet_at(monday + 10 + DAY_SLOTS as i64));
     }
 
     #[test]
@@ -841,6 +939,139 @@ mod tests {
         assert_eq!((back.ring.clone(), back.timeout(at)), (r.ring.clone(), r.timeout(at)));
         broken.tail.pop();
         assert_eq!(broken.restored(), None);
+    }
+
+    /// A state with random slot maps and a 5-minute period.
+    fn random_maps(seed: u64) -> Rhythm {
+        let mut rng = crate::auto::sim::Rng::new(seed);
+        let mut r = Rhythm::new();
+        for w in 0..WEEK_WORDS {
+            // Runs of equal states, a quarter of them quiet or candidate.
+            let runs = rng.next_u64() & rng.next_u64();
+            r.week.lo[w] = rng.next_u64() ^ (runs << 1);
+            r.week.hi[w] = runs & (runs >> 1);
+        }
+        for w in 0..r.day.lo.len() {
+            r.day.lo[w] = rng.next_u64();
+            r.day.hi[w] = rng.next_u64();
+        }
+        r.rebuild_quiet_map();
+        r.period = 300_000.0;
+        r
+    }
+
+    /// The slot-by-slot version of [`Rhythm::effective`].
+    fn slow_effective(r: &Rhythm, start: Millis, end: Millis) -> f64 {
+        let mut quiet = 0;
+        let mut slot_start = start.div_euclid(SLOT_MS) * SLOT_MS;
+        while slot_start < end {
+            let slot_end = slot_start + SLOT_MS;
+            if r.is_quiet(week_slot(slot_start)) {
+                quiet += slot_end.min(end) - slot_start.max(start);
+            }
+            slot_start = slot_end;
+        }
+        (end - start - quiet) as f64
+    }
+
+    /// The slot-by-slot version of [`Rhythm::walk`].
+    fn slow_walk(r: &Rhythm, from: Millis, need: f64) -> (Millis, Option<(Millis, Millis)>) {
+        let (mut left, mut extra, mut t) = (need, 0.0, from);
+        let mut run: Option<Millis> = None;
+        let mut longest: Option<(Millis, Millis)> = None;
+        loop {
+            let slot_end = (t.div_euclid(SLOT_MS) + 1) * SLOT_MS;
+            if r.is_quiet(week_slot(t)) {
+                run.get_or_insert(t);
+                t = slot_end;
+                continue;
+            }
+            if let Some(quiet_from) = run.take() {
+                let len = t - quiet_from;
+                if len >= MIN_STRETCH_SLOTS as i64 * SLOT_MS {
+                    extra += (len as f64 * RESUME_SHARE).min(RESUME_CAP_MS);
+                }
+                if longest.is_none_or(|(a, b)| b - a < len) {
+                    longest = Some((quiet_from, t));
+                }
+            }
+            let room = (slot_end - t) as f64;
+            if left <= room {
+                return (t + (left + extra).ceil() as Millis, longest);
+            }
+            left -= room;
+            t = slot_end;
+        }
+    }
+
+    /// The slot-by-slot version of [`Rhythm::mark`] (unknown-to-normal,
+    /// stretch bumps, the closing slot), on the maps only.
+    fn slow_mark(r: &mut Rhythm, start: Millis, end: Millis, due: f64) -> usize {
+        let mut elapsed = 0.0;
+        let mut late = Vec::new();
+        let mut slot_start = start.div_euclid(SLOT_MS) * SLOT_MS;
+        while slot_start + SLOT_MS <= end {
+            let (slot_end, s) = (slot_start + SLOT_MS, week_slot(slot_start));
+            let quiet = r.is_quiet(s);
+            if !quiet {
+                elapsed += (slot_end - slot_start.max(start)) as f64;
+            }
+            if slot_start >= start {
+                if elapsed > due {
+                    late.push(s);
+                } else if !quiet && r.week.get(s) == UNKNOWN {
+                    r.week.set(s, NORMAL);
+                }
+            }
+            slot_start = slot_end;
+        }
+        if late.len() >= MIN_STRETCH_SLOTS {
+            let mut days = std::collections::HashSet::new();
+            for &s in &late {
+                r.week.set(s, bumped(r.week.get(s)));
+                if days.insert(s % DAY_SLOTS) {
+                    r.day.set(s % DAY_SLOTS, bumped(r.day.get(s % DAY_SLOTS)));
+                }
+            }
+        }
+        let s = week_slot(end);
+        r.week.set(s, NORMAL);
+        r.day.set(s % DAY_SLOTS, NORMAL);
+        late.len()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bitmap_walks_match_slot_by_slot_walks(
+            seed in 0u64..1000,
+            start in 0i64..2 * 7 * 86_400_000,
+            len in 0i64..3 * 86_400_000,
+            need in 0.0f64..2.0 * 86_400_000.0,
+        ) {
+            let r = random_maps(seed);
+            let start = MONDAY + start;
+            proptest::prop_assert_eq!(r.effective(start, start + len), slow_effective(&r, start, start + len));
+            proptest::prop_assert_eq!(r.walk(start, need), slow_walk(&r, start, need));
+        }
+
+        #[test]
+        fn bitmap_marking_matches_slot_by_slot_marking(
+            seed in 0u64..1000,
+            start in 0i64..7 * 86_400_000,
+            len in 1_000i64..2 * 86_400_000,
+            due in 0.0f64..86_400_000.0,
+        ) {
+            let mut fast = random_maps(seed);
+            let mut slow = fast.clone();
+            let start = MONDAY + start;
+            let (late, _) = fast.mark(start, start + len, due);
+            let slow_late = slow_mark(&mut slow, start, start + len, due);
+            proptest::prop_assert_eq!(late, slow_late);
+            proptest::prop_assert_eq!(&fast.week, &slow.week);
+            proptest::prop_assert_eq!(&fast.day, &slow.day);
+            slow.rebuild_quiet_map();
+            proptest::prop_assert_eq!(fast.quiet_map, slow.quiet_map);
+        }
     }
 
     #[test]
