@@ -675,29 +675,34 @@ impl Rhythm {
     /// The ratio the timeout must cover: the calibrated quantile, or the
     /// extrapolated tail, whichever is larger.
     fn tail_factor(&self) -> f64 {
-        let at = |share: f64| self.quantile((share * self.weight).max(IGNORED_WEIGHT));
-        let p90 = at(0.10);
-        let p99 = at(0.01);
+        let above = [TARGET, 0.01, 0.10].map(|share| (share * self.weight).max(IGNORED_WEIGHT));
+        let [target, p99, p90] = self.quantiles(above);
         let extrapolated = p99 + EXTRAPOLATION * (p99 - p90);
-        let factor = at(TARGET).max(extrapolated).max(1.0 + MIN_EXCESS);
+        let factor = target.max(extrapolated).max(1.0 + MIN_EXCESS);
         1.0 + (factor - 1.0) * (1.0 + THIN / self.weight.max(1.0))
     }
 
-    /// The ratio with `above` histogram weight above it.
-    fn quantile(&self, above: f64) -> f64 {
-        let mut acc = 0.0;
+    /// The ratios with these histogram weights above them (ascending
+    /// weights), in one pass down from the top bin.
+    fn quantiles(&self, above: [f64; 3]) -> [f64; 3] {
+        let mut out = [1.0 + MIN_EXCESS; 3];
+        let (mut acc, mut next) = (0.0, 0);
         for b in (1..BINS).rev() {
             let w = f64::from(self.tail[b]);
             if w <= 0.0 {
                 continue;
             }
-            if acc + w >= above {
-                let inside = ((above - acc) / w).clamp(0.0, 1.0);
-                return 1.0 + excess_at(b as f64 - inside);
+            while next < above.len() && acc + w >= above[next] {
+                let inside = ((above[next] - acc) / w).clamp(0.0, 1.0);
+                out[next] = 1.0 + excess_at(b as f64 - inside);
+                next += 1;
+            }
+            if next == above.len() {
+                break;
             }
             acc += w;
         }
-        1.0 + MIN_EXCESS
+        out
     }
 }
 
@@ -743,9 +748,13 @@ fn trimmed_mean(ring: &VecDeque<u32>) -> f64 {
     for (slot, &v) in values.iter_mut().zip(ring) {
         *slot = v;
     }
-    values.sort_unstable();
-    let cut = values.len() / 8;
-    let kept = &values[cut..values.len() - cut];
+    let n = values.len();
+    let cut = n / 8;
+    if cut > 0 {
+        values.select_nth_unstable(cut - 1);
+        values[cut..].select_nth_unstable(n - 2 * cut);
+    }
+    let kept = &values[cut..n - cut];
     kept.iter().map(|&v| f64::from(v)).sum::<f64>() / kept.len() as f64
 }
 
