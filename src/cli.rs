@@ -163,7 +163,11 @@ fn parse_utc_offset(text: &str) -> Result<i32, String> {
     };
     let number = |t: &str| {
         let ok = !t.is_empty() && t.len() <= 2 && t.bytes().all(|b| b.is_ascii_digit());
-        if ok { t.parse::<i32>().map_err(|_| bad()) } else { Err(bad()) }
+        if ok {
+            t.parse::<i32>().map_err(|_| bad())
+        } else {
+            Err(bad())
+        }
     };
     let (h, m) = (number(h)?, number(m)?);
     if h > 14 || m > 59 {
@@ -189,9 +193,9 @@ pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap:
     let args = Args::try_parse_from(rewrite_go_flags(args))?;
     let command = match (args.command, args.validate_auto) {
         (None, false) => Command::Run,
-        (None, true) => Command::ValidateAuto(AutoArgs::with(
-            args.algorithm.unwrap_or(Algorithm::Median),
-        )),
+        (None, true) => {
+            Command::ValidateAuto(AutoArgs::with(args.algorithm.unwrap_or(Algorithm::Median)))
+        }
         (Some(command), false) => command,
         (Some(_), true) => {
             let message = "--validate-auto cannot be used with a subcommand";
@@ -406,7 +410,9 @@ impl Feed for Timestamps {
         let engine = self.engine.get_or_insert_with(|| Engine::new(config, at));
         engine.autobeat(at, SERVICE);
         engine.take_changes();
-        let info = engine.service(SERVICE).expect("the service was just beaten");
+        let info = engine
+            .service(SERVICE)
+            .expect("the service was just beaten");
         Ok((info.auto_timeout, info.auto_reason.unwrap_or_default()))
     }
 }
@@ -418,8 +424,12 @@ pub fn simulate(args: &SimulateArgs, mut out: impl Write) -> io::Result<()> {
     for path in &args.traces {
         let text = std::fs::read_to_string(path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        let times = parse_trace(&text)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
+        let times = parse_trace(&text).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
         families.push(sim::Family {
             name: path.display().to_string(),
             about: "a recorded trace; its period is its median interval".to_owned(),
@@ -428,7 +438,11 @@ pub fn simulate(args: &SimulateArgs, mut out: impl Write) -> io::Result<()> {
     }
     let results = sim::run(&families);
     if args.markdown {
-        write!(out, "{}", sim::markdown(&results, args.seed, DETECTION_NOTES))
+        write!(
+            out,
+            "{}",
+            sim::markdown(&results, args.seed, DETECTION_NOTES)
+        )
     } else {
         write!(out, "{}", sim::text(&results))
     }
@@ -722,7 +736,9 @@ mod tests {
             timestamps: true,
             ..AutoArgs::with(Algorithm::Median)
         };
-        let input: String = (0..7).map(|i| format!("{}\n", 1_000_000 + i * 60_000)).collect();
+        let input: String = (0..7)
+            .map(|i| format!("{}\n", 1_000_000 + i * 60_000))
+            .collect();
         let (out, _) = run_with(&args, &input);
         assert_eq!(out, "none\nnone\nnone\nnone\nnone\n90000\n90000\n");
     }
@@ -746,7 +762,10 @@ mod tests {
         };
         let (out, _) = run_with(&args, "60000\n60000\n60000\n60000\n60000\n");
         let last = out.lines().last().unwrap();
-        assert_eq!(last, "90000\t1.5 × the median of the last 5 intervals; late after 90 s");
+        assert_eq!(
+            last,
+            "90000\t1.5 × the median of the last 5 intervals; late after 90 s"
+        );
     }
 
     #[test]

@@ -179,8 +179,16 @@ fn a_service_gets_its_own_auto_estimator_and_says_why() {
     d.request("POST", path, &[], "");
     let s = d.service("r.svc").unwrap();
     assert_eq!(s["auto_algorithm"], "rhythm");
-    assert_eq!(s["auto_reason"], "learning: 0 of 3 intervals seen, no deadline yet");
-    d.request("POST", "/api/services/r.svc?auto_algorithm=default", &[], "");
+    assert_eq!(
+        s["auto_reason"],
+        "learning: 0 of 3 intervals seen, no deadline yet"
+    );
+    d.request(
+        "POST",
+        "/api/services/r.svc?auto_algorithm=default",
+        &[],
+        "",
+    );
     let s = d.service("r.svc").unwrap();
     assert_eq!(s["auto_algorithm"], "median");
     let (code, body) = d.request("POST", "/api/services/r.svc?auto_algorithm=ewma", &[], "");

@@ -319,9 +319,20 @@ mod tests {
             Algorithm::Median.explain(&[60000; 6]),
             "1.5 × the median of the last 6 intervals; late after 90 s"
         );
-        assert!(Algorithm::Median.explain(&[1]).starts_with("learning: 1 of 5"));
-        assert!(Algorithm::Adaptive.explain(&[60000]).ends_with("late after 61 s"));
-        assert_eq!(Algorithm::Adaptive.explain(&[]), "no interval yet, no deadline");
+        assert!(
+            Algorithm::Median
+                .explain(&[1])
+                .starts_with("learning: 1 of 5")
+        );
+        assert!(
+            Algorithm::Adaptive
+                .explain(&[60000])
+                .ends_with("late after 61 s")
+        );
+        assert_eq!(
+            Algorithm::Adaptive.explain(&[]),
+            "no interval yet, no deadline"
+        );
     }
 
     #[test]

@@ -124,8 +124,6 @@ impl Slots {
         true
     }
 
-
-
     fn has_words(&self, slots: usize) -> bool {
         self.lo.len() == slots.div_ceil(64) && self.hi.len() == self.lo.len()
     }
@@ -324,11 +322,7 @@ impl Rhythm {
             }
         }
         if self.seen < WARMUP {
-            let _ = write!(
-                line,
-                " (warming up: {} of {WARMUP} intervals)",
-                self.seen
-            );
+            let _ = write!(line, " (warming up: {} of {WARMUP} intervals)", self.seen);
         }
         line
     }
@@ -400,8 +394,16 @@ impl Rhythm {
         while m < limit {
             let s = week_pos(m);
             let (w, b) = (s / 64, s % 64);
-            let slots = if w == WEEK_WORDS - 1 { WEEK_SLOTS - w * 64 } else { 64 };
-            let word = if quiet { !self.quiet_map[w] } else { self.quiet_map[w] };
+            let slots = if w == WEEK_WORDS - 1 {
+                WEEK_SLOTS - w * 64
+            } else {
+                64
+            };
+            let word = if quiet {
+                !self.quiet_map[w]
+            } else {
+                self.quiet_map[w]
+            };
             let span = slots - b;
             let mut bits = word >> b;
             if span < 64 {
@@ -449,9 +451,17 @@ impl Rhythm {
         while m < to {
             let s = week_pos(m);
             let (w, b) = (s / 64, s % 64);
-            let slots = if w == WEEK_WORDS - 1 { WEEK_SLOTS - w * 64 } else { 64 };
+            let slots = if w == WEEK_WORDS - 1 {
+                WEEK_SLOTS - w * 64
+            } else {
+                64
+            };
             let span = ((slots - b) as i64).min(to - m) as usize;
-            let range = if span == 64 { u64::MAX } else { ((1 << span) - 1) << b };
+            let range = if span == 64 {
+                u64::MAX
+            } else {
+                ((1 << span) - 1) << b
+            };
             let unknown = !self.week.lo[w] & !self.week.hi[w];
             let set = range & unknown & !self.quiet_map[w];
             if set != 0 {
@@ -540,7 +550,12 @@ impl Rhythm {
     /// When `need` effective ms have passed after `from`, plus (with
     /// `resume`) the comeback margin after each quiet stretch; and the
     /// longest quiet stretch on the way.
-    fn clock_at(&self, from: Millis, need: f64, resume: bool) -> (Millis, Option<(Millis, Millis)>) {
+    fn clock_at(
+        &self,
+        from: Millis,
+        need: f64,
+        resume: bool,
+    ) -> (Millis, Option<(Millis, Millis)>) {
         let limit = from.div_euclid(SLOT_MS) + WALK_LIMIT as i64;
         let (mut t, mut left, mut extra) = (from, need, 0.0);
         let mut longest: Option<(Millis, Millis)> = None;
@@ -612,7 +627,11 @@ impl Rhythm {
         }
         let missed = self.ring.len() >= MIN_INTERVALS && ratio > self.factor;
         self.over = if missed { self.over + 1 } else { 0 };
-        self.under = if ratio < SHRINK_RATIO { self.under + 1 } else { 0 };
+        self.under = if ratio < SHRINK_RATIO {
+            self.under + 1
+        } else {
+            0
+        };
         if self.over >= CHANGE_RUN {
             self.restart(usize::from(CHANGE_RUN) - 1);
             self.forget_recent();
@@ -659,7 +678,8 @@ impl Rhythm {
         if self.ring.len() >= RING {
             self.ring.pop_front();
         }
-        self.ring.push_back(effective.round().clamp(0.0, f64::from(u32::MAX)) as u32);
+        self.ring
+            .push_back(effective.round().clamp(0.0, f64::from(u32::MAX)) as u32);
     }
 
     /// Recomputes the period estimate and the timeout factor.
@@ -904,7 +924,11 @@ mod tests {
         // Wednesday 12:00: five minutes and a bit.
         let noon = MONDAY + 23 * 86_400_000 + 12 * 3_600_000;
         assert!(r.timeout(noon).unwrap() < 6 * MIN as u64);
-        assert!(r.explain(last, 0).contains("quiet Fri 17:"), "{}", r.explain(last, 0));
+        assert!(
+            r.explain(last, 0).contains("quiet Fri 17:"),
+            "{}",
+            r.explain(last, 0)
+        );
     }
 
     #[test]
@@ -945,7 +969,10 @@ mod tests {
         let mut broken = back.clone();
         let back = back.restored().unwrap();
         let at = MONDAY + 39 * MIN;
-        assert_eq!((back.ring.clone(), back.timeout(at)), (r.ring.clone(), r.timeout(at)));
+        assert_eq!(
+            (back.ring.clone(), back.timeout(at)),
+            (r.ring.clone(), r.timeout(at))
+        );
         broken.tail.pop();
         assert_eq!(broken.restored(), None);
     }

@@ -82,7 +82,11 @@ impl Trace {
         times.sort_unstable();
         let mut intervals: Vec<Millis> = times.windows(2).map(|w| w[1] - w[0]).collect();
         intervals.sort_unstable();
-        let period = intervals.get(intervals.len() / 2).copied().unwrap_or(1).max(1) as f64;
+        let period = intervals
+            .get(intervals.len() / 2)
+            .copied()
+            .unwrap_or(1)
+            .max(1) as f64;
         Trace {
             periods: vec![period; times.len().saturating_sub(1)],
             beats: times,
@@ -116,13 +120,49 @@ pub fn families(seed: u64) -> Vec<Family> {
         }
     };
     vec![
-        make(1, "regular 1 %", "every 60 s, normal jitter σ = 1 %", 4, |r| regular(r, 0.01)),
-        make(2, "regular 10 %", "every 60 s, normal jitter σ = 10 %", 4, |r| regular(r, 0.10)),
-        make(3, "cron", "on the minute, 0.3–1.5 s runs; 1 % run 10–50 s longer", 4, cron),
+        make(
+            1,
+            "regular 1 %",
+            "every 60 s, normal jitter σ = 1 %",
+            4,
+            |r| regular(r, 0.01),
+        ),
+        make(
+            2,
+            "regular 10 %",
+            "every 60 s, normal jitter σ = 10 %",
+            4,
+            |r| regular(r, 0.10),
+        ),
+        make(
+            3,
+            "cron",
+            "on the minute, 0.3–1.5 s runs; 1 % run 10–50 s longer",
+            4,
+            cron,
+        ),
         make(4, "poisson", "exponential intervals, mean 60 s", 4, poisson),
-        make(5, "doubling", "every 60 s (2 % jitter), then every 120 s", 4, doubling),
-        make(6, "business hours", "every 5 min 09:00–17:00 on weekdays only, 26 weeks", 4, business_hours),
-        make(7, "nightly", "02:00 + ~10 min run daily, Sundays a ~3 h run, 3 years", 8, nightly),
+        make(
+            5,
+            "doubling",
+            "every 60 s (2 % jitter), then every 120 s",
+            4,
+            doubling,
+        ),
+        make(
+            6,
+            "business hours",
+            "every 5 min 09:00–17:00 on weekdays only, 26 weeks",
+            4,
+            business_hours,
+        ),
+        make(
+            7,
+            "nightly",
+            "02:00 + ~10 min run daily, Sundays a ~3 h run, 3 years",
+            8,
+            nightly,
+        ),
     ]
 }
 
@@ -324,7 +364,9 @@ fn score_trace(score: &mut Score, trace: &Trace) {
         if interval > timeout {
             score.false_alarms += 1;
         }
-        score.samples.push((interval / timeout, timeout / trace.periods[i]));
+        score
+            .samples
+            .push((interval / timeout, timeout / trace.periods[i]));
     }
 }
 
@@ -411,7 +453,10 @@ pub fn text(results: &[FamilyScore]) -> String {
             let matched = match score.algorithm {
                 Algorithm::Rhythm if verdict.wins() => "wins".to_owned(),
                 Algorithm::Rhythm => "LOSES".to_owned(),
-                _ => format!("{:.3}", score.at_rate(verdict.rhythm.false_alarm_rate).median),
+                _ => format!(
+                    "{:.3}",
+                    score.at_rate(verdict.rhythm.false_alarm_rate).median
+                ),
             };
             let _ = writeln!(
                 out,
@@ -507,7 +552,11 @@ fn write_table(out: &mut String, results: &[FamilyScore]) {
     out.push_str("Families:\n\n");
     for family in results {
         let n: usize = family.scores[0].intervals;
-        let _ = writeln!(out, "* **{}**: {} ({n} intervals).", family.name, family.about);
+        let _ = writeln!(
+            out,
+            "* **{}**: {} ({n} intervals).",
+            family.name, family.about
+        );
     }
     out.push('\n');
 }
@@ -570,7 +619,10 @@ mod tests {
         let xs: Vec<f64> = (0..20_000).map(|_| rng.normal()).collect();
         let mean = xs.iter().sum::<f64>() / xs.len() as f64;
         let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / xs.len() as f64;
-        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
     }
 
     #[test]
@@ -621,37 +673,6 @@ mod tests {
             for t in &x.traces {
                 assert_eq!(t.periods.len() + 1, t.beats.len());
                 assert!(t.beats.windows(2).all(|w| w[1] > w[0]), "{}", x.name);
-            }
-        }
-    }
-}
-#[cfg(test)]
-mod debug_tmp {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn print_table() {
-        print!("{}", text(&run(&families(1))));
-    }
-    #[test]
-    #[ignore]
-    fn print_misses() {
-        let fams = families(1);
-        let name = std::env::var("FAM").unwrap();
-        let f = fams.iter().find(|f| f.name == name).unwrap();
-        let trace = &f.traces[0];
-        let mut service = Service::new("s".into(), trace.beats[0]);
-        service.err = Timeout::Auto;
-        service.algorithm = Some(Algorithm::Rhythm);
-        for (i, &now) in trace.beats.iter().enumerate() {
-            if service.beat(now, HISTORY) { service.recompute_auto(Algorithm::Rhythm); }
-            let Some(&next) = trace.beats.get(i + 1) else { break };
-            if let Some(t) = service.auto_ms {
-                if (next - now) as u64 > t {
-                    let day = (now - MONDAY) / 86_400_000;
-                    let tod = (now - MONDAY) % 86_400_000 / 60_000;
-                    println!("miss i={i} day={day} {:02}:{:02} interval={} timeout={} | {}", tod/60, tod%60, next-now, t, service.auto_reason(Algorithm::Rhythm, 0));
-                }
             }
         }
     }

@@ -478,7 +478,8 @@ impl Engine {
                 .collect(),
             auto_timeout: s.auto_ms,
             auto_algorithm: s.algorithm.unwrap_or(self.config.algorithm),
-            auto_reason: uses_auto(s).then(|| s.auto_reason(self.config.algorithm, self.config.utc_offset_min)),
+            auto_reason: uses_auto(s)
+                .then(|| s.auto_reason(self.config.algorithm, self.config.utc_offset_min)),
         }
     }
 

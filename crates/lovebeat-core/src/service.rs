@@ -443,7 +443,10 @@ mod tests {
         let rhythm = s.rhythm.as_ref().unwrap();
         assert_eq!(rhythm.last(), 40 * 60_000);
         assert!(s.auto_ms.unwrap() < 61_000, "{:?}", s.auto_ms);
-        assert!(s.auto_reason(Algorithm::Median, 0).starts_with("every ~60 s"));
+        assert!(
+            s.auto_reason(Algorithm::Median, 0)
+                .starts_with("every ~60 s")
+        );
     }
 
     #[test]
