@@ -49,6 +49,116 @@ pub enum Command {
     /// Score every AUTO estimator on generated beat traces (and recorded
     /// ones): false alarms and detection delay, as in docs/DETECTION.md.
     Simulate(SimulateArgs),
+    /// Look at and change the services of a running lovebeat
+    Services {
+        /// Base URL of the daemon's HTTP API [default: the config's [http] listen]
+        #[arg(long, env = "LOVEBEAT_URL", value_name = "URL", value_parser = parse_url)]
+        url: Option<String>,
+        #[command(subcommand)]
+        command: ServicesCommand,
+    },
+    /// Import a Go lovebeat database file (gzip of SERV/ALARM/VIEW lines)
+    /// into the database of the config, replacing the services and views
+    /// it names; run it while the daemon is stopped.
+    Import {
+        /// The Go lovebeat database, e.g. /var/lib/lovebeat/lovebeat.db
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// `lovebeat services …`.
+#[derive(Debug, Clone, PartialEq, Subcommand)]
+pub enum ServicesCommand {
+    /// List services: state, last beat, timeouts, views
+    List {
+        /// Only the members of this view (alarm)
+        #[arg(long, value_name = "VIEW")]
+        view: Option<String>,
+    },
+    /// Beat a service (creating it), optionally setting its timeouts
+    Beat {
+        /// The service, e.g. backup.nightly
+        name: String,
+        #[command(flatten)]
+        timeouts: Timeouts,
+    },
+    /// Set a service's timeouts without beating it
+    Set {
+        /// The service, e.g. backup.nightly
+        name: String,
+        #[command(flatten)]
+        timeouts: Timeouts,
+    },
+    /// Mute a service: it stays muted, whatever it does, until unmuted
+    Mute {
+        /// The service, e.g. backup.nightly
+        name: String,
+    },
+    /// Unmute a service
+    Unmute {
+        /// The service, e.g. backup.nightly
+        name: String,
+    },
+    /// Delete a service (it comes back with its next beat)
+    Delete {
+        /// The service, e.g. backup.nightly
+        name: String,
+    },
+}
+
+/// `--warn` and `--err` of `services beat` and `services set`.
+#[derive(Debug, Clone, Default, PartialEq, clap::Args)]
+pub struct Timeouts {
+    /// Warning timeout: seconds, a duration (90s, 5m, 2h, 1d), auto, never or always
+    #[arg(long, value_name = "TIMEOUT", value_parser = parse_timeout)]
+    pub warn: Option<String>,
+    /// Error timeout: seconds, a duration (90s, 5m, 2h, 1d), auto, never or always
+    #[arg(long, value_name = "TIMEOUT", value_parser = parse_timeout)]
+    pub err: Option<String>,
+}
+
+/// A daemon URL: http or https, without a trailing `/`.
+fn parse_url(url: &str) -> Result<String, String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!("{url:?} is not an http:// or https:// URL"))
+    }
+}
+
+/// A timeout as the HTTP API takes it: whole seconds, `auto`, `-1` for
+/// never and `0` for always.
+pub fn parse_timeout(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    match text {
+        "auto" => return Ok("auto".to_owned()),
+        "never" | "clear" | "none" | "-1" => return Ok("-1".to_owned()),
+        "always" | "0" => return Ok("0".to_owned()),
+        _ => {}
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|&s| s > 0)
+        .map(|s| s.to_string())
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is not a timeout: use seconds, 90s, 5m, 2h, 1d, auto, never or always"
+            )
+        })
 }
 
 /// `validate-auto`'s options.
@@ -553,6 +663,15 @@ mod tests {
     }
 
     #[test]
+    fn import_subcommand() {
+        let cli = cli(&["import", "/var/lib/lovebeat/lovebeat.db", "--config", "/x"]);
+        let file = PathBuf::from("/var/lib/lovebeat/lovebeat.db");
+        assert_eq!(cli.command, Command::Import { file });
+        assert_eq!(cli.config, Some(PathBuf::from("/x")));
+        assert!(parse_from(args(&["import"])).is_err());
+    }
+
+    #[test]
     fn validate_auto_legacy_flag() {
         let median = Command::ValidateAuto(AutoArgs::with(Algorithm::Median));
         assert_eq!(cli(&["--validate-auto"]).command, median);
@@ -564,6 +683,54 @@ mod tests {
         );
         assert!(parse_from(args(&["--algorithm", "adaptive"])).is_err());
         assert!(parse_from(args(&["--validate-auto", "validate-auto"])).is_err());
+    }
+
+    #[test]
+    fn services_subcommands() {
+        let parsed = cli(&[
+            "services",
+            "--url",
+            "http://h:1/",
+            "beat",
+            "a.b",
+            "--err",
+            "5m",
+        ]);
+        let Command::Services { url, command } = parsed.command else {
+            panic!("{parsed:?}");
+        };
+        assert_eq!(url.as_deref(), Some("http://h:1"));
+        let timeouts = Timeouts {
+            warn: None,
+            err: Some("300".into()),
+        };
+        let beat = ServicesCommand::Beat {
+            name: "a.b".into(),
+            timeouts,
+        };
+        assert_eq!(command, beat);
+        let list = cli(&["services", "list", "--view", "web"]).command;
+        assert!(
+            matches!(list, Command::Services { command: ServicesCommand::List { view: Some(v) }, .. } if v == "web")
+        );
+        assert!(parse_from(args(&["services", "--url", "ftp://x", "list"])).is_err());
+        assert!(parse_from(args(&["services", "mute"])).is_err());
+    }
+
+    #[test]
+    fn timeouts_take_durations_and_words() {
+        let ok = |t: &str| parse_timeout(t).unwrap();
+        assert_eq!(ok("90"), "90");
+        assert_eq!(ok("90s"), "90");
+        assert_eq!(ok("5m"), "300");
+        assert_eq!(ok("2h"), "7200");
+        assert_eq!(ok("1d"), "86400");
+        assert_eq!(ok("auto"), "auto");
+        assert_eq!(ok("never"), "-1");
+        assert_eq!(ok("always"), "0");
+        for bad in ["", "5x", "-5", "1.5", "0s", "m"] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct Config {
     pub eventlog: EventLog,
     /// Base URLs of peer lovebeats to autobeat (§7.2), without a trailing `/`.
     pub notify: Vec<String>,
+    pub peers: Peers,
+    pub prometheus: Prometheus,
     /// `[[alarms]]` in file order, then `[[views]]` in file order.
     pub views: Vec<ViewDef>,
     /// `[alerts.NAME]` tables by name.
@@ -75,6 +77,9 @@ pub struct Database {
     pub filename: PathBuf,
     /// How long changed services may wait before they are written.
     pub interval: Duration,
+    /// How long after a restart the view changes the downtime caused are
+    /// held back before they alert (zero: not at all).
+    pub startup_grace: Duration,
     /// A copy of the database in S3: None unless both `remote_s3_url` and
     /// `remote_s3_region` are set (as Go lovebeat required).
     pub remote_s3: Option<RemoteS3>,
@@ -99,6 +104,10 @@ pub struct Listener {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Http {
     pub listen: ListenAddr,
+    /// The path everything is served under, without a trailing `/`
+    /// (`/monitoring/lovebeat`), or `""` for the root: for a reverse proxy
+    /// that passes the path on unchanged.
+    pub base_path: String,
 }
 
 /// `[mail]`: plain SMTP, no authentication.
@@ -141,6 +150,27 @@ pub struct EventLog {
     /// Permission bits for a new file (the TOML `644` means `0o644`).
     pub mode: u32,
 }
+
+/// `[peers]`: how this lovebeat autobeats its `[[notify]]` peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peers {
+    /// Between two `monitor` and `alerter` beats, and at least between two
+    /// `save` beats.
+    pub interval: Duration,
+    /// The HOST of `lovebeat.HOST.*`; None: this machine's hostname up to
+    /// its first `.`.
+    pub host: Option<String>,
+}
+
+/// `[prometheus]`: how large `/metrics` may grow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prometheus {
+    /// Services (and views), in name order, that get their own series.
+    pub max_services: usize,
+}
+
+/// The most services `[prometheus] max_services` may ask for.
+pub const MAX_PROMETHEUS_SERVICES: usize = 10_000_000;
 
 /// `[auto]`: how AUTO timeouts are estimated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +216,7 @@ impl Default for Config {
             database: Database {
                 filename: PathBuf::from("lovebeat.db"),
                 interval: Duration::from_secs(1),
+                startup_grace: Duration::ZERO,
                 remote_s3: None,
             },
             udp: Listener {
@@ -196,6 +227,7 @@ impl Default for Config {
             },
             http: Http {
                 listen: ListenAddr::Any(8080),
+                base_path: String::new(),
             },
             mail: Mail {
                 server: "localhost:25".to_owned(),
@@ -216,6 +248,13 @@ impl Default for Config {
                 mode: 0o644,
             },
             notify: Vec::new(),
+            peers: Peers {
+                interval: Duration::from_secs(60),
+                host: None,
+            },
+            prometheus: Prometheus {
+                max_services: 10_000,
+            },
             views: Vec::new(),
             alerts: BTreeMap::new(),
             auto: Auto {
@@ -647,6 +686,7 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
     let (db, udp, tcp, http) = (raw.database, raw.udp, raw.tcp, raw.http);
     let (mail, mailgun, metrics, eventlog, auto) =
         (raw.mail, raw.mailgun, raw.metrics, raw.eventlog, raw.auto);
+    let (peers, prometheus) = (raw.peers, raw.prometheus);
     let config = Config {
         public_url: c.value("public_url", raw.public_url, d.public_url, public_url),
         database: Database {
@@ -662,6 +702,12 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
                 d.database.interval,
                 seconds,
             ),
+            startup_grace: c.value(
+                "[database] startup_grace",
+                db.startup_grace,
+                d.database.startup_grace,
+                seconds_or_zero,
+            ),
             remote_s3: remote_s3(db.remote_s3_url, db.remote_s3_region),
         },
         udp: Listener {
@@ -672,6 +718,12 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
         },
         http: Http {
             listen: c.value("[http] listen", http.listen, d.http.listen, |s| s.parse()),
+            base_path: c.value(
+                "[http] base_path",
+                http.base_path,
+                d.http.base_path,
+                base_path,
+            ),
         },
         mail: Mail {
             server: c.value("[mail] server", mail.server, d.mail.server, host_port),
@@ -707,6 +759,25 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
             },
         },
         notify,
+        peers: Peers {
+            interval: c.value(
+                "[peers] interval",
+                peers.interval,
+                d.peers.interval,
+                seconds,
+            ),
+            host: c.value("[peers] host", peers.host, d.peers.host, |h| {
+                off_if_empty(h).map(peer_host).transpose()
+            }),
+        },
+        prometheus: Prometheus {
+            max_services: c.value(
+                "[prometheus] max_services",
+                prometheus.max_services,
+                d.prometheus.max_services,
+                max_services,
+            ),
+        },
         views,
         alerts,
         auto: Auto {
@@ -829,12 +900,31 @@ fn public_url(url: String) -> Result<String, String> {
     Ok(url)
 }
 
+/// `[http] base_path`: `""` or `/` for the root, else `/SEGMENT[/SEGMENT…]`
+/// of URL-safe characters, kept without its trailing `/`. Anything that
+/// would need escaping (or `.`/`..` segments) is refused: the path ends up
+/// in links and in the page's `<base href>`.
+fn base_path(path: String) -> Result<String, String> {
+    lovebeat_server::http::normalize_path(&path).ok_or_else(|| {
+        format!(
+            "invalid path {path:?}: expected \"\" or a path like \"/monitoring/lovebeat\" \
+             (letters, digits, - . _ ~ between slashes)"
+        )
+    })
+}
+
 fn seconds(value: i64) -> Result<Duration, String> {
     u64::try_from(value)
         .ok()
         .filter(|&s| s >= 1)
         .map(Duration::from_secs)
         .ok_or_else(|| format!("must be a whole number of seconds, at least 1 (got {value})"))
+}
+
+fn seconds_or_zero(value: i64) -> Result<Duration, String> {
+    u64::try_from(value)
+        .map(Duration::from_secs)
+        .map_err(|_| format!("must be a whole number of seconds, 0 or more (got {value})"))
 }
 
 /// `HOST:PORT` for outgoing connections; the host is resolved when used.
@@ -868,6 +958,27 @@ fn history(value: i64) -> Result<usize, String> {
         .ok()
         .filter(|n| (1..=MAX_HISTORY).contains(n))
         .ok_or_else(|| format!("must be from 1 to {MAX_HISTORY} (got {value})"))
+}
+
+/// The HOST of `lovebeat.HOST.*`: one name segment.
+fn peer_host(host: String) -> Result<String, String> {
+    let valid = host
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if valid {
+        Ok(host)
+    } else {
+        Err(format!(
+            "invalid host {host:?}: use a-z 0-9 _ - (it becomes lovebeat.HOST.monitor)"
+        ))
+    }
+}
+
+fn max_services(value: i64) -> Result<usize, String> {
+    usize::try_from(value)
+        .ok()
+        .filter(|n| *n <= MAX_PROMETHEUS_SERVICES)
+        .ok_or_else(|| format!("must be from 0 to {MAX_PROMETHEUS_SERVICES} (got {value})"))
 }
 
 /// A peer's base URL (§7.2): http or https; a trailing `/` is dropped since
@@ -913,7 +1024,7 @@ mod raw {
         /// `[tcp]`.
         pub tcp: Listener,
         /// `[http]`.
-        pub http: Listener,
+        pub http: Http,
         /// `[mail]`.
         pub mail: Mail,
         /// `[mailgun]`.
@@ -926,6 +1037,10 @@ mod raw {
         pub eventlog: EventLog,
         /// `[[notify]]`: peer lovebeats to autobeat.
         pub notify: Vec<Spanned<Notify>>,
+        /// `[peers]`.
+        pub peers: Peers,
+        /// `[prometheus]`.
+        pub prometheus: Prometheus,
         /// `[[alarms]]`: glob view templates.
         pub alarms: Vec<Spanned<Alarm>>,
         /// `[[views]]`: legacy regex views.
@@ -950,6 +1065,9 @@ mod raw {
         pub filename: Opt<String>,
         /// Seconds a changed service may wait before it is written.
         pub interval: Opt<i64>,
+        /// Seconds after a restart during which view changes caused by
+        /// the downtime are held back.
+        pub startup_grace: Opt<i64>,
         /// `s3://bucket/path` to keep a copy of the database in S3.
         pub remote_s3_url: Opt<String>,
         /// The S3 region, e.g. `eu-west-1`.
@@ -961,6 +1079,16 @@ mod raw {
     pub(super) struct Listener {
         /// `[HOST]:PORT` to listen on.
         pub listen: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Http {
+        /// `[HOST]:PORT` to listen on.
+        pub listen: Opt<String>,
+        /// The path prefix everything is served under, e.g.
+        /// `/monitoring/lovebeat`; `""` is the root.
+        pub base_path: Opt<String>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1006,6 +1134,22 @@ mod raw {
         pub path: Opt<String>,
         /// Permissions of a new file, octal digits written as a number (644).
         pub mode: Opt<i64>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Peers {
+        /// Seconds between the `monitor` and `alerter` autobeats to peers.
+        pub interval: Opt<i64>,
+        /// HOST in `lovebeat.HOST.*`; `""` is the hostname up to its first `.`.
+        pub host: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Prometheus {
+        /// Services (and views) that get their own series on `/metrics`.
+        pub max_services: Opt<i64>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1142,13 +1286,16 @@ mod raw {
 
     section! {
         General { public_url }
-        Database { filename, interval, remote_s3_url, remote_s3_region }
+        Database { filename, interval, startup_grace, remote_s3_url, remote_s3_region }
         Listener { listen }
+        Http { listen, base_path }
         Mail { server, from }
         Mailgun { domain, from, api_key }
         Slack { webhook_url }
         Metrics { server, prefix }
         EventLog { path, mode }
+        Peers { interval, host }
+        Prometheus { max_services }
         Auto { algorithm, history }
     }
 
@@ -1159,7 +1306,7 @@ mod raw {
         Alert { mail, webhook, slack_channel, script }
         File {
             public_url, general, database, udp, tcp, http, mail, mailgun, slack,
-            metrics, eventlog, notify, alarms, views, alerts, auto
+            metrics, eventlog, notify, peers, prometheus, alarms, views, alerts, auto
         }
     }
 
@@ -1181,6 +1328,8 @@ mod raw {
             self.metrics.merge(later.metrics);
             self.eventlog.merge(later.eventlog);
             self.notify.extend(later.notify);
+            self.peers.merge(later.peers);
+            self.prometheus.merge(later.prometheus);
             self.alarms.extend(later.alarms);
             self.views.extend(later.views);
             self.alerts.extend(later.alerts);
@@ -1457,6 +1606,9 @@ mod tests {
         assert!(config.notify.is_empty() && config.views.is_empty() && config.alerts.is_empty());
         assert_eq!(config.auto.algorithm, Algorithm::Median);
         assert_eq!(config.auto.history, 100);
+        assert_eq!(config.peers.interval, Duration::from_secs(60));
+        assert_eq!(config.peers.host, None);
+        assert_eq!(config.prometheus.max_services, 10_000);
     }
 
     #[test]
@@ -1504,6 +1656,17 @@ mod tests {
     }
 
     #[test]
+    fn startup_grace_may_be_zero_but_not_negative() {
+        let config = parse("[database]\nstartup_grace = 0\n");
+        assert_eq!(config.database.startup_grace, Duration::ZERO);
+        assert_eq!(
+            error("[database]\nstartup_grace = -1"),
+            "/etc/lovebeat.cfg:2: [database] startup_grace: \
+             must be a whole number of seconds, 0 or more (got -1)"
+        );
+    }
+
+    #[test]
     fn every_key_is_parsed() {
         let config = parse(
             r##"
@@ -1511,6 +1674,7 @@ mod tests {
             [database]
             filename = "/var/lib/lovebeat/state.db"
             interval = 30
+            startup_grace = 120
             remote_s3_url = "s3://bucket/lovebeat.db"
             remote_s3_region = "eu-west-1"
             [udp]
@@ -1519,6 +1683,7 @@ mod tests {
             listen = "[::1]:9128"
             [http]
             listen = "localhost:0"
+            base_path = "/monitoring/lovebeat/"
             [mail]
             server = "smtp.example.org:587"
             from = "beats@example.org"
@@ -1539,6 +1704,11 @@ mod tests {
             history = 20
             [[notify]]
             lovebeat = "http://peer:8080/"
+            [peers]
+            interval = 15
+            host = "alpha"
+            [prometheus]
+            max_services = 0
             [[alarms]]
             name = "server-$name"
             pattern = "app.$name.*"
@@ -1562,6 +1732,7 @@ mod tests {
             database: Database {
                 filename: PathBuf::from("/var/lib/lovebeat/state.db"),
                 interval: Duration::from_secs(30),
+                startup_grace: Duration::from_secs(120),
                 remote_s3: Some(RemoteS3 {
                     url: "s3://bucket/lovebeat.db".to_owned(),
                     region: "eu-west-1".to_owned(),
@@ -1575,6 +1746,7 @@ mod tests {
             },
             http: Http {
                 listen: "127.0.0.1:0".parse().unwrap(),
+                base_path: "/monitoring/lovebeat".to_owned(),
             },
             mail: Mail {
                 server: "smtp.example.org:587".to_owned(),
@@ -1597,6 +1769,11 @@ mod tests {
                 mode: 0o600,
             },
             notify: strings(&["http://peer:8080"]),
+            peers: Peers {
+                interval: Duration::from_secs(15),
+                host: Some("alpha".to_owned()),
+            },
+            prometheus: Prometheus { max_services: 0 },
             views: vec![
                 ViewDef {
                     template: ViewTemplate::glob(
@@ -1776,6 +1953,44 @@ mod tests {
     }
 
     #[test]
+    fn base_path_is_kept_without_its_trailing_slash() {
+        for (given, kept) in [
+            ("", ""),
+            ("/", ""),
+            ("/lovebeat", "/lovebeat"),
+            ("/monitoring/lovebeat/", "/monitoring/lovebeat"),
+            ("/a-b/c_d.e~f", "/a-b/c_d.e~f"),
+        ] {
+            assert_eq!(base_path(given.to_owned()).as_deref(), Ok(kept), "{given}");
+        }
+    }
+
+    #[test]
+    fn base_path_refuses_what_a_link_would_need_to_escape() {
+        for bad in [
+            "lovebeat",
+            "//evil.example",
+            "/a//b",
+            "/a/../b",
+            "/./a",
+            "/a b",
+            "/a\"b",
+            "/a<b>",
+            "/a?b",
+            "/a#b",
+            "/a%20b",
+            "/é",
+        ] {
+            assert!(base_path(bad.to_owned()).is_err(), "{bad}");
+        }
+        assert_eq!(
+            error("[http]\nbase_path = \"x\"\n"),
+            "/etc/lovebeat.cfg:2: [http] base_path: invalid path \"x\": expected \"\" or a \
+             path like \"/monitoring/lovebeat\" (letters, digits, - . _ ~ between slashes)"
+        );
+    }
+
+    #[test]
     fn notify_urls_must_be_http() {
         let config =
             parse("[[notify]]\nlovebeat = \"https://a:1//\"\n[[notify]]\nlovebeat = \"http://b\"");
@@ -1785,6 +2000,18 @@ mod tests {
             "/etc/lovebeat.cfg:2: [[notify]] lovebeat: \
              invalid URL \"ftp://a\": expected http://HOST[:PORT] or https://…"
         );
+    }
+
+    #[test]
+    fn peers_host_is_one_name_segment_and_max_services_is_bounded() {
+        assert_eq!(parse("[peers]\nhost = \"\"").peers.host, None);
+        assert_eq!(
+            error("[peers]\nhost = \"Web.1\""),
+            "/etc/lovebeat.cfg:2: [peers] host: \
+             invalid host \"Web.1\": use a-z 0-9 _ - (it becomes lovebeat.HOST.monitor)"
+        );
+        assert!(error("[peers]\ninterval = 0").contains("[peers] interval"));
+        assert!(error("[prometheus]\nmax_services = -1").contains("from 0 to 10000000"));
     }
 
     #[test]
@@ -1842,7 +2069,8 @@ mod tests {
     fn unknown_key_names_file_line_and_key() {
         assert_eq!(
             error("[http]\nlsten = \":1\"\n"),
-            "/etc/lovebeat.cfg:2: [http] lsten: unknown field `lsten`, expected `listen`"
+            "/etc/lovebeat.cfg:2: [http] lsten: unknown field `lsten`, \
+             expected `listen` or `base_path`"
         );
         let message = error("\n[htp]\nlisten = \":1\"\n");
         assert!(

@@ -3,7 +3,18 @@
 //!
 //! * `daemon`: beats over UDP, TCP and HTTP, states, `/status`, bad input,
 //!   configuration and the command line.
+//! * `ops`: operating it: `/metrics` (strict parse, promtool), the Nagios
+//!   plugin and check_http, the example clients, statsd out, the event log,
+//!   two peered daemons, `lovebeat services …`, the systemd unit.
+//! * `store`: the database across restarts and `kill -9`, a second
+//!   instance, a damaged store, Go database import.
+//! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
+//!   `chromium-driver`), and the `/ws` websocket.
 
+mod browser;
 mod util;
 
 mod daemon;
+mod ops;
+mod store;
+mod ui;

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod prom;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -209,6 +211,30 @@ impl Daemon {
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (`HUP`, `TERM`…) without waiting.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status();
+        assert!(status.unwrap().success(), "kill -{name} {pid}");
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// `host:port` of the HTTP listener, as Nagios plugins take it.
+    pub fn http_hostport(&self) -> String {
+        self.http.to_string()
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
@@ -261,13 +287,27 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u
 
 /// Runs the binary with `args` and `stdin`; returns (status, stdout, stderr).
 pub fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(binary())
+    run_program(&binary(), args, &[], stdin)
+}
+
+/// Runs any program with `args`, extra environment and `stdin`; returns
+/// (status, stdout, stderr). The program must end by itself (every program
+/// the tests run has its own timeout).
+pub fn run_program(
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+) -> (i32, String, String) {
+    let mut child = Command::new(program)
         .args(args)
+        .env_remove("LOVEBEAT_URL")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
     child
         .stdin
         .take()
@@ -280,4 +320,25 @@ pub fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A file of the repository, e.g. `contrib/check_lovebeat`.
+pub fn repo_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// A TCP port that was free a moment ago (for a config that must name a
+/// port before the daemon starts).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Whether a command can be found on the PATH.
+pub fn have(command: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {command}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }

@@ -568,6 +568,7 @@ impl Engine {
             let view = self.view_mut(vid);
             view.members.insert(id);
             view.count(None, Some(state));
+            self.touch_view(vid);
         }
         self.refresh(id, now);
         for &vid in &views {
@@ -638,7 +639,18 @@ impl Engine {
         for vid in views {
             let view = self.view_mut(vid);
             view.count(Some(from), Some(to));
+            self.touch_view(vid);
             self.settle_view(vid, now);
+        }
+    }
+
+    /// Marks a view for readers: its members or their states changed, so
+    /// its counts and failed members did, even when its state did not.
+    fn touch_view(&mut self, id: u32) {
+        let view = self.view_mut(id);
+        if !view.dirty {
+            view.dirty = true;
+            self.dirty_views.push(id);
         }
     }
 

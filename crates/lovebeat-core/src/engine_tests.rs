@@ -301,6 +301,28 @@ fn muted_and_new_members_count_as_ok() {
 }
 
 #[test]
+fn a_view_is_republished_when_its_members_change_without_a_state_change() {
+    let mut e = with_views(vec![test_alarm()]);
+    e.set_timeout(0, "test.a", ERR, Timeout::Always);
+    e.take_changes();
+    e.beat(1, "test.b");
+    assert_eq!(
+        e.take_changes().views,
+        ["testalarm".into()],
+        "a member joined"
+    );
+    e.set_timeout(2, "test.b", ERR, Timeout::Always);
+    assert_eq!(view_state(&e, "testalarm").0, State::Error);
+    assert_eq!(
+        e.take_changes().views,
+        ["testalarm".into()],
+        "a second failure"
+    );
+    let v = e.view("testalarm").unwrap();
+    assert_eq!((v.members, v.error, v.failed.len()), (2, 2, 2));
+}
+
+#[test]
 fn a_static_view_exists_before_its_members() {
     let views = vec![ViewTemplate::regex("backups", "backup").unwrap()];
     let e = with_views(views);

@@ -4,6 +4,13 @@
 //! is queued in one go, applies the deadlines that passed, publishes a new
 //! snapshot and the changes, and then sleeps until the next message or the
 //! next deadline, whichever comes first. No scan of all services ever.
+//!
+//! With a store ([`Actor::with_persistence`]) it also notes what each round
+//! changed for the write-behind (`persist`), wakes for the interval save,
+//! and holds the HTTP answers of rounds that must be durable until their
+//! save is on disk; the actor itself never waits on the disk. With a
+//! startup grace ([`Actor::with_startup_grace`]) it holds back the view
+//! changes the restore caused (`grace`).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,7 +22,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
-use crate::metrics::Counters;
+use crate::grace::Grace;
+use crate::internal_events::BeatsApplied;
+use crate::metrics::{Metrics, Scrape};
+use crate::persist::{AfterSave, Persistence, WriteBehind};
 use crate::snapshot::Snapshot;
 
 /// Batches applied before the actor publishes and looks at deadlines again.
@@ -54,7 +64,7 @@ pub enum SendError {
 pub struct EngineHandle {
     tx: mpsc::Sender<Msg>,
     snapshot: Arc<ArcSwap<Snapshot>>,
-    counters: Arc<Counters>,
+    metrics: Arc<Metrics>,
     published: broadcast::Sender<Arc<Published>>,
 }
 
@@ -64,8 +74,22 @@ impl EngineHandle {
         self.snapshot.load_full()
     }
 
-    pub fn counters(&self) -> &Counters {
-        &self.counters
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Batches waiting in the engine queue, and the queue's capacity.
+    pub fn queue_depth(&self) -> (usize, usize) {
+        let capacity = self.tx.max_capacity();
+        (capacity - self.tx.capacity(), capacity)
+    }
+
+    /// What a `/metrics` scrape reads: the latest snapshot and the queue.
+    pub fn scrape(&self) -> Scrape {
+        Scrape {
+            snapshot: self.snapshot(),
+            queue: self.queue_depth(),
+        }
     }
 
     /// Changes as they are published. A subscriber that falls more than
@@ -115,6 +139,16 @@ pub struct Actor {
     engine: Engine,
     rx: mpsc::Receiver<Msg>,
     handle: EngineHandle,
+    persist: Option<WriteBehind>,
+    grace: Option<Grace>,
+}
+
+/// Why the actor woke up.
+enum Wake {
+    Msg(Msg),
+    Deadline,
+    Save,
+    GraceOver,
 }
 
 type DeleteReply = oneshot::Sender<Result<(), DeleteViewError>>;
@@ -128,42 +162,75 @@ struct Replies {
 
 impl Actor {
     /// An actor for `engine` with a queue of `capacity` batches.
-    pub fn new(engine: Engine, capacity: usize, counters: Arc<Counters>) -> (Actor, EngineHandle) {
+    pub fn new(engine: Engine, capacity: usize, metrics: Arc<Metrics>) -> (Actor, EngineHandle) {
         let (tx, rx) = mpsc::channel(capacity);
         let snapshot = Snapshot::full(&engine, now_ms());
         let (published, _) = broadcast::channel(1024);
         let handle = EngineHandle {
             tx,
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
-            counters,
+            metrics,
             published,
         };
         let actor = Actor {
             engine,
             rx,
             handle: handle.clone(),
+            persist: None,
+            grace: None,
         };
         (actor, handle)
     }
 
+    /// Saves the engine's changes to `persistence.store`, write-behind.
+    pub fn with_persistence(mut self, persistence: Persistence) -> Actor {
+        let metrics = self.handle.metrics.clone();
+        self.persist = Some(WriteBehind::start(persistence, metrics));
+        self
+    }
+
+    /// Holds back the view changes of the engine's restore for `grace`
+    /// (see `grace`); zero holds nothing.
+    pub fn with_startup_grace(mut self, grace: Duration) -> Actor {
+        self.grace = (!grace.is_zero())
+            .then(|| Grace::new(now_ms().saturating_add(grace.as_millis() as Millis)));
+        self
+    }
+
     /// Runs until `stop` is cancelled and the queue is drained (or every
-    /// sender is gone); returns the engine for a final save.
+    /// sender is gone); returns the engine after a final save.
     pub async fn run(mut self, stop: CancellationToken) -> Engine {
+        // The restore's own changes: published (and saved) at once.
+        let changes = self.engine.take_changes();
+        self.finish_round(changes, true, Replies::default());
         loop {
             let wake = self.engine.next_deadline().map(instant_at);
-            let first = tokio::select! {
+            let save = self.persist.as_ref().and_then(WriteBehind::due);
+            let grace_over = self.grace.as_ref().map(|g| instant_at(g.until));
+            let woke = tokio::select! {
                 msg = self.rx.recv() => match msg {
-                    Some(msg) => Some(msg),
+                    Some(msg) => Wake::Msg(msg),
                     None => break,
                 },
-                () = sleep_until(wake) => None,
+                () = sleep_until(wake) => Wake::Deadline,
+                () = sleep_until(save) => Wake::Save,
+                () = sleep_until(grace_over) => Wake::GraceOver,
                 () = stop.cancelled() => break,
             };
-            self.round(first);
+            match woke {
+                Wake::Msg(msg) => self.round(Some(msg)),
+                Wake::Deadline => self.round(None),
+                Wake::Save => self.save(Vec::new()),
+                Wake::GraceOver => self.end_grace(),
+            }
         }
         self.rx.close();
         while let Some(msg) = self.rx.recv().await {
             self.round(Some(msg));
+        }
+        self.end_grace();
+        if let Some(persist) = self.persist.take() {
+            persist.close(&self.engine).await;
         }
         self.engine
     }
@@ -185,20 +252,60 @@ impl Actor {
             };
         }
         self.engine.tick(now_ms());
-        self.publish(now);
-        for done in replies.applied {
-            let _ = done.send(());
-        }
+        let changes = self.engine.take_changes();
+        self.finish_round(changes, false, replies);
+    }
+
+    /// Notes `changes` for the store, publishes them, and answers the
+    /// round's requests: at once, or once saved when the round changed
+    /// something that must be durable before it is acknowledged.
+    fn finish_round(&mut self, changes: Changes, restoring: bool, replies: Replies) {
+        let urgent = self
+            .persist
+            .as_mut()
+            .is_some_and(|persist| persist.note(&changes));
+        self.publish(changes, restoring);
         for (reply, result) in replies.deleted {
             let _ = reply.send(result);
         }
+        let answers = replies.applied.into_iter().map(|done| {
+            Box::new(move || {
+                let _ = done.send(());
+            }) as AfterSave
+        });
+        if urgent {
+            self.save(answers.collect());
+        } else {
+            answers.for_each(|answer| answer());
+        }
+    }
+
+    /// Hands what changed to the store now; `after` runs once it is on disk.
+    fn save(&mut self, after: Vec<AfterSave>) {
+        match &mut self.persist {
+            Some(persist) => persist.save(&self.engine, after),
+            None => after.into_iter().for_each(|f| f()),
+        }
+    }
+
+    /// Publishes the view changes held since the restore, if any.
+    fn end_grace(&mut self) {
+        let Some(grace) = self.grace.take() else {
+            return;
+        };
+        let events = grace.release(&self.engine, now_ms());
+        let changes = Changes {
+            events,
+            ..Changes::default()
+        };
+        self.publish(changes, false);
     }
 
     fn handle(&mut self, msg: Msg, now: Millis, replies: &mut Replies) {
         match msg {
             Msg::Batch(mut batch) => {
                 let beats = batch.apply(&mut self.engine, now);
-                self.handle.counters.add_beats(beats);
+                BeatsApplied { beats }.emit(&self.handle.metrics);
                 replies.applied.extend(batch.done.take());
             }
             Msg::DeleteView(name, reply) => {
@@ -209,8 +316,11 @@ impl Actor {
         }
     }
 
-    fn publish(&mut self, now: Millis) {
-        let changes = self.engine.take_changes();
+    fn publish(&mut self, mut changes: Changes, restoring: bool) {
+        let now = now_ms();
+        if let Some(grace) = &mut self.grace {
+            grace.hold(&mut changes.events, restoring);
+        }
         if changes.events.is_empty() && changes.services.is_empty() && changes.views.is_empty() {
             return;
         }
@@ -236,5 +346,79 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lovebeat_core::pattern::ViewTemplate;
+    use lovebeat_core::{EngineConfig, Event, ServiceRecord, State, Timeout, ViewRecord};
+
+    /// An engine restored now, in which service `a` (in view `v`, which
+    /// was ok) went late during the downtime.
+    fn restored_late() -> Engine {
+        let config = EngineConfig {
+            views: vec![ViewTemplate::regex("v", "^a$").unwrap()],
+            ..EngineConfig::default()
+        };
+        let now = now_ms();
+        let service = ServiceRecord {
+            name: "a".into(),
+            created: now - 60_000,
+            last_beat: Some(now - 60_000),
+            warn_timeout: Timeout::Never,
+            err_timeout: Timeout::After(10_000),
+            state: State::Ok,
+            muted_since: None,
+            last_state_change: 0,
+            history: Vec::new(),
+            failure: None,
+            beats: 1,
+            auto_algorithm: None,
+            rhythm: None,
+        };
+        let view = ViewRecord {
+            name: "v".into(),
+            state: State::Ok,
+            incident: 0,
+            last_state_change: 0,
+        };
+        Engine::restore(config, now, vec![service], vec![view])
+    }
+
+    fn view_changes(published: &Published) -> Vec<(State, State)> {
+        (published.changes.events.iter())
+            .filter_map(|e| match e {
+                Event::ViewStateChanged(c) => Some((c.from, c.to)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_restore_s_view_changes_are_published_when_the_grace_ends() {
+        let (actor, handle) = Actor::new(restored_late(), 16, Arc::default());
+        let actor = actor.with_startup_grace(Duration::from_millis(300));
+        let mut published = handle.subscribe();
+        let stop = CancellationToken::new();
+        tokio::spawn(actor.run(stop.clone()));
+        let first = published.recv().await.unwrap();
+        assert_eq!(view_changes(&first), [], "held during the grace");
+        assert_eq!(first.snapshot.views["v"].record.state, State::Error);
+        let released = published.recv().await.unwrap();
+        assert_eq!(view_changes(&released), [(State::Ok, State::Error)]);
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn without_a_grace_the_restore_s_view_changes_are_published_at_once() {
+        let (actor, handle) = Actor::new(restored_late(), 16, Arc::default());
+        let mut published = handle.subscribe();
+        let stop = CancellationToken::new();
+        tokio::spawn(actor.run(stop.clone()));
+        let first = published.recv().await.unwrap();
+        assert_eq!(view_changes(&first), [(State::Ok, State::Error)]);
+        stop.cancel();
     }
 }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actor::{EngineHandle, SendError};
 use crate::batch::Batch;
+use crate::internal_events::{BatchDropped, LineRejected, LinesAccepted};
 use crate::metrics::Protocol;
 
 /// Largest UDP payload: a datagram is always read whole.
@@ -97,16 +98,28 @@ pub(crate) async fn serve_udp(socket: UdpSocket, handle: EngineHandle, stop: Can
         if batch.is_empty() {
             continue;
         }
-        let lines = batch.len() as u64;
-        if let Err(SendError::Full) = handle.try_send(batch) {
-            handle.counters().drop_batch(Protocol::Udp, lines);
+        let lines = batch.len();
+        match handle.try_send(batch) {
+            Ok(()) => LinesAccepted {
+                protocol: Protocol::Udp,
+                lines,
+            }
+            .emit(handle.metrics()),
+            Err(SendError::Full) => BatchDropped {
+                protocol: Protocol::Udp,
+                lines,
+            }
+            .emit(handle.metrics()),
+            Err(SendError::Closed) => return,
         }
     }
 }
 
 fn parse(bytes: &[u8], handle: &EngineHandle, protocol: Protocol) -> Batch {
     let text = String::from_utf8_lossy(bytes).into_owned();
-    Batch::parse(text, |reason| handle.counters().reject(protocol, reason))
+    Batch::parse(text, |reason| {
+        LineRejected { protocol, reason }.emit(handle.metrics())
+    })
 }
 
 /// Accepts TCP connections until `stop`, each served by its own task.
@@ -154,13 +167,19 @@ async fn serve_connection(mut stream: TcpStream, handle: &EngineHandle) -> io::R
             lines.finish()
         } else {
             lines.feed(&chunk[..n], |reason| {
-                handle.counters().reject(Protocol::Tcp, reason)
+                let protocol = Protocol::Tcp;
+                LineRejected { protocol, reason }.emit(handle.metrics())
             })
         };
         if let Some(text) = complete {
             let batch = parse(&text, handle, Protocol::Tcp);
-            if !batch.is_empty() && handle.send(batch).await.is_err() {
-                return Ok(());
+            let lines = batch.len();
+            if lines > 0 {
+                if handle.send(batch).await.is_err() {
+                    return Ok(());
+                }
+                let protocol = Protocol::Tcp;
+                LinesAccepted { protocol, lines }.emit(handle.metrics());
             }
         }
         if n == 0 {

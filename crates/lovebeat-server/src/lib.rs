@@ -9,16 +9,30 @@
 //! * [`actor`]: the engine's owner, snapshots and change publication.
 //! * [`batch`]: the unit of work ingest sends the actor.
 //! * `ingest`: UDP and TCP line-protocol listeners.
-//! * [`http`]: the HTTP API.
+//! * [`http`]: the HTTP API, the dashboard and its websocket.
 //! * [`snapshot`]: the immutable picture readers use.
-//! * [`metrics`]: counters and their Prometheus rendering.
+//! * [`metrics`]: `/metrics`, the Prometheus registry and its rendering.
+//! * `internal_events`: one struct per counted or logged happening.
+//! * [`ops`]: the self-monitoring tasks beside the server, started by
+//!   [`ops::Ops::start`]: `statelog` (§7.5 log lines), [`eventlog`] (§7.4),
+//!   [`statsd`] (§7.3) and [`notify`] (§7.2 peers).
+//! * [`persist`]: write-behind of changes to the store.
+//! * `grace`: holding back the restore's view changes (`startup_grace`).
 
 pub mod actor;
 pub mod batch;
+pub mod eventlog;
+mod grace;
 pub mod http;
 mod ingest;
+pub mod internal_events;
 pub mod metrics;
+pub mod notify;
+pub mod ops;
+pub mod persist;
 pub mod snapshot;
+mod statelog;
+pub mod statsd;
 
 use std::io;
 use std::net::SocketAddr;
@@ -29,6 +43,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use actor::{EngineHandle, now_ms};
+pub use persist::Persistence;
 
 /// Where to listen and how to run; addresses are tried in order until one
 /// binds (e.g. `[::]:8127`, then `0.0.0.0:8127` where IPv6 is off).
@@ -37,9 +52,19 @@ pub struct Settings {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
     pub http: Vec<SocketAddr>,
+    /// The path the HTTP server serves everything under, without a
+    /// trailing `/`; `""` for the root.
+    pub base_path: String,
     /// Batches the engine queue holds.
     pub queue: usize,
     pub version: String,
+    /// How large `/metrics` may grow.
+    pub metrics: metrics::MetricsSettings,
+    /// Where changes are saved; None keeps everything in memory only.
+    pub persistence: Option<Persistence>,
+    /// `[database] startup_grace`: how long the view changes caused by
+    /// the restore are held back (see `grace`).
+    pub startup_grace: std::time::Duration,
 }
 
 /// A running lovebeat.
@@ -81,8 +106,12 @@ impl Server {
         let tcp_addr = local(tcp.local_addr(), "TCP")?;
         let http_addr = local(http.local_addr(), "HTTP")?;
 
-        let counters = Arc::new(metrics::Counters::default());
-        let (actor, handle) = actor::Actor::new(engine, settings.queue, counters);
+        let metrics = Arc::new(metrics::Metrics::new(settings.metrics, &settings.version));
+        let (mut actor, handle) = actor::Actor::new(engine, settings.queue, metrics);
+        if let Some(persistence) = settings.persistence {
+            actor = actor.with_persistence(persistence);
+        }
+        let actor = actor.with_startup_grace(settings.startup_grace);
         let stop_actor = CancellationToken::new();
         let actor = tokio::spawn(actor.run(stop_actor.clone()));
 
@@ -90,6 +119,7 @@ impl Server {
         let app = http::router(http::AppState {
             engine: handle.clone(),
             version: settings.version.into(),
+            base_path: settings.base_path.into(),
         });
         let http_stop = stop_ingest.clone();
         let ingest = vec![
@@ -118,7 +148,8 @@ impl Server {
         })
     }
 
-    /// Stops taking beats, applies what is queued, and returns the engine.
+    /// Stops taking beats, applies what is queued, saves it, and returns
+    /// the engine.
     pub async fn shutdown(self) -> Engine {
         self.stop_ingest.cancel();
         let grace = std::time::Duration::from_millis(500);

@@ -1,13 +1,17 @@
 //! The HTTP API on port 8080: beats and service changes, views, `/status`,
-//! `/metrics` and `/version`.
+//! `/metrics`, `/version`, the dashboard and its websocket.
 //!
 //! Reads are answered from the published snapshot; writes go through the
 //! actor and answer once their effect is visible. Every bad request gets a
-//! 4xx with a one-line reason and changes nothing.
+//! 4xx with a one-line reason and changes nothing. With `[http] base_path`
+//! every route moves under that path (`/monitoring/lovebeat/api/services`)
+//! and nothing is served outside it.
 
 mod render;
 mod services;
 mod status;
+mod ui;
+mod ws;
 
 use std::sync::Arc;
 
@@ -19,17 +23,44 @@ use axum::routing::{get, post};
 use crate::actor::{EngineHandle, SendError};
 
 pub use render::{ServiceJson, ViewJson, pretty};
+pub use ui::normalize_path;
 
 /// What every handler gets.
 #[derive(Clone)]
 pub struct AppState {
     pub engine: EngineHandle,
     pub version: Arc<str>,
+    /// Where everything is served: `""` (the root) or a path like
+    /// `/monitoring/lovebeat`, as [`normalize_path`] leaves it.
+    pub base_path: Arc<str>,
 }
 
-/// The API's routes.
+/// Every route, under `state.base_path`.
 pub fn router(state: AppState) -> Router {
+    let base = state.base_path.clone();
+    if base.is_empty() {
+        return routes().with_state(state);
+    }
+    // `nest` serves the inner `/` at `{base}` only; the page's relative
+    // URLs are made for `{base}/`, and its `<base href>` makes either work.
     Router::new()
+        .route(&format!("{base}/"), get(ui::index))
+        .nest(&base, routes())
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// The routes, relative to the base path.
+fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(ui::index))
+        .route("/services", get(ui::index))
+        .route("/alarms/{name}", get(ui::index))
+        .route("/views/{name}", get(ui::index))
+        .route("/ui/app.js", get(ui::script))
+        .route("/ui/app.css", get(ui::style))
+        .route("/ui/icon.svg", get(ui::icon))
+        .route("/ws", get(ws::upgrade))
         .route("/api/services", get(services::list))
         .route("/api/services/", get(services::list))
         .route(
@@ -59,7 +90,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(status::metrics))
         .route("/version", get(status::version))
         .fallback(not_found)
-        .with_state(state)
 }
 
 async fn not_found() -> ApiError {
@@ -130,4 +160,90 @@ fn json(body: String) -> Response {
 /// A text response body.
 fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use lovebeat_core::{Engine, EngineConfig};
+    use tower::ServiceExt;
+
+    fn app(base_path: &str) -> Router {
+        let engine = Engine::new(EngineConfig::default(), 0);
+        let counters = Arc::new(crate::metrics::Metrics::new(Default::default(), "test"));
+        let (_actor, engine) = crate::actor::Actor::new(engine, 1, counters);
+        router(AppState {
+            engine,
+            version: "1.2.3".into(),
+            base_path: base_path.into(),
+        })
+    }
+
+    /// GET `path`: status, Location header and body.
+    async fn get(app: &Router, path: &str) -> (u16, String, String) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            location,
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_dashboard_is_at_the_root_by_default() {
+        let app = app("");
+        let (status, _, page) = get(&app, "/").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("<base href=\"/\">"), "{page}");
+        for path in [
+            "/ui/app.js",
+            "/ui/app.css",
+            "/ui/icon.svg",
+            "/api/services",
+            "/services",
+        ] {
+            assert_eq!(get(&app, path).await.0, 200, "{path}");
+        }
+        let (_, _, page) = get(&app, "/alarms/web").await;
+        assert!(page.contains("<base href=\"/\">"), "{page}");
+    }
+
+    #[tokio::test]
+    async fn a_base_path_moves_every_route_under_it() {
+        let app = app("/monitoring/lovebeat");
+        let (status, _, page) = get(&app, "/monitoring/lovebeat/").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("<base href=\"/monitoring/lovebeat/\">"));
+        let (status, _, page) = get(&app, "/monitoring/lovebeat").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("<base href=\"/monitoring/lovebeat/\">"));
+        for path in [
+            "/monitoring/lovebeat/api/services",
+            "/monitoring/lovebeat/ui/app.js",
+            "/monitoring/lovebeat/status",
+            "/monitoring/lovebeat/version",
+        ] {
+            assert_eq!(get(&app, path).await.0, 200, "{path}");
+        }
+        for path in [
+            "/",
+            "/api/services",
+            "/ui/app.js",
+            "/monitoring/lovebeatx/",
+            "/monitoring",
+        ] {
+            assert_eq!(get(&app, path).await.0, 404, "{path}");
+        }
+    }
 }

@@ -20,6 +20,8 @@ use serde_json::Value;
 
 use super::{ApiError, AppState, ServiceJson, is_json_mime, json, pretty};
 use crate::batch::{Batch, Op};
+use crate::internal_events::LinesAccepted;
+use crate::metrics::Protocol;
 
 /// Longest service name the API takes.
 const MAX_NAME: usize = 255;
@@ -191,15 +193,22 @@ pub(super) async fn beat(
         let form = form_pairs(&body);
         request.read_pairs(form.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     }
-    state.engine.apply(request.into_batch(&name)).await?;
-    Ok(json(EMPTY.into()))
+    apply(&state, request.into_batch(&name)).await
 }
 
 async fn change(state: &AppState, name: &str, op: Op) -> Result<Response, ApiError> {
     check_name(name)?;
     let mut batch = Batch::new();
     batch.push(name, op);
+    apply(state, batch).await
+}
+
+/// Applies a request's batch, counting its commands as HTTP ingest.
+async fn apply(state: &AppState, batch: Batch) -> Result<Response, ApiError> {
+    let lines = batch.len();
     state.engine.apply(batch).await?;
+    let protocol = Protocol::Http;
+    LinesAccepted { protocol, lines }.emit(state.engine.metrics());
     Ok(json(EMPTY.into()))
 }
 

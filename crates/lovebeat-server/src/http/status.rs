@@ -2,12 +2,14 @@
 //! the views API, `/metrics` and `/version`.
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use lovebeat_core::{DeleteViewError, State as ServiceState};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState, ServiceJson, ViewJson, json, pretty, text, wants_json};
+use crate::metrics::Format;
 use crate::snapshot::Snapshot;
 
 /// The summary Nagios checks read. `good` is true when nothing is in error
@@ -169,17 +171,23 @@ pub(super) async fn delete_view(
     }
 }
 
-pub(super) async fn metrics(State(state): State<AppState>) -> Response {
-    let snapshot = state.engine.snapshot();
-    let body = state.engine.counters().render(&snapshot);
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+/// `/metrics`: encoded off the async workers, from the latest snapshot.
+pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let format = Format::negotiate(
+        headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    let metrics = state.engine.metrics().clone();
+    let scrape = state.engine.scrape();
+    match tokio::task::spawn_blocking(move || metrics.render(scrape, format)).await {
+        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering /metrics failed");
+            ApiError::Unavailable.into_response()
+        }
+    }
 }
 
 pub(super) async fn version(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -195,8 +203,6 @@ pub(super) async fn version(State(state): State<AppState>, headers: HeaderMap) -
         text(format!("{}\n", state.version))
     }
 }
-
-use axum::response::IntoResponse;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,338 @@
+//! One struct per thing that happens inside lovebeat worth counting or
+//! logging (STYLE item 9). Each `emit` bumps its counter with a fixed label
+//! set and writes its log line, rate-limited per event type where it can
+//! come from the network at any rate, so every call site is one line:
+//! `LineRejected { protocol, reason }.emit(&metrics)`.
+//!
+//! Model events (service and view state changes) are not here: they come
+//! from the engine and are logged by `statelog`.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lovebeat_proto::Reject;
+
+use crate::metrics::{Metrics, PeerMetric, PeerResult, Protocol, Subscriber};
+
+/// At most one log line a second for one call site; counts what it held
+/// back so the next line can say so.
+pub(crate) struct RateLimit {
+    second: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl RateLimit {
+    pub(crate) const fn new() -> RateLimit {
+        RateLimit {
+            second: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether to log now: `Some(lines held back since the last one)`.
+    pub(crate) fn check(&self) -> Option<u64> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.check_at(now)
+    }
+
+    fn check_at(&self, second: u64) -> Option<u64> {
+        let last = self.second.load(Relaxed);
+        if last != second
+            && self
+                .second
+                .compare_exchange(last, second, Relaxed, Relaxed)
+                .is_ok()
+        {
+            Some(self.suppressed.swap(0, Relaxed))
+        } else {
+            self.suppressed.fetch_add(1, Relaxed);
+            None
+        }
+    }
+}
+
+/// A protocol line that did not parse; the other lines of its packet apply.
+pub struct LineRejected {
+    pub protocol: Protocol,
+    pub reason: Reject,
+}
+
+impl LineRejected {
+    pub fn emit(self, metrics: &Metrics) {
+        static LIMIT: RateLimit = RateLimit::new();
+        metrics.rejected[self.reason as usize].inc();
+        if let Some(suppressed) = LIMIT.check() {
+            tracing::warn!(
+                protocol = self.protocol.as_str(),
+                reason = self.reason.as_str(),
+                suppressed,
+                "rejected line: {}",
+                self.reason
+            );
+        }
+    }
+}
+
+/// Commands ingest handed to the engine.
+pub struct LinesAccepted {
+    pub protocol: Protocol,
+    pub lines: usize,
+}
+
+impl LinesAccepted {
+    pub fn emit(self, metrics: &Metrics) {
+        metrics.ingest_lines[self.protocol as usize].inc_by(self.lines as u64);
+    }
+}
+
+/// Commands dropped because the engine queue was full (UDP only: TCP and
+/// HTTP wait for room).
+pub struct BatchDropped {
+    pub protocol: Protocol,
+    pub lines: usize,
+}
+
+impl BatchDropped {
+    pub fn emit(self, metrics: &Metrics) {
+        static LIMIT: RateLimit = RateLimit::new();
+        metrics.ingest_dropped[self.protocol as usize].inc_by(self.lines as u64);
+        if let Some(suppressed) = LIMIT.check() {
+            tracing::warn!(
+                protocol = self.protocol.as_str(),
+                lines = self.lines,
+                suppressed,
+                "engine queue full: dropped a batch"
+            );
+        }
+    }
+}
+
+/// Beats the actor applied.
+pub struct BeatsApplied {
+    pub beats: u64,
+}
+
+impl BeatsApplied {
+    pub fn emit(self, metrics: &Metrics) {
+        if self.beats > 0 {
+            metrics.beats.inc_by(self.beats);
+        }
+    }
+}
+
+/// A subscriber fell so far behind that the broadcast dropped rounds of
+/// changes it had not read.
+pub struct SubscriberLagged {
+    pub subscriber: Subscriber,
+    pub missed: u64,
+}
+
+impl SubscriberLagged {
+    pub fn emit(self, metrics: &Metrics) {
+        metrics.lagged[self.subscriber as usize].inc_by(self.missed);
+        tracing::warn!(
+            subscriber = self.subscriber.as_str(),
+            missed = self.missed,
+            "{} fell behind and missed {} rounds of changes",
+            self.subscriber.as_str(),
+            self.missed
+        );
+    }
+}
+
+/// Lines appended to the event log.
+pub struct EventLogWritten {
+    pub lines: usize,
+}
+
+impl EventLogWritten {
+    pub fn emit(self, metrics: &Metrics) {
+        metrics.eventlog_lines.inc_by(self.lines as u64);
+    }
+}
+
+/// The event log could not be opened or written.
+pub struct EventLogFailed<'a> {
+    pub path: &'a std::path::Path,
+    pub error: &'a io::Error,
+}
+
+impl EventLogFailed<'_> {
+    pub fn emit(self, metrics: &Metrics) {
+        static LIMIT: RateLimit = RateLimit::new();
+        metrics.eventlog_errors.inc();
+        if let Some(suppressed) = LIMIT.check() {
+            tracing::error!(
+                path = %self.path.display(),
+                error = %self.error,
+                suppressed,
+                "cannot write the event log"
+            );
+        }
+    }
+}
+
+/// The event log was reopened.
+pub struct EventLogReopened<'a> {
+    pub path: &'a std::path::Path,
+    /// "SIGHUP" or "rotated".
+    pub why: &'static str,
+}
+
+impl EventLogReopened<'_> {
+    pub fn emit(self, metrics: &Metrics) {
+        metrics.eventlog_reopens.inc();
+        tracing::info!(path = %self.path.display(), why = self.why, "reopened the event log");
+    }
+}
+
+/// Datagrams went to the statsd server.
+pub struct StatsdSent {
+    pub datagrams: usize,
+}
+
+impl StatsdSent {
+    pub fn emit(self, metrics: &Metrics) {
+        metrics.statsd_datagrams.inc_by(self.datagrams as u64);
+    }
+}
+
+/// A datagram could not be sent to the statsd server.
+pub struct StatsdFailed<'a> {
+    pub server: &'a str,
+    pub error: &'a io::Error,
+}
+
+impl StatsdFailed<'_> {
+    pub fn emit(self, metrics: &Metrics) {
+        static LIMIT: RateLimit = RateLimit::new();
+        metrics.statsd_errors.inc();
+        if let Some(suppressed) = LIMIT.check() {
+            tracing::warn!(
+                server = self.server,
+                error = %self.error,
+                suppressed,
+                "cannot send metrics to statsd"
+            );
+        }
+    }
+}
+
+/// What became of one autobeat to one peer.
+pub struct PeerBeat<'a> {
+    pub peer: &'a str,
+    pub metric: PeerMetric,
+    pub result: PeerResult,
+    /// Why it failed.
+    pub error: Option<&'a str>,
+}
+
+impl PeerBeat<'_> {
+    pub fn emit(self, metrics: &Metrics) {
+        static LIMIT: RateLimit = RateLimit::new();
+        metrics.peer_beats[self.metric as usize][self.result as usize].inc();
+        let (peer, metric) = (self.peer, self.metric.as_str());
+        match self.result {
+            PeerResult::Sent => tracing::debug!(peer, metric, "notified peer"),
+            PeerResult::Failed => {
+                if let Some(suppressed) = LIMIT.check() {
+                    let error = self.error.unwrap_or("");
+                    tracing::warn!(peer, metric, error, suppressed, "cannot notify peer");
+                }
+            }
+            // Go lovebeat's wording.
+            PeerResult::Dropped => {
+                if let Some(suppressed) = LIMIT.check() {
+                    tracing::warn!(peer, metric, suppressed, "Failed to notify heartbeats!");
+                }
+            }
+        }
+    }
+}
+
+/// One periodic flush, as statsd out and the peer notifier hear of it
+/// (through [`Metrics::subscribe_flushes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flush {
+    /// How long the store's save took.
+    pub duration: Duration,
+}
+
+/// A periodic store flush finished. The store emits it after each one: it
+/// feeds the flush histogram, and statsd (`db.save.*`) and the peers
+/// (`lovebeat.HOST.save`) hear of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreFlushed {
+    pub duration: Duration,
+}
+
+impl StoreFlushed {
+    pub fn emit(self, metrics: &Metrics) {
+        metrics.store_flush.observe(self.duration.as_secs_f64());
+        metrics.announce_flush(Flush {
+            duration: self.duration,
+        });
+        tracing::debug!(
+            duration_ms = self.duration.as_millis() as u64,
+            "store flushed"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_allows_one_line_a_second_and_counts_the_rest() {
+        let limit = RateLimit::new();
+        assert_eq!(limit.check_at(10), Some(0));
+        assert_eq!(limit.check_at(10), None);
+        assert_eq!(limit.check_at(10), None);
+        assert_eq!(limit.check_at(11), Some(2));
+        assert_eq!(limit.check_at(11), None);
+    }
+
+    #[test]
+    fn a_store_flush_is_timed_and_announced() {
+        let metrics = Metrics::new(Default::default(), "test");
+        let mut flushes = metrics.subscribe_flushes();
+        let duration = Duration::from_millis(3);
+        StoreFlushed { duration }.emit(&metrics);
+        let scrape = crate::metrics::Scrape {
+            snapshot: Default::default(),
+            queue: (0, 1),
+        };
+        let text = metrics.render(scrape, crate::metrics::Format::Text);
+        assert!(text.contains("\nlovebeat_store_flush_duration_seconds_count 1\n"));
+        let flush = flushes.try_recv().unwrap();
+        assert_eq!(flush.duration, duration);
+    }
+
+    #[test]
+    fn emit_bumps_the_labelled_counter() {
+        let metrics = Metrics::new(Default::default(), "test");
+        LineRejected {
+            protocol: Protocol::Udp,
+            reason: Reject::BadType,
+        }
+        .emit(&metrics);
+        assert_eq!(metrics.rejected(Reject::BadType), 1);
+        BeatsApplied { beats: 2 }.emit(&metrics);
+        assert_eq!(metrics.beats(), 2);
+        PeerBeat {
+            peer: "http://x",
+            metric: PeerMetric::Save,
+            result: PeerResult::Dropped,
+            error: None,
+        }
+        .emit(&metrics);
+        assert_eq!(
+            metrics.peer_beats[PeerMetric::Save as usize][PeerResult::Dropped as usize].get(),
+            1
+        );
+    }
+}

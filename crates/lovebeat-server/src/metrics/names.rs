@@ -1,0 +1,93 @@
+//! Every metric name lovebeat exposes on `/metrics`, in one place: code
+//! names metrics by these consts, never by string literals (STYLE item 9).
+//!
+//! Counter families are named without `_total`, as OpenMetrics names them;
+//! their samples (and their family in the Prometheus text format, see
+//! `text::downgrade`) carry the suffix: [`BEATS`] is scraped as
+//! `lovebeat_beats_total`.
+
+// Ingest.
+
+/// Counter: accepted beats, all protocols.
+pub const BEATS: &str = "lovebeat_beats";
+/// Counter `{reason}`: protocol lines rejected, by reason.
+pub const LINES_REJECTED: &str = "lovebeat_lines_rejected";
+/// Counter `{protocol}`: commands ingest handed to the engine.
+pub const INGEST_LINES: &str = "lovebeat_ingest_lines";
+/// Counter `{protocol}`: commands dropped because the engine queue was full.
+pub const INGEST_DROPPED: &str = "lovebeat_ingest_dropped";
+/// Gauge: batches waiting in the engine queue.
+pub const QUEUE_DEPTH: &str = "lovebeat_queue_depth";
+/// Gauge: batches the engine queue holds.
+pub const QUEUE_CAPACITY: &str = "lovebeat_queue_capacity";
+
+// The model, from the published snapshot.
+
+/// Gauge `{state}`: services by state.
+pub const SERVICES: &str = "lovebeat_services";
+/// Gauge `{state}`: views by state.
+pub const VIEWS: &str = "lovebeat_views";
+/// Gauge `{service,state}`: 1 for the service's state, 0 for the others.
+pub const SERVICE_STATE: &str = "lovebeat_service_state";
+/// Gauge `{service}`: the last beat, in seconds since the epoch.
+pub const SERVICE_LAST_BEAT: &str = "lovebeat_service_last_beat_timestamp_seconds";
+/// Gauge `{service,kind}`: the warn/err timeout in seconds, AUTO resolved.
+pub const SERVICE_TIMEOUT: &str = "lovebeat_service_timeout_seconds";
+/// Gauge `{view,state}`: 1 for the view's state, 0 for the others.
+pub const VIEW_STATE: &str = "lovebeat_view_state";
+/// Gauge `{kind}`: services or views left out of the per-service and
+/// per-view series by `[prometheus] max_services`.
+pub const SERIES_OMITTED: &str = "lovebeat_series_omitted";
+
+// Self-monitoring outputs.
+
+/// Counter `{subscriber}`: rounds of changes a subscriber fell behind on
+/// and never saw.
+pub const EVENTS_LAGGED: &str = "lovebeat_events_lagged";
+/// Counter: lines appended to the event log.
+pub const EVENTLOG_LINES: &str = "lovebeat_eventlog_lines";
+/// Counter: failures to open or write the event log.
+pub const EVENTLOG_ERRORS: &str = "lovebeat_eventlog_errors";
+/// Counter: times the event log was reopened (SIGHUP or rotation).
+pub const EVENTLOG_REOPENS: &str = "lovebeat_eventlog_reopens";
+/// Counter: datagrams sent to the statsd server.
+pub const STATSD_DATAGRAMS: &str = "lovebeat_statsd_datagrams";
+/// Counter: datagrams that could not be sent to the statsd server.
+pub const STATSD_ERRORS: &str = "lovebeat_statsd_errors";
+/// Counter `{metric,result}`: autobeats to `[[notify]]` peers.
+pub const PEER_BEATS: &str = "lovebeat_peer_beats";
+
+// Persistence and alerts.
+
+/// Histogram: how long each periodic store flush took, in seconds.
+pub const STORE_FLUSH_DURATION: &str = "lovebeat_store_flush_duration_seconds";
+/// Counter: successful database saves.
+pub const STORE_SAVES: &str = "lovebeat_store_saves";
+/// Counter: failed database saves (each is retried).
+pub const STORE_SAVE_ERRORS: &str = "lovebeat_store_save_errors";
+/// Gauge: every change applied before this time is on disk.
+pub const STORE_SAVED_TIMESTAMP: &str = "lovebeat_store_saved_timestamp_seconds";
+/// Counter `{kind,result}`: alert deliveries by back-end kind and result,
+/// encoded by the alert outbox's collector (`Metrics::add_collector`).
+pub const ALERTS: &str = "lovebeat_alerts";
+/// Gauge `{kind}`: alert deliveries waiting or being attempted.
+pub const ALERTS_PENDING: &str = "lovebeat_alerts_pending";
+
+// The process.
+
+/// Gauge `{version}`: always 1.
+pub const BUILD_INFO: &str = "lovebeat_build_info";
+/// Counter: user and system CPU time, in seconds.
+pub const PROCESS_CPU: &str = "process_cpu_seconds";
+/// Gauge: resident memory in bytes.
+pub const PROCESS_RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+/// Gauge: virtual memory in bytes.
+pub const PROCESS_VIRTUAL_MEMORY: &str = "process_virtual_memory_bytes";
+/// Gauge: open file descriptors.
+pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
+/// Gauge: the file descriptor limit.
+pub const PROCESS_MAX_FDS: &str = "process_max_fds";
+/// Gauge: process start, in seconds since the epoch.
+pub const PROCESS_START_TIME: &str = "process_start_time_seconds";
+/// Gauge: OS threads.
+pub const PROCESS_THREADS: &str = "process_threads";

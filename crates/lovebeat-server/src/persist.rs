@@ -1,0 +1,426 @@
+//! Write-behind: the engine's changes reach the store without the actor
+//! ever waiting on the disk.
+//!
+//! The actor notes the names of changed services and views after each
+//! round ([`WriteBehind::note`]). Beats alone wait for the save interval;
+//! a new or removed service, a timeout change, a mute or unmute, and any
+//! view state change or removal make the save prompt (the same round). A
+//! save takes the current record of every noted name (or its absence, for
+//! a delete) and hands them to the [`Writer`] thread through a shared
+//! pending map, where a newer record of a name replaces an older one not
+//! yet written: memory stays bounded by the number of services however
+//! slow the disk is. The writer applies one sled batch and flushes, then
+//! runs the callbacks that waited for that save (HTTP answers). A failed
+//! save is logged, counted, and retried with backoff; its callbacks are
+//! dropped, which answers their HTTP requests 503.
+//!
+//! What this gives, exactly: a change that an HTTP request made to a
+//! service's existence, timeouts or mute is on disk before the request is
+//! answered; every beat, from any protocol, is on disk at most one
+//! interval (plus the time of one flush) after it was applied; a clean
+//! shutdown saves everything.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use lovebeat_core::{Changes, Engine, Event, Millis, ServiceRecord, State, ViewRecord};
+use lovebeat_store::{Save, Store};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::actor::now_ms;
+use crate::internal_events::StoreFlushed;
+use crate::metrics::Metrics;
+
+/// How a server keeps its state: the store, and how long beats may wait.
+#[derive(Debug, Clone)]
+pub struct Persistence {
+    pub store: Store,
+    /// `[database] interval`: the longest a beat waits to be saved.
+    pub interval: Duration,
+}
+
+/// Runs once the save it was handed with is on disk.
+pub(crate) type AfterSave = Box<dyn FnOnce() + Send>;
+
+/// How long shutdown waits for the last save before giving up on it.
+const CLOSE_DEADLINE: Duration = Duration::from_millis(1500);
+
+/// Retry delays after a failed save: from the first to the longest.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// The actor's side: what changed since the last save, and when the next
+/// interval save is due.
+pub(crate) struct WriteBehind {
+    writer: Writer,
+    interval: Duration,
+    services: HashSet<Arc<str>>,
+    views: HashSet<Arc<str>>,
+    due: Option<Instant>,
+}
+
+impl WriteBehind {
+    pub fn start(persistence: Persistence, counters: Arc<Metrics>) -> WriteBehind {
+        WriteBehind {
+            writer: Writer::start(persistence.store, counters),
+            interval: persistence.interval,
+            services: HashSet::new(),
+            views: HashSet::new(),
+            due: None,
+        }
+    }
+
+    /// Notes what `changes` touched; returns whether it must be saved
+    /// promptly rather than at the interval.
+    pub fn note(&mut self, changes: &Changes) -> bool {
+        self.services.extend(changes.services.iter().cloned());
+        self.views.extend(changes.views.iter().cloned());
+        let mut urgent = false;
+        for event in &changes.events {
+            match event {
+                Event::ServiceRemoved { record } => {
+                    self.services.insert(record.name.clone());
+                    urgent = true;
+                }
+                Event::ViewRemoved { name } => {
+                    self.views.insert(name.clone());
+                    urgent = true;
+                }
+                Event::ServiceStateChanged { from, to, .. } => {
+                    urgent |= *from == State::Muted || *to == State::Muted;
+                }
+                Event::ServiceAdded { .. }
+                | Event::ServiceTimeoutChanged { .. }
+                | Event::ViewStateChanged(_) => urgent = true,
+                Event::ViewAdded { .. } => {}
+            }
+        }
+        let dirty = !self.services.is_empty() || !self.views.is_empty();
+        if dirty && self.due.is_none() {
+            self.due = Some(Instant::now() + self.interval);
+        }
+        urgent
+    }
+
+    /// When the interval save is due, if anything waits for one.
+    pub fn due(&self) -> Option<Instant> {
+        self.due
+    }
+
+    /// Hands the current record of every noted name to the writer; `after`
+    /// runs once they are on disk.
+    pub fn save(&mut self, engine: &Engine, after: Vec<AfterSave>) {
+        // The next save comes an interval later even when nothing changes:
+        // an idle daemon still proves, every interval, that it can save
+        // (statsd's `db.save.*`, the peers' `lovebeat.HOST.save`).
+        self.due = Some(Instant::now() + self.interval);
+        let services = self
+            .services
+            .drain()
+            .map(|name| {
+                let record = engine.service_record(&name);
+                (name, record)
+            })
+            .collect();
+        let views = self
+            .views
+            .drain()
+            .map(|name| {
+                let record = engine.view(&name).map(|v| v.record);
+                (name, record)
+            })
+            .collect();
+        self.writer.submit(services, views, after, now_ms());
+    }
+
+    /// Saves what is left, then stops the writer; waits for the last save
+    /// for at most [`CLOSE_DEADLINE`].
+    pub async fn close(mut self, engine: &Engine) {
+        self.save(engine, Vec::new());
+        let done = self.writer.close();
+        match tokio::time::timeout(CLOSE_DEADLINE, done).await {
+            Ok(_) => tracing::debug!("database saved"),
+            Err(_) => tracing::error!(
+                "the last database save did not finish in {CLOSE_DEADLINE:?}; changes since the \
+                 previous save may be lost"
+            ),
+        }
+    }
+}
+
+/// What waits for the writer thread.
+#[derive(Default)]
+struct Pending {
+    /// Latest record per name; None: delete it.
+    services: HashMap<Arc<str>, Option<ServiceRecord>>,
+    views: HashMap<Arc<str>, Option<ViewRecord>>,
+    after: Vec<AfterSave>,
+    /// When the newest records were taken (ms since the epoch).
+    taken_at: Millis,
+    /// Whether anything was submitted since the writer last looked.
+    submitted: bool,
+    closing: Option<oneshot::Sender<()>>,
+}
+
+impl Pending {
+    /// Puts records of a failed save back, under any newer ones.
+    fn restore(&mut self, work: Pending) {
+        for (name, record) in work.services {
+            self.services.entry(name).or_insert(record);
+        }
+        for (name, record) in work.views {
+            self.views.entry(name).or_insert(record);
+        }
+        self.taken_at = self.taken_at.max(work.taken_at);
+        self.submitted = true;
+    }
+
+    fn into_save(self) -> (Save, Vec<AfterSave>, Millis) {
+        let mut save = Save::default();
+        for (name, record) in self.services {
+            match record {
+                Some(record) => save.services.push(record),
+                None => save.removed_services.push(name),
+            }
+        }
+        for (name, record) in self.views {
+            match record {
+                Some(record) => save.views.push(record),
+                None => save.removed_views.push(name),
+            }
+        }
+        (save, self.after, self.taken_at)
+    }
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+}
+
+/// The thread that writes to the store. Its lock is held only to move
+/// records in and out, never across disk I/O.
+struct Writer {
+    shared: Arc<Shared>,
+    _thread: JoinHandle<()>,
+}
+
+impl Writer {
+    fn start(store: Store, counters: Arc<Metrics>) -> Writer {
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+        });
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("lovebeat-store".into())
+            .spawn(move || write_loop(&store, &thread_shared, &counters))
+            .expect("the store writer thread starts");
+        Writer {
+            shared,
+            _thread: thread,
+        }
+    }
+
+    fn submit(
+        &self,
+        services: Vec<(Arc<str>, Option<ServiceRecord>)>,
+        views: Vec<(Arc<str>, Option<ViewRecord>)>,
+        after: Vec<AfterSave>,
+        taken_at: Millis,
+    ) {
+        let mut pending = self.shared.pending.lock().expect("not poisoned");
+        pending.services.extend(services);
+        pending.views.extend(views);
+        pending.after.extend(after);
+        pending.taken_at = taken_at;
+        pending.submitted = true;
+        drop(pending);
+        self.shared.wake.notify_one();
+    }
+
+    /// Asks the writer to save what is pending and stop; the receiver
+    /// fires once it has.
+    fn close(self) -> oneshot::Receiver<()> {
+        let (done, closed) = oneshot::channel();
+        self.shared.pending.lock().expect("not poisoned").closing = Some(done);
+        self.shared.wake.notify_one();
+        closed
+    }
+}
+
+fn write_loop(store: &Store, shared: &Shared, counters: &Metrics) {
+    let mut retry = RETRY_FIRST;
+    loop {
+        let mut pending = shared.pending.lock().expect("not poisoned");
+        while !pending.submitted && pending.closing.is_none() {
+            pending = shared.wake.wait(pending).expect("not poisoned");
+        }
+        let closing = pending.closing.take();
+        let work = std::mem::take(&mut *pending);
+        drop(pending);
+        if !work.submitted {
+            finish(store, closing);
+            return;
+        }
+        let (save, after, taken_at) = work.into_save();
+        let started = std::time::Instant::now();
+        match store.save(&save) {
+            Ok(()) => {
+                retry = RETRY_FIRST;
+                counters.saved(taken_at);
+                StoreFlushed {
+                    duration: started.elapsed(),
+                }
+                .emit(counters);
+                after.into_iter().for_each(|f| f());
+            }
+            Err(e) => {
+                counters.save_failed();
+                tracing::error!(error = %e, "database save failed; retrying in {retry:?}");
+                let mut pending = shared.pending.lock().expect("not poisoned");
+                pending.restore(Pending::from_save(save, taken_at));
+                if closing.is_some() {
+                    drop(pending);
+                    finish(store, closing);
+                    return;
+                }
+                let (pending, _) = shared
+                    .wake
+                    .wait_timeout(pending, retry)
+                    .expect("not poisoned");
+                drop(pending);
+                retry = (retry * 2).min(RETRY_MAX);
+                continue;
+            }
+        }
+        if let Some(closing) = closing {
+            // Anything submitted meanwhile (nothing, once the actor closed).
+            shared.pending.lock().expect("not poisoned").closing = Some(closing);
+        }
+    }
+}
+
+/// The last act: record how far the store got, and say so.
+fn finish(store: &Store, closing: Option<oneshot::Sender<()>>) {
+    if let Err(e) = store.checkpoint() {
+        tracing::error!(error = %e, "database checkpoint failed");
+    }
+    if let Some(done) = closing {
+        let _ = done.send(());
+    }
+}
+
+impl Pending {
+    /// A failed save's records, to retry (its callbacks are gone).
+    fn from_save(save: Save, taken_at: Millis) -> Pending {
+        let mut pending = Pending {
+            taken_at,
+            submitted: true,
+            ..Pending::default()
+        };
+        for record in save.services {
+            pending.services.insert(record.name.clone(), Some(record));
+        }
+        for name in save.removed_services {
+            pending.services.insert(name, None);
+        }
+        for record in save.views {
+            pending.views.insert(record.name.clone(), Some(record));
+        }
+        for name in save.removed_views {
+            pending.views.insert(name, None);
+        }
+        pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actor::{Actor, EngineHandle};
+    use crate::batch::{Batch, Op};
+    use lovebeat_core::{EngineConfig, Timeout, TimeoutKind};
+    use tokio_util::sync::CancellationToken;
+
+    /// An actor on an empty engine, saving to a fresh store every
+    /// `interval`; returns the store too, to look at what is on disk.
+    fn start(interval: Duration) -> (tempfile::TempDir, Store, EngineHandle, CancellationToken) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let engine = Engine::new(EngineConfig::default(), now_ms());
+        let (actor, handle) = Actor::new(engine, 16, Arc::default());
+        let actor = actor.with_persistence(Persistence {
+            store: store.clone(),
+            interval,
+        });
+        let stop = CancellationToken::new();
+        tokio::spawn(actor.run(stop.clone()));
+        (dir, store, handle, stop)
+    }
+
+    fn one(name: &str, op: Op) -> Batch {
+        let mut batch = Batch::new();
+        batch.push(name, op);
+        batch
+    }
+
+    fn stored(store: &Store, name: &str) -> Option<ServiceRecord> {
+        let contents = store.load().unwrap();
+        contents.services.into_iter().find(|s| &*s.name == name)
+    }
+
+    #[tokio::test]
+    async fn a_timeout_change_is_on_disk_when_it_is_answered() {
+        let (_dir, store, handle, _stop) = start(Duration::from_secs(3600));
+        let timeout = Op::SetTimeout(TimeoutKind::Err, Timeout::After(60_000));
+        handle.apply(one("a", timeout)).await.unwrap();
+        let record = stored(&store, "a").expect("saved before the answer");
+        assert_eq!(record.err_timeout, Timeout::After(60_000));
+    }
+
+    #[tokio::test]
+    async fn a_delete_is_on_disk_when_it_is_answered() {
+        let (_dir, store, handle, _stop) = start(Duration::from_secs(3600));
+        handle.apply(one("a", Op::Beat)).await.unwrap();
+        handle.apply(one("a", Op::Delete)).await.unwrap();
+        assert_eq!(stored(&store, "a"), None);
+    }
+
+    #[tokio::test]
+    async fn beats_of_a_known_service_wait_for_the_interval() {
+        let (_dir, store, handle, _stop) = start(Duration::from_millis(200));
+        handle.apply(one("a", Op::Beat)).await.unwrap();
+        let first = stored(&store, "a").unwrap().beats;
+        handle.apply(one("a", Op::Beat)).await.unwrap();
+        assert_eq!(stored(&store, "a").unwrap().beats, first, "not saved yet");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stored(&store, "a").unwrap().beats == first {
+            assert!(Instant::now() < deadline, "the beat was never saved");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(stored(&store, "a").unwrap().beats, first + 1);
+    }
+
+    #[tokio::test]
+    async fn stopping_saves_what_waits_for_the_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let engine = Engine::new(EngineConfig::default(), now_ms());
+        let (actor, handle) = Actor::new(engine, 16, Arc::default());
+        let actor = actor.with_persistence(Persistence {
+            store: store.clone(),
+            interval: Duration::from_secs(3600),
+        });
+        let stop = CancellationToken::new();
+        let running = tokio::spawn(actor.run(stop.clone()));
+        handle.apply(one("a", Op::Beat)).await.unwrap();
+        handle.apply(one("a", Op::Beat)).await.unwrap();
+        stop.cancel();
+        running.await.unwrap();
+        assert_eq!(stored(&store, "a").unwrap().beats, 2);
+    }
+}

@@ -1,0 +1,76 @@
+//! lovebeat's durable state: services, views and the alert outbox in a sled
+//! database, plus reading and writing the Go lovebeat database format.
+//!
+//! The engine's memory is authoritative; this crate is where it is kept
+//! between runs. It knows nothing of timing: the server's write-behind
+//! thread decides when to [`Store::save`], `main` decides where the store is
+//! ([`locate`]) and [`Store::load`]s it once at startup, and the alerter
+//! uses the outbox. All calls are synchronous; call them off the async
+//! runtime's worker threads.
+//!
+//! # Layout
+//! * `store`: [`Store`]: open, load, save, import.
+//! * `outbox`: the alert outbox methods of [`Store`].
+//! * `schema`: tree names, keys, encoding, format version and migrations.
+//! * [`location`]: where the store lives beside a Go database file.
+//! * [`golang`]: the Go database format (import, and the S3 snapshot).
+//! * `witness`: the file that catches a store sled recovered to an older state.
+//! * `error`: [`StoreError`].
+//!
+//! # On-disk schema (format 1)
+//! A sled 0.34 database (a directory). Trees and keys:
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | default | `format_version` | `u32`, big-endian: the format of everything below |
+//! | default | `generation` | `u64`, big-endian: bumped by every [`Store::save`] |
+//! | default | `go_import` | JSON `{file, at, services, views}`: the last Go import |
+//! | `services` | service name (UTF-8) | JSON of `lovebeat_core::ServiceRecord` |
+//! | `views` | view name (UTF-8) | JSON of `lovebeat_core::ViewRecord` |
+//! | `outbox` | id, `u64` big-endian (so keys sort by id) | the alerter's bytes, opaque here |
+//!
+//! A service record's JSON fields: `name`, `created` (ms since the epoch),
+//! `last_beat` (ms or `null`), `warn_timeout` and `err_timeout` (ms; `0`
+//! always, `-1` never, `-2` AUTO), `state` (`new`, `ok`, `muted`,
+//! `warning`, `error`), `muted_since` (ms or `null`), `last_state_change`,
+//! `history` (beat intervals in ms, oldest first), `failure` (`null` or
+//! `{at, severity, message}`), `beats`. A view record's: `name`, `state`,
+//! `incident`, `last_state_change`.
+//!
+//! Beside sled's files, `lovebeat-store.json` (the witness) holds
+//! `{"format":1,"generation":N}`: a generation sled had on disk. sled opens
+//! a damaged log as its undamaged prefix, silently; a store that opens
+//! below its witnessed generation (or blank with a witness) is refused as
+//! damaged instead of being used, or overwritten.
+//!
+//! # Versions and migrations
+//! [`Store::open`] reads `format_version`. A blank database is stamped with
+//! [`FORMAT_VERSION`]. An older format is migrated in place, one version at
+//! a time, by the functions listed in `schema::MIGRATIONS`; each step
+//! records its new version and flushes, so an interrupted migration resumes
+//! where it stopped. A newer format, or a database with data but no
+//! version, is refused with an error and never written to. Adding an
+//! optional field to a record (with `#[serde(default)]`) needs no new
+//! format; renaming, removing or changing the meaning of one does: bump
+//! [`FORMAT_VERSION`] and append a migration that rewrites the records. A
+//! unit test keeps a format 1 record that must always decode.
+//!
+//! # Durability
+//! [`Store::save`] applies one sled batch per tree and flushes: when it
+//! returns, the records are on disk. The outbox methods flush before they
+//! return. sled's log recovers after a crash to a state that holds every
+//! flushed write; records are whole or absent, never torn.
+
+pub mod golang;
+pub mod location;
+
+mod error;
+mod outbox;
+mod schema;
+mod store;
+mod witness;
+
+pub use error::StoreError;
+pub use location::{Location, locate};
+pub use schema::FORMAT_VERSION;
+pub use store::{Contents, GoImport, Save, Store};

@@ -1,0 +1,467 @@
+//! [`Store`]: opening the sled database, loading it whole, saving batches of
+//! changed records, and importing a Go database's records.
+//!
+//! Writers: the server's write-behind thread calls [`Store::save`]; alert
+//! workers use the outbox (`outbox` module); `main` calls [`Store::load`]
+//! once at startup and [`Store::import`] for a Go database.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use lovebeat_core::{Millis, ServiceRecord, ViewRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+use crate::schema::{self, GENERATION_KEY, GO_IMPORT_KEY, OUTBOX, SERVICES, VIEWS};
+use crate::witness::{self, WITNESS_EVERY, Witness};
+
+/// How much of the database sled keeps in memory.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// lovebeat's database: a handle that is cheap to clone and to share
+/// between threads (sled is internally synchronised).
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: sled::Db,
+    pub(crate) services: sled::Tree,
+    pub(crate) views: sled::Tree,
+    pub(crate) outbox: sled::Tree,
+    /// Saves so far, and when the witness was last written.
+    saves: Arc<Mutex<Saves>>,
+    path: Arc<Path>,
+}
+
+struct Saves {
+    generation: u64,
+    witnessed: Instant,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// Everything the store holds about services and views.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Contents {
+    pub services: Vec<ServiceRecord>,
+    pub views: Vec<ViewRecord>,
+}
+
+/// Records to write in one go: upserts, and names to delete.
+#[derive(Debug, Default, Clone)]
+pub struct Save {
+    pub services: Vec<ServiceRecord>,
+    pub removed_services: Vec<Arc<str>>,
+    pub views: Vec<ViewRecord>,
+    pub removed_views: Vec<Arc<str>>,
+}
+
+impl Save {
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+            && self.removed_services.is_empty()
+            && self.views.is_empty()
+            && self.removed_views.is_empty()
+    }
+}
+
+/// What the store remembers of the last Go database import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoImport {
+    /// The file imported, as given.
+    pub file: String,
+    /// When, in ms since the epoch.
+    pub at: Millis,
+    pub services: usize,
+    pub views: usize,
+}
+
+impl Store {
+    /// Opens (or creates) the store directory at `path`. Fails, and never
+    /// starts empty over existing data, when the directory is locked by
+    /// another lovebeat, damaged, unreadable, or of a newer format.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let config = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(None);
+        // sled 0.34 may panic on some damaged files instead of failing.
+        let opened = catch_unwind(AssertUnwindSafe(|| config.open())).map_err(|panic| {
+            StoreError::Corrupt {
+                path: path.to_owned(),
+                detail: panic_message(&panic),
+            }
+        })?;
+        let db = opened.map_err(|e| StoreError::opening(path, e))?;
+        let witness = witness::read(path)?;
+        schema::check_format(&db, path, witness.is_some_and(|w| w.generation > 0))?;
+        let generation = schema::generation(&db).map_err(|e| StoreError::opening(path, e))?;
+        witness::check(path, witness, generation)?;
+        witness::write(
+            path,
+            Witness {
+                format: schema::FORMAT_VERSION,
+                generation,
+            },
+        )?;
+        let tree = |name: &str| db.open_tree(name).map_err(|e| StoreError::opening(path, e));
+        let (services, views, outbox) = (tree(SERVICES)?, tree(VIEWS)?, tree(OUTBOX)?);
+        Ok(Store {
+            db,
+            services,
+            views,
+            outbox,
+            saves: Arc::new(Mutex::new(Saves {
+                generation,
+                witnessed: Instant::now(),
+            })),
+            path: path.into(),
+        })
+    }
+
+    /// The store directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the store holds no service and no view.
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty() && self.views.is_empty()
+    }
+
+    /// Every stored service and view, services in name order. One record
+    /// that does not decode fails the whole load: lovebeat never starts
+    /// with part of its state silently missing.
+    pub fn load(&self) -> Result<Contents, StoreError> {
+        let mut contents = Contents::default();
+        for entry in self.services.iter() {
+            let (key, value) = entry.map_err(|e| StoreError::database("read", e))?;
+            contents
+                .services
+                .push(schema::decode_service(&key, &value)?);
+        }
+        for entry in self.views.iter() {
+            let (key, value) = entry.map_err(|e| StoreError::database("read", e))?;
+            contents.views.push(schema::decode_view(&key, &value)?);
+        }
+        Ok(contents)
+    }
+
+    /// Writes `save` (one sled batch per tree) and flushes: when this
+    /// returns `Ok`, every record of `save` is on disk.
+    pub fn save(&self, save: &Save) -> Result<(), StoreError> {
+        let mut services = sled::Batch::default();
+        for record in &save.services {
+            services.insert(record.name.as_bytes(), schema::encode(record));
+        }
+        for name in &save.removed_services {
+            services.remove(name.as_bytes());
+        }
+        let mut views = sled::Batch::default();
+        for record in &save.views {
+            views.insert(record.name.as_bytes(), schema::encode(record));
+        }
+        for name in &save.removed_views {
+            views.remove(name.as_bytes());
+        }
+        let write = |e| StoreError::database("write", e);
+        let mut saves = self.saves.lock().expect("saves are not poisoned");
+        self.services.apply_batch(services).map_err(write)?;
+        self.views.apply_batch(views).map_err(write)?;
+        saves.generation += 1;
+        self.db
+            .insert(GENERATION_KEY, &saves.generation.to_be_bytes())
+            .map_err(write)?;
+        self.flush()?;
+        if saves.generation == 1 || saves.witnessed.elapsed() >= WITNESS_EVERY {
+            self.witness(&mut saves)?;
+        }
+        Ok(())
+    }
+
+    /// Records in the witness file how far the store got (at shutdown;
+    /// saves do it on their own now and then).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let mut saves = self.saves.lock().expect("saves are not poisoned");
+        self.flush()?;
+        self.witness(&mut saves)
+    }
+
+    fn witness(&self, saves: &mut Saves) -> Result<(), StoreError> {
+        let w = Witness {
+            format: schema::FORMAT_VERSION,
+            generation: saves.generation,
+        };
+        witness::write(&self.path, w)?;
+        saves.witnessed = Instant::now();
+        Ok(())
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db
+            .flush()
+            .map(drop)
+            .map_err(|e| StoreError::database("flush", e))
+    }
+
+    /// Writes imported records over any of the same name, and remembers
+    /// the import, in one transaction: after a crash either all of it is
+    /// there, or none.
+    pub fn import(&self, contents: &Contents, import: &GoImport) -> Result<(), StoreError> {
+        use sled::Transactional;
+        let marker = schema::encode(import);
+        let mut saves = self.saves.lock().expect("saves are not poisoned");
+        let generation = (saves.generation + 1).to_be_bytes();
+        let db: &sled::Tree = &self.db;
+        let result = (&self.services, &self.views, db).transaction(|(services, views, meta)| {
+            for record in &contents.services {
+                services.insert(record.name.as_bytes(), schema::encode(record))?;
+            }
+            for record in &contents.views {
+                views.insert(record.name.as_bytes(), schema::encode(record))?;
+            }
+            meta.insert(GO_IMPORT_KEY, marker.as_slice())?;
+            meta.insert(GENERATION_KEY, &generation)?;
+            Ok(())
+        });
+        result.map_err(|e: sled::transaction::TransactionError<()>| match e {
+            sled::transaction::TransactionError::Storage(e) => StoreError::database("import", e),
+            sled::transaction::TransactionError::Abort(()) => StoreError::Database {
+                action: "import",
+                detail: "aborted".to_owned(),
+            },
+        })?;
+        saves.generation += 1;
+        self.flush()?;
+        self.witness(&mut saves)
+    }
+
+    /// The last Go database import, if there was one.
+    pub fn go_import(&self) -> Result<Option<GoImport>, StoreError> {
+        let stored = self
+            .db
+            .get(GO_IMPORT_KEY)
+            .map_err(|e| StoreError::database("read", e))?;
+        stored
+            .map(|bytes| schema::decode("meta", GO_IMPORT_KEY, &bytes))
+            .transpose()
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "sled panicked while reading it".to_owned())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use lovebeat_core::{State, Timeout};
+
+    pub(crate) fn service(name: &str, last_beat: Millis) -> ServiceRecord {
+        ServiceRecord {
+            name: name.into(),
+            created: 0,
+            last_beat: Some(last_beat),
+            warn_timeout: Timeout::Never,
+            err_timeout: Timeout::After(60_000),
+            state: State::Ok,
+            muted_since: None,
+            last_state_change: 0,
+            history: vec![1000, 2000],
+            failure: None,
+            beats: 3,
+            auto_algorithm: None,
+            rhythm: None,
+        }
+    }
+
+    fn view(name: &str, incident: u64) -> ViewRecord {
+        ViewRecord {
+            name: name.into(),
+            state: State::Error,
+            incident,
+            last_state_change: 7,
+        }
+    }
+
+    #[test]
+    fn a_new_store_is_empty_and_stamped_with_the_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        assert!(store.is_empty());
+        assert_eq!(store.load().unwrap(), Contents::default());
+        let version = store.db.get(schema::FORMAT_KEY).unwrap().unwrap();
+        assert_eq!(&*version, &schema::FORMAT_VERSION.to_be_bytes());
+    }
+
+    #[test]
+    fn saved_records_load_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::open(&path).unwrap();
+        let save = Save {
+            services: vec![service("b", 2), service("a", 1)],
+            views: vec![view("v", 4)],
+            ..Save::default()
+        };
+        store.save(&save).unwrap();
+        drop(store);
+        let contents = Store::open(&path).unwrap().load().unwrap();
+        assert_eq!(contents.services, vec![service("a", 1), service("b", 2)]);
+        assert_eq!(contents.views, vec![view("v", 4)]);
+    }
+
+    #[test]
+    fn a_save_replaces_and_removes_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let first = Save {
+            services: vec![service("a", 1), service("b", 1)],
+            views: vec![view("v", 1), view("w", 1)],
+            ..Save::default()
+        };
+        store.save(&first).unwrap();
+        let second = Save {
+            services: vec![service("a", 9)],
+            removed_services: vec!["b".into()],
+            views: vec![view("v", 2)],
+            removed_views: vec!["w".into()],
+        };
+        store.save(&second).unwrap();
+        let contents = store.load().unwrap();
+        assert_eq!(contents.services, vec![service("a", 9)]);
+        assert_eq!(contents.views, vec![view("v", 2)]);
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_store_is_refused_as_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let _first = Store::open(&path).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+        assert!(err.to_string().contains("in use by another"), "{err}");
+    }
+
+    #[test]
+    fn a_store_of_a_newer_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::open(&path).unwrap();
+        store
+            .db
+            .insert(
+                schema::FORMAT_KEY,
+                &(schema::FORMAT_VERSION + 1).to_be_bytes(),
+            )
+            .unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_sled_database_without_a_format_is_not_taken_for_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let other = sled::open(&path).unwrap();
+        other.insert(b"someone-else", b"data").unwrap();
+        other.flush().unwrap();
+        drop(other);
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::NotAStore { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_damaged_record_fails_the_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        store.services.insert(b"x", b"not json").unwrap();
+        let err = store.load().unwrap_err();
+        assert!(matches!(err, StoreError::Record { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn an_import_writes_records_and_remembers_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        assert_eq!(store.go_import().unwrap(), None);
+        let contents = Contents {
+            services: vec![service("a", 1)],
+            views: vec![view("v", 2)],
+        };
+        let import = GoImport {
+            file: "lovebeat.db".into(),
+            at: 5,
+            services: 1,
+            views: 1,
+        };
+        store.import(&contents, &import).unwrap();
+        assert_eq!(store.load().unwrap(), contents);
+        assert_eq!(store.go_import().unwrap(), Some(import));
+    }
+
+    /// A store with `n` services saved, closed; returns its path.
+    fn saved_store(dir: &tempfile::TempDir, n: usize) -> std::path::PathBuf {
+        let path = dir.path().join("db");
+        let store = Store::open(&path).unwrap();
+        let mut save = Save::default();
+        for i in 0..n {
+            save.services.push(service(&format!("s{i}"), i as Millis));
+        }
+        store.save(&save).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_store_whose_log_is_garbage_is_refused_not_opened_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = saved_store(&dir, 100);
+        std::fs::write(path.join("db"), b"not sled at all".repeat(100)).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_store_whose_log_was_cut_short_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = saved_store(&dir, 2000);
+        let log = path.join("db");
+        let mut bytes = std::fs::read(&log).unwrap();
+        bytes.truncate(bytes.len() / 2);
+        std::fs::write(&log, bytes).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("is damaged"), "{err}");
+    }
+
+    #[test]
+    fn a_checkpointed_store_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::open(&path).unwrap();
+        for i in 0..3 {
+            store
+                .save(&Save {
+                    services: vec![service("a", i)],
+                    ..Save::default()
+                })
+                .unwrap();
+        }
+        store.checkpoint().unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.load().unwrap().services, vec![service("a", 2)]);
+    }
+}

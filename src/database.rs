@@ -1,0 +1,140 @@
+//! The database at startup: where it is, the Go lovebeat file that may sit
+//! at `[database] filename`, loading it; and `lovebeat import FILE`.
+//!
+//! Go lovebeat kept a gzip *file* at `filename` (default `lovebeat.db`);
+//! our store is a *directory*. When `filename` is such a file, the store is
+//! the directory `FILENAME.d` beside it (`lovebeat_store::locate`), the Go
+//! file is imported into it on the first start and never touched, and
+//! every start says so in one line, with how to import it again.
+
+use std::fmt;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use lovebeat_core::Millis;
+use lovebeat_store::golang::{GoReadError, read_go_database};
+use lovebeat_store::{Contents, GoImport, Store, StoreError, locate};
+
+/// The opened store and everything in it.
+pub struct Opened {
+    pub store: Store,
+    pub contents: Contents,
+}
+
+/// Why the database could not be used; one line for stderr.
+#[derive(Debug)]
+pub enum DatabaseError {
+    Store(StoreError),
+    /// A Go database that could not be read.
+    GoFile {
+        file: PathBuf,
+        why: String,
+    },
+}
+
+impl From<StoreError> for DatabaseError {
+    fn from(e: StoreError) -> DatabaseError {
+        DatabaseError::Store(e)
+    }
+}
+
+impl fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseError::Store(e) => e.fmt(f),
+            DatabaseError::GoFile { file, why } => {
+                write!(
+                    f,
+                    "cannot import the Go lovebeat database {}: {why}",
+                    file.display()
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for DatabaseError {}
+
+/// Opens the store for `filename`, imports a Go file found there the first
+/// time, and loads everything.
+pub fn open(filename: &Path, now: Millis) -> Result<Opened, DatabaseError> {
+    let location = locate(filename)?;
+    let store = Store::open(&location.store)?;
+    if let Some(go_file) = &location.go_file {
+        adopt_go_file(&store, go_file, now)?;
+    }
+    let contents = store.load()?;
+    tracing::info!(
+        "database {}: {} services, {} views",
+        store.path().display(),
+        contents.services.len(),
+        contents.views.len()
+    );
+    Ok(Opened { store, contents })
+}
+
+/// The first time: imports the Go file. Every time after: one line saying
+/// where the data is and how to import the file again.
+fn adopt_go_file(store: &Store, go_file: &Path, now: Millis) -> Result<(), DatabaseError> {
+    let dir = store.path().display();
+    let file = go_file.display();
+    match store.go_import()? {
+        None if store.is_empty() => {
+            let import = import(store, go_file, now)?;
+            tracing::info!(
+                "imported {} services and {} views from the Go lovebeat database {file} into \
+                 {dir}; {file} is left as it is",
+                import.services,
+                import.views
+            );
+        }
+        _ => tracing::info!(
+            "{file} is a Go lovebeat database, no longer read: lovebeat keeps its data in {dir}; \
+             to import {file} again (replacing the services it names), stop lovebeat and run \
+             `lovebeat import {file}`"
+        ),
+    }
+    Ok(())
+}
+
+/// Reads the Go database `file` and writes its records into `store`.
+pub fn import(store: &Store, file: &Path, now: Millis) -> Result<GoImport, DatabaseError> {
+    let go_error = |why: String| DatabaseError::GoFile {
+        file: file.to_owned(),
+        why,
+    };
+    let input = File::open(file).map_err(|e| go_error(e.to_string()))?;
+    let db = read_go_database(BufReader::new(input), now)
+        .map_err(|e: GoReadError| go_error(e.to_string()))?;
+    if db.skipped > 0 {
+        tracing::warn!(
+            "{}: skipped {} lines that are not service, alarm or view records",
+            file.display(),
+            db.skipped
+        );
+    }
+    let import = GoImport {
+        file: file.display().to_string(),
+        at: now,
+        services: db.contents.services.len(),
+        views: db.contents.views.len(),
+    };
+    store.import(&db.contents, &import)?;
+    Ok(import)
+}
+
+/// `lovebeat import FILE`: into the store of `[database] filename`.
+pub fn import_command(filename: &Path, file: &Path, now: Millis) -> Result<String, DatabaseError> {
+    let location = locate(filename)?;
+    let store = Store::open(&location.store)?;
+    let import = import(&store, file, now)?;
+    store.checkpoint()?;
+    Ok(format!(
+        "imported {} services and {} views from {} into {}",
+        import.services,
+        import.views,
+        file.display(),
+        store.path().display()
+    ))
+}

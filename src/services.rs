@@ -1,0 +1,360 @@
+//! `lovebeat services …`: the operator's everyday tool, a client of a
+//! running daemon's HTTP API.
+//!
+//! The daemon is found from `--url`, else `LOVEBEAT_URL`, else the `[http]
+//! listen` of the configuration (`:8080` means `http://127.0.0.1:8080`).
+//! `list` prints a table; the other commands print nothing on success. Any
+//! failure is one line on stderr and exit status 1.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli::{ServicesCommand, Timeouts};
+use crate::config::ListenAddr;
+
+/// How long one request may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum ClientError {
+    /// No answer from the daemon.
+    Unreachable { url: String, reason: String },
+    /// The daemon said no: its status and one-line reason.
+    Refused { status: u16, reason: String },
+    /// An answer that is not what the API returns.
+    BadAnswer(String),
+    /// Writing the output failed.
+    Output(io::Error),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Unreachable { url, reason } => {
+                write!(f, "cannot reach lovebeat at {url}: {reason}")
+            }
+            ClientError::Refused { status, reason } => write!(f, "{reason} (HTTP {status})"),
+            ClientError::BadAnswer(why) => write!(f, "unexpected answer from lovebeat: {why}"),
+            ClientError::Output(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// The daemon URL for a config's `[http] listen`: an unspecified address
+/// means this machine.
+pub fn url_of_listen(listen: &ListenAddr) -> String {
+    match *listen {
+        ListenAddr::Any(port) => format!("http://127.0.0.1:{port}"),
+        ListenAddr::Addr(addr) => {
+            let ip = match addr.ip() {
+                IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                ip => ip,
+            };
+            format!("http://{}", std::net::SocketAddr::new(ip, addr.port()))
+        }
+    }
+}
+
+/// Runs one command against the daemon at `base`, writing to `out`.
+pub fn run(base: &str, command: &ServicesCommand, out: impl Write) -> Result<(), ClientError> {
+    let client = Client::new(base);
+    match command {
+        ServicesCommand::List { view } => list(&client, view.as_deref(), out),
+        ServicesCommand::Beat { name, timeouts } => {
+            client.post(&service_path(name, ""), &form(timeouts, None))
+        }
+        ServicesCommand::Set { name, timeouts } => {
+            if timeouts.warn.is_none() && timeouts.err.is_none() {
+                return Err(ClientError::BadAnswer(
+                    "nothing to set: give --warn, --err or both".into(),
+                ));
+            }
+            client.post(&service_path(name, ""), &form(timeouts, Some(false)))
+        }
+        ServicesCommand::Mute { name } => client.post(&service_path(name, "/mute"), ""),
+        ServicesCommand::Unmute { name } => client.post(&service_path(name, "/unmute"), ""),
+        ServicesCommand::Delete { name } => client.delete(&service_path(name, "")),
+    }
+}
+
+fn service_path(name: &str, suffix: &str) -> String {
+    format!("/api/services/{}{suffix}", encode(name))
+}
+
+fn encode(part: &str) -> String {
+    form_urlencoded::byte_serialize(part.as_bytes()).collect()
+}
+
+/// The form body of a beat or a timeout change.
+fn form(timeouts: &Timeouts, beat: Option<bool>) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    if let Some(warn) = &timeouts.warn {
+        form.append_pair("warn-tmo", warn);
+    }
+    if let Some(err) = &timeouts.err {
+        form.append_pair("err-tmo", err);
+    }
+    if let Some(beat) = beat {
+        form.append_pair("beat", if beat { "true" } else { "false" });
+    }
+    form.finish()
+}
+
+struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    fn new(base: &str) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(TIMEOUT))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Client {
+            base: base.trim_end_matches('/').to_owned(),
+            agent,
+        }
+    }
+
+    fn answer(
+        &self,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<String, ClientError> {
+        let mut response = response.map_err(|e| ClientError::Unreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+        if status >= 400 {
+            let reason = body.lines().next().unwrap_or("").trim().to_owned();
+            return Err(ClientError::Refused { status, reason });
+        }
+        Ok(body)
+    }
+
+    fn get(&self, path: &str) -> Result<String, ClientError> {
+        let response = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Accept", "application/json")
+            .call();
+        self.answer(response)
+    }
+
+    fn post(&self, path: &str, form: &str) -> Result<(), ClientError> {
+        let response = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(form);
+        self.answer(response).map(drop)
+    }
+
+    fn delete(&self, path: &str) -> Result<(), ClientError> {
+        let response = self.agent.delete(format!("{}{path}", self.base)).call();
+        self.answer(response).map(drop)
+    }
+}
+
+/// A service as `/api/services` shows it (the fields the table uses).
+#[derive(Debug, Deserialize)]
+struct Service {
+    name: String,
+    state: String,
+    last_beat: i64,
+    timeout: i64,
+    warn_timeout: i64,
+    #[serde(default)]
+    auto_timeout: Option<u64>,
+    #[serde(default)]
+    in_alarms: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Listing {
+    services: Vec<Service>,
+    now: i64,
+}
+
+fn list(client: &Client, view: Option<&str>, mut out: impl Write) -> Result<(), ClientError> {
+    let path = match view {
+        Some(view) => format!("/api/views/{}", encode(view)),
+        None => "/api/services".to_owned(),
+    };
+    let body = client.get(&path)?;
+    let listing: Listing =
+        serde_json::from_str(&body).map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+    out.write_all(table(&listing.services, listing.now).as_bytes())
+        .map_err(ClientError::Output)
+}
+
+/// The services as an aligned table, in name order.
+fn table(services: &[Service], now: i64) -> String {
+    let header = ["NAME", "STATE", "LAST BEAT", "WARN", "ERR", "VIEWS"].map(str::to_owned);
+    let mut rows = vec![header];
+    let mut sorted: Vec<&Service> = services.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    for s in sorted {
+        rows.push([
+            s.name.clone(),
+            s.state.clone(),
+            last_beat(s.last_beat, now),
+            timeout(s.warn_timeout, s.auto_timeout),
+            timeout(s.timeout, s.auto_timeout),
+            if s.in_alarms.is_empty() {
+                "-".to_owned()
+            } else {
+                s.in_alarms.join(",")
+            },
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut text = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, &w)| format!("{cell:<w$}"))
+            .collect();
+        text.push_str(cells.join("  ").trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+fn last_beat(at: i64, now: i64) -> String {
+    if at < 0 {
+        "never".to_owned()
+    } else {
+        format!("{} ago", duration((now - at).max(0) as u64))
+    }
+}
+
+/// A wire timeout (ms, 0 always, -1 never, -2 auto) for people.
+fn timeout(wire: i64, auto: Option<u64>) -> String {
+    match wire {
+        -2 => match auto {
+            Some(ms) => format!("auto ({})", duration(ms)),
+            None => "auto (learning)".to_owned(),
+        },
+        0 => "always".to_owned(),
+        ms if ms > 0 => duration(ms as u64),
+        _ => "never".to_owned(),
+    }
+}
+
+/// `1d2h`, `1h`, `1m30s`, `45s`, `0s`: the two largest units.
+fn duration(ms: u64) -> String {
+    let seconds = ms / 1000;
+    let units = [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")];
+    let parts: Vec<String> = units
+        .iter()
+        .scan(seconds, |left, &(size, unit)| {
+            let n = *left / size;
+            *left %= size;
+            Some((n, unit))
+        })
+        .skip_while(|(n, _)| *n == 0)
+        .take(2)
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if parts.is_empty() {
+        "0s".to_owned()
+    } else {
+        parts.concat()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_become_local_urls() {
+        assert_eq!(
+            url_of_listen(&":8080".parse().unwrap()),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            url_of_listen(&"0.0.0.0:81".parse().unwrap()),
+            "http://127.0.0.1:81"
+        );
+        assert_eq!(
+            url_of_listen(&"[::]:82".parse().unwrap()),
+            "http://[::1]:82"
+        );
+        assert_eq!(
+            url_of_listen(&"10.1.2.3:83".parse().unwrap()),
+            "http://10.1.2.3:83"
+        );
+    }
+
+    #[test]
+    fn durations_show_two_units() {
+        assert_eq!(duration(0), "0s");
+        assert_eq!(duration(45_000), "45s");
+        assert_eq!(duration(90_000), "1m30s");
+        assert_eq!(duration(3_600_000), "1h");
+        assert_eq!(duration(93_784_000), "1d2h");
+        assert_eq!(duration(86_400_000 + 5000), "1d");
+    }
+
+    #[test]
+    fn timeouts_for_people() {
+        assert_eq!(timeout(-1, None), "never");
+        assert_eq!(timeout(0, None), "always");
+        assert_eq!(timeout(60_000, None), "1m");
+        assert_eq!(timeout(-2, Some(90_000)), "auto (1m30s)");
+        assert_eq!(timeout(-2, None), "auto (learning)");
+    }
+
+    #[test]
+    fn the_table_is_aligned_and_sorted() {
+        let service = |name: &str, state: &str, last_beat| Service {
+            name: name.into(),
+            state: state.into(),
+            last_beat,
+            timeout: -1,
+            warn_timeout: 30_000,
+            auto_timeout: None,
+            in_alarms: Vec::new(),
+        };
+        let services = [service("zeta", "warning", 1000), service("a", "new", -1)];
+        assert_eq!(
+            table(&services, 61_000),
+            "NAME  STATE    LAST BEAT  WARN  ERR    VIEWS\n\
+             a     new      never      30s   never  -\n\
+             zeta  warning  1m ago     30s   never  -\n"
+        );
+    }
+
+    #[test]
+    fn set_sends_beat_false() {
+        let timeouts = Timeouts {
+            warn: Some("30".into()),
+            err: Some("auto".into()),
+        };
+        assert_eq!(
+            form(&timeouts, Some(false)),
+            "warn-tmo=30&err-tmo=auto&beat=false"
+        );
+        assert_eq!(form(&Timeouts::default(), None), "");
+    }
+}
