@@ -278,7 +278,7 @@ impl Rhythm {
             return Some(need.ceil() as u64);
         }
         let (deadline, _) = self.walk(at, need);
-        Some((deadline - at).max(0) as u64)
+        Some(deadline.saturating_sub(at).max(0) as u64)
     }
 
     /// The period estimate in ms (0 before the first interval).
@@ -433,7 +433,7 @@ impl Rhythm {
         } else {
             i64::MAX
         };
-        let late = (last - due_slot.max(first)).max(0) as usize;
+        let late = last.saturating_sub(due_slot.max(first)).max(0) as usize;
         let mut changed = self.mark_normal(first, due_slot.min(last));
         if late >= MIN_STRETCH_SLOTS {
             changed |= self.bump_stretch(due_slot.max(first), last);
@@ -584,7 +584,7 @@ impl Rhythm {
             left -= room;
             t = next;
         }
-        (t + (left + extra).ceil() as Millis, longest)
+        (t.saturating_add((left + extra).ceil() as Millis), longest)
     }
 
     /// Holds an interval with a long silent stretch until its rhythm shows.

@@ -675,7 +675,7 @@ impl Engine {
 }
 
 fn uses_auto(s: &Service) -> bool {
-    s.warn == Timeout::Auto || s.err == Timeout::Auto
+    s.uses_auto()
 }
 
 #[cfg(test)]

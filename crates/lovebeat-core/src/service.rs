@@ -195,9 +195,18 @@ impl Service {
         if algorithm != Algorithm::Rhythm {
             self.rhythm = None;
             self.auto_ms = algorithm.estimate(self.history.make_contiguous());
-            return;
+        } else if !self.uses_auto() {
+            // Not kept up to date without AUTO: rebuilt when AUTO comes.
+            self.rhythm = None;
+            self.auto_ms = None;
+        } else {
+            self.auto_ms = self.sync_rhythm().and_then(|(r, at)| r.timeout(at));
         }
-        self.auto_ms = self.sync_rhythm().and_then(|(r, at)| r.timeout(at));
+    }
+
+    /// Whether a timeout is AUTO.
+    pub fn uses_auto(&self) -> bool {
+        self.warn == Timeout::Auto || self.err == Timeout::Auto
     }
 
     /// The `rhythm` state brought up to the newest interval (built from the
@@ -417,6 +426,7 @@ mod tests {
     #[test]
     fn a_service_can_use_its_own_estimator() {
         let mut s = service();
+        s.err = Timeout::Auto;
         for i in 0..=6 {
             s.beat(i * 60_000, 100);
         }
@@ -434,6 +444,7 @@ mod tests {
     #[test]
     fn rhythm_follows_each_new_interval() {
         let mut s = service();
+        s.err = Timeout::Auto;
         s.algorithm = Some(Algorithm::Rhythm);
         for i in 0..=40 {
             if s.beat(i * 60_000, 100) {
@@ -452,6 +463,7 @@ mod tests {
     #[test]
     fn the_rhythm_state_survives_a_restart() {
         let mut s = service();
+        s.err = Timeout::Auto;
         s.algorithm = Some(Algorithm::Rhythm);
         for i in 0..=40 {
             if s.beat(i * 60_000, 100) {
@@ -463,6 +475,17 @@ mod tests {
         assert_eq!(back.rhythm, s.rhythm);
         assert_eq!(back.auto_ms, s.auto_ms);
         assert_eq!(back.to_record(), record);
+    }
+
+    #[test]
+    fn rhythm_keeps_no_state_without_auto() {
+        let mut s = service();
+        s.algorithm = Some(Algorithm::Rhythm);
+        for i in 0..=5 {
+            s.beat(i * 60_000, 100);
+        }
+        s.recompute_auto(Algorithm::Median);
+        assert_eq!((s.auto_ms, s.rhythm.is_none()), (None, true));
     }
 
     #[test]
