@@ -1487,7 +1487,8 @@ mod raw {
     #[derive(Debug, Default, Deserialize)]
     #[serde(default, deny_unknown_fields)]
     pub(super) struct Auto {
-        /// AUTO estimator: `median` or `adaptive`.
+        /// AUTO estimator: `median`, `adaptive` or `rhythm` (a service can
+        /// pick its own with the HTTP parameter `auto_algorithm`).
         pub algorithm: Opt<String>,
         /// Beat intervals kept per service.
         pub history: Opt<i64>,
@@ -2538,7 +2539,7 @@ mod tests {
         assert_eq!(
             error("[auto]\nalgorithm = \"mean\"\n"),
             "/etc/lovebeat.cfg:2: [auto] algorithm: \
-             unknown AUTO algorithm \"mean\" (expected one of: \"median\" \"adaptive\")"
+             unknown AUTO algorithm \"mean\" (expected one of: \"median\" \"adaptive\" \"rhythm\")"
         );
     }
 

@@ -42,17 +42,12 @@ fn main() -> ExitCode {
     // reqwest is built without a TLS provider of its own; lettre uses ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match &cli.command {
-        Command::ValidateAuto { algorithm } => {
+        Command::ValidateAuto(args) => {
             let stdin = std::io::stdin().lock();
             let stdout = std::io::stdout().lock();
-            match cli::validate_auto(*algorithm, stdin, stdout) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("lovebeat: {e}");
-                    ExitCode::from(EXIT_FAILURE)
-                }
-            }
+            exit_status(cli::validate_auto(args, stdin, stdout))
         }
+        Command::Simulate(args) => exit_status(cli::simulate(args, std::io::stdout().lock())),
         Command::Services { url, command } => run_services(&cli, url.as_deref(), command),
         Command::Run => run_daemon(&cli),
         Command::Import { file } => run_import(&cli, file),
@@ -156,6 +151,17 @@ fn alert_settings(config: &Config) -> lovebeat_alert::Settings {
             give_up_after: delivery.give_up_after,
         },
         timeout: delivery.timeout,
+    }
+}
+
+/// Success, or the error on stderr and [`EXIT_FAILURE`].
+fn exit_status(result: std::io::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
     }
 }
 
@@ -276,6 +282,7 @@ async fn serve(config: Config) -> ExitCode {
         algorithm: config.auto.algorithm,
         history: config.auto.history,
         views: config.views.iter().map(|v| v.template.clone()).collect(),
+        utc_offset_min: 0,
     };
     let s3 = match config.database.remote_s3.as_ref().map(s3_copy).transpose() {
         Ok(s3) => s3,

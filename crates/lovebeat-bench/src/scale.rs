@@ -111,6 +111,8 @@ fn fill_store(path: &Path, n: usize) -> Result<()> {
                 history: history.clone(),
                 failure: None,
                 beats: 101,
+                auto_algorithm: None,
+                rhythm: None,
             })
             .collect();
         store.save(&Save {

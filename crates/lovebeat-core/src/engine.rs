@@ -30,6 +30,8 @@ pub struct EngineConfig {
     pub history: usize,
     /// View templates, in config order; events name them by index.
     pub views: Vec<ViewTemplate>,
+    /// Minutes east of UTC for the clock times in AUTO reasons.
+    pub utc_offset_min: i32,
 }
 
 impl Default for EngineConfig {
@@ -38,6 +40,7 @@ impl Default for EngineConfig {
             algorithm: Algorithm::default(),
             history: 100,
             views: Vec::new(),
+            utc_offset_min: 0,
         }
     }
 }
@@ -99,11 +102,16 @@ pub struct Changes {
 /// A service as readers see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceInfo {
+    /// The stored form, less the `rhythm` state (see [`Engine::service_record`]).
     pub record: ServiceRecord,
     /// Names of the views the service is a member of.
     pub views: Vec<Arc<str>>,
     /// What AUTO stands for now, in ms (None: too little history).
     pub auto_timeout: Option<u64>,
+    /// The AUTO estimator this service uses (its own or the configured one).
+    pub auto_algorithm: Algorithm,
+    /// One line on why AUTO is what it is, when a timeout is AUTO.
+    pub auto_reason: Option<String>,
 }
 
 /// A view as readers see it.
@@ -288,6 +296,9 @@ impl Engine {
         s.set_timeout(kind, timeout);
         if timeout == Timeout::Auto {
             s.recompute_auto(algorithm);
+        } else if !uses_auto(s) {
+            // Rebuilt from the history if AUTO comes back.
+            s.rhythm = None;
         }
         let name = s.name.clone();
         self.events.push(Event::ServiceTimeoutChanged {
@@ -296,6 +307,21 @@ impl Engine {
             from,
             to: timeout,
         });
+        self.refresh(id, now);
+    }
+
+    /// Gives a service its own AUTO estimator (None: the configured one).
+    pub fn set_algorithm(&mut self, now: Millis, name: &str, algorithm: Option<Algorithm>) {
+        let id = self.id_or_create(now, name);
+        let default = self.config.algorithm;
+        let s = self.service_mut(id);
+        if s.algorithm == algorithm {
+            return;
+        }
+        s.algorithm = algorithm;
+        if uses_auto(s) {
+            s.recompute_auto(default);
+        }
         self.refresh(id, now);
     }
 
@@ -454,13 +480,16 @@ impl Engine {
             .as_ref()
             .expect("named services exist");
         ServiceInfo {
-            record: s.to_record(),
+            record: s.to_record_for_readers(),
             views: s
                 .views
                 .iter()
                 .map(|&v| self.view_ref(v).name.clone())
                 .collect(),
             auto_timeout: s.auto_ms,
+            auto_algorithm: s.algorithm.unwrap_or(self.config.algorithm),
+            auto_reason: uses_auto(s)
+                .then(|| s.auto_reason(self.config.algorithm, self.config.utc_offset_min)),
         }
     }
 
@@ -656,7 +685,7 @@ impl Engine {
 }
 
 fn uses_auto(s: &Service) -> bool {
-    s.warn == Timeout::Auto || s.err == Timeout::Auto
+    s.uses_auto()
 }
 
 #[cfg(test)]

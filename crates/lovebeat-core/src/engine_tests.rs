@@ -361,6 +361,46 @@ fn adaptive_auto_needs_one_interval() {
 }
 
 #[test]
+fn a_service_can_pick_its_own_estimator() {
+    let mut e = engine();
+    for i in 0..=5 {
+        e.autobeat(i * 60_000, "job");
+    }
+    assert_eq!(e.service("job").unwrap().auto_timeout, Some(90_000));
+    e.set_algorithm(5 * 60_000, "job", Some(Algorithm::Rhythm));
+    let info = e.service("job").unwrap();
+    assert_eq!(info.auto_algorithm, Algorithm::Rhythm);
+    assert_eq!(info.auto_timeout, Some(120_000));
+    assert_eq!(info.record.auto_algorithm, Some(Algorithm::Rhythm));
+    e.set_algorithm(5 * 60_000, "job", None);
+    assert_eq!(e.service("job").unwrap().auto_timeout, Some(90_000));
+}
+
+#[test]
+fn auto_services_say_why_their_timeout_is_what_it_is() {
+    let mut e = engine();
+    e.beat(0, "fixed");
+    assert_eq!(e.service("fixed").unwrap().auto_reason, None);
+    for i in 0..=5 {
+        e.autobeat(i * 60_000, "job");
+    }
+    let reason = e.service("job").unwrap().auto_reason.unwrap();
+    assert!(reason.starts_with("1.5 × the median"), "{reason}");
+}
+
+#[test]
+fn leaving_auto_drops_the_rhythm_state() {
+    let mut e = engine();
+    e.set_algorithm(0, "job", Some(Algorithm::Rhythm));
+    for i in 0..=5 {
+        e.autobeat(i * 60_000, "job");
+    }
+    assert!(e.service_record("job").unwrap().rhythm.is_some());
+    e.set_timeout(6 * 60_000, "job", ERR, Timeout::After(1000));
+    assert!(e.service_record("job").unwrap().rhythm.is_none());
+}
+
+#[test]
 fn a_failure_holds_until_the_next_good_beat() {
     let mut e = engine();
     e.fail(0, "backup", Severity::Error, "disk full");

@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 
+use lovebeat_core::auto::Algorithm;
 use lovebeat_core::{Engine, Millis, Severity, Timeout, TimeoutKind};
 use lovebeat_proto::{Action, CheckStatus, Command, Reject};
 use tokio::sync::oneshot;
@@ -17,6 +18,8 @@ pub enum Op {
     Beat,
     Autobeat,
     SetTimeout(TimeoutKind, Timeout),
+    /// The service's own AUTO estimator; None: back to the configured one.
+    SetAlgorithm(Option<Algorithm>),
     /// An explicit failure; the range is the message in the batch text.
     Fail(Severity, Range<u32>),
     Mute,
@@ -98,6 +101,7 @@ impl Batch {
                     engine.autobeat(now, name);
                 }
                 Op::SetTimeout(kind, timeout) => engine.set_timeout(now, name, *kind, *timeout),
+                Op::SetAlgorithm(algorithm) => engine.set_algorithm(now, name, *algorithm),
                 Op::Fail(severity, message) => {
                     let message = &self.text[message.start as usize..message.end as usize];
                     engine.fail(now, name, *severity, message);

@@ -291,6 +291,8 @@ fn line_parts(event: &Event, snapshot: &Snapshot) -> (Millis, &'static str, Stri
                 record: record.clone(),
                 views: Vec::new(),
                 auto_timeout: None,
+                auto_algorithm: record.auto_algorithm.unwrap_or_default(),
+                auto_reason: None,
             };
             let body = to_json(&ServiceBody {
                 service: ServiceJson::new(&info),
@@ -348,9 +350,13 @@ fn bare(name: &str) -> ServiceInfo {
             history: Vec::new(),
             failure: None,
             beats: 0,
+            auto_algorithm: None,
+            rhythm: None,
         },
         views: Vec::new(),
         auto_timeout: None,
+        auto_algorithm: Default::default(),
+        auto_reason: None,
     }
 }
 

@@ -106,6 +106,8 @@ mod tests {
             history: Vec::new(),
             failure: None,
             beats: 1,
+            auto_algorithm: None,
+            rhythm: None,
         };
         let view = ViewRecord {
             name: "v".into(),

@@ -316,6 +316,8 @@ pub(crate) mod tests {
             history: vec![1000, 2000],
             failure: None,
             beats: 3,
+            auto_algorithm: None,
+            rhythm: None,
         }
     }
 

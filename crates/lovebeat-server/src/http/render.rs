@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use lovebeat_core::auto::Algorithm;
 use lovebeat_core::{Analysis, Failure, Millis, ServiceInfo, State, ViewInfo, analyze};
 use serde::Serialize;
 
@@ -28,6 +29,12 @@ pub struct ServiceJson<'a> {
     /// What AUTO stands for now, in ms, when a timeout is AUTO.
     #[serde(skip_serializing_if = "Option::is_none")]
     auto_timeout: Option<u64>,
+    /// The AUTO estimator, when a timeout is AUTO.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auto_algorithm: Option<Algorithm>,
+    /// One line on why AUTO is what it is, when a timeout is AUTO.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auto_reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<&'a Failure>,
     /// The most recent beat intervals in ms, oldest first.
@@ -54,6 +61,8 @@ impl<'a> ServiceJson<'a> {
             created: r.created,
             beats: r.beats,
             auto_timeout: info.auto_timeout.filter(|_| uses_auto),
+            auto_algorithm: uses_auto.then_some(info.auto_algorithm),
+            auto_reason: info.auto_reason.as_deref(),
             failure: r.failure.as_ref(),
             recent_intervals: &r.history[r.history.len().saturating_sub(RECENT)..],
         }

@@ -5,12 +5,14 @@
 //! over the query. Names: `timeout`, `err-tmo` and `err_timeout` for the
 //! error timeout, `warn-tmo` and `warn_timeout` for the warning timeout,
 //! `beat=false` (JSON) to change a timeout without beating, `status=fail`
-//! with an optional `message` to report a failure.
+//! with an optional `message` to report a failure, `auto_algorithm` to give
+//! the service its own AUTO estimator (`default` for the configured one).
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
+use lovebeat_core::auto::Algorithm;
 use lovebeat_core::{Severity, Timeout, TimeoutKind};
 use lovebeat_proto::{is_valid_name, parse_timeout_param};
 use serde::Serialize;
@@ -38,6 +40,8 @@ struct BeatRequest {
     failed: bool,
     /// What failed, for a failure report.
     message: String,
+    /// A new per-service AUTO estimator; `Some(None)`: the configured one.
+    algorithm: Option<Option<Algorithm>>,
 }
 
 impl BeatRequest {
@@ -59,6 +63,7 @@ impl BeatRequest {
                 }
             }
             "message" => self.message = value.to_owned(),
+            "auto_algorithm" | "auto-algorithm" => self.algorithm = algorithm_param(value)?,
             _ => {}
         }
         Ok(())
@@ -108,6 +113,9 @@ impl BeatRequest {
         if let Some(t) = self.warn {
             batch.push(name, Op::SetTimeout(TimeoutKind::Warn, t));
         }
+        if let Some(algorithm) = self.algorithm {
+            batch.push(name, Op::SetAlgorithm(algorithm));
+        }
         if self.failed {
             batch.push_fail(name, Severity::Error, &self.message);
         } else if self.beat != Some(false) {
@@ -126,6 +134,18 @@ fn timeout_param(key: &str, value: &str) -> Result<Option<Timeout>, ApiError> {
     let seconds =
         parse_timeout_param(value).map_err(|e| ApiError::BadRequest(format!("{key}: {e}")))?;
     Ok(Timeout::from_seconds(seconds))
+}
+
+/// An estimator name, or `default` for the configured one; empty changes nothing.
+fn algorithm_param(value: &str) -> Result<Option<Option<Algorithm>>, ApiError> {
+    match value.trim() {
+        "" => Ok(None),
+        "default" => Ok(Some(None)),
+        name => name
+            .parse()
+            .map(|a| Some(Some(a)))
+            .map_err(|e| ApiError::BadRequest(format!("auto_algorithm: {e} or \"default\""))),
+    }
 }
 
 fn bool_param(key: &str, value: &str) -> Result<bool, ApiError> {
@@ -315,6 +335,21 @@ mod tests {
         let r = parse(&[("message", "disk full"), ("status", "fail")]).unwrap();
         assert!(r.failed);
         assert_eq!(r.message, "disk full");
+    }
+
+    #[test]
+    fn auto_algorithm_picks_an_estimator_or_the_default() {
+        let r = parse(&[("auto_algorithm", "rhythm")]).unwrap();
+        assert_eq!(r.algorithm, Some(Some(Algorithm::Rhythm)));
+        let r = parse(&[("auto-algorithm", "default")]).unwrap();
+        assert_eq!(r.algorithm, Some(None));
+        assert_eq!(parse(&[("auto_algorithm", "")]).unwrap().algorithm, None);
+        let err = parse(&[("auto_algorithm", "ewma")]).unwrap_err();
+        assert!(matches!(err, ApiError::BadRequest(m) if m.contains("\"rhythm\"")));
+        let batch = parse(&[("auto_algorithm", "rhythm"), ("timeout", "auto")])
+            .unwrap()
+            .into_batch("a");
+        assert_eq!(batch.len(), 3);
     }
 
     #[test]
