@@ -38,6 +38,10 @@ pub struct ServiceRecord {
     pub failure: Option<Failure>,
     /// Accepted beats since the service was created.
     pub beats: u64,
+    /// A free label (statuscope's team): views can select on it, and
+    /// `/metrics` carries it. Absent in records older than lovebeat 1.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 /// A service as the engine holds it.
@@ -60,6 +64,7 @@ pub(crate) struct Service {
     pub auto_ms: Option<u64>,
     pub failure: Option<Failure>,
     pub beats: u64,
+    pub team: Option<String>,
     /// Indices of the views this service is a member of.
     pub views: Vec<u32>,
     /// The time of this service's entry in the timer queue, if any.
@@ -84,6 +89,7 @@ impl Service {
             auto_ms: None,
             failure: None,
             beats: 0,
+            team: None,
             views: Vec::new(),
             scheduled: None,
             dirty: false,
@@ -109,6 +115,7 @@ impl Service {
             auto_ms: None,
             failure: record.failure,
             beats: record.beats,
+            team: record.team,
             views: Vec::new(),
             scheduled: None,
             dirty: false,
@@ -130,6 +137,7 @@ impl Service {
             history: self.history.iter().copied().collect(),
             failure: self.failure.clone(),
             beats: self.beats,
+            team: self.team.clone(),
         }
     }
 

@@ -375,6 +375,7 @@ mod tests {
             history: Vec::new(),
             failure: None,
             beats: 1,
+            team: None,
         };
         let view = ViewRecord {
             name: "v".into(),

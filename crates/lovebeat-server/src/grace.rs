@@ -106,6 +106,7 @@ mod tests {
             history: Vec::new(),
             failure: None,
             beats: 1,
+            team: None,
         };
         let view = ViewRecord {
             name: "v".into(),

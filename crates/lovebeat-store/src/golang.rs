@@ -223,6 +223,7 @@ fn service_record(s: GoService, now: Millis) -> ServiceRecord {
             .unwrap_or_else(|| last_beat.map_or(0, |_| history.len() as u64 + 1)),
         history,
         failure: s.failure,
+        team: None,
     }
 }
 
@@ -418,6 +419,7 @@ mod tests {
                     message: "disk full".into(),
                 }),
                 beats: 9,
+                team: None,
             }],
             views: vec![ViewRecord {
                 name: "v".into(),

@@ -27,6 +27,8 @@ pub(crate) const GO_IMPORT_KEY: &[u8] = b"go_import";
 pub(crate) const SERVICES: &str = "services";
 pub(crate) const VIEWS: &str = "views";
 pub(crate) const OUTBOX: &str = "outbox";
+pub(crate) const TOKENS: &str = "tokens";
+pub(crate) const MESSAGES: &str = "messages";
 
 /// Upgrades a store from format `n + 1` to `n + 2`, in place. Each
 /// migration rewrites what it must; the caller then records the new format
