@@ -18,21 +18,29 @@
 //!   [`statsd`] (§7.3) and [`notify`] (§7.2 peers).
 //! * [`persist`]: write-behind of changes to the store.
 //! * `grace`: holding back the restore's view changes (`startup_grace`).
+//! * [`tokens`]: statuscope push tokens, stored hashed.
+//! * [`messages`]: the status page's incident messages.
+//! * [`history`]: the last 24 hours of every service and view, by hour.
+//! * [`probe`]: active HTTP, HTTPS and TCP checks (`[[checks]]`).
 
 pub mod actor;
 pub mod batch;
 pub mod eventlog;
 mod grace;
+pub mod history;
 pub mod http;
 mod ingest;
 pub mod internal_events;
+pub mod messages;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod persist;
+pub mod probe;
 pub mod snapshot;
 mod statelog;
 pub mod statsd;
+pub mod tokens;
 
 use std::io;
 use std::net::SocketAddr;
@@ -47,7 +55,7 @@ pub use persist::Persistence;
 
 /// Where to listen and how to run; addresses are tried in order until one
 /// binds (e.g. `[::]:8127`, then `0.0.0.0:8127` where IPv6 is off).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Settings {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
@@ -65,6 +73,13 @@ pub struct Settings {
     /// `[database] startup_grace`: how long the view changes caused by
     /// the restore are held back (see `grace`).
     pub startup_grace: std::time::Duration,
+    /// Push tokens, loaded from the store.
+    pub tokens: Arc<tokens::TokenBook>,
+    /// Incident messages, loaded from the store.
+    pub messages: Arc<messages::MessageBoard>,
+    /// The active checks, run from start to shutdown.
+    pub probes: probe::Probes,
+    pub status_page: http::StatusPageSettings,
 }
 
 /// A running lovebeat.
@@ -116,13 +131,23 @@ impl Server {
         let actor = tokio::spawn(actor.run(stop_actor.clone()));
 
         let stop_ingest = CancellationToken::new();
+        let history = Arc::new(history::StateHistory::default());
+        let checks = settings.probes.board.clone();
+        handle
+            .metrics()
+            .add_collector(Arc::new(probe::CheckMetrics(checks.clone())));
         let app = http::router(http::AppState {
             engine: handle.clone(),
             version: settings.version.into(),
             base_path: settings.base_path.into(),
+            tokens: settings.tokens,
+            messages: settings.messages,
+            history: history.clone(),
+            checks,
+            status_page: Arc::new(settings.status_page),
         });
         let http_stop = stop_ingest.clone();
-        let ingest = vec![
+        let mut ingest = vec![
             tokio::spawn(ingest::serve_udp(udp, handle.clone(), stop_ingest.clone())),
             tokio::spawn(ingest::serve_tcp(tcp, handle.clone(), stop_ingest.clone())),
             tokio::spawn(async move {
@@ -132,7 +157,9 @@ impl Server {
                     tracing::error!(error = %e, "http server failed");
                 }
             }),
+            tokio::spawn(history::follow(history, handle.clone(), stop_ingest.clone())),
         ];
+        ingest.extend(settings.probes.start(&handle, &stop_ingest));
         tracing::info!("UDP listening on {udp_addr}");
         tracing::info!("TCP listening on {tcp_addr}");
         tracing::info!("HTTP listening on {http_addr}");

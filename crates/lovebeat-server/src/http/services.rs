@@ -138,7 +138,7 @@ fn bool_param(key: &str, value: &str) -> Result<bool, ApiError> {
     }
 }
 
-fn check_name(name: &str) -> Result<(), ApiError> {
+pub(super) fn check_name(name: &str) -> Result<(), ApiError> {
     if name.len() <= MAX_NAME && is_valid_name(name) {
         Ok(())
     } else {
@@ -148,7 +148,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
+pub(super) fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(bytes).into_owned().collect()
 }
 
