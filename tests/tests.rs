@@ -10,11 +10,15 @@
 //!   instance, a damaged store, Go database import.
 //! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
 //!   `chromium-driver`), and the `/ws` websocket.
+//! * `seeds`: what came from the other seed monitors: explicit failure,
+//!   statuscope's README with real curl, active HTTP/HTTPS/TCP checks
+//!   against local servers, the status page (also in Chromium).
 
 mod browser;
 mod util;
 
 mod daemon;
 mod ops;
+mod seeds;
 mod store;
 mod ui;
