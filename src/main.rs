@@ -18,12 +18,12 @@ use std::sync::Arc;
 
 use lovebeat_core::{Engine, EngineConfig};
 use lovebeat_server::eventlog::EventLogSettings;
+use lovebeat_server::messages::MessageBoard;
 use lovebeat_server::metrics::MetricsSettings;
 use lovebeat_server::notify::{PeerSettings, service_host};
 use lovebeat_server::ops::{Ops, OpsSettings};
-use lovebeat_server::statsd::StatsdSettings;
-use lovebeat_server::messages::MessageBoard;
 use lovebeat_server::probe::{ProbeSettings, Probes, Target};
+use lovebeat_server::statsd::StatsdSettings;
 use lovebeat_server::tokens::TokenBook;
 use lovebeat_server::{Persistence, Server, Settings, now_ms};
 use lovebeat_store::Store;
@@ -264,8 +264,8 @@ impl Extras {
         let failed = |e: lovebeat_store::StoreError| (EXIT_FAILURE, e.to_string());
         let tokens = TokenBook::load(Some(store.clone())).map_err(failed)?;
         let messages = MessageBoard::load(Some(store.clone()), now_ms()).map_err(failed)?;
-        let probes = Probes::new(probe_settings(config)?)
-            .map_err(|e| (EXIT_CONFIG, e.to_string()))?;
+        let probes =
+            Probes::new(probe_settings(config)?).map_err(|e| (EXIT_CONFIG, e.to_string()))?;
         Ok(Extras {
             tokens: Arc::new(tokens),
             messages: Arc::new(messages),

@@ -86,7 +86,8 @@ pub fn run(base: &str, command: &ServicesCommand, mut out: impl Write) -> Result
         ServicesCommand::Delete { name } => client.delete(&service_path(name, "")),
         ServicesCommand::Fail { name, message } => {
             let mut form = form_urlencoded::Serializer::new(String::new());
-            form.append_pair("status", "fail").append_pair("message", message);
+            form.append_pair("status", "fail")
+                .append_pair("message", message);
             client.post(&service_path(name, ""), &form.finish())
         }
         ServicesCommand::Add {
@@ -113,7 +114,10 @@ pub fn run(base: &str, command: &ServicesCommand, mut out: impl Write) -> Result
 
 /// `lovebeat status-page --out DIR`: the daemon's status page, saved as
 /// `DIR/index.html`; returns the file written.
-pub fn save_status_page(base: &str, dir: &std::path::Path) -> Result<std::path::PathBuf, ClientError> {
+pub fn save_status_page(
+    base: &str,
+    dir: &std::path::Path,
+) -> Result<std::path::PathBuf, ClientError> {
     let page = Client::new(base).get_page("/status-page")?;
     std::fs::create_dir_all(dir).map_err(ClientError::Output)?;
     let file = dir.join("index.html");

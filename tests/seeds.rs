@@ -91,10 +91,14 @@ impl Drop for TestWeb {
 
 /// Answers one request on `stream` and closes it.
 fn serve(stream: TcpStream, mode: Mode, tls: Option<Arc<rustls::ServerConfig>>) {
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     match tls {
         Some(config) => {
-            let Ok(conn) = rustls::ServerConnection::new(config) else { return };
+            let Ok(conn) = rustls::ServerConnection::new(config) else {
+                return;
+            };
             let mut tls = rustls::StreamOwned::new(conn, stream);
             answer(&mut tls, &mode);
             tls.conn.send_close_notify();
@@ -204,9 +208,16 @@ fn explicit_failure_on_udp_tcp_dogstatsd_http_and_the_command_line() {
     d.wait_state("job.sc", "warning");
     d.send_udp("_sc|job.sc|0");
     d.wait_state("job.sc", "ok");
-    assert_eq!(failure(&d, "job.sc"), None, "a good beat clears the failure");
+    assert_eq!(
+        failure(&d, "job.sc"),
+        None,
+        "a good beat clears the failure"
+    );
 
-    let (status, _) = d.post_form("/api/services/job.http", "status=fail&message=backup+failed");
+    let (status, _) = d.post_form(
+        "/api/services/job.http",
+        "status=fail&message=backup+failed",
+    );
     assert_eq!(status, 200);
     assert_eq!(wait_failure(&d, "job.http", "backup"), "backup failed");
     let json = ("Content-Type", "application/json");
@@ -263,7 +274,10 @@ fn debug_check(d: &Daemon, token: &str) -> Value {
 
 #[test]
 fn statuscope_s_readme_works_as_written() {
-    assert!(have("curl"), "these tests run statuscope's curl examples: install curl");
+    assert!(
+        have("curl"),
+        "these tests run statuscope's curl examples: install curl"
+    );
     let d = Daemon::with_config("[[alarms]]\nname = \"puzzle\"\nteam = \"puzzle\"\n");
     let (code, out, err) = services(
         &d,
@@ -309,7 +323,10 @@ fn statuscope_s_readme_works_as_written() {
     let new_token = out.trim().strip_prefix("Token: ").unwrap().to_owned();
     assert_ne!(new_token, token);
     let old = as_written(README_OK, &d, &token);
-    assert_eq!(sh(&format!("{old} -s -o /dev/null -w '%{{http_code}}'")), "403");
+    assert_eq!(
+        sh(&format!("{old} -s -o /dev/null -w '%{{http_code}}'")),
+        "403"
+    );
     sh(&as_written(README_OK, &d, &new_token));
     d.wait_state("my_app", "ok");
 
@@ -337,12 +354,19 @@ fn interval_zero_remembers_the_state_and_tokens_outlive_a_restart() {
     let d = Daemon::start_in(tmp.path(), "", &[]);
     let (code, out, _) = services(&d, &["add", "nightly", "--interval", "0"]);
     assert_eq!(code, 0);
-    let token = out.trim().strip_prefix("Added. Token: ").unwrap().to_owned();
+    let token = out
+        .trim()
+        .strip_prefix("Added. Token: ")
+        .unwrap()
+        .to_owned();
     let form = format!("application=nightly&token={token}&status=fail");
     let (status, body) = d.post_form("/signal", &form);
     assert_eq!(status, 201, "{body}");
     let check: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((check["state"].as_str(), check["interval"].as_u64()), (Some("fail"), Some(0)));
+    assert_eq!(
+        (check["state"].as_str(), check["interval"].as_u64()),
+        (Some("fail"), Some(0))
+    );
     assert_eq!(d.service("nightly").unwrap()["timeout"], -1, "no deadline");
     assert_eq!(d.terminate().code(), Some(0));
 
@@ -359,9 +383,7 @@ fn interval_zero_remembers_the_state_and_tokens_outlive_a_restart() {
 
 /// A `[[checks]]` entry for a URL, run every second.
 fn http_check(name: &str, url: &str, extra: &str) -> String {
-    format!(
-        "[[checks]]\nname = \"{name}\"\nurl = \"{url}\"\ninterval = 1\ntimeout = 1\n{extra}\n"
-    )
+    format!("[[checks]]\nname = \"{name}\"\nurl = \"{url}\"\ninterval = 1\ntimeout = 1\n{extra}\n")
 }
 
 #[test]
@@ -373,9 +395,18 @@ fn an_http_check_follows_a_server_that_turns_unhealthy_slow_and_away() {
     let check = d.get_json("/api/checks/web.front");
     assert_eq!(check["type"], "http");
     assert_eq!(check["last"]["ok"], true);
-    assert!(check["last"]["latency_ms"].as_u64().unwrap() < 1000, "{check}");
-    assert_eq!(d.metric("lovebeat_check_up{check=\"web.front\"}"), Some(1.0));
-    assert!(d.metric("lovebeat_check_latency_seconds{check=\"web.front\"}").is_some());
+    assert!(
+        check["last"]["latency_ms"].as_u64().unwrap() < 1000,
+        "{check}"
+    );
+    assert_eq!(
+        d.metric("lovebeat_check_up{check=\"web.front\"}"),
+        Some(1.0)
+    );
+    assert!(
+        d.metric("lovebeat_check_latency_seconds{check=\"web.front\"}")
+            .is_some()
+    );
 
     web.set(Mode::Status(503));
     wait_failure(&d, "web.front", "status 503 (expected 2xx)");
@@ -392,8 +423,15 @@ fn an_http_check_follows_a_server_that_turns_unhealthy_slow_and_away() {
     web.stop();
     wait_failure(&d, "web.front", "http check of");
     // One interval (1 s), plus an attempt's timeout and the poll.
-    assert!(stopped.elapsed() < Duration::from_secs(5), "{:?}", stopped.elapsed());
-    assert_eq!(d.metric("lovebeat_check_up{check=\"web.front\"}"), Some(0.0));
+    assert!(
+        stopped.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(
+        d.metric("lovebeat_check_up{check=\"web.front\"}"),
+        Some(0.0)
+    );
     let fails = "lovebeat_check_runs_total{check=\"web.front\",result=\"fail\"}";
     assert!(d.metric(fails).unwrap() >= 1.0);
 }
@@ -421,7 +459,10 @@ fn a_tcp_check_fails_once_the_listener_is_closed() {
     d.wait_state("db.primary", "ok");
     drop(listener);
     let message = wait_failure(&d, "db.primary", "connect");
-    assert!(message.starts_with(&format!("tcp check of 127.0.0.1:{port} failed")), "{message}");
+    assert!(
+        message.starts_with(&format!("tcp check of 127.0.0.1:{port} failed")),
+        "{message}"
+    );
 }
 
 #[test]
@@ -434,7 +475,11 @@ fn an_https_check_trusts_its_ca_file_and_refuses_an_unknown_certificate() {
     let url = format!("https://127.0.0.1:{}/health", web.addr.port());
     let config = format!(
         "{}{}",
-        http_check("tls.trusted", &url, &format!("ca_file = \"{}\"", ca.display())),
+        http_check(
+            "tls.trusted",
+            &url,
+            &format!("ca_file = \"{}\"", ca.display())
+        ),
         http_check("tls.unknown", &url, "")
     );
     let d = Daemon::start_in(tmp.path(), &config, &[]);
@@ -450,7 +495,11 @@ fn an_https_check_trusts_its_ca_file_and_refuses_an_unknown_certificate() {
 fn a_missing_ca_file_stops_the_daemon_with_status_2() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("lovebeat.toml");
-    std::fs::write(&config, http_check("x", "https://127.0.0.1:1/", "ca_file = \"nope.pem\"")).unwrap();
+    std::fs::write(
+        &config,
+        http_check("x", "https://127.0.0.1:1/", "ca_file = \"nope.pem\""),
+    )
+    .unwrap();
     let config = config.display().to_string();
     let out = Command::new(crate::util::binary())
         .args(["--config", &config, "--config-dir", "/nonexistent"])
@@ -500,7 +549,9 @@ fn the_status_page_shows_an_outage_in_its_bar_and_the_incident_messages() {
     d.wait_state("web.front", "error");
     let (status, body) = d.post_form("/api/messages", "text=<b>Front page down</b>, we're on it");
     assert_eq!(status, 201, "{body}");
-    let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_u64().unwrap();
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_u64()
+        .unwrap();
     let page = d.get("/status-page").1;
     assert!(page.contains("id=\"overall\" data-state=\"error\""));
     assert_eq!(current_bar(&page, "web.front"), "s-error");
@@ -513,7 +564,10 @@ fn the_status_page_shows_an_outage_in_its_bar_and_the_incident_messages() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("site");
     let url = d.url("");
-    let (code, stdout, err) = run(&["status-page", "--url", &url, "--out", dir.to_str().unwrap()], "");
+    let (code, stdout, err) = run(
+        &["status-page", "--url", &url, "--out", dir.to_str().unwrap()],
+        "",
+    );
     assert_eq!(code, 0, "{err}");
     assert!(stdout.starts_with("Wrote "), "{stdout}");
     let saved = std::fs::read_to_string(dir.join("index.html")).unwrap();
@@ -524,7 +578,10 @@ fn the_status_page_shows_an_outage_in_its_bar_and_the_incident_messages() {
     let (status, _) = d.post_form(&format!("/api/messages/{id}/resolve"), "");
     assert_eq!(status, 200);
     let page = d.get("/status-page").1;
-    assert!(page.contains("class=\"message resolved\""), "shown as resolved for a day");
+    assert!(
+        page.contains("class=\"message resolved\""),
+        "shown as resolved for a day"
+    );
     assert_eq!(d.get("/api/messages/x/resolve").0, 405);
 }
 

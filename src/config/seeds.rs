@@ -50,22 +50,33 @@ pub fn default_status_page() -> StatusPageSettings {
 
 pub(super) fn probes(c: &mut Checker<'_>, raw: raw::Probes) -> Probes {
     let d = Probes::default();
-    let concurrency = c.value("[probes] concurrency", raw.concurrency, d.concurrency, |n| {
-        usize::try_from(n)
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| format!("must be from 1 to 1000 (got {n})"))
-    });
+    let concurrency = c.value(
+        "[probes] concurrency",
+        raw.concurrency,
+        d.concurrency,
+        |n| {
+            usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| format!("must be from 1 to 1000 (got {n})"))
+        },
+    );
     Probes { concurrency }
 }
 
 pub(super) fn status_page(c: &mut Checker<'_>, raw: raw::StatusPage) -> StatusPageSettings {
     let d = default_status_page();
     let strings = |list: Vec<Spanned<String>>| list.into_iter().map(Spanned::into_inner).collect();
-    let services = raw.services.map(Spanned::into_inner).map_or_else(Vec::new, strings);
+    let services = raw
+        .services
+        .map(Spanned::into_inner)
+        .map_or_else(Vec::new, strings);
     StatusPageSettings {
         title: c.value("[status_page] title", raw.title, d.title, Ok),
-        views: raw.views.map(Spanned::into_inner).map_or_else(Vec::new, strings),
+        views: raw
+            .views
+            .map(Spanned::into_inner)
+            .map_or_else(Vec::new, strings),
         services,
     }
 }
@@ -116,14 +127,22 @@ fn check(c: &mut Checker<'_>, raw: raw::Check, span: Range<usize>) -> Option<Che
         }
     })?;
     let url_kind = raw.url.as_ref().and_then(|u| scheme_kind(u.get_ref()));
-    let kind = c.value("[[checks]] type", raw.kind.clone(), url_kind, |k| match k.as_str() {
-        "http" => Ok(Some(Kind::Http)),
-        "https" => Ok(Some(Kind::Https)),
-        "tcp" => Ok(Some(Kind::Tcp)),
-        _ => Err(format!("must be \"http\", \"https\" or \"tcp\" (got {k:?})")),
+    let kind = c.value("[[checks]] type", raw.kind.clone(), url_kind, |k| {
+        match k.as_str() {
+            "http" => Ok(Some(Kind::Http)),
+            "https" => Ok(Some(Kind::Https)),
+            "tcp" => Ok(Some(Kind::Tcp)),
+            _ => Err(format!(
+                "must be \"http\", \"https\" or \"tcp\" (got {k:?})"
+            )),
+        }
     });
     let Some(kind) = kind else {
-        c.report(span.clone(), "[[checks]] type", "missing: give type = \"http\", \"https\" or \"tcp\", or a url".into());
+        c.report(
+            span.clone(),
+            "[[checks]] type",
+            "missing: give type = \"http\", \"https\" or \"tcp\", or a url".into(),
+        );
         return None;
     };
     let seconds = |c: &mut Checker<'_>, key: &str, value, default: u64| {
@@ -169,12 +188,7 @@ fn scheme_kind(url: &str) -> Option<Kind> {
 }
 
 /// The URL, or host and port, that `kind` needs.
-fn target(
-    c: &mut Checker<'_>,
-    kind: Kind,
-    raw: &raw::Check,
-    span: Range<usize>,
-) -> Option<Target> {
+fn target(c: &mut Checker<'_>, kind: Kind, raw: &raw::Check, span: Range<usize>) -> Option<Target> {
     let port = c.value("[[checks]] port", raw.port.clone(), None, |p| {
         u16::try_from(p)
             .ok()
@@ -187,18 +201,25 @@ fn target(
         return match (host, port) {
             (Some(host), Some(port)) if !host.is_empty() => Some(Target::Tcp { host, port }),
             _ => {
-                c.report(span.clone(), "[[checks]] host", "a tcp check needs host and port".into());
+                c.report(
+                    span.clone(),
+                    "[[checks]] host",
+                    "a tcp check needs host and port".into(),
+                );
                 None
             }
         };
     }
     let url = match (&raw.url, host) {
-        (Some(url), _) => c.value("[[checks]] url", Some(url.clone()), None, |u| {
-            match scheme_kind(&u) {
+        (Some(url), _) => c.value(
+            "[[checks]] url",
+            Some(url.clone()),
+            None,
+            |u| match scheme_kind(&u) {
                 Some(k) if k == kind && u.len() > kind.as_str().len() + 3 => Ok(Some(u)),
                 _ => Err(format!("must be a {}:// URL (got {u:?})", kind.as_str())),
-            }
-        })?,
+            },
+        )?,
         (None, Some(host)) if !host.is_empty() => {
             let path = raw.path.as_ref().map_or("/", |p| p.get_ref().as_str());
             let port = port.map(|p| format!(":{p}")).unwrap_or_default();
@@ -206,18 +227,31 @@ fn target(
             format!("{}://{host}{port}{slash}{path}", kind.as_str())
         }
         _ => {
-            c.report(span.clone(), "[[checks]] url", "an http or https check needs url, or host (and port, path)".into());
+            c.report(
+                span.clone(),
+                "[[checks]] url",
+                "an http or https check needs url, or host (and port, path)".into(),
+            );
             return None;
         }
     };
-    let expect_status = c.value("[[checks]] expect_status", raw.expect_status.clone(), None, |s| {
-        u16::try_from(s)
-            .ok()
-            .filter(|s| (100..=599).contains(s))
-            .map(Some)
-            .ok_or_else(|| format!("must be an HTTP status from 100 to 599 (got {s})"))
-    });
-    let expect_body = raw.expect_body.as_ref().map(|b| b.get_ref().clone()).filter(|b| !b.is_empty());
+    let expect_status = c.value(
+        "[[checks]] expect_status",
+        raw.expect_status.clone(),
+        None,
+        |s| {
+            u16::try_from(s)
+                .ok()
+                .filter(|s| (100..=599).contains(s))
+                .map(Some)
+                .ok_or_else(|| format!("must be an HTTP status from 100 to 599 (got {s})"))
+        },
+    );
+    let expect_body = raw
+        .expect_body
+        .as_ref()
+        .map(|b| b.get_ref().clone())
+        .filter(|b| !b.is_empty());
     Some(Target::Http {
         url,
         expect_status,
@@ -274,7 +308,10 @@ mod tests {
              port = 8080\npath = \"/app/login\"\n[[checks]]\nname = \"db\"\n\
              type = \"tcp\"\nhost = \"db1\"\nport = 5432\n",
         );
-        assert_eq!(config.checks[0].spec.target, http("http://localhost:8080/app/login", None, None));
+        assert_eq!(
+            config.checks[0].spec.target,
+            http("http://localhost:8080/app/login", None, None)
+        );
         assert_eq!(config.checks[0].spec.interval, Duration::from_secs(60));
         let tcp = Target::Tcp {
             host: "db1".into(),
@@ -324,7 +361,12 @@ mod tests {
         let config = parse("[[alarms]]\nname = \"ops\"\nteam = \"ops\"\n");
         let template = &config.views[0].template;
         assert_eq!(template.team(), Some("ops"));
-        assert_eq!(template.view_for_member("any.thing", Some("ops")).as_deref(), Some("ops"));
+        assert_eq!(
+            template
+                .view_for_member("any.thing", Some("ops"))
+                .as_deref(),
+            Some("ops")
+        );
         assert_eq!(template.view_for_member("any.thing", None), None);
     }
 }

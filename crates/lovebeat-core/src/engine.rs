@@ -574,7 +574,11 @@ impl Engine {
     fn memberships(&self, service: &Service) -> Vec<(usize, String)> {
         let team = service.team.as_deref();
         (self.config.views.iter().enumerate())
-            .filter_map(|(t, template)| template.view_for_member(&service.name, team).map(|v| (t, v)))
+            .filter_map(|(t, template)| {
+                template
+                    .view_for_member(&service.name, team)
+                    .map(|v| (t, v))
+            })
             .collect()
     }
 

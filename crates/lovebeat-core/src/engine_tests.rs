@@ -529,7 +529,10 @@ fn a_team_label_moves_a_service_into_the_team_s_view() {
     e.beat(0, "backup");
     assert!(e.service("backup").unwrap().views.is_empty());
     e.set_team(10, "backup", Some("ops"));
-    assert_eq!(e.service("backup").unwrap().record.team.as_deref(), Some("ops"));
+    assert_eq!(
+        e.service("backup").unwrap().record.team.as_deref(),
+        Some("ops")
+    );
     assert_eq!(&*e.service("backup").unwrap().views[0], "ops");
     assert_eq!(e.view("ops").unwrap().members, 1);
     e.tick(1000);

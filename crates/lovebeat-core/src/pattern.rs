@@ -343,11 +343,17 @@ mod tests {
         let template = ViewTemplate::glob("ops", Some("*"), &[], &[])
             .unwrap()
             .with_team(Some("ops".into()));
-        assert_eq!(template.view_for_member("a", Some("ops")).as_deref(), Some("ops"));
+        assert_eq!(
+            template.view_for_member("a", Some("ops")).as_deref(),
+            Some("ops")
+        );
         assert_eq!(template.view_for_member("a", Some("dev")), None);
         assert_eq!(template.view_for_member("a", None), None);
         let any = ViewTemplate::glob("all", Some("*"), &[], &[]).unwrap();
-        assert_eq!(any.view_for_member("a", Some("dev")).as_deref(), Some("all"));
+        assert_eq!(
+            any.view_for_member("a", Some("dev")).as_deref(),
+            Some("all")
+        );
     }
     use proptest::prelude::*;
 

@@ -164,7 +164,9 @@ impl StateHistory {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Kind, Arc<str>), Track>> {
-        self.tracks.lock().expect("no panics while holding the lock")
+        self.tracks
+            .lock()
+            .expect("no panics while holding the lock")
     }
 }
 
@@ -211,7 +213,10 @@ mod tests {
         h.record(Kind::Service, &name(), 10 * H + 9, State::Ok);
         let bars = h.bars(Kind::Service, "web", 12 * H);
         assert_eq!(bars.len(), HOURS);
-        assert_eq!(bars[HOURS - 3..], [Some(State::Error), Some(State::Ok), Some(State::Ok)]);
+        assert_eq!(
+            bars[HOURS - 3..],
+            [Some(State::Error), Some(State::Ok), Some(State::Ok)]
+        );
         assert_eq!(bars[0], None, "before tracking began");
     }
 
@@ -230,7 +235,11 @@ mod tests {
         h.record(Kind::Service, &name(), 30 * H, State::Ok);
         let bars = h.bars(Kind::Service, "web", 30 * H);
         assert_eq!(bars.len(), HOURS);
-        assert_eq!(bars[HOURS - 1], Some(State::Error), "the hour it recovered in");
+        assert_eq!(
+            bars[HOURS - 1],
+            Some(State::Error),
+            "the hour it recovered in"
+        );
         assert_eq!(bars[0], Some(State::Error));
         let much_later = h.bars(Kind::Service, "web", 100 * H);
         assert!(much_later.iter().all(|b| *b == Some(State::Ok)));

@@ -157,7 +157,11 @@ impl Server {
                     tracing::error!(error = %e, "http server failed");
                 }
             }),
-            tokio::spawn(history::follow(history, handle.clone(), stop_ingest.clone())),
+            tokio::spawn(history::follow(
+                history,
+                handle.clone(),
+                stop_ingest.clone(),
+            )),
         ];
         ingest.extend(settings.probes.start(&handle, &stop_ingest));
         tracing::info!("UDP listening on {udp_addr}");

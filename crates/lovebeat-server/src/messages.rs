@@ -102,8 +102,8 @@ impl MessageBoard {
 
     /// Marks a message resolved (again is fine); blocks on the store's flush.
     pub fn resolve(&self, id: u64, now: Millis) -> Result<MessageRecord, MessageError> {
-        let mut record = (self.lock().iter().find(|m| m.id == id).cloned())
-            .ok_or(MessageError::NotFound)?;
+        let mut record =
+            (self.lock().iter().find(|m| m.id == id).cloned()).ok_or(MessageError::NotFound)?;
         record.resolved.get_or_insert(now);
         self.save(&record)?;
         let mut messages = self.lock();
@@ -133,7 +133,10 @@ impl MessageBoard {
         match &self.store {
             Some(store) => store.next_message_id().map_err(MessageError::Store),
             None => {
-                let mut next = self.next_id.lock().expect("no panics while holding the lock");
+                let mut next = self
+                    .next_id
+                    .lock()
+                    .expect("no panics while holding the lock");
                 *next += 1;
                 Ok(*next - 1)
             }
@@ -148,7 +151,9 @@ impl MessageBoard {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<MessageRecord>> {
-        self.messages.lock().expect("no panics while holding the lock")
+        self.messages
+            .lock()
+            .expect("no panics while holding the lock")
     }
 }
 

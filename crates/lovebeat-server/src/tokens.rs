@@ -116,7 +116,9 @@ impl TokenBook {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Digest256>> {
-        self.digests.lock().expect("no panics while holding the lock")
+        self.digests
+            .lock()
+            .expect("no panics while holding the lock")
     }
 }
 

@@ -137,7 +137,12 @@ mod tests {
         }
         drop(store);
         let store = Store::open(&path).unwrap();
-        let texts: Vec<String> = store.messages().unwrap().into_iter().map(|m| m.text).collect();
+        let texts: Vec<String> = store
+            .messages()
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
         assert_eq!(texts, ["earlier", "later"]);
         assert!(store.is_empty(), "messages are not services or views");
     }

@@ -7,7 +7,9 @@ use axum::response::Response;
 use super::{ApiError, AppState, json, pretty};
 
 pub(super) async fn list(State(state): State<AppState>) -> Response {
-    json(pretty(&serde_json::json!({ "checks": state.checks.list() })))
+    json(pretty(
+        &serde_json::json!({ "checks": state.checks.list() }),
+    ))
 }
 
 pub(super) async fn show(

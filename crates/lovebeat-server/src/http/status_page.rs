@@ -76,8 +76,14 @@ pub(super) async fn page(State(state): State<AppState>) -> Response {
     });
     let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(POLICY),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -109,7 +115,11 @@ struct Group {
 /// The whole document.
 pub(crate) fn render(inputs: &Inputs<'_>) -> String {
     let groups = groups(inputs.settings, inputs.snapshot);
-    let title = if inputs.settings.title.is_empty() { "Status" } else { &inputs.settings.title };
+    let title = if inputs.settings.title.is_empty() {
+        "Status"
+    } else {
+        &inputs.settings.title
+    };
     let mut out = String::with_capacity(16 * 1024);
     let _ = write!(
         out,
@@ -192,7 +202,10 @@ fn overall(out: &mut String, groups: &[Group]) {
         Some(_) => ("warning", "Some systems are degraded"),
         None => ("ok", "All systems operational"),
     };
-    let _ = writeln!(out, "<p class=\"overall s-{class}\" id=\"overall\" data-state=\"{class}\">{text}</p>");
+    let _ = writeln!(
+        out,
+        "<p class=\"overall s-{class}\" id=\"overall\" data-state=\"{class}\">{text}</p>"
+    );
 }
 
 fn messages(out: &mut String, messages: &[MessageRecord]) {
@@ -218,7 +231,12 @@ fn messages(out: &mut String, messages: &[MessageRecord]) {
 fn group_html(out: &mut String, group: &Group, inputs: &Inputs<'_>) {
     match &group.view {
         Some(view) => {
-            let _ = write!(out, "<section class=\"group\" data-view=\"{}\"><h2>{}</h2><ul>\n", escape(&view.name), escape(&view.name));
+            let _ = writeln!(
+                out,
+                "<section class=\"group\" data-view=\"{}\"><h2>{}</h2><ul>",
+                escape(&view.name),
+                escape(&view.name)
+            );
             item_html(out, view, inputs);
         }
         None => out.push_str("<section class=\"group\" data-view=\"\"><h2>Services</h2><ul>\n"),
@@ -249,9 +267,10 @@ fn item_html(out: &mut String, item: &Item, inputs: &Inputs<'_>) {
     out.push_str("</li>\n");
 }
 
-/// ` 12 ms ` for a service an active check feeds, else nothing.
+/// ` 12 ms ` for a service an active check feeds (its last run passed),
+/// else nothing.
 fn latency(checks: &CheckBoard, name: &str) -> String {
-    match checks.get(name).and_then(|c| c.last) {
+    match checks.get(name).and_then(|c| c.last).filter(|l| l.ok) {
         Some(last) => format!("<span class=\"latency\">{} ms</span> ", last.latency_ms),
         None => String::new(),
     }
@@ -265,7 +284,11 @@ fn bar(out: &mut String, history: &StateHistory, item: &Item, now: Millis) {
             None => ("none", "no data"),
         };
         let from = rfc3339(bar_start(now, i));
-        let _ = write!(out, "<span class=\"s-{class}\" title=\"{} UTC: {label}\"></span>", &from[..16].replace('T', " "));
+        let _ = write!(
+            out,
+            "<span class=\"s-{class}\" title=\"{} UTC: {label}\"></span>",
+            &from[..16].replace('T', " ")
+        );
     }
     out.push_str("</div><div class=\"legend\"><span>24 h ago</span><span>now</span></div>");
 }
@@ -310,7 +333,11 @@ mod tests {
         assert!(html.contains("data-name=\"web.2\" data-state=\"error\""));
         assert!(html.contains("data-name=\"backup\" data-state=\"ok\""));
         assert!(html.contains("id=\"overall\" data-state=\"error\""));
-        assert_eq!(html.matches("<div class=\"bar\">").count(), 4, "the view and 3 services");
+        assert_eq!(
+            html.matches("<div class=\"bar\">").count(),
+            4,
+            "the view and 3 services"
+        );
         assert!(!html.contains("<script"));
     }
 

@@ -76,7 +76,11 @@ impl CheckJson {
 }
 
 /// Parameters from the query and a form or JSON body (the body wins).
-pub(super) fn params(query: Option<String>, headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+pub(super) fn params(
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, ApiError> {
     let mut pairs = form_pairs(query.unwrap_or_default().as_bytes());
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -92,7 +96,9 @@ pub(super) fn params(query: Option<String>, headers: &HeaderMap, body: &[u8]) ->
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
     let Value::Object(fields) = value else {
-        return Err(ApiError::BadRequest("the JSON body must be an object".into()));
+        return Err(ApiError::BadRequest(
+            "the JSON body must be an object".into(),
+        ));
     };
     for (key, value) in fields {
         let text = match value {
@@ -108,7 +114,11 @@ pub(super) fn params(query: Option<String>, headers: &HeaderMap, body: &[u8]) ->
 
 /// The last value of `key`.
 pub(super) fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// `POST /signal`: `application`, `token`, `status=ok|fail`, optional `message`.
@@ -124,7 +134,11 @@ pub(super) async fn signal(
             .filter(|v| !v.is_empty())
             .ok_or_else(|| ApiError::BadRequest(format!("{key} is missing")))
     };
-    let (application, token, status) = (required("application")?, required("token")?, required("status")?);
+    let (application, token, status) = (
+        required("application")?,
+        required("token")?,
+        required("status")?,
+    );
     let failed = match status.to_ascii_lowercase().as_str() {
         "ok" => false,
         "fail" => true,
@@ -135,7 +149,9 @@ pub(super) async fn signal(
         }
     };
     if !state.tokens.verify(application, token) {
-        return Err(ApiError::Forbidden("unknown application or wrong token".into()));
+        return Err(ApiError::Forbidden(
+            "unknown application or wrong token".into(),
+        ));
     }
     let mut batch = Batch::new();
     if failed {
@@ -145,7 +161,11 @@ pub(super) async fn signal(
         batch.push(application, Op::Beat);
     }
     state.engine.apply(batch).await?;
-    LinesAccepted { protocol: Protocol::Http, lines: 1 }.emit(state.engine.metrics());
+    LinesAccepted {
+        protocol: Protocol::Http,
+        lines: 1,
+    }
+    .emit(state.engine.metrics());
     let body = check_of(&state, application)?;
     Ok((StatusCode::CREATED, json(pretty(&body))).into_response())
 }
@@ -168,7 +188,11 @@ pub(super) async fn show(
         Ok(check) => json(pretty(&check)),
         Err(_) => {
             let error = format!("Couldn't find Heartbeat {application:?}");
-            (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": error }))).into_response()
+            (
+                StatusCode::NOT_FOUND,
+                Json(serde_json::json!({ "error": error })),
+            )
+                .into_response()
         }
     }
 }
@@ -209,7 +233,9 @@ pub(super) async fn issue(
     let pairs = params(query, &headers, &body)?;
     let interval = match param(&pairs, "interval") {
         Some(text) => Some(text.trim().parse::<u64>().map_err(|_| {
-            ApiError::BadRequest(format!("interval must be whole seconds, 0 or more, got {text:?}"))
+            ApiError::BadRequest(format!(
+                "interval must be whole seconds, 0 or more, got {text:?}"
+            ))
         })?),
         None => None,
     };
@@ -241,7 +267,10 @@ pub(super) async fn issue(
     }
     if batch.is_empty() {
         // Make sure the service exists, without beating it.
-        batch.push(&name, Op::SetTimeout(TimeoutKind::Warn, current_warn(&state, &name)));
+        batch.push(
+            &name,
+            Op::SetTimeout(TimeoutKind::Warn, current_warn(&state, &name)),
+        );
     }
     state.engine.apply(batch).await?;
     let issued = Issued {
@@ -255,8 +284,7 @@ pub(super) async fn issue(
 
 /// The service's warning timeout, to set it to itself (never if new).
 fn current_warn(state: &AppState, name: &str) -> Timeout {
-    (state.engine.snapshot().services.get(name))
-        .map_or(Timeout::Never, |s| s.record.warn_timeout)
+    (state.engine.snapshot().services.get(name)).map_or(Timeout::Never, |s| s.record.warn_timeout)
 }
 
 /// `DELETE /api/tokens/{name}`: forgets the token and deletes the service.

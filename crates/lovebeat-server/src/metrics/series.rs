@@ -235,9 +235,11 @@ mod tests {
         engine.set_team(1000, "backup", Some("ops"));
         let text = render(&engine, 10);
         let state = lines_of(&text, names::SERVICE_STATE);
-        assert!(state.contains(
-            &"lovebeat_service_state{service=\"backup\",state=\"ok\",team=\"ops\"} 1"
-        ));
+        assert!(
+            state.contains(
+                &"lovebeat_service_state{service=\"backup\",state=\"ok\",team=\"ops\"} 1"
+            )
+        );
     }
 
     #[test]

@@ -105,7 +105,9 @@ impl CheckBoard {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, CheckStatus>> {
-        self.checks.lock().expect("no panics while holding the lock")
+        self.checks
+            .lock()
+            .expect("no panics while holding the lock")
     }
 }
 
@@ -119,7 +121,11 @@ impl Collector for CheckMetrics {
         if checks.is_empty() {
             return Ok(());
         }
-        let ran = || checks.iter().filter_map(|c| c.last.as_ref().map(|l| (c, l)));
+        let ran = || {
+            checks
+                .iter()
+                .filter_map(|c| c.last.as_ref().map(|l| (c, l)))
+        };
         let mut m = encoder.encode_descriptor(
             names::CHECK_UP,
             "1 if the check's last run passed, 0 if it failed.",

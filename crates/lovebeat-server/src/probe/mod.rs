@@ -159,7 +159,11 @@ impl Probes {
     }
 
     /// Starts every check; they stop at `stop`.
-    pub(crate) fn start(self, engine: &EngineHandle, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
+    pub(crate) fn start(
+        self,
+        engine: &EngineHandle,
+        stop: &CancellationToken,
+    ) -> Vec<JoinHandle<()>> {
         let permits = Arc::new(Semaphore::new(self.concurrency));
         (self.checks.into_iter())
             .map(|(spec, client)| {
@@ -233,7 +237,11 @@ impl Runner {
 
     /// One run: attempts until one passes, under a permit.
     async fn run_once(&self) -> RunResult {
-        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -292,7 +300,11 @@ fn failure_message(spec: &CheckSpec, result: &RunResult, reason: &str) -> String
         1 => String::new(),
         n => format!(" ({n} attempts)"),
     };
-    format!("{} check of {} failed{tries}: {reason}", spec.kind, spec.target_text())
+    format!(
+        "{} check of {} failed{tries}: {reason}",
+        spec.kind,
+        spec.target_text()
+    )
 }
 
 async fn tcp_attempt(host: &str, port: u16, timeout: Duration) -> Result<(), String> {
@@ -385,9 +397,14 @@ mod tests {
     async fn a_tcp_attempt_passes_while_something_listens() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        assert_eq!(tcp_attempt("127.0.0.1", port, Duration::from_secs(2)).await, Ok(()));
+        assert_eq!(
+            tcp_attempt("127.0.0.1", port, Duration::from_secs(2)).await,
+            Ok(())
+        );
         drop(listener);
-        let err = tcp_attempt("127.0.0.1", port, Duration::from_secs(2)).await.unwrap_err();
+        let err = tcp_attempt("127.0.0.1", port, Duration::from_secs(2))
+            .await
+            .unwrap_err();
         assert!(err.starts_with("connect: "), "{err}");
     }
 
