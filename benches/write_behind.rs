@@ -37,7 +37,12 @@ fn names() -> Vec<String> {
 /// Beats per second through the actor for one run.
 async fn run(names: &[String], persistence: Option<Persistence>) -> f64 {
     let engine = Engine::new(EngineConfig::default(), now_ms());
-    let (mut actor, handle) = Actor::new(engine, 4096, Arc::default());
+    let (mut actor, handle) = Actor::new(
+        engine,
+        4096,
+        Arc::default(),
+        lovebeat_alert::Alerter::disabled(),
+    );
     if let Some(p) = persistence {
         actor = actor.with_persistence(p);
     }

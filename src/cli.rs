@@ -49,6 +49,12 @@ pub enum Command {
         #[arg(long, default_value = "median", value_parser = algorithm_parser())]
         algorithm: Algorithm,
     },
+    /// Send a sample alert (view "lovebeat-test-alert", OK to ERROR) through
+    /// every back-end of the [alerts.NAME] entry, once, and report each result.
+    TestAlert {
+        /// The [alerts.NAME] table to test.
+        name: String,
+    },
     /// Look at and change the services of a running lovebeat
     Services {
         /// Base URL of the daemon's HTTP API [default: the config's [http] listen]
@@ -476,6 +482,13 @@ mod tests {
         assert!(cli(&["validate-auto", "--debug"]).debug);
         let err = parse_from(args(&["validate-auto", "--algorithm", "mean"])).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn test_alert_takes_the_entry_name() {
+        let cli = cli(&["--config", "/x.toml", "test-alert", "ops"]);
+        assert_eq!(cli.command, Command::TestAlert { name: "ops".into() });
+        assert_eq!(cli.config, Some(PathBuf::from("/x.toml")));
     }
 
     #[test]

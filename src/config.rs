@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use lovebeat_alert::MailTls;
 use lovebeat_core::auto::Algorithm;
 use lovebeat_core::pattern::ViewTemplate;
 use lovebeat_server::http::StatusPageSettings;
@@ -72,6 +73,7 @@ pub struct Config {
     pub views: Vec<ViewDef>,
     /// `[alerts.NAME]` tables by name.
     pub alerts: BTreeMap<String, AlertDef>,
+    pub delivery: AlertDelivery,
     pub auto: Auto,
     /// `[[checks]]`: active checks, in file order.
     pub checks: Vec<CheckDef>,
@@ -119,12 +121,17 @@ pub struct Http {
     pub base_path: String,
 }
 
-/// `[mail]`: plain SMTP, no authentication.
+/// `[mail]`: the SMTP server for mail alerts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mail {
     /// `host:port`.
     pub server: String,
     pub from: String,
+    /// Plain (Go lovebeat's only choice), STARTTLS or TLS.
+    pub tls: MailTls,
+    /// Login; None (the key set to `""`) sends without one.
+    pub user: Option<String>,
+    pub password: Option<String>,
 }
 
 /// `[mailgun]`: when present, mail alerts go through Mailgun instead of
@@ -134,7 +141,25 @@ pub struct Mailgun {
     pub domain: String,
     pub from: String,
     pub api_key: String,
+    /// API base URL, without a trailing `/`.
+    pub api_url: String,
 }
+
+/// `[delivery]`: how alerts are attempted, retried and given up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertDelivery {
+    /// Longest one attempt may take; a script is killed then.
+    pub timeout: Duration,
+    /// Wait after the first failure; it doubles after each further one.
+    pub retry_first: Duration,
+    /// Longest wait between two attempts.
+    pub retry_max: Duration,
+    /// Age after which an undelivered alert is dropped.
+    pub give_up_after: Duration,
+}
+
+/// The Mailgun API base when `[mailgun] api_url` is not set.
+pub const MAILGUN_API_URL: &str = "https://api.mailgun.net/v3";
 
 /// `[slack]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +241,14 @@ pub struct AlertDef {
     pub slack_channel: Option<String>,
     /// Run with no arguments and `LOVEBEAT_*` variables in its environment.
     pub script: Option<String>,
+    /// Extra webhook request headers.
+    pub webhook_headers: BTreeMap<String, String>,
+    /// `sh -c` command run when the view turns healthy.
+    pub on_ok: Option<String>,
+    /// `sh -c` command run when the view turns unhealthy.
+    pub on_error: Option<String>,
+    /// Whether warning counts as unhealthy (else only errors alert).
+    pub warnings: bool,
 }
 
 impl Default for Config {
@@ -241,6 +274,9 @@ impl Default for Config {
             mail: Mail {
                 server: "localhost:25".to_owned(),
                 from: "lovebeat@example.com".to_owned(),
+                tls: MailTls::None,
+                user: None,
+                password: None,
             },
             mailgun: None,
             slack: Slack {
@@ -266,6 +302,12 @@ impl Default for Config {
             },
             views: Vec::new(),
             alerts: BTreeMap::new(),
+            delivery: AlertDelivery {
+                timeout: Duration::from_secs(10),
+                retry_first: Duration::from_secs(1),
+                retry_max: Duration::from_secs(300),
+                give_up_after: Duration::from_secs(86_400),
+            },
             auto: Auto {
                 algorithm: Algorithm::Median,
                 history: 100,
@@ -679,7 +721,10 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
     let alerts: BTreeMap<String, AlertDef> = raw
         .alerts
         .into_iter()
-        .map(|(name, alert)| (name, alert_def(alert.into_inner())))
+        .map(|(name, alert)| {
+            let def = alert_def(&mut c, &name, alert.into_inner());
+            (name, def)
+        })
         .collect();
     let mut views = Vec::new();
     for alarm in raw.alarms {
@@ -699,6 +744,7 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
     let (mail, mailgun, metrics, eventlog, auto) =
         (raw.mail, raw.mailgun, raw.metrics, raw.eventlog, raw.auto);
     let (peers, prometheus) = (raw.peers, raw.prometheus);
+    let delivery = alert_delivery(&mut c, raw.delivery);
     let config = Config {
         public_url: c.value("public_url", raw.public_url, d.public_url, public_url),
         database: Database {
@@ -739,9 +785,16 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
         },
         mail: Mail {
             server: c.value("[mail] server", mail.server, d.mail.server, host_port),
-            from: c.value("[mail] from", mail.from, d.mail.from, Ok),
+            from: c.value("[mail] from", mail.from, d.mail.from, mailbox),
+            tls: c.value("[mail] tls", mail.tls, d.mail.tls, |s| s.parse()),
+            user: c.value("[mail] user", mail.user, d.mail.user, |s| {
+                Ok(off_if_empty(s))
+            }),
+            password: c.value("[mail] password", mail.password, d.mail.password, |s| {
+                Ok(off_if_empty(s))
+            }),
         },
-        mailgun: mailgun_def(mailgun),
+        mailgun: mailgun_def(&mut c, mailgun),
         slack: Slack {
             webhook_url: c.value(
                 "[slack] webhook_url",
@@ -792,6 +845,7 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
         },
         views,
         alerts,
+        delivery,
         auto: Auto {
             algorithm: c.value("[auto] algorithm", auto.algorithm, d.auto.algorithm, |s| {
                 s.parse().map_err(|err| format!("{err}"))
@@ -815,23 +869,102 @@ fn remote_s3(url: Option<Spanned<String>>, region: Option<Spanned<String>>) -> O
     (!url.is_empty() && !region.is_empty()).then_some(RemoteS3 { url, region })
 }
 
-fn mailgun_def(raw: raw::Mailgun) -> Option<Mailgun> {
+fn mailgun_def(c: &mut Checker<'_>, raw: raw::Mailgun) -> Option<Mailgun> {
     let domain = off_if_empty(text(raw.domain))?;
+    let api_url = c.value("[mailgun] api_url", raw.api_url, None, |u| {
+        http_url(u).map(Some)
+    });
     Some(Mailgun {
         domain,
         from: text(raw.from),
         api_key: text(raw.api_key),
+        api_url: api_url.unwrap_or_else(|| MAILGUN_API_URL.to_owned()),
     })
 }
 
-fn alert_def(alert: raw::Alert) -> AlertDef {
-    let set =
-        |value: Option<Spanned<String>>| value.map(Spanned::into_inner).and_then(off_if_empty);
+/// `[delivery]`: every key whole seconds, at least 1.
+fn alert_delivery(c: &mut Checker<'_>, raw: raw::Delivery) -> AlertDelivery {
+    let d = Config::default().delivery;
+    AlertDelivery {
+        timeout: c.value("[delivery] timeout", raw.timeout, d.timeout, seconds),
+        retry_first: c.value(
+            "[delivery] retry_first",
+            raw.retry_first,
+            d.retry_first,
+            seconds,
+        ),
+        retry_max: c.value("[delivery] retry_max", raw.retry_max, d.retry_max, seconds),
+        give_up_after: c.value(
+            "[delivery] give_up_after",
+            raw.give_up_after,
+            d.give_up_after,
+            seconds,
+        ),
+    }
+}
+
+/// An `[alerts.NAME]` table; an empty string counts as unset.
+fn alert_def(c: &mut Checker<'_>, name: &str, alert: raw::Alert) -> AlertDef {
+    let table = format!("[alerts.{}]", locate::quote(name));
+    let key = |k: &str| format!("{table} {k}");
+    let mut set =
+        |k: &str, value: Option<Spanned<String>>, check: fn(String) -> Result<String, String>| {
+            c.value(&key(k), value, None, |v| {
+                off_if_empty(v).map(check).transpose()
+            })
+        };
+    let mail = set("mail", alert.mail, mailboxes);
+    let webhook = set("webhook", alert.webhook, http_url);
+    let slack_channel = set("slack_channel", alert.slack_channel, Ok);
+    let script = set("script", alert.script, Ok);
+    let on_ok = set("on_ok", alert.on_ok, Ok);
+    let on_error = set("on_error", alert.on_error, Ok);
+    let mut webhook_headers = BTreeMap::new();
+    for (header, value) in alert.webhook_headers {
+        let span = value.span();
+        let value = value.into_inner();
+        match lovebeat_alert::settings::check_header(&header, &value) {
+            Ok(()) => drop(webhook_headers.insert(header, value)),
+            Err(message) => c.report(span, &key("webhook_headers"), message),
+        }
+    }
     AlertDef {
-        mail: set(alert.mail),
-        webhook: set(alert.webhook),
-        slack_channel: set(alert.slack_channel),
-        script: set(alert.script),
+        mail,
+        webhook,
+        slack_channel,
+        script,
+        webhook_headers,
+        on_ok,
+        on_error,
+        warnings: alert.warnings.is_some_and(Spanned::into_inner),
+    }
+}
+
+/// Comma-separated mail addresses.
+fn mailboxes(list: String) -> Result<String, String> {
+    lovebeat_alert::settings::check_mailboxes(&list)
+        .map(|()| list)
+        .map_err(|e| format!("invalid mail address {e}"))
+}
+
+/// One mail address, e.g. `lovebeat@example.com` or `Lovebeat <lb@x.org>`.
+fn mailbox(address: String) -> Result<String, String> {
+    if address.contains(',') {
+        return Err(format!("expected one mail address, got {address:?}"));
+    }
+    mailboxes(address)
+}
+
+/// An http or https URL to POST to.
+fn http_url(url: String) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(url),
+        _ => Err(format!(
+            "invalid URL {url:?}: expected http://HOST/… or https://…"
+        )),
     }
 }
 
@@ -1069,6 +1202,8 @@ mod raw {
         pub views: Vec<Spanned<View>>,
         /// `[alerts.NAME]`: what to do when a view that names it changes state.
         pub alerts: BTreeMap<String, Spanned<Alert>>,
+        /// `[delivery]`.
+        pub delivery: Delivery,
         /// `[auto]`.
         pub auto: Auto,
         /// `[[checks]]`: active HTTP, HTTPS and TCP checks.
@@ -1174,6 +1309,12 @@ mod raw {
         pub server: Opt<String>,
         /// Envelope and header sender.
         pub from: Opt<String>,
+        /// `none`, `starttls` or `tls`.
+        pub tls: Opt<String>,
+        /// SMTP login; `""` sends without one.
+        pub user: Opt<String>,
+        /// SMTP password for `user`.
+        pub password: Opt<String>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1185,6 +1326,21 @@ mod raw {
         pub from: Opt<String>,
         /// Mailgun API key.
         pub api_key: Opt<String>,
+        /// Mailgun API base URL (the EU region has its own).
+        pub api_url: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Delivery {
+        /// Seconds one delivery attempt may take; a script is killed then.
+        pub timeout: Opt<i64>,
+        /// Seconds before the first retry; doubled after each failure.
+        pub retry_first: Opt<i64>,
+        /// Longest wait between retries, seconds.
+        pub retry_max: Opt<i64>,
+        /// Seconds after which an undelivered alert is dropped.
+        pub give_up_after: Opt<i64>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1279,6 +1435,14 @@ mod raw {
         pub slack_channel: Opt<String>,
         /// Program to run, with `LOVEBEAT_*` environment variables.
         pub script: Opt<String>,
+        /// Extra webhook request headers, name = value.
+        pub webhook_headers: BTreeMap<String, Spanned<String>>,
+        /// Shell command run when the view turns healthy again.
+        pub on_ok: Opt<String>,
+        /// Shell command run when the view turns unhealthy.
+        pub on_error: Opt<String>,
+        /// Whether warnings alert too (else a view in warning counts as ok).
+        pub warnings: Opt<bool>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1303,6 +1467,12 @@ mod raw {
     }
 
     impl Rebase for i64 {
+        fn rebase(self, _: usize) -> Self {
+            self
+        }
+    }
+
+    impl Rebase for bool {
         fn rebase(self, _: usize) -> Self {
             self
         }
@@ -1367,8 +1537,9 @@ mod raw {
         Database { filename, interval, startup_grace, remote_s3_url, remote_s3_region }
         Listener { listen }
         Http { listen, base_path }
-        Mail { server, from }
-        Mailgun { domain, from, api_key }
+        Mail { server, from, tls, user, password }
+        Mailgun { domain, from, api_key, api_url }
+        Delivery { timeout, retry_first, retry_max, give_up_after }
         Slack { webhook_url }
         Metrics { server, prefix }
         EventLog { path, mode }
@@ -1387,10 +1558,10 @@ mod raw {
             expect_body, ca_file
         }
         View { name, regexp, alerts }
-        Alert { mail, webhook, slack_channel, script }
+        Alert { mail, webhook, slack_channel, script, webhook_headers, on_ok, on_error, warnings }
         File {
             public_url, general, database, udp, tcp, http, mail, mailgun, slack,
-            metrics, eventlog, notify, peers, prometheus, alarms, views, alerts, auto,
+            metrics, eventlog, notify, peers, prometheus, alarms, views, alerts, delivery, auto,
             checks, probes, status_page
         }
     }
@@ -1418,6 +1589,7 @@ mod raw {
             self.alarms.extend(later.alarms);
             self.views.extend(later.views);
             self.alerts.extend(later.alerts);
+            self.delivery.merge(later.delivery);
             self.auto.merge(later.auto);
             self.checks.extend(later.checks);
             self.probes.merge(later.probes);
@@ -1694,9 +1866,50 @@ mod tests {
         assert!(config.notify.is_empty() && config.views.is_empty() && config.alerts.is_empty());
         assert_eq!(config.auto.algorithm, Algorithm::Median);
         assert_eq!(config.auto.history, 100);
+        assert_eq!(config.mail.tls, MailTls::None);
+        assert_eq!(config.delivery.timeout, Duration::from_secs(10));
+        assert_eq!(config.delivery.give_up_after, Duration::from_secs(86_400));
         assert_eq!(config.peers.interval, Duration::from_secs(60));
         assert_eq!(config.peers.host, None);
         assert_eq!(config.prometheus.max_services, 10_000);
+    }
+
+    #[test]
+    fn mailgun_api_url_defaults_to_the_us_region() {
+        let config = parse("[mailgun]\ndomain = \"mg.example.org\"\n");
+        assert_eq!(config.mailgun.unwrap().api_url, MAILGUN_API_URL);
+    }
+
+    #[test]
+    fn bad_alert_values_name_the_entry_and_key() {
+        let text = "[alerts.ops]\nmail = \"a@x.com, not-an-address\"\nwebhook = \"ftp://x\"\nwebhook_headers = { \"bad name\" = \"v\" }\n";
+        let message = error(text);
+        assert!(
+            message.contains(":2: [alerts.ops] mail: invalid mail address"),
+            "{message}"
+        );
+        assert!(
+            message.contains(":3: [alerts.ops] webhook: invalid URL"),
+            "{message}"
+        );
+        assert!(
+            message.contains(":4: [alerts.ops] webhook_headers: invalid header name"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bad_mail_tls_and_delivery_values_are_errors() {
+        assert!(error("[mail]\ntls = \"ssl\"\n").contains("[mail] tls: unknown TLS mode"));
+        assert!(error("[delivery]\nretry_first = 0\n").contains("[delivery] retry_first"));
+        assert!(error("[mail]\nfrom = \"a@x.com,b@y.com\"\n").contains("[mail] from"));
+    }
+
+    #[test]
+    fn alert_warnings_default_to_off() {
+        let config = parse("[alerts.ops]\nmail = \"a@x.com\"\n");
+        let alert = &config.alerts["ops"];
+        assert!(!alert.warnings && alert.on_ok.is_none() && alert.webhook_headers.is_empty());
     }
 
     #[test]
@@ -1775,10 +1988,19 @@ mod tests {
             [mail]
             server = "smtp.example.org:587"
             from = "beats@example.org"
+            tls = "starttls"
+            user = "beats"
+            password = "secret"
             [mailgun]
             domain = "mg.example.org"
             from = "mg@example.org"
             api_key = "key-123"
+            api_url = "https://api.eu.mailgun.net/v3"
+            [delivery]
+            timeout = 5
+            retry_first = 2
+            retry_max = 60
+            give_up_after = 3600
             [slack]
             webhook_url = "https://hooks.slack.com/services/T/B/X"
             [metrics]
@@ -1811,6 +2033,10 @@ mod tests {
             webhook = "http://hook.example.org/"
             slack_channel = "#ops"
             script = "/bin/true"
+            webhook_headers = { Authorization = "Bearer x" }
+            on_ok = "promote"
+            on_error = "demote"
+            warnings = true
             [alerts.quiet]
             mail = ""
             "##,
@@ -1839,11 +2065,15 @@ mod tests {
             mail: Mail {
                 server: "smtp.example.org:587".to_owned(),
                 from: "beats@example.org".to_owned(),
+                tls: MailTls::StartTls,
+                user: Some("beats".to_owned()),
+                password: Some("secret".to_owned()),
             },
             mailgun: Some(Mailgun {
                 domain: "mg.example.org".to_owned(),
                 from: "mg@example.org".to_owned(),
                 api_key: "key-123".to_owned(),
+                api_url: "https://api.eu.mailgun.net/v3".to_owned(),
             }),
             slack: Slack {
                 webhook_url: "https://hooks.slack.com/services/T/B/X".to_owned(),
@@ -1886,10 +2116,23 @@ mod tests {
                         webhook: Some("http://hook.example.org/".to_owned()),
                         slack_channel: Some("#ops".to_owned()),
                         script: Some("/bin/true".to_owned()),
+                        webhook_headers: BTreeMap::from([(
+                            "Authorization".to_owned(),
+                            "Bearer x".to_owned(),
+                        )]),
+                        on_ok: Some("promote".to_owned()),
+                        on_error: Some("demote".to_owned()),
+                        warnings: true,
                     },
                 ),
                 ("quiet".to_owned(), AlertDef::default()),
             ]),
+            delivery: AlertDelivery {
+                timeout: Duration::from_secs(5),
+                retry_first: Duration::from_secs(2),
+                retry_max: Duration::from_secs(60),
+                give_up_after: Duration::from_secs(3600),
+            },
             auto: Auto {
                 algorithm: Algorithm::Adaptive,
                 history: 20,

@@ -16,6 +16,8 @@ mod services;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use lovebeat_alert::{Alerter, RetryPolicy};
+
 use lovebeat_core::{Engine, EngineConfig};
 use lovebeat_server::eventlog::EventLogSettings;
 use lovebeat_server::messages::MessageBoard;
@@ -23,6 +25,7 @@ use lovebeat_server::metrics::MetricsSettings;
 use lovebeat_server::notify::{PeerSettings, service_host};
 use lovebeat_server::ops::{Ops, OpsSettings};
 use lovebeat_server::probe::{ProbeSettings, Probes, Target};
+use lovebeat_server::outbox::StoreOutbox;
 use lovebeat_server::statsd::StatsdSettings;
 use lovebeat_server::tokens::TokenBook;
 use lovebeat_server::{Persistence, Server, Settings, now_ms};
@@ -39,7 +42,8 @@ const EXIT_FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    // reqwest (active checks) is built without a TLS provider of its own.
+    // reqwest (alerts, active checks) is built without a TLS provider of its
+    // own; lettre uses ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match &cli.command {
         Command::ValidateAuto { algorithm } => {
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::Run => run_daemon(&cli),
         Command::Import { file } => run_import(&cli, file),
         Command::StatusPage { url, out } => run_status_page(&cli, url.as_deref(), out),
+        Command::TestAlert { name } => test_alert(&cli, name),
     }
 }
 
@@ -89,6 +94,105 @@ fn daemon_url(cli: &Cli, url: Option<&str>) -> Result<String, ExitCode> {
                 Err(ExitCode::from(EXIT_CONFIG))
             }
         },
+    }
+}
+
+/// `lovebeat test-alert NAME`: one sample alert through each back-end of
+/// the entry; exit 0 when every one delivered, 1 when one failed, 2 for a
+/// bad config or an unknown entry.
+fn test_alert(cli: &Cli, name: &str) -> ExitCode {
+    logging::init(&Logging {
+        debug: cli.debug,
+        syslog: false,
+    });
+    let config = match load_config(cli, false) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    let results = runtime.block_on(lovebeat_alert::test_alert(alert_settings(&config), name));
+    let results = match results {
+        Ok(results) => results,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if results.is_empty() {
+        println!("[alerts.{name}] has no mail, webhook, slack_channel or script to test");
+    }
+    let mut failed = false;
+    for (target, result) in results {
+        let kind = target.kind();
+        match result {
+            Ok(()) => println!("{kind}: sent"),
+            Err(e) => {
+                failed = true;
+                println!("{kind}: failed: {e}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// What the alerter needs from the configuration.
+fn alert_settings(config: &Config) -> lovebeat_alert::Settings {
+    let entries = config
+        .alerts
+        .iter()
+        .map(|(name, a)| {
+            let entry = lovebeat_alert::Entry {
+                mail: a.mail.clone(),
+                webhook: a.webhook.clone(),
+                webhook_headers: a.webhook_headers.clone(),
+                slack_channel: a.slack_channel.clone(),
+                script: a.script.clone(),
+                on_ok: a.on_ok.clone(),
+                on_error: a.on_error.clone(),
+                warnings: a.warnings,
+            };
+            (name.clone(), entry)
+        })
+        .collect();
+    let mail = &config.mail;
+    let delivery = &config.delivery;
+    lovebeat_alert::Settings {
+        entries,
+        views: config.views.iter().map(|v| v.alerts.clone()).collect(),
+        mail: lovebeat_alert::MailSettings {
+            server: mail.server.clone(),
+            from: mail.from.clone(),
+            tls: mail.tls,
+            user: mail.user.clone(),
+            password: mail.password.clone(),
+        },
+        mailgun: config
+            .mailgun
+            .as_ref()
+            .map(|m| lovebeat_alert::MailgunSettings {
+                domain: m.domain.clone(),
+                from: m.from.clone(),
+                api_key: m.api_key.clone(),
+                api_url: m.api_url.clone(),
+            }),
+        slack_webhook_url: config.slack.webhook_url.clone(),
+        public_url: config.public_url.clone(),
+        retry: RetryPolicy {
+            first: delivery.retry_first,
+            max: delivery.retry_max,
+            give_up_after: delivery.give_up_after,
+        },
+        timeout: delivery.timeout,
     }
 }
 
@@ -208,6 +312,15 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Alerts left undelivered by the last run are queued first.
+    let outbox = Arc::new(StoreOutbox(opened.store.clone()));
+    let alerter = match Alerter::start(alert_settings(&config), outbox) {
+        Ok(alerter) => alerter,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
     let settings = Settings {
         udp: config.udp.listen.bind_addrs(),
         tcp: config.tcp.listen.bind_addrs(),
@@ -227,6 +340,7 @@ async fn serve(config: Config) -> ExitCode {
         messages: extras.messages,
         probes: extras.probes,
         status_page: config.status_page.clone(),
+        alerter,
     };
     let server = match Server::start(settings, engine).await {
         Ok(server) => server,

@@ -3,6 +3,8 @@
 //!
 //! * `daemon`: beats over UDP, TCP and HTTP, states, `/status`, bad input,
 //!   configuration and the command line.
+//! * `alert`: mail, webhook, Slack and script alerts against real
+//!   receivers; retries, giving up, `test-alert`.
 //! * `ops`: operating it: `/metrics` (strict parse, promtool), the Nagios
 //!   plugin and check_http, the example clients, statsd out, the event log,
 //!   two peered daemons, `lovebeat services …`, the systemd unit.
@@ -17,6 +19,7 @@
 mod browser;
 mod util;
 
+mod alert;
 mod daemon;
 mod ops;
 mod seeds;

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod prom;
+pub mod receivers;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use lovebeat_core::{Changes, DeleteViewError, Engine, Millis};
+use lovebeat_alert::Alerter;
+use lovebeat_core::{Changes, DeleteViewError, Engine, Event, Millis};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,11 @@ use crate::internal_events::BeatsApplied;
 use crate::metrics::{Metrics, Scrape};
 use crate::persist::{AfterSave, Persistence, WriteBehind};
 use crate::snapshot::Snapshot;
+
+/// How long beats may wait to be published when nothing else changed (a
+/// state change, a new service or a request waiting for its answer is
+/// published at once).
+const PUBLISH_EVERY: Duration = Duration::from_millis(50);
 
 /// Batches applied before the actor publishes and looks at deadlines again.
 const MAX_ROUND: usize = 1024;
@@ -66,6 +72,7 @@ pub struct EngineHandle {
     snapshot: Arc<ArcSwap<Snapshot>>,
     metrics: Arc<Metrics>,
     published: broadcast::Sender<Arc<Published>>,
+    alerter: Alerter,
 }
 
 impl EngineHandle {
@@ -76,6 +83,11 @@ impl EngineHandle {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Where view changes become alerts; its status and counters.
+    pub fn alerter(&self) -> &Alerter {
+        &self.alerter
     }
 
     /// Batches waiting in the engine queue, and the queue's capacity.
@@ -141,12 +153,17 @@ pub struct Actor {
     handle: EngineHandle,
     persist: Option<WriteBehind>,
     grace: Option<Grace>,
+    /// When beats applied since the last publication must be published:
+    /// beats alone are published at most every [`PUBLISH_EVERY`], so a
+    /// busy engine does not rebuild the snapshot for every round.
+    publish_due: Option<Instant>,
 }
 
 /// Why the actor woke up.
 enum Wake {
     Msg(Msg),
     Deadline,
+    Publish,
     Save,
     GraceOver,
 }
@@ -161,8 +178,14 @@ struct Replies {
 }
 
 impl Actor {
-    /// An actor for `engine` with a queue of `capacity` batches.
-    pub fn new(engine: Engine, capacity: usize, metrics: Arc<Metrics>) -> (Actor, EngineHandle) {
+    /// An actor for `engine` with a queue of `capacity` batches, raising
+    /// the alerts of view changes on `alerter`.
+    pub fn new(
+        engine: Engine,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+        alerter: Alerter,
+    ) -> (Actor, EngineHandle) {
         let (tx, rx) = mpsc::channel(capacity);
         let snapshot = Snapshot::full(&engine, now_ms());
         let (published, _) = broadcast::channel(1024);
@@ -171,6 +194,7 @@ impl Actor {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             metrics,
             published,
+            alerter,
         };
         let actor = Actor {
             engine,
@@ -178,6 +202,7 @@ impl Actor {
             handle: handle.clone(),
             persist: None,
             grace: None,
+            publish_due: None,
         };
         (actor, handle)
     }
@@ -213,6 +238,7 @@ impl Actor {
                     None => break,
                 },
                 () = sleep_until(wake) => Wake::Deadline,
+                () = sleep_until(self.publish_due) => Wake::Publish,
                 () = sleep_until(save) => Wake::Save,
                 () = sleep_until(grace_over) => Wake::GraceOver,
                 () = stop.cancelled() => break,
@@ -220,6 +246,7 @@ impl Actor {
             match woke {
                 Wake::Msg(msg) => self.round(Some(msg)),
                 Wake::Deadline => self.round(None),
+                Wake::Publish => self.publish_round(Replies::default()),
                 Wake::Save => self.save(Vec::new()),
                 Wake::GraceOver => self.end_grace(),
             }
@@ -228,6 +255,7 @@ impl Actor {
         while let Some(msg) = self.rx.recv().await {
             self.round(Some(msg));
         }
+        self.publish_round(Replies::default());
         self.end_grace();
         if let Some(persist) = self.persist.take() {
             persist.close(&self.engine).await;
@@ -252,6 +280,17 @@ impl Actor {
             };
         }
         self.engine.tick(now_ms());
+        let waiting = !replies.applied.is_empty() || !replies.deleted.is_empty();
+        if waiting || self.engine.has_events() {
+            self.publish_round(replies);
+        } else if self.publish_due.is_none() {
+            self.publish_due = Some(Instant::now() + PUBLISH_EVERY);
+        }
+    }
+
+    /// Takes the engine's changes and finishes the round with them.
+    fn publish_round(&mut self, replies: Replies) {
+        self.publish_due = None;
         let changes = self.engine.take_changes();
         self.finish_round(changes, false, replies);
     }
@@ -320,6 +359,11 @@ impl Actor {
         let now = now_ms();
         if let Some(grace) = &mut self.grace {
             grace.hold(&mut changes.events, restoring);
+        }
+        for event in &changes.events {
+            if let Event::ViewStateChanged(change) = event {
+                self.handle.alerter.raise(change);
+            }
         }
         if changes.events.is_empty() && changes.services.is_empty() && changes.views.is_empty() {
             return;
@@ -397,7 +441,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_restore_s_view_changes_are_published_when_the_grace_ends() {
-        let (actor, handle) = Actor::new(restored_late(), 16, Arc::default());
+        let (actor, handle) = Actor::new(restored_late(), 16, Arc::default(), Alerter::disabled());
         let actor = actor.with_startup_grace(Duration::from_millis(300));
         let mut published = handle.subscribe();
         let stop = CancellationToken::new();
@@ -412,7 +456,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_grace_the_restore_s_view_changes_are_published_at_once() {
-        let (actor, handle) = Actor::new(restored_late(), 16, Arc::default());
+        let (actor, handle) = Actor::new(restored_late(), 16, Arc::default(), Alerter::disabled());
         let mut published = handle.subscribe();
         let stop = CancellationToken::new();
         tokio::spawn(actor.run(stop.clone()));

@@ -17,6 +17,7 @@
 //!   [`ops::Ops::start`]: `statelog` (§7.5 log lines), [`eventlog`] (§7.4),
 //!   [`statsd`] (§7.3) and [`notify`] (§7.2 peers).
 //! * [`persist`]: write-behind of changes to the store.
+//! * [`outbox`]: the store as the alerts' durable outbox.
 //! * `grace`: holding back the restore's view changes (`startup_grace`).
 //! * [`tokens`]: statuscope push tokens, stored hashed.
 //! * [`messages`]: the status page's incident messages.
@@ -35,6 +36,7 @@ pub mod messages;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod outbox;
 pub mod persist;
 pub mod probe;
 pub mod snapshot;
@@ -80,6 +82,8 @@ pub struct Settings {
     /// The active checks, run from start to shutdown.
     pub probes: probe::Probes,
     pub status_page: http::StatusPageSettings,
+    /// Where view changes go (`Alerter::disabled()` for none).
+    pub alerter: lovebeat_alert::Alerter,
 }
 
 /// A running lovebeat.
@@ -122,7 +126,9 @@ impl Server {
         let http_addr = local(http.local_addr(), "HTTP")?;
 
         let metrics = Arc::new(metrics::Metrics::new(settings.metrics, &settings.version));
-        let (mut actor, handle) = actor::Actor::new(engine, settings.queue, metrics);
+        metrics.add_collector(Arc::new(metrics::AlertSeries(settings.alerter.clone())));
+        let (mut actor, handle) =
+            actor::Actor::new(engine, settings.queue, metrics, settings.alerter);
         if let Some(persistence) = settings.persistence {
             actor = actor.with_persistence(persistence);
         }

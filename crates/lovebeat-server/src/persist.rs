@@ -353,7 +353,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
         let engine = Engine::new(EngineConfig::default(), now_ms());
-        let (actor, handle) = Actor::new(engine, 16, Arc::default());
+        let (actor, handle) = Actor::new(
+            engine,
+            16,
+            Arc::default(),
+            lovebeat_alert::Alerter::disabled(),
+        );
         let actor = actor.with_persistence(Persistence {
             store: store.clone(),
             interval,
@@ -411,7 +416,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
         let engine = Engine::new(EngineConfig::default(), now_ms());
-        let (actor, handle) = Actor::new(engine, 16, Arc::default());
+        let (actor, handle) = Actor::new(
+            engine,
+            16,
+            Arc::default(),
+            lovebeat_alert::Alerter::disabled(),
+        );
         let actor = actor.with_persistence(Persistence {
             store: store.clone(),
             interval: Duration::from_secs(3600),

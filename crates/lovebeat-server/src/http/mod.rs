@@ -7,6 +7,7 @@
 //! every route moves under that path (`/monitoring/lovebeat/api/services`)
 //! and nothing is served outside it.
 
+mod alerts;
 mod checks;
 mod messages;
 mod render;
@@ -121,6 +122,9 @@ fn routes() -> Router<AppState> {
         )
         .route("/api/views/{name}/status", get(status::view_status))
         .route("/api/alarms/{name}/status", get(status::view_status))
+        .route("/api/alerts", get(alerts::list))
+        .route("/api/alerts/", get(alerts::list))
+        .route("/api/alerts/{name}", get(alerts::show))
         .route("/status", get(status::status))
         .route("/api/status", get(status::status))
         .route("/metrics", get(status::metrics))
@@ -225,7 +229,8 @@ mod tests {
     fn app(base_path: &str) -> Router {
         let engine = Engine::new(EngineConfig::default(), 0);
         let counters = Arc::new(crate::metrics::Metrics::new(Default::default(), "test"));
-        let (_actor, engine) = crate::actor::Actor::new(engine, 1, counters);
+        let (_actor, engine) =
+            crate::actor::Actor::new(engine, 1, counters, lovebeat_alert::Alerter::disabled());
         router(AppState::new(engine, "1.2.3", base_path))
     }
 

@@ -13,10 +13,12 @@
 //!
 //! # Layout
 //! * [`names`]: every metric name.
+//! * `alerts`: the alerter's counters, per scrape.
 //! * `series`: the snapshot's metrics, encoded per scrape.
 //! * `process`: `process_*` from `/proc/self`.
 //! * `text`: OpenMetrics to text format 0.0.4.
 
+mod alerts;
 pub mod names;
 mod process;
 mod series;
@@ -36,6 +38,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::sync::broadcast;
+
+pub use alerts::AlertSeries;
 
 use crate::internal_events::Flush;
 use crate::snapshot::Snapshot;

@@ -1,0 +1,218 @@
+//! The messages of §4.5, as the back-ends send them.
+//!
+//! Mail and Slack keep Go lovebeat's wording and upper-case states. The
+//! webhook body uses lower-case states as lovebeat's docs showed them, and
+//! adds `failed_services`, a `timestamp` and a `link` to the view. Scripts
+//! get the `LOVEBEAT_*` environment, with `LOVEBEAT_VIEW` for scripts
+//! written for the legacy name. Pure: no I/O.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use lovebeat_core::State;
+use serde_json::{Value, json};
+
+use crate::alert::Alert;
+
+/// Slack's icon for lovebeat, as Go lovebeat sent it.
+pub const SLACK_ICON: &str = "https://cdn.rawgit.com/boivie/lovebeat/a440f41aaf74be2e14b14a8f470456b71fc3e64e/docs/lovebeat-48.png";
+
+/// `[LOVEBEAT] <view>-<incident>`.
+pub fn mail_subject(alert: &Alert) -> String {
+    format!("[LOVEBEAT] {}-{}", alert.view, alert.incident)
+}
+
+/// One line, ending in a newline.
+pub fn mail_body(alert: &Alert) -> String {
+    format!(
+        "The status for alarm '{}' has changed from '{}' to '{}'\n",
+        alert.view,
+        alert.from.as_upper_str(),
+        alert.to.as_upper_str()
+    )
+}
+
+/// The view's page on the dashboard: `public_url` (ending in `/`) +
+/// `alarms/NAME`, as Go lovebeat linked it.
+pub fn view_link(public_url: &str, view: &str) -> String {
+    format!("{public_url}alarms/{view}")
+}
+
+/// The webhook's JSON body.
+pub fn webhook_body(alert: &Alert, public_url: &str) -> Value {
+    json!({
+        "name": alert.view,
+        "from_state": alert.from.as_str(),
+        "to_state": alert.to.as_str(),
+        "incident_number": alert.incident,
+        "failed_services": alert.failed,
+        "timestamp": rfc3339(alert.at),
+        "link": view_link(public_url, &alert.view),
+    })
+}
+
+/// `2024-05-01T12:00:00.250Z` for ms since the epoch.
+pub fn rfc3339(at: lovebeat_core::Millis) -> String {
+    let time = UNIX_EPOCH + Duration::from_millis(u64::try_from(at).unwrap_or(0));
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+/// The Slack incoming-webhook payload.
+pub fn slack_body(alert: &Alert, channel: &str, public_url: &str) -> Value {
+    let (from, to) = (alert.from.as_upper_str(), alert.to.as_upper_str());
+    let link = format!("<{}|{}>", view_link(public_url, &alert.view), alert.view);
+    let (color, title) = match alert.to {
+        State::Error => ("danger", format!("{link} is in ERROR")),
+        State::Warning => ("warning", format!("{link} is in WARNING")),
+        _ => ("good", format!("{link} has recovered")),
+    };
+    let mut fields = vec![
+        json!({"title": "Alarm", "value": alert.view, "short": true}),
+        json!({"title": "Incident Number", "value": format!("#{}", alert.incident), "short": true}),
+    ];
+    if alert.to.is_failing() {
+        fields.push(json!({
+            "title": "Failed Service(s)",
+            "value": alert.failed.join(", "),
+            "short": false,
+        }));
+    }
+    json!({
+        "username": "Lovebeat",
+        "icon_url": SLACK_ICON,
+        "channel": channel,
+        "attachments": [{
+            "fallback": format!("lovebeat: {} changed from {from} to {to}", alert.view),
+            "color": color,
+            "title": title,
+            "text": format!("Changed from {from} to {to}."),
+            "fields": fields,
+        }],
+    })
+}
+
+/// The variables a script or command gets on top of lovebeat's environment.
+pub fn script_env(alert: &Alert) -> [(&'static str, String); 5] {
+    [
+        ("LOVEBEAT_ALARM", alert.view.clone()),
+        ("LOVEBEAT_VIEW", alert.view.clone()),
+        ("LOVEBEAT_STATE", alert.to.as_upper_str().to_owned()),
+        (
+            "LOVEBEAT_PREVIOUS_STATE",
+            alert.from.as_upper_str().to_owned(),
+        ),
+        ("LOVEBEAT_INCIDENT", alert.incident.to_string()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "http://lovebeat.example.com/";
+
+    fn alert(from: State, to: State) -> Alert {
+        Alert {
+            view: "TestAlarm".to_owned(),
+            from,
+            to,
+            incident: 1,
+            at: 1_714_564_800_250,
+            failed: vec!["a.b".to_owned(), "c.d".to_owned()],
+        }
+    }
+
+    #[test]
+    fn mail_subject_names_view_and_incident() {
+        assert_eq!(
+            mail_subject(&alert(State::Ok, State::Error)),
+            "[LOVEBEAT] TestAlarm-1"
+        );
+    }
+
+    #[test]
+    fn mail_body_has_upper_case_states() {
+        assert_eq!(
+            mail_body(&alert(State::Ok, State::Error)),
+            "The status for alarm 'TestAlarm' has changed from 'OK' to 'ERROR'\n"
+        );
+    }
+
+    #[test]
+    fn webhook_body_has_lower_case_states_and_the_additions() {
+        let body = webhook_body(&alert(State::Ok, State::Error), URL);
+        assert_eq!(
+            body,
+            json!({
+                "name": "TestAlarm",
+                "from_state": "ok",
+                "to_state": "error",
+                "incident_number": 1,
+                "failed_services": ["a.b", "c.d"],
+                "timestamp": "2024-05-01T12:00:00.250Z",
+                "link": "http://lovebeat.example.com/alarms/TestAlarm",
+            })
+        );
+    }
+
+    #[test]
+    fn slack_error_is_danger_with_failed_services() {
+        let body = slack_body(&alert(State::Ok, State::Error), "#ops", URL);
+        let attachment = &body["attachments"][0];
+        assert_eq!(body["username"], "Lovebeat");
+        assert_eq!(body["icon_url"], SLACK_ICON);
+        assert_eq!(body["channel"], "#ops");
+        assert_eq!(
+            attachment["fallback"],
+            "lovebeat: TestAlarm changed from OK to ERROR"
+        );
+        assert_eq!(attachment["color"], "danger");
+        assert_eq!(
+            attachment["title"],
+            "<http://lovebeat.example.com/alarms/TestAlarm|TestAlarm> is in ERROR"
+        );
+        assert_eq!(attachment["text"], "Changed from OK to ERROR.");
+        assert_eq!(
+            attachment["fields"],
+            json!([
+                {"title": "Alarm", "value": "TestAlarm", "short": true},
+                {"title": "Incident Number", "value": "#1", "short": true},
+                {"title": "Failed Service(s)", "value": "a.b, c.d", "short": false},
+            ])
+        );
+    }
+
+    #[test]
+    fn slack_recovery_is_good_without_failed_services() {
+        let body = slack_body(&alert(State::Error, State::Ok), "#ops", URL);
+        let attachment = &body["attachments"][0];
+        assert_eq!(attachment["color"], "good");
+        assert_eq!(
+            attachment["title"],
+            "<http://lovebeat.example.com/alarms/TestAlarm|TestAlarm> has recovered"
+        );
+        assert_eq!(attachment["fields"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn slack_warning_is_yellow_and_says_so() {
+        let body = slack_body(&alert(State::Ok, State::Warning), "#ops", URL);
+        assert_eq!(body["attachments"][0]["color"], "warning");
+        assert!(
+            body["attachments"][0]["title"]
+                .as_str()
+                .unwrap()
+                .ends_with("is in WARNING")
+        );
+    }
+
+    #[test]
+    fn script_env_has_both_view_names_and_upper_case_states() {
+        let env = script_env(&alert(State::Ok, State::Error));
+        let get = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("LOVEBEAT_ALARM"), Some("TestAlarm"));
+        assert_eq!(get("LOVEBEAT_VIEW"), Some("TestAlarm"));
+        assert_eq!(get("LOVEBEAT_STATE"), Some("ERROR"));
+        assert_eq!(get("LOVEBEAT_PREVIOUS_STATE"), Some("OK"));
+        assert_eq!(get("LOVEBEAT_INCIDENT"), Some("1"));
+    }
+}
