@@ -511,6 +511,29 @@ fn a_missing_ca_file_stops_the_daemon_with_status_2() {
     assert!(err.contains("check \"x\": ca_file nope.pem"), "{err}");
 }
 
+/// Heartbeat's promotion and demotion: the view of the checked services
+/// runs `on_error` when a check fails and `on_ok` when all pass again.
+#[test]
+fn a_failing_check_demotes_and_a_passing_one_promotes() {
+    let web = TestWeb::start(None);
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("actions");
+    let config = format!(
+        "[[alarms]]\nname = \"web\"\npattern = \"web.*\"\nalerts = [\"failover\"]\n\
+         [alerts.failover]\non_error = \"echo demoted >> {log}\"\n\
+         on_ok = \"echo promoted >> {log}\"\n{}",
+        http_check("web.front", &format!("http://{}/", web.addr), ""),
+        log = log.display(),
+    );
+    let d = Daemon::start_in(tmp.path(), &config, &[]);
+    d.wait_state("web.front", "ok");
+    let actions = || std::fs::read_to_string(&log).unwrap_or_default();
+    web.set(Mode::Status(500));
+    eventually("on_error", || (actions() == "demoted\n").then_some(()));
+    web.set(Mode::Healthy);
+    eventually("on_ok", || (actions() == "demoted\npromoted\n").then_some(()));
+}
+
 // ---------------------------------------------------------------------------
 // 4. The status page.
 
