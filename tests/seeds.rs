@@ -531,7 +531,9 @@ fn a_failing_check_demotes_and_a_passing_one_promotes() {
     web.set(Mode::Status(500));
     eventually("on_error", || (actions() == "demoted\n").then_some(()));
     web.set(Mode::Healthy);
-    eventually("on_ok", || (actions() == "demoted\npromoted\n").then_some(()));
+    eventually("on_ok", || {
+        (actions() == "demoted\npromoted\n").then_some(())
+    });
 }
 
 // ---------------------------------------------------------------------------

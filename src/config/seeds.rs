@@ -126,6 +126,25 @@ fn check(c: &mut Checker<'_>, raw: raw::Check, span: Range<usize>) -> Option<Che
             Err(format!("invalid service name {n:?}: use a-z 0-9 . _ -"))
         }
     })?;
+    let kind = kind(c, &raw, span.clone())?;
+    let (timeout, interval, attempts) = timings(c, &raw);
+    let target = target(c, kind, &raw, span)?;
+    let ca_file = raw.ca_file.map(|f| PathBuf::from(f.into_inner()));
+    Some(CheckDef {
+        spec: CheckSpec {
+            name,
+            kind: kind.as_str(),
+            target,
+            timeout,
+            interval,
+            attempts,
+        },
+        ca_file,
+    })
+}
+
+/// `type`, or the scheme of `url`.
+fn kind(c: &mut Checker<'_>, raw: &raw::Check, span: Range<usize>) -> Option<Kind> {
     let url_kind = raw.url.as_ref().and_then(|u| scheme_kind(u.get_ref()));
     let kind = c.value("[[checks]] type", raw.kind.clone(), url_kind, |k| {
         match k.as_str() {
@@ -137,14 +156,15 @@ fn check(c: &mut Checker<'_>, raw: raw::Check, span: Range<usize>) -> Option<Che
             )),
         }
     });
-    let Some(kind) = kind else {
-        c.report(
-            span.clone(),
-            "[[checks]] type",
-            "missing: give type = \"http\", \"https\" or \"tcp\", or a url".into(),
-        );
-        return None;
-    };
+    if kind.is_none() && raw.kind.is_none() {
+        let message = "missing: give type = \"http\", \"https\" or \"tcp\", or a url";
+        c.report(span, "[[checks]] type", message.into());
+    }
+    kind
+}
+
+/// `timeout`, `interval` and `attempts`, or their defaults.
+fn timings(c: &mut Checker<'_>, raw: &raw::Check) -> (Duration, Duration, u32) {
     let seconds = |c: &mut Checker<'_>, key: &str, value, default: u64| {
         c.value(key, value, Duration::from_secs(default), |s: i64| {
             u64::try_from(s)
@@ -162,19 +182,7 @@ fn check(c: &mut Checker<'_>, raw: raw::Check, span: Range<usize>) -> Option<Che
             .filter(|n| (1..=MAX_ATTEMPTS).contains(n))
             .ok_or_else(|| format!("must be from 1 to {MAX_ATTEMPTS} (got {n})"))
     });
-    let target = target(c, kind, &raw, span)?;
-    let ca_file = raw.ca_file.map(|f| PathBuf::from(f.into_inner()));
-    Some(CheckDef {
-        spec: CheckSpec {
-            name,
-            kind: kind.as_str(),
-            target,
-            timeout,
-            interval,
-            attempts,
-        },
-        ca_file,
-    })
+    (timeout, interval, attempts)
 }
 
 fn scheme_kind(url: &str) -> Option<Kind> {
@@ -196,45 +204,18 @@ fn target(c: &mut Checker<'_>, kind: Kind, raw: &raw::Check, span: Range<usize>)
             .map(Some)
             .ok_or_else(|| format!("must be from 1 to 65535 (got {p})"))
     });
-    let host = raw.host.as_ref().map(|h| h.get_ref().trim().to_owned());
+    let host = (raw.host.as_ref())
+        .map(|h| h.get_ref().trim().to_owned())
+        .filter(|h| !h.is_empty());
     if kind == Kind::Tcp {
-        return match (host, port) {
-            (Some(host), Some(port)) if !host.is_empty() => Some(Target::Tcp { host, port }),
-            _ => {
-                c.report(
-                    span.clone(),
-                    "[[checks]] host",
-                    "a tcp check needs host and port".into(),
-                );
-                None
-            }
-        };
-    }
-    let url = match (&raw.url, host) {
-        (Some(url), _) => c.value(
-            "[[checks]] url",
-            Some(url.clone()),
-            None,
-            |u| match scheme_kind(&u) {
-                Some(k) if k == kind && u.len() > kind.as_str().len() + 3 => Ok(Some(u)),
-                _ => Err(format!("must be a {}:// URL (got {u:?})", kind.as_str())),
-            },
-        )?,
-        (None, Some(host)) if !host.is_empty() => {
-            let path = raw.path.as_ref().map_or("/", |p| p.get_ref().as_str());
-            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
-            let slash = if path.starts_with('/') { "" } else { "/" };
-            format!("{}://{host}{port}{slash}{path}", kind.as_str())
-        }
-        _ => {
-            c.report(
-                span.clone(),
-                "[[checks]] url",
-                "an http or https check needs url, or host (and port, path)".into(),
-            );
+        let Some((host, port)) = host.zip(port) else {
+            let message = "a tcp check needs host and port".into();
+            c.report(span, "[[checks]] host", message);
             return None;
-        }
-    };
+        };
+        return Some(Target::Tcp { host, port });
+    }
+    let url = url(c, kind, raw, host, port, span)?;
     let expect_status = c.value(
         "[[checks]] expect_status",
         raw.expect_status.clone(),
@@ -247,9 +228,7 @@ fn target(c: &mut Checker<'_>, kind: Kind, raw: &raw::Check, span: Range<usize>)
                 .ok_or_else(|| format!("must be an HTTP status from 100 to 599 (got {s})"))
         },
     );
-    let expect_body = raw
-        .expect_body
-        .as_ref()
+    let expect_body = (raw.expect_body.as_ref())
         .map(|b| b.get_ref().clone())
         .filter(|b| !b.is_empty());
     Some(Target::Http {
@@ -258,6 +237,37 @@ fn target(c: &mut Checker<'_>, kind: Kind, raw: &raw::Check, span: Range<usize>)
         expect_body,
         ca_pem: None,
     })
+}
+
+/// `url`, or the URL of `host`, `port` and `path` (Heartbeat's way).
+fn url(
+    c: &mut Checker<'_>,
+    kind: Kind,
+    raw: &raw::Check,
+    host: Option<String>,
+    port: Option<u16>,
+    span: Range<usize>,
+) -> Option<String> {
+    if let Some(url) = &raw.url {
+        return c.value(
+            "[[checks]] url",
+            Some(url.clone()),
+            None,
+            |u| match scheme_kind(&u) {
+                Some(k) if k == kind && u.len() > kind.as_str().len() + 3 => Ok(Some(u)),
+                _ => Err(format!("must be a {}:// URL (got {u:?})", kind.as_str())),
+            },
+        );
+    }
+    let Some(host) = host else {
+        let message = "an http or https check needs url, or host (and port, path)".into();
+        c.report(span, "[[checks]] url", message);
+        return None;
+    };
+    let path = raw.path.as_ref().map_or("/", |p| p.get_ref().as_str());
+    let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+    let slash = if path.starts_with('/') { "" } else { "/" };
+    Some(format!("{}://{host}{port}{slash}{path}", kind.as_str()))
 }
 
 #[cfg(test)]

@@ -121,52 +121,67 @@ pub(super) fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a 
         .map(|(_, v)| v.as_str())
 }
 
-/// `POST /signal`: `application`, `token`, `status=ok|fail`, optional `message`.
+/// What a `POST /signal` says.
+#[derive(Debug, PartialEq, Eq)]
+struct Signal {
+    application: String,
+    token: String,
+    /// `status=fail`: the failure message (`message`, or `status=fail`).
+    failure: Option<String>,
+}
+
+impl Signal {
+    fn parse(pairs: &[(String, String)]) -> Result<Signal, ApiError> {
+        let required = |key: &str| {
+            param(pairs, key)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ApiError::BadRequest(format!("{key} is missing")))
+        };
+        let status = required("status")?;
+        let failure = match status.to_ascii_lowercase().as_str() {
+            "ok" => None,
+            "fail" => Some(param(pairs, "message").unwrap_or("status=fail").to_owned()),
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "status must be \"ok\" or \"fail\", got {status:?}"
+                )));
+            }
+        };
+        Ok(Signal {
+            application: required("application")?.to_owned(),
+            token: required("token")?.to_owned(),
+            failure,
+        })
+    }
+
+    fn into_batch(self) -> Batch {
+        let mut batch = Batch::new();
+        match &self.failure {
+            Some(message) => batch.push_fail(&self.application, Severity::Error, message),
+            None => batch.push(&self.application, Op::Beat),
+        }
+        batch
+    }
+}
+
+/// `POST /signal`: `application`, `token`, `status=ok|fail`, optional
+/// `message`; answered 201 with the application's check, as statuscope does.
 pub(super) async fn signal(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let pairs = params(query, &headers, &body)?;
-    let required = |key: &str| {
-        param(&pairs, key)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| ApiError::BadRequest(format!("{key} is missing")))
-    };
-    let (application, token, status) = (
-        required("application")?,
-        required("token")?,
-        required("status")?,
-    );
-    let failed = match status.to_ascii_lowercase().as_str() {
-        "ok" => false,
-        "fail" => true,
-        _ => {
-            return Err(ApiError::BadRequest(format!(
-                "status must be \"ok\" or \"fail\", got {status:?}"
-            )));
-        }
-    };
-    if !state.tokens.verify(application, token) {
-        return Err(ApiError::Forbidden(
-            "unknown application or wrong token".into(),
-        ));
+    let signal = Signal::parse(&params(query, &headers, &body)?)?;
+    if !state.tokens.verify(&signal.application, &signal.token) {
+        let reason = "unknown application or wrong token".to_owned();
+        return Err(ApiError::Forbidden(reason));
     }
-    let mut batch = Batch::new();
-    if failed {
-        let message = param(&pairs, "message").unwrap_or("status=fail");
-        batch.push_fail(application, Severity::Error, message);
-    } else {
-        batch.push(application, Op::Beat);
-    }
-    state.engine.apply(batch).await?;
-    LinesAccepted {
-        protocol: Protocol::Http,
-        lines: 1,
-    }
-    .emit(state.engine.metrics());
-    let body = check_of(&state, application)?;
+    let application = signal.application.clone();
+    state.engine.apply(signal.into_batch()).await?;
+    let protocol = Protocol::Http;
+    LinesAccepted { protocol, lines: 1 }.emit(state.engine.metrics());
+    let body = check_of(&state, &application)?;
     Ok((StatusCode::CREATED, json(pretty(&body))).into_response())
 }
 
@@ -218,6 +233,61 @@ struct Issued<'a> {
     team: Option<&'a str>,
 }
 
+/// What a `POST /api/tokens/{name}` asks besides a new token.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TokenRequest {
+    /// Seconds; 0: no deadline.
+    interval: Option<u64>,
+    /// `Some("")` clears the team.
+    team: Option<String>,
+    /// Refuse a service that has no token yet.
+    existing: bool,
+}
+
+impl TokenRequest {
+    fn parse(pairs: &[(String, String)]) -> Result<TokenRequest, ApiError> {
+        let interval = match param(pairs, "interval") {
+            Some(text) => Some(text.trim().parse::<u64>().map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "interval must be whole seconds, 0 or more, got {text:?}"
+                ))
+            })?),
+            None => None,
+        };
+        let team = param(pairs, "team").map(|t| t.trim().to_owned());
+        if team.as_ref().is_some_and(|t| t.len() > 255) {
+            return Err(ApiError::BadRequest("team is longer than 255 bytes".into()));
+        }
+        let existing = param(pairs, "existing") == Some("true");
+        Ok(TokenRequest {
+            interval,
+            team,
+            existing,
+        })
+    }
+
+    /// The service changes: the interval as the error timeout, the team.
+    fn into_batch(self, name: &str, state: &AppState) -> Batch {
+        let mut batch = Batch::new();
+        if let Some(seconds) = self.interval {
+            let timeout = match seconds {
+                0 => Timeout::Never,
+                s => Timeout::After(s.saturating_mul(1000)),
+            };
+            batch.push(name, Op::SetTimeout(TimeoutKind::Err, timeout));
+        }
+        if let Some(team) = &self.team {
+            batch.push_team(name, (!team.is_empty()).then_some(team.as_str()));
+        }
+        if batch.is_empty() {
+            // Make sure the service exists, without beating it.
+            let warn = current_warn(state, name);
+            batch.push(name, Op::SetTimeout(TimeoutKind::Warn, warn));
+        }
+        batch
+    }
+}
+
 /// `POST /api/tokens/{name}`: a new token for the service (replacing its
 /// old one), and with `interval` (seconds, 0: no deadline) and `team`
 /// (empty: none) its settings; `existing=true` refuses a service that has
@@ -230,20 +300,8 @@ pub(super) async fn issue(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     check_name(&name)?;
-    let pairs = params(query, &headers, &body)?;
-    let interval = match param(&pairs, "interval") {
-        Some(text) => Some(text.trim().parse::<u64>().map_err(|_| {
-            ApiError::BadRequest(format!(
-                "interval must be whole seconds, 0 or more, got {text:?}"
-            ))
-        })?),
-        None => None,
-    };
-    let team = param(&pairs, "team").map(str::trim);
-    if team.is_some_and(|t| t.len() > 255) {
-        return Err(ApiError::BadRequest("team is longer than 255 bytes".into()));
-    }
-    if param(&pairs, "existing") == Some("true") && !state.tokens.has(&name) {
+    let request = TokenRequest::parse(&params(query, &headers, &body)?)?;
+    if request.existing && !state.tokens.has(&name) {
         return Err(ApiError::NotFound(format!(
             "{name:?} has no token; add it with `lovebeat services add {name}`"
         )));
@@ -253,31 +311,16 @@ pub(super) async fn issue(
         move || tokens.issue(&name, now_ms())
     })
     .await?;
-    let mut batch = Batch::new();
-    if let Some(seconds) = interval {
-        let timeout = if seconds == 0 {
-            Timeout::Never
-        } else {
-            Timeout::After(seconds.saturating_mul(1000))
-        };
-        batch.push(&name, Op::SetTimeout(TimeoutKind::Err, timeout));
-    }
-    if let Some(team) = team {
-        batch.push_team(&name, (!team.is_empty()).then_some(team));
-    }
-    if batch.is_empty() {
-        // Make sure the service exists, without beating it.
-        batch.push(
-            &name,
-            Op::SetTimeout(TimeoutKind::Warn, current_warn(&state, &name)),
-        );
-    }
-    state.engine.apply(batch).await?;
+    let (interval, team) = (request.interval, request.team.clone());
+    state
+        .engine
+        .apply(request.into_batch(&name, &state))
+        .await?;
     let issued = Issued {
         service: &name,
         token,
         interval,
-        team: team.filter(|t| !t.is_empty()),
+        team: team.as_deref().filter(|t| !t.is_empty()),
     };
     Ok(json(pretty(&issued)))
 }
@@ -366,6 +409,51 @@ mod tests {
         e.beat(0, "my_app");
         let check = CheckJson::new(&info(&e), 1_000_000_000);
         assert_eq!((check.state, check.interval), ("ok", 0));
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_signal_needs_application_token_and_a_known_status() {
+        let ok = pairs(&[("application", "a"), ("token", "t"), ("status", "OK")]);
+        assert_eq!(Signal::parse(&ok).unwrap().failure, None);
+        let fail = pairs(&[("application", "a"), ("token", "t"), ("status", "fail")]);
+        let failure = Signal::parse(&fail).unwrap().failure;
+        assert_eq!(failure.as_deref(), Some("status=fail"));
+        for bad in [
+            pairs(&[("application", "a"), ("token", "t")]),
+            pairs(&[("application", "a"), ("status", "ok")]),
+            pairs(&[("token", "t"), ("status", "ok")]),
+            pairs(&[("application", "a"), ("token", "t"), ("status", "maybe")]),
+        ] {
+            assert!(
+                matches!(Signal::parse(&bad), Err(ApiError::BadRequest(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_request_takes_interval_team_and_existing() {
+        let r = TokenRequest::parse(&pairs(&[("interval", "0"), ("team", " ops ")])).unwrap();
+        assert_eq!(
+            (r.interval, r.team.as_deref(), r.existing),
+            (Some(0), Some("ops"), false)
+        );
+        let r = TokenRequest::parse(&pairs(&[("existing", "true")])).unwrap();
+        assert_eq!(
+            r,
+            TokenRequest {
+                existing: true,
+                ..TokenRequest::default()
+            }
+        );
+        assert!(TokenRequest::parse(&pairs(&[("interval", "-1")])).is_err());
+        assert!(TokenRequest::parse(&pairs(&[("team", &"x".repeat(256))])).is_err());
     }
 
     #[test]
