@@ -632,3 +632,26 @@ fn render_in_chromium(file: &Path) {
         .join("status-page-screenshot.png");
     b.screenshot(&shot);
 }
+
+fn clock_hour() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.unwrap().as_secs() / 3600
+}
+
+#[test]
+fn the_status_page_history_outlives_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hour = clock_hour();
+    let d = Daemon::start_in(tmp.path(), "", &[]);
+    d.send_udp("job.fail:1|c");
+    d.wait_state("job", "error");
+    d.send_udp("job.beat:1|c");
+    d.wait_state("job", "ok");
+    assert_eq!(d.terminate().code(), Some(0));
+    let d = Daemon::start_in(tmp.path(), "", &[]);
+    let page = d.get("/status-page").1;
+    if clock_hour() == hour {
+        assert_eq!(current_bar(&page, "job"), "s-error", "this hour's outage");
+    }
+    assert!(page.contains("data-name=\"job\" data-state=\"ok\""));
+}

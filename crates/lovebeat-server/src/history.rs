@@ -4,15 +4,17 @@
 //! Each tracked name keeps one [`State`] per clock hour (UTC), the worst it
 //! was in during that hour (`error` > `warning` > `muted` > `ok` > `new`),
 //! for at most [`HOURS`] hours: 24 bytes and a few words per name. A task
-//! ([`follow`]) feeds it from the engine's published changes; it starts
-//! from the current states of the snapshot, so after a restart the hours
-//! before it show as "no data" rather than as they were (the buckets live
-//! in memory only).
+//! ([`follow`]) feeds it from the engine's published changes, starting
+//! from the current states of the snapshot. With a store, the server
+//! saves it at shutdown ([`StateHistory::to_bytes`]) and loads it at
+//! start, so a restart keeps the bars; the hours while lovebeat was down
+//! show the state it was in when it stopped.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use lovebeat_core::{Event, Millis, State};
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
@@ -25,14 +27,15 @@ pub const HOURS: usize = 24;
 const HOUR_MS: Millis = 3600 * 1000;
 
 /// What a bar is about: a service or a view (their names may clash).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     Service,
     View,
 }
 
 /// One name's hours.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Track {
     /// The clock hour (ms / [`HOUR_MS`]) of `hours[0]`.
     first_hour: i64,
@@ -134,6 +137,31 @@ impl StateHistory {
         }
     }
 
+    /// The saved form: JSON of every track.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let tracks = self.lock();
+        let saved: Vec<(Kind, &str, &Track)> = (tracks.iter())
+            .map(|((kind, name), t)| (*kind, &**name, t))
+            .collect();
+        serde_json::to_vec(&saved).expect("tracks serialize")
+    }
+
+    /// A history saved with [`StateHistory::to_bytes`]; empty if it does
+    /// not read (it is only a picture of the past).
+    pub fn from_bytes(bytes: &[u8]) -> StateHistory {
+        let saved: Vec<(Kind, String, Track)> = serde_json::from_slice(bytes).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the saved status history does not read; starting afresh");
+            Vec::new()
+        });
+        let tracks = (saved.into_iter())
+            .filter(|(_, _, t)| t.hours.len() <= HOURS)
+            .map(|(kind, name, t)| ((kind, Arc::from(name)), t))
+            .collect();
+        StateHistory {
+            tracks: Mutex::new(tracks),
+        }
+    }
+
     /// Notes every current state of a snapshot (at start, and after
     /// missing published changes).
     pub fn sync(&self, snapshot: &Snapshot) {
@@ -167,6 +195,25 @@ impl StateHistory {
         self.tracks
             .lock()
             .expect("no panics while holding the lock")
+    }
+}
+
+/// The history saved in `store`, or an empty one.
+pub(crate) fn load(store: Option<&lovebeat_store::Store>) -> StateHistory {
+    match store.map(lovebeat_store::Store::status_history) {
+        Some(Ok(Some(bytes))) => StateHistory::from_bytes(&bytes),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "cannot read the status history; starting afresh");
+            StateHistory::default()
+        }
+        _ => StateHistory::default(),
+    }
+}
+
+/// Saves `history` in `store` (at shutdown); a failure is only logged.
+pub(crate) fn save(store: &lovebeat_store::Store, history: &StateHistory) {
+    if let Err(e) = store.put_status_history(&history.to_bytes()) {
+        tracing::warn!(error = %e, "cannot save the status history");
     }
 }
 
@@ -252,6 +299,24 @@ mod tests {
         assert_eq!(h.bars(Kind::Service, "web", 0), vec![None; HOURS]);
         h.forget(Kind::View, &name());
         assert_eq!(h.bars(Kind::View, "web", 0), vec![None; HOURS]);
+    }
+
+    #[test]
+    fn the_history_survives_a_save_and_a_load() {
+        let h = StateHistory::default();
+        h.record(Kind::Service, &name(), 0, State::Error);
+        h.record(Kind::View, &name(), 2 * H, State::Ok);
+        let loaded = StateHistory::from_bytes(&h.to_bytes());
+        assert_eq!(
+            loaded.bars(Kind::Service, "web", 3 * H),
+            h.bars(Kind::Service, "web", 3 * H)
+        );
+        assert_eq!(
+            loaded.bars(Kind::View, "web", 3 * H),
+            h.bars(Kind::View, "web", 3 * H)
+        );
+        let garbage = StateHistory::from_bytes(b"nope");
+        assert_eq!(garbage.bars(Kind::Service, "web", 0), vec![None; HOURS]);
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub struct Server {
     stop_actor: CancellationToken,
     ingest: Vec<JoinHandle<()>>,
     actor: JoinHandle<Engine>,
+    /// Where the status page's history is saved at shutdown.
+    history: Option<(lovebeat_store::Store, Arc<history::StateHistory>)>,
 }
 
 /// A listener that could not be opened.
@@ -129,6 +131,7 @@ impl Server {
         metrics.add_collector(Arc::new(metrics::AlertSeries(settings.alerter.clone())));
         let (mut actor, handle) =
             actor::Actor::new(engine, settings.queue, metrics, settings.alerter);
+        let store = settings.persistence.as_ref().map(|p| p.store.clone());
         if let Some(persistence) = settings.persistence {
             actor = actor.with_persistence(persistence);
         }
@@ -137,7 +140,7 @@ impl Server {
         let actor = tokio::spawn(actor.run(stop_actor.clone()));
 
         let stop_ingest = CancellationToken::new();
-        let history = Arc::new(history::StateHistory::default());
+        let history = Arc::new(history::load(store.as_ref()));
         let checks = settings.probes.board.clone();
         handle
             .metrics()
@@ -164,7 +167,7 @@ impl Server {
                 }
             }),
             tokio::spawn(history::follow(
-                history,
+                history.clone(),
                 handle.clone(),
                 stop_ingest.clone(),
             )),
@@ -182,6 +185,7 @@ impl Server {
             stop_actor,
             ingest,
             actor,
+            history: store.map(|store| (store, history)),
         })
     }
 
@@ -195,6 +199,10 @@ impl Server {
             if tokio::time::timeout(grace, task).await.is_err() {
                 abort.abort();
             }
+        }
+        if let Some((store, history)) = self.history {
+            let saved = tokio::task::spawn_blocking(move || history::save(&store, &history));
+            let _ = saved.await;
         }
         self.stop_actor.cancel();
         self.actor.await.expect("the actor does not panic")

@@ -10,7 +10,7 @@ use lovebeat_core::Millis;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::schema::{self, MESSAGES, TOKENS};
+use crate::schema::{self, MESSAGES, STATUS_HISTORY_KEY, TOKENS};
 use crate::store::Store;
 
 /// The push token of one service (statuscope's per-application token).
@@ -86,6 +86,21 @@ impl Store {
         self.flush()
     }
 
+    /// The status page's hourly history as last saved, if ever.
+    pub fn status_history(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let stored =
+            (self.db.get(STATUS_HISTORY_KEY)).map_err(|e| StoreError::database("read", e))?;
+        Ok(stored.map(|bytes| bytes.to_vec()))
+    }
+
+    /// Saves the status page's hourly history (the server's bytes).
+    pub fn put_status_history(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.db
+            .insert(STATUS_HISTORY_KEY, bytes)
+            .map_err(|e| StoreError::database("write", e))?;
+        self.flush()
+    }
+
     /// Removes a message for good.
     pub fn remove_message(&self, id: u64) -> Result<(), StoreError> {
         self.messages
@@ -145,6 +160,18 @@ mod tests {
             .collect();
         assert_eq!(texts, ["earlier", "later"]);
         assert!(store.is_empty(), "messages are not services or views");
+    }
+
+    #[test]
+    fn the_status_history_is_kept_as_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        assert_eq!(store.status_history().unwrap(), None);
+        store.put_status_history(b"[1,2]").unwrap();
+        assert_eq!(
+            store.status_history().unwrap().as_deref(),
+            Some(&b"[1,2]"[..])
+        );
     }
 
     /// Format 1 records as this version writes them.

@@ -27,6 +27,7 @@
 //! | default | `format_version` | `u32`, big-endian: the format of everything below |
 //! | default | `generation` | `u64`, big-endian: bumped by every [`Store::save`] |
 //! | default | `go_import` | JSON `{file, at, services, views}`: the last Go import |
+//! | default | `status_history` | the server's bytes (its hourly state history), opaque here |
 //! | `services` | service name (UTF-8) | JSON of `lovebeat_core::ServiceRecord` |
 //! | `views` | view name (UTF-8) | JSON of `lovebeat_core::ViewRecord` |
 //! | `outbox` | id, `u64` big-endian (so keys sort by id) | the alerter's bytes, opaque here |
@@ -61,8 +62,8 @@
 //! unit test keeps a format 1 record that must always decode.
 //!
 //! Adding a tree is like adding an optional field: the `tokens` and
-//! `messages` trees and the service's `team` came in lovebeat 1.1 within
-//! format 1. An older lovebeat opening such a store ignores the new trees
+//! `messages` trees, the `status_history` key and the service's `team`
+//! came in lovebeat 1.1 within format 1. An older lovebeat opening such a store ignores the new trees
 //! and drops `team` when it rewrites a service; nothing else is lost.
 //!
 //! # Durability
