@@ -5,7 +5,8 @@
 //! over the query. Names: `timeout`, `err-tmo` and `err_timeout` for the
 //! error timeout, `warn-tmo` and `warn_timeout` for the warning timeout,
 //! `beat=false` (JSON) to change a timeout without beating, `status=fail`
-//! with an optional `message` to report a failure.
+//! with an optional `message` to report a failure, `team` to set the team
+//! label (empty: none).
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -38,6 +39,8 @@ struct BeatRequest {
     failed: bool,
     /// What failed, for a failure report.
     message: String,
+    /// The team label to set; `Some("")` clears it.
+    team: Option<String>,
 }
 
 impl BeatRequest {
@@ -59,6 +62,12 @@ impl BeatRequest {
                 }
             }
             "message" => self.message = value.to_owned(),
+            "team" if value.len() > MAX_NAME => {
+                return Err(ApiError::BadRequest(format!(
+                    "team is longer than {MAX_NAME} bytes"
+                )));
+            }
+            "team" => self.team = Some(value.trim().to_owned()),
             _ => {}
         }
         Ok(())
@@ -107,6 +116,9 @@ impl BeatRequest {
         }
         if let Some(t) = self.warn {
             batch.push(name, Op::SetTimeout(TimeoutKind::Warn, t));
+        }
+        if let Some(team) = &self.team {
+            batch.push_team(name, (!team.is_empty()).then_some(team.as_str()));
         }
         if self.failed {
             batch.push_fail(name, Severity::Error, &self.message);
@@ -315,6 +327,15 @@ mod tests {
         let r = parse(&[("message", "disk full"), ("status", "fail")]).unwrap();
         assert!(r.failed);
         assert_eq!(r.message, "disk full");
+    }
+
+    #[test]
+    fn a_team_is_set_or_cleared_with_the_beat() {
+        let r = parse(&[("team", " ops ")]).unwrap();
+        assert_eq!(r.team.as_deref(), Some("ops"));
+        assert_eq!(r.into_batch("a").len(), 2, "the team and the beat");
+        assert_eq!(parse(&[("team", "")]).unwrap().team.as_deref(), Some(""));
+        assert!(parse(&[("team", &"x".repeat(MAX_NAME + 1))]).is_err());
     }
 
     #[test]
