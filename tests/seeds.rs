@@ -308,6 +308,12 @@ fn statuscope_s_readme_works_as_written() {
     assert_eq!(view["view"]["state"], "error", "{view}");
     let team = "lovebeat_service_state{service=\"my_app\",state=\"error\",team=\"puzzle\"}";
     assert_eq!(d.metric(team), Some(1.0));
+    let statuscope = "statuscope_check_ok{application=\"my_app\",team=\"puzzle\"}";
+    assert_eq!(
+        d.metric(statuscope),
+        Some(3.0),
+        "statuscope's gauge: 3 is failed"
+    );
 
     // A wrong token: 403, and nothing changes.
     let beats = d.service("my_app").unwrap()["beats"].clone();

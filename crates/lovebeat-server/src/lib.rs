@@ -145,6 +145,12 @@ impl Server {
         handle
             .metrics()
             .add_collector(Arc::new(probe::CheckMetrics(checks.clone())));
+        handle
+            .metrics()
+            .add_collector(Arc::new(http::StatuscopeMetrics {
+                snapshots: handle.snapshots(),
+                tokens: settings.tokens.clone(),
+            }));
         let app = http::router(http::AppState {
             engine: handle.clone(),
             version: settings.version.into(),

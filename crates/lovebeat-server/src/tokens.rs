@@ -101,6 +101,13 @@ impl TokenBook {
         equal && stored.is_some()
     }
 
+    /// The services that have a token, in name order.
+    pub fn services(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.lock().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     /// Whether `service` has a token.
     pub fn has(&self, service: &str) -> bool {
         self.lock().contains_key(service)

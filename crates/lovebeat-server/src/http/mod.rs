@@ -29,7 +29,7 @@ use crate::actor::{EngineHandle, SendError};
 
 pub use render::{ServiceJson, ViewJson, pretty, rfc3339};
 pub use status_page::StatusPageSettings;
-pub use statuscope::{CheckJson, DEFAULT_INTERVAL};
+pub use statuscope::{CheckJson, DEFAULT_INTERVAL, StatuscopeMetrics};
 pub use ui::normalize_path;
 
 use crate::history::StateHistory;

@@ -24,10 +24,21 @@ use serde_json::Value;
 use super::render::rfc3339;
 use super::services::{check_name, form_pairs};
 use super::{ApiError, AppState, is_json_mime, json, pretty};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::gauge::ConstGauge;
+
 use crate::actor::now_ms;
 use crate::batch::{Batch, Op};
 use crate::internal_events::LinesAccepted;
 use crate::metrics::Protocol;
+use crate::metrics::names::STATUSCOPE_CHECK_OK;
+use crate::snapshot::Snapshot;
+use crate::tokens::TokenBook;
 
 /// statuscope's default interval: a day.
 pub const DEFAULT_INTERVAL: u64 = 86_400;
@@ -45,6 +56,47 @@ pub struct CheckJson {
     pub check_in: Option<String>,
     /// Seconds; 0 when there is no deadline.
     pub interval: u64,
+}
+
+/// statuscope's `/metrics` gauge of every application (service with a
+/// token): `statuscope_check_ok{application,team}`, 1 ok, 2 outdated,
+/// 3 failed, so statuscope's alerting rules keep working.
+#[derive(Debug)]
+pub struct StatuscopeMetrics {
+    pub snapshots: Arc<ArcSwap<Snapshot>>,
+    pub tokens: Arc<TokenBook>,
+}
+
+impl Collector for StatuscopeMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let names = self.tokens.services();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let snapshot = self.snapshots.load();
+        let now = now_ms();
+        let mut m = encoder.encode_descriptor(
+            STATUSCOPE_CHECK_OK,
+            "statuscope's check state: 1 ok, 2 outdated, 3 failed.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for info in names
+            .iter()
+            .filter_map(|n| snapshot.services.get(n.as_str()))
+        {
+            let check = CheckJson::new(info, now);
+            let value: i64 = match check.state {
+                "ok" => 1,
+                "outdated" => 2,
+                _ => 3,
+            };
+            let team = check.team.as_deref().unwrap_or("");
+            let labels = [("application", check.application.as_str()), ("team", team)];
+            ConstGauge::new(value).encode(m.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
 }
 
 impl CheckJson {

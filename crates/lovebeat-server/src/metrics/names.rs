@@ -48,6 +48,10 @@ pub const CHECK_LATENCY: &str = "lovebeat_check_latency_seconds";
 /// Counter `{check,result}`: runs of each check, `pass` or `fail`.
 pub const CHECK_RUNS: &str = "lovebeat_check_runs";
 
+/// Gauge `{application,team}`: statuscope's check state of each service
+/// with a push token, 1 ok, 2 outdated, 3 failed (its alerting rules use it).
+pub const STATUSCOPE_CHECK_OK: &str = "statuscope_check_ok";
+
 // Self-monitoring outputs.
 
 /// Counter `{subscriber}`: rounds of changes a subscriber fell behind on
