@@ -550,6 +550,74 @@ mod tests {
         assert!(parse_from(args(&["services", "mute"])).is_err());
     }
 
+    /// The services command of a command line.
+    fn services_command(list: &[&str]) -> ServicesCommand {
+        match cli(list).command {
+            Command::Services { command, .. } => command,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn statuscope_s_add_token_and_remove() {
+        let add = services_command(&[
+            "services",
+            "add",
+            "my_app",
+            "--interval",
+            "16800",
+            "--team",
+            "puzzle",
+        ]);
+        let want = ServicesCommand::Add {
+            name: "my_app".into(),
+            interval: 16800,
+            team: Some("puzzle".into()),
+        };
+        assert_eq!(add, want);
+        let ServicesCommand::Add { interval, team, .. } =
+            services_command(&["services", "add", "x"])
+        else {
+            panic!();
+        };
+        assert_eq!(
+            (interval, team),
+            (86_400, None),
+            "statuscope's default: a day"
+        );
+        let token = services_command(&["services", "token", "my_app"]);
+        assert_eq!(
+            token,
+            ServicesCommand::Token {
+                name: "my_app".into()
+            }
+        );
+        let remove = services_command(&["services", "remove", "my_app"]);
+        assert_eq!(
+            remove,
+            ServicesCommand::Remove {
+                name: "my_app".into()
+            }
+        );
+        let fail = services_command(&["services", "fail", "job", "--message", "exit 3"]);
+        let want = ServicesCommand::Fail {
+            name: "job".into(),
+            message: "exit 3".into(),
+        };
+        assert_eq!(fail, want);
+        assert!(parse_from(args(&["services", "add", "x", "--interval", "-1"])).is_err());
+    }
+
+    #[test]
+    fn status_page_needs_an_out_dir() {
+        let parsed = cli(&["status-page", "--out", "/var/www/status"]).command;
+        let Command::StatusPage { url, out } = parsed else {
+            panic!("{parsed:?}");
+        };
+        assert_eq!((url, out), (None, PathBuf::from("/var/www/status")));
+        assert!(parse_from(args(&["status-page"])).is_err());
+    }
+
     #[test]
     fn timeouts_take_durations_and_words() {
         let ok = |t: &str| parse_timeout(t).unwrap();
