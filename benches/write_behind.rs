@@ -82,6 +82,7 @@ async fn best(names: &[String], with_store: bool) -> f64 {
         let persistence = with_store.then(|| Persistence {
             store: Store::open(&dir.path().join("db")).unwrap(),
             interval: Duration::from_secs(1),
+            s3: None,
         });
         best = best.max(run(names, persistence).await);
     }

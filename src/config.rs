@@ -96,14 +96,44 @@ pub struct Database {
     pub remote_s3: Option<RemoteS3>,
 }
 
-/// `[database] remote_s3_url` and `remote_s3_region`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `[database] remote_s3_*`: where the S3 copy is, how to reach it, and
+/// how often it is brought up to date.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RemoteS3 {
     /// `s3://bucket/path/to/lovebeat.db`.
     pub url: String,
     /// e.g. `eu-west-1`.
     pub region: String,
+    /// `http(s)://HOST[:PORT]` of an S3-compatible store; None: AWS (or
+    /// `AWS_ENDPOINT`).
+    pub endpoint: Option<String>,
+    /// Both or neither; None: AWS's environment variables, else the
+    /// instance's credentials.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// The most often a snapshot is uploaded.
+    pub interval: Duration,
 }
+
+/// Everything but the secret.
+impl fmt::Debug for RemoteS3 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteS3")
+            .field("url", &self.url)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "…"),
+            )
+            .field("interval", &self.interval)
+            .finish()
+    }
+}
+
+/// `[database] remote_s3_interval` when not set.
+pub const DEFAULT_S3_INTERVAL: Duration = Duration::from_secs(60);
 
 /// `[udp]` or `[tcp]`: where the line protocol is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -740,7 +770,8 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
             notify_url(u).map(Some)
         }));
     }
-    let (db, udp, tcp, http) = (raw.database, raw.udp, raw.tcp, raw.http);
+    let (mut db, udp, tcp, http) = (raw.database, raw.udp, raw.tcp, raw.http);
+    let remote_s3 = remote_s3(&mut c, &mut db);
     let (mail, mailgun, metrics, eventlog, auto) =
         (raw.mail, raw.mailgun, raw.metrics, raw.eventlog, raw.auto);
     let (peers, prometheus) = (raw.peers, raw.prometheus);
@@ -766,7 +797,7 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
                 d.database.startup_grace,
                 seconds_or_zero,
             ),
-            remote_s3: remote_s3(db.remote_s3_url, db.remote_s3_region),
+            remote_s3,
         },
         udp: Listener {
             listen: c.value("[udp] listen", udp.listen, d.udp.listen, |s| s.parse()),
@@ -864,9 +895,88 @@ fn text(value: Option<Spanned<String>>) -> String {
     value.map(Spanned::into_inner).unwrap_or_default()
 }
 
-fn remote_s3(url: Option<Spanned<String>>, region: Option<Spanned<String>>) -> Option<RemoteS3> {
-    let (url, region) = (text(url), text(region));
-    (!url.is_empty() && !region.is_empty()).then_some(RemoteS3 { url, region })
+/// The S3 copy: on when both `remote_s3_url` and `remote_s3_region` are
+/// set (as Go lovebeat required); the other keys are checked either way.
+fn remote_s3(c: &mut Checker<'_>, db: &mut raw::Database) -> Option<RemoteS3> {
+    let url_span = db.remote_s3_url.as_ref().map(Spanned::span);
+    let url = c.value(
+        "[database] remote_s3_url",
+        db.remote_s3_url.take(),
+        None,
+        |u| off_if_empty(u).map(s3_url).transpose(),
+    );
+    let region = off_if_empty(text(db.remote_s3_region.take()));
+    let endpoint = c.value(
+        "[database] remote_s3_endpoint",
+        db.remote_s3_endpoint.take(),
+        None,
+        |e| off_if_empty(e).map(s3_endpoint).transpose(),
+    );
+    let key_span = db.remote_s3_access_key_id.as_ref().map(Spanned::span);
+    let secret_span = db.remote_s3_secret_access_key.as_ref().map(Spanned::span);
+    let access_key_id = off_if_empty(text(db.remote_s3_access_key_id.take()));
+    let secret_access_key = off_if_empty(text(db.remote_s3_secret_access_key.take()));
+    let interval = c.value(
+        "[database] remote_s3_interval",
+        db.remote_s3_interval.take(),
+        DEFAULT_S3_INTERVAL,
+        seconds,
+    );
+    if access_key_id.is_some() != secret_access_key.is_some() {
+        let (key, span) = match access_key_id {
+            Some(_) => ("[database] remote_s3_access_key_id", key_span),
+            None => ("[database] remote_s3_secret_access_key", secret_span),
+        };
+        let message = "needs remote_s3_access_key_id and remote_s3_secret_access_key both set \
+                       (or both empty, for AWS's environment variables)";
+        c.report(span.or(url_span).unwrap_or(0..0), key, message.to_owned());
+    }
+    Some(RemoteS3 {
+        url: url?,
+        region: region?,
+        endpoint,
+        access_key_id,
+        secret_access_key,
+        interval,
+    })
+}
+
+/// `s3://BUCKET/KEY`, as Go lovebeat took it: the bucket is the host, the
+/// key the path without its leading `/`.
+fn s3_url(url: String) -> Result<String, String> {
+    let valid = url
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(bucket, key)| {
+            !bucket.is_empty()
+                && !key.is_empty()
+                && !key.ends_with('/')
+                && key
+                    .split('/')
+                    .all(|part| !part.is_empty() && part != "." && part != "..")
+        });
+    if valid {
+        Ok(url)
+    } else {
+        Err(format!(
+            "invalid S3 URL {url:?}: expected s3://BUCKET/PATH/TO/OBJECT"
+        ))
+    }
+}
+
+/// An S3-compatible store's base URL, kept without a trailing `/`.
+fn s3_endpoint(url: String) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        _ => Err(format!(
+            "invalid endpoint {url:?}: expected http://HOST[:PORT] or https://…"
+        )),
+    }
 }
 
 fn mailgun_def(c: &mut Checker<'_>, raw: raw::Mailgun) -> Option<Mailgun> {
@@ -1283,6 +1393,14 @@ mod raw {
         pub remote_s3_url: Opt<String>,
         /// The S3 region, e.g. `eu-west-1`.
         pub remote_s3_region: Opt<String>,
+        /// `http(s)://HOST[:PORT]` of an S3-compatible store; `""`: AWS.
+        pub remote_s3_endpoint: Opt<String>,
+        /// Access key; `""`: `AWS_ACCESS_KEY_ID` or the instance's.
+        pub remote_s3_access_key_id: Opt<String>,
+        /// Secret key; `""`: `AWS_SECRET_ACCESS_KEY` or the instance's.
+        pub remote_s3_secret_access_key: Opt<String>,
+        /// Seconds between two uploads of the copy, at least.
+        pub remote_s3_interval: Opt<i64>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1534,7 +1652,11 @@ mod raw {
 
     section! {
         General { public_url }
-        Database { filename, interval, startup_grace, remote_s3_url, remote_s3_region }
+        Database {
+            filename, interval, startup_grace, remote_s3_url, remote_s3_region,
+            remote_s3_endpoint, remote_s3_access_key_id, remote_s3_secret_access_key,
+            remote_s3_interval
+        }
         Listener { listen }
         Http { listen, base_path }
         Mail { server, from, tls, user, password }
@@ -1957,6 +2079,55 @@ mod tests {
     }
 
     #[test]
+    fn the_s3_copy_takes_its_defaults_and_hides_its_secret() {
+        let config =
+            parse("[database]\nremote_s3_url = \"s3://b/a/k\"\nremote_s3_region = \"r\"\n");
+        let s3 = config.database.remote_s3.unwrap();
+        assert_eq!((s3.endpoint, s3.access_key_id), (None, None));
+        assert_eq!(s3.interval, DEFAULT_S3_INTERVAL);
+        let config = parse(concat!(
+            "[database]\nremote_s3_url = \"s3://b/k\"\nremote_s3_region = \"r\"\n",
+            "remote_s3_access_key_id = \"id\"\nremote_s3_secret_access_key = \"hush\"\n"
+        ));
+        let shown = format!("{:?}", config.database.remote_s3.unwrap());
+        assert!(
+            shown.contains("\"id\"") && !shown.contains("hush"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn bad_s3_keys_are_reported() {
+        for url in [
+            "b/k",
+            "s3://b",
+            "s3://b/",
+            "s3:///k",
+            "s3://b/k/",
+            "s3://b/a//k",
+        ] {
+            let message = error(&format!("[database]\nremote_s3_url = {url:?}"));
+            assert!(
+                message
+                    .starts_with("/etc/lovebeat.cfg:2: [database] remote_s3_url: invalid S3 URL"),
+                "{url}: {message}"
+            );
+        }
+        let message = error("[database]\nremote_s3_endpoint = \"localhost:9000\"");
+        assert!(
+            message.contains("remote_s3_endpoint: invalid endpoint"),
+            "{message}"
+        );
+        let message = error("[database]\nremote_s3_interval = 0");
+        assert!(message.contains("remote_s3_interval: must be"), "{message}");
+        let message = error("[database]\nremote_s3_access_key_id = \"id\"");
+        assert!(
+            message.starts_with("/etc/lovebeat.cfg:2: [database] remote_s3_access_key_id: needs"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn startup_grace_may_be_zero_but_not_negative() {
         let config = parse("[database]\nstartup_grace = 0\n");
         assert_eq!(config.database.startup_grace, Duration::ZERO);
@@ -1978,6 +2149,10 @@ mod tests {
             startup_grace = 120
             remote_s3_url = "s3://bucket/lovebeat.db"
             remote_s3_region = "eu-west-1"
+            remote_s3_endpoint = "http://127.0.0.1:9000/"
+            remote_s3_access_key_id = "AKID"
+            remote_s3_secret_access_key = "secret"
+            remote_s3_interval = 300
             [udp]
             listen = "127.0.0.1:9127"
             [tcp]
@@ -2050,6 +2225,10 @@ mod tests {
                 remote_s3: Some(RemoteS3 {
                     url: "s3://bucket/lovebeat.db".to_owned(),
                     region: "eu-west-1".to_owned(),
+                    endpoint: Some("http://127.0.0.1:9000".to_owned()),
+                    access_key_id: Some("AKID".to_owned()),
+                    secret_access_key: Some("secret".to_owned()),
+                    interval: Duration::from_secs(300),
                 }),
             },
             udp: Listener {

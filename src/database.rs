@@ -1,11 +1,20 @@
 //! The database at startup: where it is, the Go lovebeat file that may sit
-//! at `[database] filename`, loading it; and `lovebeat import FILE`.
+//! at `[database] filename`, the S3 copy, loading it; and `lovebeat import
+//! FILE`.
 //!
 //! Go lovebeat kept a gzip *file* at `filename` (default `lovebeat.db`);
 //! our store is a *directory*. When `filename` is such a file, the store is
 //! the directory `FILENAME.d` beside it (`lovebeat_store::locate`), the Go
 //! file is imported into it on the first start and never touched, and
 //! every start says so in one line, with how to import it again.
+//!
+//! With an S3 copy (`[database] remote_s3_url`), an empty store is first
+//! restored from it (before any Go file: the copy is what the last run
+//! uploaded). No copy yet ("no such key") starts empty; a copy that cannot
+//! be read, after the retries of `S3Copy::download_at_startup`, or that is
+//! damaged, stops lovebeat with one line: starting empty would overwrite
+//! the copy with an empty snapshot at the first upload. A store that is not
+//! empty is used as it is, and the copy is not read.
 
 use std::fmt;
 use std::fs::File;
@@ -13,6 +22,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use lovebeat_core::Millis;
+use lovebeat_server::s3::{S3Copy, S3Error, STARTUP_ATTEMPTS};
 use lovebeat_store::golang::{GoReadError, read_go_database};
 use lovebeat_store::{Contents, GoImport, Store, StoreError, locate};
 
@@ -29,6 +39,13 @@ pub enum DatabaseError {
     /// A Go database that could not be read.
     GoFile {
         file: PathBuf,
+        why: String,
+    },
+    /// The S3 copy could not be read at startup, after retries.
+    S3(S3Error),
+    /// The S3 copy was read but is not a database.
+    S3Damaged {
+        url: String,
         why: String,
     },
 }
@@ -50,17 +67,36 @@ impl fmt::Display for DatabaseError {
                     file.display()
                 )
             }
+            DatabaseError::S3(e) => write!(
+                f,
+                "{e} ({STARTUP_ATTEMPTS} attempts); the local database is empty and lovebeat \
+                 will not start empty over the S3 copy: fix access to S3, or unset [database] \
+                 remote_s3_url to start without it"
+            ),
+            DatabaseError::S3Damaged { url, why } => write!(
+                f,
+                "the S3 copy {url} is not a lovebeat database ({why}); lovebeat will not \
+                 overwrite it: move it away in S3, or unset [database] remote_s3_url"
+            ),
         }
     }
 }
 
 impl std::error::Error for DatabaseError {}
 
-/// Opens the store for `filename`, imports a Go file found there the first
-/// time, and loads everything.
-pub fn open(filename: &Path, now: Millis) -> Result<Opened, DatabaseError> {
+/// Opens the store for `filename`, restores an empty one from the S3 copy
+/// `s3`, imports a Go file found there the first time, and loads
+/// everything.
+pub async fn open(
+    filename: &Path,
+    s3: Option<&S3Copy>,
+    now: Millis,
+) -> Result<Opened, DatabaseError> {
     let location = locate(filename)?;
     let store = Store::open(&location.store)?;
+    if let Some(s3) = s3.filter(|_| store.is_empty()) {
+        restore_from_s3(&store, s3, now).await?;
+    }
     if let Some(go_file) = &location.go_file {
         adopt_go_file(&store, go_file, now)?;
     }
@@ -72,6 +108,42 @@ pub fn open(filename: &Path, now: Millis) -> Result<Opened, DatabaseError> {
         contents.views.len()
     );
     Ok(Opened { store, contents })
+}
+
+/// Fills the empty `store` with the S3 copy, if there is one.
+async fn restore_from_s3(store: &Store, s3: &S3Copy, now: Millis) -> Result<(), DatabaseError> {
+    let url = s3.url();
+    let Some(bytes) = s3.download_at_startup().await.map_err(DatabaseError::S3)? else {
+        tracing::warn!(
+            "no S3 copy at {url} yet (no such key); starting with an empty database, the first \
+             upload creates it"
+        );
+        return Ok(());
+    };
+    let db = read_go_database(bytes.as_slice(), now).map_err(|e| DatabaseError::S3Damaged {
+        url: url.to_owned(),
+        why: e.to_string(),
+    })?;
+    if db.skipped > 0 {
+        tracing::warn!(
+            "{url}: skipped {} lines that are not service, alarm or view records",
+            db.skipped
+        );
+    }
+    let import = GoImport {
+        file: url.to_owned(),
+        at: now,
+        services: db.contents.services.len(),
+        views: db.contents.views.len(),
+    };
+    store.import(&db.contents, &import)?;
+    tracing::info!(
+        "restored {} services and {} views from the S3 copy {url} ({} bytes)",
+        import.services,
+        import.views,
+        bytes.len()
+    );
+    Ok(())
 }
 
 /// The first time: imports the Go file. Every time after: one line saying

@@ -26,6 +26,7 @@ use lovebeat_server::notify::{PeerSettings, service_host};
 use lovebeat_server::ops::{Ops, OpsSettings};
 use lovebeat_server::outbox::StoreOutbox;
 use lovebeat_server::probe::{ProbeSettings, Probes, Target};
+use lovebeat_server::s3::{S3Copy, S3Settings};
 use lovebeat_server::statsd::StatsdSettings;
 use lovebeat_server::tokens::TokenBook;
 use lovebeat_server::{Persistence, Server, Settings, now_ms};
@@ -290,13 +291,32 @@ fn ops_settings(config: &Config) -> OpsSettings {
     }
 }
 
+/// The client of the S3 copy the config asks for.
+fn s3_copy(remote: &config::RemoteS3) -> Result<S3Copy, lovebeat_server::s3::S3Error> {
+    S3Copy::new(&S3Settings {
+        url: remote.url.clone(),
+        region: remote.region.clone(),
+        endpoint: remote.endpoint.clone(),
+        access_key_id: remote.access_key_id.clone(),
+        secret_access_key: remote.secret_access_key.clone(),
+        interval: remote.interval,
+    })
+}
+
 async fn serve(config: Config) -> ExitCode {
     let engine_config = EngineConfig {
         algorithm: config.auto.algorithm,
         history: config.auto.history,
         views: config.views.iter().map(|v| v.template.clone()).collect(),
     };
-    let opened = match database::open(&config.database.filename, now_ms()) {
+    let s3 = match config.database.remote_s3.as_ref().map(s3_copy).transpose() {
+        Ok(s3) => s3,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let opened = match database::open(&config.database.filename, s3.as_ref(), now_ms()).await {
         Ok(opened) => opened,
         Err(e) => {
             eprintln!("lovebeat: {e}");
@@ -334,6 +354,7 @@ async fn serve(config: Config) -> ExitCode {
         persistence: Some(Persistence {
             store: opened.store,
             interval: config.database.interval,
+            s3,
         }),
         startup_grace: config.database.startup_grace,
         tokens: extras.tokens,

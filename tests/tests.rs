@@ -10,6 +10,8 @@
 //!   two peered daemons, `lovebeat services …`, the systemd unit.
 //! * `store`: the database across restarts and `kill -9`, a second
 //!   instance, a damaged store, Go database import.
+//! * `s3`: the S3 copy against moto's S3 server: uploads, a restore into
+//!   an empty lovebeat, an outage, an unreachable or damaged copy.
 //! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
 //!   `chromium-driver`), and the `/ws` websocket.
 //! * `seeds`: what came from the other seed monitors: explicit failure,
@@ -22,6 +24,7 @@ mod util;
 mod alert;
 mod daemon;
 mod ops;
+mod s3;
 mod seeds;
 mod store;
 mod ui;

@@ -12,7 +12,8 @@ use anyhow::{Context, Result, anyhow};
 
 pub struct Daemon {
     child: Child,
-    dir: PathBuf,
+    /// A directory of our own, removed on drop (None: the caller's).
+    own_dir: Option<PathBuf>,
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
     pub http: SocketAddr,
@@ -28,11 +29,20 @@ listen = "127.0.0.1:0"
 "#;
 
 impl Daemon {
+    /// A daemon in a fresh directory of its own.
     pub fn start(binary: &Path) -> Result<Daemon> {
+        let dir = std::env::temp_dir().join(format!("lovebeat-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let mut daemon = Daemon::start_in(binary, &dir)?;
+        daemon.own_dir = Some(dir);
+        Ok(daemon)
+    }
+
+    /// A daemon working in `dir` (its database is `dir/lovebeat.db`).
+    pub fn start_in(binary: &Path, dir: &Path) -> Result<Daemon> {
         let binary = std::fs::canonicalize(binary)
             .with_context(|| format!("no lovebeat binary at {}", binary.display()))?;
-        let dir = std::env::temp_dir().join(format!("lovebeat-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
         let config = dir.join("lovebeat.toml");
         std::fs::write(&config, CONFIG)?;
         let mut child = Command::new(&binary)
@@ -40,7 +50,7 @@ impl Daemon {
             .arg(&config)
             .arg("--config-dir")
             .arg(dir.join("conf.d"))
-            .current_dir(&dir)
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -70,19 +80,63 @@ impl Daemon {
         let [udp, tcp, http] = addrs.map(|a| a.expect("all three seen"));
         Ok(Daemon {
             child,
-            dir,
+            own_dir: None,
             udp,
             tcp,
             http,
         })
     }
 
+    /// The response (head and body) to a GET of `path`.
+    pub fn get(&self, path: &str) -> Result<String> {
+        let mut stream = TcpStream::connect(self.http)?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes())?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response)
+    }
+
+    /// Sends one datagram to the daemon's UDP port.
+    pub fn beat_udp(&self, payload: &str) -> Result<()> {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        socket.send_to(payload.as_bytes(), self.udp)?;
+        Ok(())
+    }
+
+    /// Resident memory, from /proc.
+    pub fn rss(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| anyhow!("no VmRSS in /proc"))?;
+        Ok(kib * 1024)
+    }
+
+    /// The share of one core the process used over `span`.
+    pub fn cpu_share(&self, span: Duration) -> Result<f64> {
+        let ticks = || -> Result<u64> {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map_or("", |(_, r)| r)
+                .split_whitespace()
+                .collect();
+            Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
+        };
+        let before = ticks()?;
+        std::thread::sleep(span);
+        let used = ticks()? - before;
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        Ok(used as f64 / per_second / span.as_secs_f64())
+    }
+
     /// `lovebeat_beats_total` from `/metrics`.
     pub fn beats(&self) -> Result<u64> {
-        let mut stream = TcpStream::connect(self.http)?;
-        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")?;
-        let mut body = String::new();
-        stream.read_to_string(&mut body)?;
+        let body = self.get("/metrics")?;
         body.lines()
             .find_map(|l| l.strip_prefix("lovebeat_beats_total "))
             .and_then(|v| v.trim().parse().ok())
@@ -103,6 +157,8 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(dir) = &self.own_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

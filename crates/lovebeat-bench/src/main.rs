@@ -10,6 +10,7 @@
 mod daemon;
 mod http;
 mod payload;
+mod scale;
 mod tcp;
 mod udp;
 
@@ -35,9 +36,12 @@ struct Args {
     /// Distinct service names the load rotates over.
     #[arg(long, default_value_t = 10_000)]
     services: usize,
-    /// Only these scenarios (udp1, udp20, tcp4, http64); all by default.
+    /// Only these scenarios (udp1, udp20, tcp4, http64, scale); all by default.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Services in the scale scenario (memory, idle CPU, restart, detection).
+    #[arg(long, default_value_t = 1_000_000)]
+    scale_services: usize,
 }
 
 /// One line of the report.
@@ -110,21 +114,36 @@ fn main() -> Result<()> {
         .print();
     }
     if wants("http64") {
+        http_row(&daemon, &runtime, &args, duration)?.print();
+    }
+    drop(daemon);
+    if wants("scale") {
+        println!();
+        scale::run(&args.lovebeat, args.scale_services)?.print();
+    }
+    Ok(())
+}
+
+fn http_row(
+    daemon: &Daemon,
+    runtime: &tokio::runtime::Runtime,
+    args: &Args,
+    duration: Duration,
+) -> Result<Row> {
+    {
         let base = runtime.block_on(http::baseline())?;
         let baseline = runtime.block_on(http::send(base, 64, args.services, duration))?;
         let (sent, accepted) = daemon
             .measure(|| runtime.block_on(http::send(daemon.http, 64, args.services, duration)))?;
-        Row {
+        Ok(Row {
             scenario: "http, 64 keep-alive connections",
             baseline: baseline as f64 / args.seconds,
             lovebeat: accepted as f64 / args.seconds,
             target: "≥ 0.6",
             sent,
             accepted,
-        }
-        .print();
+        })
     }
-    Ok(())
 }
 
 fn udp_row(

@@ -282,6 +282,85 @@ impl StoreFlushed {
     }
 }
 
+/// A snapshot of the database reached the S3 copy.
+pub struct S3Uploaded<'a> {
+    pub url: &'a str,
+    pub bytes: usize,
+    pub services: usize,
+    /// The snapshot holds every change saved before this (ms since the epoch).
+    pub saved_at: lovebeat_core::Millis,
+    pub duration: Duration,
+}
+
+impl S3Uploaded<'_> {
+    pub fn emit(self, metrics: &Metrics) {
+        metrics.s3_uploaded(self.saved_at);
+        tracing::debug!(
+            url = self.url,
+            bytes = self.bytes,
+            services = self.services,
+            duration_ms = self.duration.as_millis() as u64,
+            "uploaded the database to S3"
+        );
+    }
+}
+
+/// An upload to the S3 copy failed.
+pub struct S3UploadFailed<'a> {
+    pub url: &'a str,
+    pub error: &'a str,
+    /// When it is tried again; None: never, lovebeat is stopping.
+    pub retry: Option<Duration>,
+}
+
+impl S3UploadFailed<'_> {
+    pub fn emit(self, metrics: &Metrics) {
+        // Retries come no faster than one a second, so every one is logged.
+        metrics.s3_upload_failed();
+        match self.retry {
+            Some(retry) => tracing::error!(
+                url = self.url,
+                error = self.error,
+                "cannot upload the database to S3; retrying in {retry:?}"
+            ),
+            None => tracing::error!(
+                url = self.url,
+                error = self.error,
+                "cannot upload the database to S3 at shutdown; the S3 copy misses the changes \
+                 since the previous upload"
+            ),
+        }
+    }
+}
+
+/// A snapshot was not uploaded because the S3 copy already holds the same.
+pub struct S3Unchanged {
+    /// The copy holds every change saved before this (ms since the epoch).
+    pub saved_at: lovebeat_core::Millis,
+}
+
+impl S3Unchanged {
+    pub fn emit(self, metrics: &Metrics) {
+        metrics.s3_current(self.saved_at);
+    }
+}
+
+/// The S3 copy took an upload again after failures.
+pub struct S3UploadRecovered<'a> {
+    pub url: &'a str,
+    pub failures: u64,
+}
+
+impl S3UploadRecovered<'_> {
+    pub fn emit(self) {
+        tracing::info!(
+            url = self.url,
+            failures = self.failures,
+            "uploaded the database to S3 again"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +389,40 @@ mod tests {
         assert!(text.contains("\nlovebeat_store_flush_duration_seconds_count 1\n"));
         let flush = flushes.try_recv().unwrap();
         assert_eq!(flush.duration, duration);
+    }
+
+    #[test]
+    fn s3_uploads_are_counted_and_timestamped() {
+        let metrics = Metrics::new(Default::default(), "test");
+        S3Uploaded {
+            url: "s3://b/k",
+            bytes: 10,
+            services: 1,
+            saved_at: 5_000,
+            duration: Duration::from_millis(2),
+        }
+        .emit(&metrics);
+        S3UploadFailed {
+            url: "s3://b/k",
+            error: "down",
+            retry: Some(Duration::from_secs(1)),
+        }
+        .emit(&metrics);
+        assert_eq!(metrics.s3_uploads(), (1, 1));
+        let scrape = crate::metrics::Scrape {
+            snapshot: Default::default(),
+            queue: (0, 1),
+        };
+        let text = metrics.render(scrape, crate::metrics::Format::Text);
+        assert!(text.contains("\nlovebeat_s3_uploads_total 1\n"), "{text}");
+        assert!(
+            text.contains("\nlovebeat_s3_upload_errors_total 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nlovebeat_s3_uploaded_timestamp_seconds 5.0\n"),
+            "{text}"
+        );
     }
 
     #[test]

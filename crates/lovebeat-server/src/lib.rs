@@ -17,6 +17,8 @@
 //!   [`ops::Ops::start`]: `statelog` (§7.5 log lines), [`eventlog`] (§7.4),
 //!   [`statsd`] (§7.3) and [`notify`] (§7.2 peers).
 //! * [`persist`]: write-behind of changes to the store.
+//! * [`s3`]: the S3 copy of the store: the startup download, and the
+//!   upload task.
 //! * [`outbox`]: the store as the alerts' durable outbox.
 //! * `grace`: holding back the restore's view changes (`startup_grace`).
 //! * [`tokens`]: statuscope push tokens, stored hashed.
@@ -39,6 +41,7 @@ pub mod ops;
 pub mod outbox;
 pub mod persist;
 pub mod probe;
+pub mod s3;
 pub mod snapshot;
 mod statelog;
 pub mod statsd;
@@ -98,6 +101,8 @@ pub struct Server {
     actor: JoinHandle<Engine>,
     /// Where the status page's history is saved at shutdown.
     history: Option<(lovebeat_store::Store, Arc<history::StateHistory>)>,
+    /// Keeps the S3 copy up to date, when there is one.
+    uploader: Option<s3::Uploader>,
 }
 
 /// A listener that could not be opened.
@@ -130,9 +135,14 @@ impl Server {
         let metrics = Arc::new(metrics::Metrics::new(settings.metrics, &settings.version));
         metrics.add_collector(Arc::new(metrics::AlertSeries(settings.alerter.clone())));
         let (mut actor, handle) =
-            actor::Actor::new(engine, settings.queue, metrics, settings.alerter);
+            actor::Actor::new(engine, settings.queue, metrics.clone(), settings.alerter);
         let store = settings.persistence.as_ref().map(|p| p.store.clone());
+        let mut uploader = None;
         if let Some(persistence) = settings.persistence {
+            if let Some(copy) = &persistence.s3 {
+                let store = persistence.store.clone();
+                uploader = Some(s3::Uploader::start(copy.clone(), store, metrics));
+            }
             actor = actor.with_persistence(persistence);
         }
         let actor = actor.with_startup_grace(settings.startup_grace);
@@ -192,11 +202,12 @@ impl Server {
             ingest,
             actor,
             history: store.map(|store| (store, history)),
+            uploader,
         })
     }
 
-    /// Stops taking beats, applies what is queued, saves it, and returns
-    /// the engine.
+    /// Stops taking beats, applies what is queued, saves it, uploads it to
+    /// the S3 copy if there is one, and returns the engine.
     pub async fn shutdown(self) -> Engine {
         self.stop_ingest.cancel();
         let grace = std::time::Duration::from_millis(500);
@@ -211,6 +222,10 @@ impl Server {
             let _ = saved.await;
         }
         self.stop_actor.cancel();
-        self.actor.await.expect("the actor does not panic")
+        let engine = self.actor.await.expect("the actor does not panic");
+        if let Some(uploader) = self.uploader {
+            uploader.finish().await;
+        }
+        engine
     }
 }

@@ -40,6 +40,8 @@ pub struct Persistence {
     pub store: Store,
     /// `[database] interval`: the longest a beat waits to be saved.
     pub interval: Duration,
+    /// Where the store is copied to (`s3`), if anywhere.
+    pub s3: Option<crate::s3::S3Copy>,
 }
 
 /// Runs once the save it was handed with is on disk.
@@ -362,6 +364,7 @@ mod tests {
         let actor = actor.with_persistence(Persistence {
             store: store.clone(),
             interval,
+            s3: None,
         });
         let stop = CancellationToken::new();
         tokio::spawn(actor.run(stop.clone()));
@@ -425,6 +428,7 @@ mod tests {
         let actor = actor.with_persistence(Persistence {
             store: store.clone(),
             interval: Duration::from_secs(3600),
+            s3: None,
         });
         let stop = CancellationToken::new();
         let running = tokio::spawn(actor.run(stop.clone()));

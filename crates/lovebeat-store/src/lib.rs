@@ -4,12 +4,12 @@
 //! The engine's memory is authoritative; this crate is where it is kept
 //! between runs. It knows nothing of timing: the server's write-behind
 //! thread decides when to [`Store::save`], `main` decides where the store is
-//! ([`locate`]) and [`Store::load`]s it once at startup, and the alerter
-//! uses the outbox. All calls are synchronous; call them off the async
+//! ([`locate`]) and [`Store::load`]s it once at startup, the alerter
+//! uses the outbox, and the S3 copy reads a [`Store::snapshot`]. All calls are synchronous; call them off the async
 //! runtime's worker threads.
 //!
 //! # Layout
-//! * `store`: [`Store`]: open, load, save, import.
+//! * `store`: [`Store`]: open, load, save, import, snapshot.
 //! * `outbox`: the alert outbox methods of [`Store`].
 //! * `extras`: push tokens and status-page messages ([`TokenRecord`],
 //!   [`MessageRecord`]).

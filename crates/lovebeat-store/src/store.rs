@@ -159,6 +159,24 @@ impl Store {
         Ok(contents)
     }
 
+    /// Every stored service and view as of one moment between two saves
+    /// (no save or import runs while it is read), and the generation they
+    /// belong to: what the S3 copy uploads.
+    pub fn snapshot(&self) -> Result<(u64, Contents), StoreError> {
+        let saves = self.saves.lock().expect("saves are not poisoned");
+        let contents = self.load()?;
+        Ok((saves.generation, contents))
+    }
+
+    /// How many saves (and imports) the store has had: it changes
+    /// whenever anything may have been written.
+    pub fn generation(&self) -> u64 {
+        self.saves
+            .lock()
+            .expect("saves are not poisoned")
+            .generation
+    }
+
     /// Writes `save` (one sled batch per tree) and flushes: when this
     /// returns `Ok`, every record of `save` is on disk.
     pub fn save(&self, save: &Save) -> Result<(), StoreError> {
@@ -269,6 +287,24 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "sled panicked while reading it".to_owned())
 }
 
+/// Opens a store that this process had open a moment ago: sled releases
+/// its lock when its last handle is gone, which on a loaded machine can be
+/// a little after the drop.
+#[cfg(test)]
+pub(crate) fn reopen(path: &Path) -> Result<Store, StoreError> {
+    let start = std::time::Instant::now();
+    loop {
+        match Store::open(path) {
+            Err(StoreError::Locked { .. })
+                if start.elapsed() < std::time::Duration::from_secs(10) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -314,7 +350,7 @@ pub(crate) mod tests {
     fn saved_records_load_after_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let store = Store::open(&path).unwrap();
+        let store = reopen(&path).unwrap();
         let save = Save {
             services: vec![service("b", 2), service("a", 1)],
             views: vec![view("v", 4)],
@@ -322,7 +358,7 @@ pub(crate) mod tests {
         };
         store.save(&save).unwrap();
         drop(store);
-        let contents = Store::open(&path).unwrap().load().unwrap();
+        let contents = reopen(&path).unwrap().load().unwrap();
         assert_eq!(contents.services, vec![service("a", 1), service("b", 2)]);
         assert_eq!(contents.views, vec![view("v", 4)]);
     }
@@ -353,8 +389,8 @@ pub(crate) mod tests {
     fn a_second_open_of_the_same_store_is_refused_as_locked() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let _first = Store::open(&path).unwrap();
-        let err = Store::open(&path).unwrap_err();
+        let _first = reopen(&path).unwrap();
+        let err = Store::open(&path).unwrap_err(); // no retry: locked for good
         assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
         assert!(err.to_string().contains("in use by another"), "{err}");
     }
@@ -363,7 +399,7 @@ pub(crate) mod tests {
     fn a_store_of_a_newer_format_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let store = Store::open(&path).unwrap();
+        let store = reopen(&path).unwrap();
         store
             .db
             .insert(
@@ -373,7 +409,7 @@ pub(crate) mod tests {
             .unwrap();
         store.flush().unwrap();
         drop(store);
-        let err = Store::open(&path).unwrap_err();
+        let err = reopen(&path).unwrap_err();
         assert!(matches!(err, StoreError::TooNew { .. }), "{err:?}");
     }
 
@@ -385,7 +421,7 @@ pub(crate) mod tests {
         other.insert(b"someone-else", b"data").unwrap();
         other.flush().unwrap();
         drop(other);
-        let err = Store::open(&path).unwrap_err();
+        let err = reopen(&path).unwrap_err();
         assert!(matches!(err, StoreError::NotAStore { .. }), "{err:?}");
     }
 
@@ -421,7 +457,7 @@ pub(crate) mod tests {
     /// A store with `n` services saved, closed; returns its path.
     fn saved_store(dir: &tempfile::TempDir, n: usize) -> std::path::PathBuf {
         let path = dir.path().join("db");
-        let store = Store::open(&path).unwrap();
+        let store = reopen(&path).unwrap();
         let mut save = Save::default();
         for i in 0..n {
             save.services.push(service(&format!("s{i}"), i as Millis));
@@ -435,7 +471,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = saved_store(&dir, 100);
         std::fs::write(path.join("db"), b"not sled at all".repeat(100)).unwrap();
-        let err = Store::open(&path).unwrap_err();
+        let err = reopen(&path).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     }
 
@@ -447,16 +483,34 @@ pub(crate) mod tests {
         let mut bytes = std::fs::read(&log).unwrap();
         bytes.truncate(bytes.len() / 2);
         std::fs::write(&log, bytes).unwrap();
-        let err = Store::open(&path).unwrap_err();
+        let err = reopen(&path).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         assert!(err.to_string().contains("is damaged"), "{err}");
+    }
+
+    #[test]
+    fn a_snapshot_is_everything_as_of_its_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let before = store.generation();
+        let save = Save {
+            services: vec![service("a", 1)],
+            views: vec![view("v", 1)],
+            ..Save::default()
+        };
+        store.save(&save).unwrap();
+        let (generation, contents) = store.snapshot().unwrap();
+        assert_eq!(generation, before + 1);
+        assert_eq!(generation, store.generation());
+        assert_eq!(contents, store.load().unwrap());
+        assert_eq!(contents.services, vec![service("a", 1)]);
     }
 
     #[test]
     fn a_checkpointed_store_reopens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let store = Store::open(&path).unwrap();
+        let store = reopen(&path).unwrap();
         for i in 0..3 {
             store
                 .save(&Save {
@@ -467,7 +521,7 @@ pub(crate) mod tests {
         }
         store.checkpoint().unwrap();
         drop(store);
-        let store = Store::open(&path).unwrap();
+        let store = reopen(&path).unwrap();
         assert_eq!(store.load().unwrap().services, vec![service("a", 2)]);
     }
 }

@@ -173,6 +173,10 @@ pub struct Metrics {
     store_save_errors: Counter,
     /// ms since the epoch: every change applied before it is on disk.
     store_saved_at: Arc<AtomicI64>,
+    s3_uploads: Counter,
+    s3_upload_errors: Counter,
+    /// ms since the epoch: the S3 copy holds everything saved before it.
+    s3_uploaded_at: Arc<AtomicI64>,
     /// Periodic flushes, for statsd out and the peer notifier.
     flushes: broadcast::Sender<Flush>,
     /// Collectors other parts add once running (the alert outbox).
@@ -295,7 +299,29 @@ impl Metrics {
             store_save_errors.clone(),
         );
         let store_saved_at = Arc::new(AtomicI64::new(0));
-        registry.register_collector(Box::new(SavedAt(store_saved_at.clone())));
+        registry.register_collector(Box::new(Timestamp {
+            ms: store_saved_at.clone(),
+            name: names::STORE_SAVED_TIMESTAMP,
+            help: "Every change applied before this time is on disk (0: no save yet).",
+        }));
+        let s3_uploads = Counter::default();
+        registry.register(
+            names::S3_UPLOADS,
+            "Snapshots of the database uploaded to the S3 copy",
+            s3_uploads.clone(),
+        );
+        let s3_upload_errors = Counter::default();
+        registry.register(
+            names::S3_UPLOAD_ERRORS,
+            "Failed uploads to the S3 copy (each is retried)",
+            s3_upload_errors.clone(),
+        );
+        let s3_uploaded_at = Arc::new(AtomicI64::new(0));
+        registry.register_collector(Box::new(Timestamp {
+            ms: s3_uploaded_at.clone(),
+            name: names::S3_UPLOADED_TIMESTAMP,
+            help: "The S3 copy holds every change saved before this time (0: no upload yet).",
+        }));
         let build_info: Family<Vec<(&'static str, String)>, Gauge> = Family::default();
         build_info
             .get_or_create(&vec![("version", version.to_owned())])
@@ -320,6 +346,9 @@ impl Metrics {
             store_saves,
             store_save_errors,
             store_saved_at,
+            s3_uploads,
+            s3_upload_errors,
+            s3_uploaded_at,
             flushes: broadcast::channel(16).0,
             extra: RwLock::new(Vec::new()),
         }
@@ -334,6 +363,33 @@ impl Metrics {
     /// Counts a failed save.
     pub fn save_failed(&self) {
         self.store_save_errors.inc();
+    }
+
+    /// Counts an upload to the S3 copy of what was saved by `saved_at` (ms).
+    pub fn s3_uploaded(&self, saved_at: Millis) {
+        self.s3_uploads.inc();
+        self.s3_uploaded_at.fetch_max(saved_at, Relaxed);
+    }
+
+    /// Notes that the S3 copy holds what was saved by `saved_at` (ms),
+    /// without an upload: nothing changed.
+    pub fn s3_current(&self, saved_at: Millis) {
+        self.s3_uploaded_at.fetch_max(saved_at, Relaxed);
+    }
+
+    /// Counts a failed upload to the S3 copy.
+    pub fn s3_upload_failed(&self) {
+        self.s3_upload_errors.inc();
+    }
+
+    /// Uploads to the S3 copy so far: (successful, failed).
+    pub fn s3_uploads(&self) -> (u64, u64) {
+        (self.s3_uploads.get(), self.s3_upload_errors.get())
+    }
+
+    /// When the newest save on disk was taken (ms since the epoch; 0: none).
+    pub fn saved_at(&self) -> Millis {
+        self.store_saved_at.load(Relaxed)
     }
 
     /// Periodic flushes from now on.
@@ -419,22 +475,23 @@ impl Collector for Shared {
     }
 }
 
-/// `lovebeat_store_saved_timestamp_seconds`, in seconds with ms.
+/// A timestamp gauge kept in ms, exposed in seconds with ms:
+/// `lovebeat_store_saved_timestamp_seconds` and
+/// `lovebeat_s3_uploaded_timestamp_seconds`.
 #[derive(Debug)]
-struct SavedAt(Arc<AtomicI64>);
+struct Timestamp {
+    ms: Arc<AtomicI64>,
+    name: &'static str,
+    help: &'static str,
+}
 
-impl Collector for SavedAt {
+impl Collector for Timestamp {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
         use prometheus_client::encoding::EncodeMetric;
         let gauge = prometheus_client::metrics::gauge::ConstGauge::new(
-            self.0.load(Relaxed) as f64 / 1000.0,
+            self.ms.load(Relaxed) as f64 / 1000.0,
         );
-        gauge.encode(encoder.encode_descriptor(
-            names::STORE_SAVED_TIMESTAMP,
-            "Every change applied before this time is on disk (0: no save yet).",
-            None,
-            gauge.metric_type(),
-        )?)
+        gauge.encode(encoder.encode_descriptor(self.name, self.help, None, gauge.metric_type())?)
     }
 }
 

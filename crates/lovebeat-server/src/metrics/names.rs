@@ -80,6 +80,12 @@ pub const STORE_SAVES: &str = "lovebeat_store_saves";
 pub const STORE_SAVE_ERRORS: &str = "lovebeat_store_save_errors";
 /// Gauge: every change applied before this time is on disk.
 pub const STORE_SAVED_TIMESTAMP: &str = "lovebeat_store_saved_timestamp_seconds";
+/// Counter: snapshots of the database uploaded to the S3 copy.
+pub const S3_UPLOADS: &str = "lovebeat_s3_uploads";
+/// Counter: failed uploads to the S3 copy (each is retried).
+pub const S3_UPLOAD_ERRORS: &str = "lovebeat_s3_upload_errors";
+/// Gauge: the S3 copy holds every change saved before this time.
+pub const S3_UPLOADED_TIMESTAMP: &str = "lovebeat_s3_uploaded_timestamp_seconds";
 /// Counter `{kind,result}`: alert deliveries by back-end kind and result,
 /// encoded by the alert outbox's collector (`Metrics::add_collector`).
 pub const ALERTS: &str = "lovebeat_alerts";

@@ -1,0 +1,150 @@
+//! Scale: a million services with full beat history, written straight into
+//! a store; then lovebeat's restart time, memory per service, idle CPU and
+//! detection delay after a deadline, on that store.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use lovebeat_core::{ServiceRecord, State, Timeout};
+use lovebeat_store::{Save, Store};
+
+use crate::daemon::Daemon;
+
+/// What the scale run measured.
+pub struct Report {
+    pub services: usize,
+    /// From starting the process to a beat accepted.
+    pub restart: Duration,
+    pub rss_bytes: u64,
+    pub empty_rss_bytes: u64,
+    /// Share of one core used over ten idle seconds.
+    pub idle_cpu: f64,
+    /// Worst delay from a deadline to the service showing `error`.
+    pub detection: Duration,
+}
+
+impl Report {
+    pub fn print(&self) {
+        let per_service =
+            (self.rss_bytes.saturating_sub(self.empty_rss_bytes)) as f64 / self.services as f64;
+        println!("| what | measured | target |");
+        println!("|---|---|---|");
+        println!(
+            "| memory, {} services with 100 intervals each | {:.0} bytes/service (RSS {} MiB, empty daemon {} MiB) | ≤ 1024 |",
+            self.services,
+            per_service,
+            self.rss_bytes >> 20,
+            self.empty_rss_bytes >> 20
+        );
+        println!(
+            "| idle CPU with {} services | {:.2} % of one core | ≤ 2 % |",
+            self.services,
+            self.idle_cpu * 100.0
+        );
+        println!(
+            "| restart with {} services, to a beat accepted | {} ms | ≤ 3000 ms |",
+            self.services,
+            self.restart.as_millis()
+        );
+        println!(
+            "| detection delay after a deadline (worst of 5, polled every 5 ms) | {} ms | ≤ 100 ms |",
+            self.detection.as_millis()
+        );
+    }
+}
+
+pub fn run(binary: &Path, services: usize) -> Result<Report> {
+    let empty = Daemon::start(binary)?;
+    std::thread::sleep(Duration::from_secs(1));
+    let empty_rss_bytes = empty.rss()?;
+    drop(empty);
+
+    let dir = std::env::temp_dir().join(format!("lovebeat-scale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    fill_store(&dir.join("lovebeat.db"), services)?;
+
+    let started = Instant::now();
+    let daemon = Daemon::start_in(binary, &dir)?;
+    daemon.beat_udp("scale.probe.beat:1|c\n")?;
+    wait_for(Duration::from_secs(60), || Ok(daemon.beats()? > 0))?;
+    let restart = started.elapsed();
+
+    std::thread::sleep(Duration::from_secs(3));
+    let rss_bytes = daemon.rss()?;
+    let idle_cpu = daemon.cpu_share(Duration::from_secs(10))?;
+    let mut detection = Duration::ZERO;
+    for i in 0..5 {
+        detection = detection.max(detection_delay(&daemon, i)?);
+    }
+    drop(daemon);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Report {
+        services,
+        restart,
+        rss_bytes,
+        empty_rss_bytes,
+        idle_cpu,
+        detection,
+    })
+}
+
+/// Writes `n` services with full histories, as a long-running lovebeat
+/// would have them.
+fn fill_store(path: &Path, n: usize) -> Result<()> {
+    let store = Store::open(path).context("opening the scale store")?;
+    let now = lovebeat_server::now_ms();
+    let history: Vec<u32> = (0..100).map(|i| 59_000 + (i * 37 % 2000)).collect();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(50_000) {
+        let services = chunk
+            .iter()
+            .map(|i| ServiceRecord {
+                name: Arc::from(format!("scale.service{i:07}")),
+                created: now - 6_000_000,
+                last_beat: Some(now - 1000),
+                warn_timeout: Timeout::Never,
+                err_timeout: Timeout::After(3_600_000),
+                state: State::Ok,
+                muted_since: None,
+                last_state_change: now - 6_000_000,
+                history: history.clone(),
+                failure: None,
+                beats: 101,
+                team: None,
+            })
+            .collect();
+        store.save(&Save {
+            services,
+            ..Save::default()
+        })?;
+    }
+    store.checkpoint()?;
+    Ok(())
+}
+
+/// Sets a 1 s error timeout on a fresh service, beats it, and polls until
+/// it shows `error`; returns how long after the deadline that was.
+fn detection_delay(daemon: &Daemon, i: usize) -> Result<Duration> {
+    let name = format!("scale.deadline{i}");
+    daemon.beat_udp(&format!("{name}.err:1|g\n{name}.beat:1|c\n"))?;
+    let sent = Instant::now();
+    let seen = wait_for(Duration::from_secs(10), || {
+        Ok(daemon
+            .get(&format!("/api/services/{name}"))?
+            .contains("\"state\": \"error\""))
+    })?;
+    Ok(seen.saturating_duration_since(sent + Duration::from_secs(1)))
+}
+
+/// Polls `check` every 5 ms; returns the moment it held.
+fn wait_for(limit: Duration, mut check: impl FnMut() -> Result<bool>) -> Result<Instant> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check()? {
+            return Ok(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    bail!("gave up after {limit:?}")
+}
