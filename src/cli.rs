@@ -63,6 +63,16 @@ pub enum Command {
         #[command(subcommand)]
         command: ServicesCommand,
     },
+    /// Save the status page of a running lovebeat as DIR/index.html, to
+    /// host it as static files (run it from cron to keep it fresh)
+    StatusPage {
+        /// Base URL of the daemon's HTTP API [default: the config's [http] listen]
+        #[arg(long, env = "LOVEBEAT_URL", value_name = "URL", value_parser = parse_url)]
+        url: Option<String>,
+        /// Directory to write index.html into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Import a Go lovebeat database file (gzip of SERV/ALARM/VIEW lines)
     /// into the database of the config, replacing the services and views
     /// it names; run it while the daemon is stopped.
@@ -109,6 +119,41 @@ pub enum ServicesCommand {
     /// Delete a service (it comes back with its next beat)
     Delete {
         /// The service, e.g. backup.nightly
+        name: String,
+    },
+    /// Report that a service failed: it is in error until its next beat
+    Fail {
+        /// The service, e.g. backup.nightly
+        name: String,
+        /// What failed, kept with the service
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        message: String,
+    },
+    /// Add a service that pushes with a token (statuscope's heartbeat:add):
+    /// `POST /signal` with application=NAME, token=…, status=ok|fail.
+    /// Prints the token; lovebeat keeps only its hash.
+    Add {
+        /// The service (statuscope's application), e.g. my_app
+        name: String,
+        /// Seconds between signals before it is late; 0: no deadline, just
+        /// remember the last state
+        #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
+        interval: u64,
+        /// The team label: views can select on it (`[[alarms]] team`) and
+        /// /metrics carries it
+        #[arg(long, value_name = "TEAM")]
+        team: Option<String>,
+    },
+    /// Issue a new token for a service added with `add` and print it (the
+    /// old token stops working: lovebeat keeps only a hash, so it cannot
+    /// show the old one)
+    Token {
+        /// The service, e.g. my_app
+        name: String,
+    },
+    /// Remove a service added with `add`: its token and the service
+    Remove {
+        /// The service, e.g. my_app
         name: String,
     },
 }
@@ -728,6 +773,74 @@ mod tests {
         );
         assert!(parse_from(args(&["services", "--url", "ftp://x", "list"])).is_err());
         assert!(parse_from(args(&["services", "mute"])).is_err());
+    }
+
+    /// The services command of a command line.
+    fn services_command(list: &[&str]) -> ServicesCommand {
+        match cli(list).command {
+            Command::Services { command, .. } => command,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn statuscope_s_add_token_and_remove() {
+        let add = services_command(&[
+            "services",
+            "add",
+            "my_app",
+            "--interval",
+            "16800",
+            "--team",
+            "puzzle",
+        ]);
+        let want = ServicesCommand::Add {
+            name: "my_app".into(),
+            interval: 16800,
+            team: Some("puzzle".into()),
+        };
+        assert_eq!(add, want);
+        let ServicesCommand::Add { interval, team, .. } =
+            services_command(&["services", "add", "x"])
+        else {
+            panic!();
+        };
+        assert_eq!(
+            (interval, team),
+            (86_400, None),
+            "statuscope's default: a day"
+        );
+        let token = services_command(&["services", "token", "my_app"]);
+        assert_eq!(
+            token,
+            ServicesCommand::Token {
+                name: "my_app".into()
+            }
+        );
+        let remove = services_command(&["services", "remove", "my_app"]);
+        assert_eq!(
+            remove,
+            ServicesCommand::Remove {
+                name: "my_app".into()
+            }
+        );
+        let fail = services_command(&["services", "fail", "job", "--message", "exit 3"]);
+        let want = ServicesCommand::Fail {
+            name: "job".into(),
+            message: "exit 3".into(),
+        };
+        assert_eq!(fail, want);
+        assert!(parse_from(args(&["services", "add", "x", "--interval", "-1"])).is_err());
+    }
+
+    #[test]
+    fn status_page_needs_an_out_dir() {
+        let parsed = cli(&["status-page", "--out", "/var/www/status"]).command;
+        let Command::StatusPage { url, out } = parsed else {
+            panic!("{parsed:?}");
+        };
+        assert_eq!((url, out), (None, PathBuf::from("/var/www/status")));
+        assert!(parse_from(args(&["status-page"])).is_err());
     }
 
     #[test]

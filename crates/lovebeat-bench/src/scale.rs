@@ -113,6 +113,7 @@ fn fill_store(path: &Path, n: usize) -> Result<()> {
                 beats: 101,
                 auto_algorithm: None,
                 rhythm: None,
+                team: None,
             })
             .collect();
         store.save(&Save {

@@ -66,6 +66,12 @@ pub enum Event {
     ServiceRemoved {
         record: ServiceRecord,
     },
+    /// The service's team label changed (and with it, maybe, its views).
+    ServiceTeamChanged {
+        name: Arc<str>,
+        from: Option<String>,
+        to: Option<String>,
+    },
     ViewAdded {
         name: Arc<str>,
     },
@@ -337,6 +343,25 @@ impl Engine {
         self.refresh(id, now);
     }
 
+    /// Sets or clears the service's team label; the service leaves the
+    /// views whose team no longer matches and joins those that now do.
+    pub fn set_team(&mut self, now: Millis, name: &str, team: Option<&str>) {
+        let id = self.id_or_create(now, name);
+        let s = self.service_mut(id);
+        if s.team.as_deref() == team {
+            return;
+        }
+        let from = std::mem::replace(&mut s.team, team.map(str::to_owned));
+        let name = s.name.clone();
+        self.events.push(Event::ServiceTeamChanged {
+            name,
+            from,
+            to: team.map(str::to_owned),
+        });
+        self.rejoin_views(id, now);
+        self.refresh(id, now);
+    }
+
     pub fn mute(&mut self, now: Millis, name: &str) {
         let id = self.id_or_create(now, name);
         let s = self.service_mut(id);
@@ -561,10 +586,7 @@ impl Engine {
                 (self.services.len() - 1) as u32
             }
         };
-        let memberships: Vec<(usize, String)> = (self.config.views.iter().enumerate())
-            .filter_map(|(t, template)| template.view_for(&service.name).map(|v| (t, v)))
-            .collect();
-        for (t, view) in memberships {
+        for (t, view) in self.memberships(&service) {
             service.views.push(self.view_or_create(view.into(), t));
         }
         let name = service.name.clone();
@@ -585,6 +607,47 @@ impl Engine {
             self.settle_view(vid, now);
         }
         id
+    }
+
+    /// The (template, view name) pairs a service belongs to, by config.
+    fn memberships(&self, service: &Service) -> Vec<(usize, String)> {
+        let team = service.team.as_deref();
+        (self.config.views.iter().enumerate())
+            .filter_map(|(t, template)| {
+                template
+                    .view_for_member(&service.name, team)
+                    .map(|v| (t, v))
+            })
+            .collect()
+    }
+
+    /// Moves a service whose label changed into the views it now belongs
+    /// to, out of the others, settling every view touched.
+    fn rejoin_views(&mut self, id: u32, now: Millis) {
+        let wanted: Vec<u32> = {
+            let pairs = self.memberships(self.services[id as usize].as_ref().expect("live"));
+            pairs
+                .into_iter()
+                .map(|(t, view)| self.view_or_create(view.into(), t))
+                .collect()
+        };
+        let s = self.service_mut(id);
+        let state = s.state;
+        let old = std::mem::replace(&mut s.views, wanted.clone());
+        for &vid in old.iter().filter(|v| !wanted.contains(v)) {
+            let view = self.view_mut(vid);
+            view.members.remove(&id);
+            view.count(Some(state), None);
+            self.touch_view(vid);
+            self.settle_view(vid, now);
+        }
+        for &vid in wanted.iter().filter(|v| !old.contains(v)) {
+            let view = self.view_mut(vid);
+            view.members.insert(id);
+            view.count(None, Some(state));
+            self.touch_view(vid);
+            self.settle_view(vid, now);
+        }
     }
 
     fn view_or_create(&mut self, name: Arc<str>, template: usize) -> u32 {

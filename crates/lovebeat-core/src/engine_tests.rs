@@ -555,3 +555,55 @@ proptest! {
         }
     }
 }
+
+fn ops_alarm() -> ViewTemplate {
+    ViewTemplate::glob("ops", Some("*"), &[], &[])
+        .unwrap()
+        .with_team(Some("ops".into()))
+}
+
+#[test]
+fn a_team_label_moves_a_service_into_the_team_s_view() {
+    let mut e = with_views(vec![ops_alarm()]);
+    e.set_timeout(0, "backup", ERR, Timeout::After(1000));
+    e.beat(0, "backup");
+    assert!(e.service("backup").unwrap().views.is_empty());
+    e.set_team(10, "backup", Some("ops"));
+    assert_eq!(
+        e.service("backup").unwrap().record.team.as_deref(),
+        Some("ops")
+    );
+    assert_eq!(&*e.service("backup").unwrap().views[0], "ops");
+    assert_eq!(e.view("ops").unwrap().members, 1);
+    e.tick(1000);
+    assert_eq!(view_state(&e, "ops"), (State::Error, 1));
+    e.set_team(1001, "backup", Some("dev"));
+    assert_eq!(e.view("ops").unwrap().members, 0);
+    assert_eq!(view_state(&e, "ops").0, State::Ok);
+}
+
+#[test]
+fn a_team_is_kept_in_the_record_and_restored_into_its_views() {
+    let mut e = with_views(vec![ops_alarm()]);
+    e.set_team(0, "backup", Some("ops"));
+    let record = e.service_record("backup").unwrap();
+    let restored = Engine::restore(
+        EngineConfig {
+            views: vec![ops_alarm()],
+            ..EngineConfig::default()
+        },
+        5,
+        vec![record],
+        Vec::new(),
+    );
+    assert_eq!(restored.view("ops").unwrap().members, 1);
+}
+
+#[test]
+fn setting_the_same_team_again_changes_nothing() {
+    let mut e = engine();
+    e.set_team(0, "a", Some("ops"));
+    e.take_changes();
+    e.set_team(1, "a", Some("ops"));
+    assert!(events(&mut e).is_empty());
+}

@@ -44,6 +44,10 @@ pub struct ServiceRecord {
     /// What the `rhythm` estimator learned, for a service that uses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rhythm: Option<Box<Rhythm>>,
+    /// A free label (statuscope's team): views can select on it, and
+    /// `/metrics` carries it. Absent in records older than lovebeat 1.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 /// A service as the engine holds it.
@@ -70,6 +74,7 @@ pub(crate) struct Service {
     pub rhythm: Option<Box<Rhythm>>,
     pub failure: Option<Failure>,
     pub beats: u64,
+    pub team: Option<String>,
     /// Indices of the views this service is a member of.
     pub views: Vec<u32>,
     /// The time of this service's entry in the timer queue, if any.
@@ -96,6 +101,7 @@ impl Service {
             rhythm: None,
             failure: None,
             beats: 0,
+            team: None,
             views: Vec::new(),
             scheduled: None,
             dirty: false,
@@ -123,6 +129,7 @@ impl Service {
             rhythm: record.rhythm.and_then(|r| r.restored()).map(Box::new),
             failure: record.failure,
             beats: record.beats,
+            team: record.team,
             views: Vec::new(),
             scheduled: None,
             dirty: false,
@@ -162,6 +169,7 @@ impl Service {
             beats: self.beats,
             auto_algorithm: self.algorithm,
             rhythm: None,
+            team: self.team.clone(),
         }
     }
 

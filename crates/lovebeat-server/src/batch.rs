@@ -22,6 +22,8 @@ pub enum Op {
     SetAlgorithm(Option<Algorithm>),
     /// An explicit failure; the range is the message in the batch text.
     Fail(Severity, Range<u32>),
+    /// Sets (Some: the range is the team in the batch text) or clears the team.
+    SetTeam(Option<Range<u32>>),
     Mute,
     Unmute,
     Delete,
@@ -80,6 +82,13 @@ impl Batch {
         self.ops.push((name, Op::Fail(severity, message)));
     }
 
+    /// Sets or clears the service's team label.
+    pub fn push_team(&mut self, name: &str, team: Option<&str>) {
+        let name = self.append(name);
+        let team = team.map(|t| self.append(t));
+        self.ops.push((name, Op::SetTeam(team)));
+    }
+
     fn append(&mut self, s: &str) -> Range<u32> {
         let start = self.text.len() as u32;
         self.text.push_str(s);
@@ -105,6 +114,12 @@ impl Batch {
                 Op::Fail(severity, message) => {
                     let message = &self.text[message.start as usize..message.end as usize];
                     engine.fail(now, name, *severity, message);
+                }
+                Op::SetTeam(team) => {
+                    let team = team
+                        .as_ref()
+                        .map(|t| &self.text[t.start as usize..t.end as usize]);
+                    engine.set_team(now, name, team);
                 }
                 Op::Mute => engine.mute(now, name),
                 Op::Unmute => engine.unmute(now, name),
@@ -175,5 +190,19 @@ mod tests {
         batch.apply(&mut engine, 0);
         let failure = engine.service("backup").unwrap().record.failure.unwrap();
         assert_eq!(failure.message, "disk full");
+    }
+
+    #[test]
+    fn a_team_is_set_and_cleared() {
+        let mut engine = Engine::new(EngineConfig::default(), 0);
+        let mut batch = Batch::new();
+        batch.push_team("backup", Some("ops"));
+        batch.apply(&mut engine, 0);
+        let team = engine.service("backup").unwrap().record.team;
+        assert_eq!(team.as_deref(), Some("ops"));
+        let mut batch = Batch::new();
+        batch.push_team("backup", None);
+        batch.apply(&mut engine, 1);
+        assert_eq!(engine.service("backup").unwrap().record.team, None);
     }
 }

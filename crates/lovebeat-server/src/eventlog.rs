@@ -286,6 +286,16 @@ fn line_parts(event: &Event, snapshot: &Snapshot) -> (Millis, &'static str, Stri
             });
             (at, "service_timeout_changed", body)
         }
+        Event::ServiceTeamChanged { name, from, to } => {
+            let info = service(name).unwrap_or_else(|| Arc::new(bare(name)));
+            let body = to_json(&ServiceChange {
+                service: ServiceJson::new(&info),
+                kind: Some("team"),
+                previous: from,
+                current: to,
+            });
+            (at, "service_team_changed", body)
+        }
         Event::ServiceRemoved { record } => {
             let info = ServiceInfo {
                 record: record.clone(),
@@ -352,6 +362,7 @@ fn bare(name: &str) -> ServiceInfo {
             beats: 0,
             auto_algorithm: None,
             rhythm: None,
+            team: None,
         },
         views: Vec::new(),
         auto_timeout: None,

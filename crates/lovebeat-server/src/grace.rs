@@ -108,6 +108,7 @@ mod tests {
             beats: 1,
             auto_algorithm: None,
             rhythm: None,
+            team: None,
         };
         let view = ViewRecord {
             name: "v".into(),

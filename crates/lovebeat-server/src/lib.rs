@@ -21,23 +21,31 @@
 //!   upload task.
 //! * [`outbox`]: the store as the alerts' durable outbox.
 //! * `grace`: holding back the restore's view changes (`startup_grace`).
+//! * [`tokens`]: statuscope push tokens, stored hashed.
+//! * [`messages`]: the status page's incident messages.
+//! * [`history`]: the last 24 hours of every service and view, by hour.
+//! * [`probe`]: active HTTP, HTTPS and TCP checks (`[[checks]]`).
 
 pub mod actor;
 pub mod batch;
 pub mod eventlog;
 mod grace;
+pub mod history;
 pub mod http;
 mod ingest;
 pub mod internal_events;
+pub mod messages;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod outbox;
 pub mod persist;
+pub mod probe;
 pub mod s3;
 pub mod snapshot;
 mod statelog;
 pub mod statsd;
+pub mod tokens;
 
 use std::io;
 use std::net::SocketAddr;
@@ -52,7 +60,7 @@ pub use persist::Persistence;
 
 /// Where to listen and how to run; addresses are tried in order until one
 /// binds (e.g. `[::]:8127`, then `0.0.0.0:8127` where IPv6 is off).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Settings {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
@@ -70,6 +78,13 @@ pub struct Settings {
     /// `[database] startup_grace`: how long the view changes caused by
     /// the restore are held back (see `grace`).
     pub startup_grace: std::time::Duration,
+    /// Push tokens, loaded from the store.
+    pub tokens: Arc<tokens::TokenBook>,
+    /// Incident messages, loaded from the store.
+    pub messages: Arc<messages::MessageBoard>,
+    /// The active checks, run from start to shutdown.
+    pub probes: probe::Probes,
+    pub status_page: http::StatusPageSettings,
     /// Where view changes go (`Alerter::disabled()` for none).
     pub alerter: lovebeat_alert::Alerter,
 }
@@ -84,6 +99,8 @@ pub struct Server {
     stop_actor: CancellationToken,
     ingest: Vec<JoinHandle<()>>,
     actor: JoinHandle<Engine>,
+    /// Where the status page's history is saved at shutdown.
+    history: Option<(lovebeat_store::Store, Arc<history::StateHistory>)>,
     /// Keeps the S3 copy up to date, when there is one.
     uploader: Option<s3::Uploader>,
 }
@@ -119,6 +136,7 @@ impl Server {
         metrics.add_collector(Arc::new(metrics::AlertSeries(settings.alerter.clone())));
         let (mut actor, handle) =
             actor::Actor::new(engine, settings.queue, metrics.clone(), settings.alerter);
+        let store = settings.persistence.as_ref().map(|p| p.store.clone());
         let mut uploader = None;
         if let Some(persistence) = settings.persistence {
             if let Some(copy) = &persistence.s3 {
@@ -132,13 +150,29 @@ impl Server {
         let actor = tokio::spawn(actor.run(stop_actor.clone()));
 
         let stop_ingest = CancellationToken::new();
+        let history = Arc::new(history::load(store.as_ref()));
+        let checks = settings.probes.board.clone();
+        handle
+            .metrics()
+            .add_collector(Arc::new(probe::CheckMetrics(checks.clone())));
+        handle
+            .metrics()
+            .add_collector(Arc::new(http::StatuscopeMetrics {
+                snapshots: handle.snapshots(),
+                tokens: settings.tokens.clone(),
+            }));
         let app = http::router(http::AppState {
             engine: handle.clone(),
             version: settings.version.into(),
             base_path: settings.base_path.into(),
+            tokens: settings.tokens,
+            messages: settings.messages,
+            history: history.clone(),
+            checks,
+            status_page: Arc::new(settings.status_page),
         });
         let http_stop = stop_ingest.clone();
-        let ingest = vec![
+        let mut ingest = vec![
             tokio::spawn(ingest::serve_udp(udp, handle.clone(), stop_ingest.clone())),
             tokio::spawn(ingest::serve_tcp(tcp, handle.clone(), stop_ingest.clone())),
             tokio::spawn(async move {
@@ -148,7 +182,13 @@ impl Server {
                     tracing::error!(error = %e, "http server failed");
                 }
             }),
+            tokio::spawn(history::follow(
+                history.clone(),
+                handle.clone(),
+                stop_ingest.clone(),
+            )),
         ];
+        ingest.extend(settings.probes.start(&handle, &stop_ingest));
         tracing::info!("UDP listening on {udp_addr}");
         tracing::info!("TCP listening on {tcp_addr}");
         tracing::info!("HTTP listening on {http_addr}");
@@ -161,6 +201,7 @@ impl Server {
             stop_actor,
             ingest,
             actor,
+            history: store.map(|store| (store, history)),
             uploader,
         })
     }
@@ -175,6 +216,10 @@ impl Server {
             if tokio::time::timeout(grace, task).await.is_err() {
                 abort.abort();
             }
+        }
+        if let Some((store, history)) = self.history {
+            let saved = tokio::task::spawn_blocking(move || history::save(&store, &history));
+            let _ = saved.await;
         }
         self.stop_actor.cancel();
         let engine = self.actor.await.expect("the actor does not panic");

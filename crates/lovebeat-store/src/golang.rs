@@ -225,6 +225,7 @@ fn service_record(s: GoService, now: Millis) -> ServiceRecord {
         rhythm: None,
         history,
         failure: s.failure,
+        team: None,
     }
 }
 
@@ -422,6 +423,7 @@ mod tests {
                 beats: 9,
                 auto_algorithm: None,
                 rhythm: None,
+                team: None,
             }],
             views: vec![ViewRecord {
                 name: "v".into(),

@@ -15,7 +15,9 @@ use lovebeat_core::{Millis, ServiceRecord, ViewRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::schema::{self, GENERATION_KEY, GO_IMPORT_KEY, OUTBOX, SERVICES, VIEWS};
+use crate::schema::{
+    self, GENERATION_KEY, GO_IMPORT_KEY, MESSAGES, OUTBOX, SERVICES, TOKENS, VIEWS,
+};
 use crate::witness::{self, WITNESS_EVERY, Witness};
 
 /// How much of the database sled keeps in memory.
@@ -29,6 +31,8 @@ pub struct Store {
     pub(crate) services: sled::Tree,
     pub(crate) views: sled::Tree,
     pub(crate) outbox: sled::Tree,
+    pub(crate) tokens: sled::Tree,
+    pub(crate) messages: sled::Tree,
     /// Saves so far, and when the witness was last written.
     saves: Arc<Mutex<Saves>>,
     path: Arc<Path>,
@@ -111,11 +115,14 @@ impl Store {
         )?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| StoreError::opening(path, e));
         let (services, views, outbox) = (tree(SERVICES)?, tree(VIEWS)?, tree(OUTBOX)?);
+        let (tokens, messages) = (tree(TOKENS)?, tree(MESSAGES)?);
         Ok(Store {
             db,
             services,
             views,
             outbox,
+            tokens,
+            messages,
             saves: Arc::new(Mutex::new(Saves {
                 generation,
                 witnessed: Instant::now(),
@@ -318,6 +325,7 @@ pub(crate) mod tests {
             beats: 3,
             auto_algorithm: None,
             rhythm: None,
+            team: None,
         }
     }
 

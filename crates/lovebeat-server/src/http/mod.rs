@@ -8,9 +8,13 @@
 //! and nothing is served outside it.
 
 mod alerts;
+mod checks;
+mod messages;
 mod render;
 mod services;
 mod status;
+mod status_page;
+mod statuscope;
 mod ui;
 mod ws;
 
@@ -23,8 +27,15 @@ use axum::routing::{get, post};
 
 use crate::actor::{EngineHandle, SendError};
 
-pub use render::{ServiceJson, ViewJson, pretty};
+pub use render::{ServiceJson, ViewJson, pretty, rfc3339};
+pub use status_page::StatusPageSettings;
+pub use statuscope::{CheckJson, DEFAULT_INTERVAL, StatuscopeMetrics};
 pub use ui::normalize_path;
+
+use crate::history::StateHistory;
+use crate::messages::MessageBoard;
+use crate::probe::CheckBoard;
+use crate::tokens::TokenBook;
 
 /// What every handler gets.
 #[derive(Clone)]
@@ -34,6 +45,31 @@ pub struct AppState {
     /// Where everything is served: `""` (the root) or a path like
     /// `/monitoring/lovebeat`, as [`normalize_path`] leaves it.
     pub base_path: Arc<str>,
+    /// Push tokens (`/signal`, `/api/tokens`).
+    pub tokens: Arc<TokenBook>,
+    /// Incident messages (`/api/messages`, the status page).
+    pub messages: Arc<MessageBoard>,
+    /// The last 24 hours, for the status page's bars.
+    pub history: Arc<StateHistory>,
+    /// Active check results (`/api/checks`, the status page).
+    pub checks: Arc<CheckBoard>,
+    pub status_page: Arc<StatusPageSettings>,
+}
+
+impl AppState {
+    /// A state with no tokens, messages, history or checks yet.
+    pub fn new(engine: EngineHandle, version: &str, base_path: &str) -> AppState {
+        AppState {
+            engine,
+            version: version.into(),
+            base_path: base_path.into(),
+            tokens: Arc::default(),
+            messages: Arc::default(),
+            history: Arc::default(),
+            checks: Arc::default(),
+            status_page: Arc::default(),
+        }
+    }
 }
 
 /// Every route, under `state.base_path`.
@@ -93,6 +129,18 @@ fn routes() -> Router<AppState> {
         .route("/api/status", get(status::status))
         .route("/metrics", get(status::metrics))
         .route("/version", get(status::version))
+        .route("/signal", post(statuscope::signal))
+        .route("/checks", get(statuscope::list))
+        .route("/checks/{application}", get(statuscope::show))
+        .route(
+            "/api/tokens/{name}",
+            post(statuscope::issue).delete(statuscope::remove),
+        )
+        .route("/api/messages", get(messages::list).post(messages::post))
+        .route("/api/messages/{id}/resolve", post(messages::resolve))
+        .route("/api/checks", get(checks::list))
+        .route("/api/checks/{name}", get(checks::show))
+        .route("/status-page", get(status_page::page))
         .fallback(not_found)
 }
 
@@ -104,6 +152,8 @@ async fn not_found() -> ApiError {
 #[derive(Debug)]
 pub enum ApiError {
     BadRequest(String),
+    /// A wrong or missing push token.
+    Forbidden(String),
     NotFound(String),
     Conflict(String),
     /// lovebeat is shutting down or overloaded; try again.
@@ -120,6 +170,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, reason) = match self {
             ApiError::BadRequest(r) => (StatusCode::BAD_REQUEST, r),
+            ApiError::Forbidden(r) => (StatusCode::FORBIDDEN, r),
             ApiError::NotFound(r) => (StatusCode::NOT_FOUND, r),
             ApiError::Conflict(r) => (StatusCode::CONFLICT, r),
             ApiError::Unavailable => (
@@ -180,11 +231,7 @@ mod tests {
         let counters = Arc::new(crate::metrics::Metrics::new(Default::default(), "test"));
         let (_actor, engine) =
             crate::actor::Actor::new(engine, 1, counters, lovebeat_alert::Alerter::disabled());
-        router(AppState {
-            engine,
-            version: "1.2.3".into(),
-            base_path: base_path.into(),
-        })
+        router(AppState::new(engine, "1.2.3", base_path))
     }
 
     /// GET `path`: status, Location header and body.

@@ -6,7 +6,8 @@
 //! error timeout, `warn-tmo` and `warn_timeout` for the warning timeout,
 //! `beat=false` (JSON) to change a timeout without beating, `status=fail`
 //! with an optional `message` to report a failure, `auto_algorithm` to give
-//! the service its own AUTO estimator (`default` for the configured one).
+//! the service its own AUTO estimator (`default` for the configured one),
+//! `team` to set the team label (empty: none).
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -42,6 +43,8 @@ struct BeatRequest {
     message: String,
     /// A new per-service AUTO estimator; `Some(None)`: the configured one.
     algorithm: Option<Option<Algorithm>>,
+    /// The team label to set; `Some("")` clears it.
+    team: Option<String>,
 }
 
 impl BeatRequest {
@@ -64,6 +67,12 @@ impl BeatRequest {
             }
             "message" => self.message = value.to_owned(),
             "auto_algorithm" | "auto-algorithm" => self.algorithm = algorithm_param(value)?,
+            "team" if value.len() > MAX_NAME => {
+                return Err(ApiError::BadRequest(format!(
+                    "team is longer than {MAX_NAME} bytes"
+                )));
+            }
+            "team" => self.team = Some(value.trim().to_owned()),
             _ => {}
         }
         Ok(())
@@ -116,6 +125,9 @@ impl BeatRequest {
         if let Some(algorithm) = self.algorithm {
             batch.push(name, Op::SetAlgorithm(algorithm));
         }
+        if let Some(team) = &self.team {
+            batch.push_team(name, (!team.is_empty()).then_some(team.as_str()));
+        }
         if self.failed {
             batch.push_fail(name, Severity::Error, &self.message);
         } else if self.beat != Some(false) {
@@ -158,7 +170,7 @@ fn bool_param(key: &str, value: &str) -> Result<bool, ApiError> {
     }
 }
 
-fn check_name(name: &str) -> Result<(), ApiError> {
+pub(super) fn check_name(name: &str) -> Result<(), ApiError> {
     if name.len() <= MAX_NAME && is_valid_name(name) {
         Ok(())
     } else {
@@ -168,7 +180,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
+pub(super) fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(bytes).into_owned().collect()
 }
 
@@ -350,6 +362,15 @@ mod tests {
             .unwrap()
             .into_batch("a");
         assert_eq!(batch.len(), 3);
+    }
+
+    #[test]
+    fn a_team_is_set_or_cleared_with_the_beat() {
+        let r = parse(&[("team", " ops ")]).unwrap();
+        assert_eq!(r.team.as_deref(), Some("ops"));
+        assert_eq!(r.into_batch("a").len(), 2, "the team and the beat");
+        assert_eq!(parse(&[("team", "")]).unwrap().team.as_deref(), Some(""));
+        assert!(parse(&[("team", &"x".repeat(MAX_NAME + 1))]).is_err());
     }
 
     #[test]
