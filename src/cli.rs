@@ -1,5 +1,5 @@
 //! The command line: global flags, subcommands, and the Go spellings of
-//! lovebeat 1.0's flags; plus the `validate-auto` tool.
+//! lovebeat 1.0's flags; plus the `validate-auto` and `simulate` tools.
 //!
 //! `lovebeat` with no subcommand runs the daemon. Go's flag package took long
 //! flags with one dash (`-config-dir=/etc/lovebeat.conf.d -syslog`), which
@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
-use lovebeat_core::auto::Algorithm;
+use lovebeat_core::auto::{Algorithm, sim};
+use lovebeat_core::{Engine, EngineConfig, Millis};
 
 use crate::config::DEFAULT_CONFIG_DIR;
 
@@ -44,11 +45,10 @@ pub enum Command {
     Run,
     /// Read beat intervals (ms, one per line) on stdin and print, after
     /// each, the AUTO timeout in ms over all intervals so far, or `none`.
-    ValidateAuto {
-        /// The AUTO estimator to try.
-        #[arg(long, default_value = "median", value_parser = algorithm_parser())]
-        algorithm: Algorithm,
-    },
+    ValidateAuto(AutoArgs),
+    /// Score every AUTO estimator on generated beat traces (and recorded
+    /// ones): false alarms and detection delay, as in docs/DETECTION.md.
+    Simulate(SimulateArgs),
     /// Send a sample alert (view "lovebeat-test-alert", OK to ERROR) through
     /// every back-end of the [alerts.NAME] entry, once, and report each result.
     TestAlert {
@@ -62,6 +62,16 @@ pub enum Command {
         url: Option<String>,
         #[command(subcommand)]
         command: ServicesCommand,
+    },
+    /// Save the status page of a running lovebeat as DIR/index.html, to
+    /// host it as static files (run it from cron to keep it fresh)
+    StatusPage {
+        /// Base URL of the daemon's HTTP API [default: the config's [http] listen]
+        #[arg(long, env = "LOVEBEAT_URL", value_name = "URL", value_parser = parse_url)]
+        url: Option<String>,
+        /// Directory to write index.html into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Import a Go lovebeat database file (gzip of SERV/ALARM/VIEW lines)
     /// into the database of the config, replacing the services and views
@@ -109,6 +119,41 @@ pub enum ServicesCommand {
     /// Delete a service (it comes back with its next beat)
     Delete {
         /// The service, e.g. backup.nightly
+        name: String,
+    },
+    /// Report that a service failed: it is in error until its next beat
+    Fail {
+        /// The service, e.g. backup.nightly
+        name: String,
+        /// What failed, kept with the service
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        message: String,
+    },
+    /// Add a service that pushes with a token (statuscope's heartbeat:add):
+    /// `POST /signal` with application=NAME, token=…, status=ok|fail.
+    /// Prints the token; lovebeat keeps only its hash.
+    Add {
+        /// The service (statuscope's application), e.g. my_app
+        name: String,
+        /// Seconds between signals before it is late; 0: no deadline, just
+        /// remember the last state
+        #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
+        interval: u64,
+        /// The team label: views can select on it (`[[alarms]] team`) and
+        /// /metrics carries it
+        #[arg(long, value_name = "TEAM")]
+        team: Option<String>,
+    },
+    /// Issue a new token for a service added with `add` and print it (the
+    /// old token stops working: lovebeat keeps only a hash, so it cannot
+    /// show the old one)
+    Token {
+        /// The service, e.g. my_app
+        name: String,
+    },
+    /// Remove a service added with `add`: its token and the service
+    Remove {
+        /// The service, e.g. my_app
         name: String,
     },
 }
@@ -167,6 +212,56 @@ pub fn parse_timeout(text: &str) -> Result<String, String> {
         })
 }
 
+/// `validate-auto`'s options.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct AutoArgs {
+    /// The AUTO estimator to try.
+    #[arg(long, default_value = "median", value_parser = algorithm_parser())]
+    pub algorithm: Algorithm,
+    /// Read absolute beat times (ms since the epoch) instead of intervals,
+    /// and run them through the engine as autobeats.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// UTC offset for the clock times --explain prints, e.g. +02:00 or
+    /// -0500 (timeouts do not depend on it).
+    #[arg(long, default_value = "+00:00", value_parser = parse_utc_offset, allow_hyphen_values = true)]
+    pub tz: i32,
+    /// After each timeout, a tab and one line on why it is what it is.
+    #[arg(long)]
+    pub explain: bool,
+    /// Print the estimator names, one a line, and exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+impl AutoArgs {
+    /// The options of plain `validate-auto --algorithm NAME`.
+    pub fn with(algorithm: Algorithm) -> AutoArgs {
+        AutoArgs {
+            algorithm,
+            timestamps: false,
+            tz: 0,
+            explain: false,
+            list: false,
+        }
+    }
+}
+
+/// `simulate`'s options.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct SimulateArgs {
+    /// Print docs/DETECTION.md (markdown) instead of a text table.
+    #[arg(long)]
+    pub markdown: bool,
+    /// Also score a recorded trace: one beat time a line, ms since the
+    /// epoch; its period is taken to be its median interval. Repeatable.
+    #[arg(long = "trace", value_name = "FILE")]
+    pub traces: Vec<PathBuf>,
+    /// Seed of the generated families.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
 /// The clap mirror of the command line, before the legacy flag is folded
 /// into [`Command`].
 #[derive(Debug, Parser)]
@@ -210,7 +305,39 @@ struct Args {
     command: Option<Command>,
 }
 
-/// `median` or `adaptive`, listed in help and errors.
+/// "+02:00", "-0500", "+5", "Z" or "UTC" → minutes east of UTC.
+fn parse_utc_offset(text: &str) -> Result<i32, String> {
+    let bad = || format!("{text:?} is not a UTC offset like +02:00, -0500 or UTC");
+    if matches!(text, "Z" | "UTC" | "utc") {
+        return Ok(0);
+    }
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) if m.len() == 2 => (h, m),
+        Some(_) => return Err(bad()),
+        None if rest.len() == 4 => rest.split_at(2),
+        None => (rest, "0"),
+    };
+    let number = |t: &str| {
+        let ok = !t.is_empty() && t.len() <= 2 && t.bytes().all(|b| b.is_ascii_digit());
+        if ok {
+            t.parse::<i32>().map_err(|_| bad())
+        } else {
+            Err(bad())
+        }
+    };
+    let (h, m) = (number(h)?, number(m)?);
+    if h > 14 || m > 59 {
+        return Err(bad());
+    }
+    Ok(sign * (h * 60 + m))
+}
+
+/// An AUTO estimator's name, listed in help and errors.
 fn algorithm_parser() -> impl TypedValueParser<Value = Algorithm> {
     PossibleValuesParser::new(Algorithm::ALL.map(Algorithm::as_str))
         .try_map(|name| name.parse::<Algorithm>())
@@ -227,9 +354,9 @@ pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap:
     let args = Args::try_parse_from(rewrite_go_flags(args))?;
     let command = match (args.command, args.validate_auto) {
         (None, false) => Command::Run,
-        (None, true) => Command::ValidateAuto {
-            algorithm: args.algorithm.unwrap_or(Algorithm::Median),
-        },
+        (None, true) => {
+            Command::ValidateAuto(AutoArgs::with(args.algorithm.unwrap_or(Algorithm::Median)))
+        }
         (Some(command), false) => command,
         (Some(_), true) => {
             let message = "--validate-auto cannot be used with a subcommand";
@@ -315,20 +442,31 @@ fn go_bool(value: &str) -> Option<bool> {
 /// `lovebeat validate-auto`: reads one interval in ms per line from `input`
 /// (blank lines skipped) and after each writes `algorithm`'s timeout in ms
 /// over all intervals so far, or `none`, to `out`. Stops at the first line
-/// that is not an interval (0 to `u32::MAX`), saying why on stderr.
-pub fn validate_auto(algorithm: Algorithm, input: impl BufRead, out: impl Write) -> io::Result<()> {
-    validate_auto_logging(algorithm, input, out, io::stderr().lock())
+/// that is not an interval (0 to `u32::MAX`), saying why on stderr. With
+/// `--timestamps`, lines are beat times instead; `--list` prints the names.
+pub fn validate_auto(args: &AutoArgs, input: impl BufRead, out: impl Write) -> io::Result<()> {
+    validate_auto_logging(args, input, out, io::stderr().lock())
 }
 
 /// [`validate_auto`] with its messages written to `log`.
 fn validate_auto_logging(
-    algorithm: Algorithm,
+    args: &AutoArgs,
     input: impl BufRead,
     mut out: impl Write,
     mut log: impl Write,
 ) -> io::Result<()> {
+    if args.list {
+        for algorithm in Algorithm::ALL {
+            writeln!(out, "{algorithm}")?;
+        }
+        return Ok(());
+    }
     writeln!(log, "Validating auto-algorithm from stdin")?;
-    let mut intervals: Vec<u32> = Vec::new();
+    let mut feed: Box<dyn Feed> = if args.timestamps {
+        Box::new(Timestamps::new(args))
+    } else {
+        Box::new(Intervals::new(args))
+    };
     for line in input.split(b'\n') {
         let line = line?;
         let text = String::from_utf8_lossy(&line);
@@ -336,22 +474,162 @@ fn validate_auto_logging(
         if text.is_empty() {
             continue;
         }
-        match parse_interval(text) {
-            Ok(interval) => intervals.push(interval),
+        let (timeout, reason) = match feed.push(text) {
+            Ok(answer) => answer,
             Err(why) => {
                 writeln!(log, "{why}")?;
                 break;
             }
+        };
+        match timeout {
+            Some(timeout) => write!(out, "{timeout}")?,
+            None => write!(out, "none")?,
         }
-        match algorithm.estimate(&intervals) {
-            Some(timeout) => writeln!(out, "{timeout}")?,
-            None => writeln!(out, "none")?,
+        if args.explain {
+            write!(out, "\t{reason}")?;
         }
+        writeln!(out)?;
         // One answer per line typed, when used interactively.
         out.flush()?;
     }
     Ok(())
 }
+
+/// One line of `validate-auto` input in, the timeout and its reason out.
+trait Feed {
+    fn push(&mut self, line: &str) -> Result<(Option<u64>, String), String>;
+}
+
+/// Intervals in ms: each estimate is over all intervals so far.
+struct Intervals {
+    algorithm: Algorithm,
+    tz: i32,
+    intervals: Vec<u32>,
+}
+
+impl Intervals {
+    fn new(args: &AutoArgs) -> Intervals {
+        Intervals {
+            algorithm: args.algorithm,
+            tz: args.tz,
+            intervals: Vec::new(),
+        }
+    }
+}
+
+impl Feed for Intervals {
+    fn push(&mut self, line: &str) -> Result<(Option<u64>, String), String> {
+        self.intervals.push(parse_interval(line)?);
+        let timeout = self.algorithm.estimate(&self.intervals);
+        let reason = match self.algorithm {
+            Algorithm::Rhythm => {
+                lovebeat_core::auto::Rhythm::replay(&self.intervals, 0).explain(0, self.tz)
+            }
+            other => other.explain(&self.intervals),
+        };
+        Ok((timeout, reason))
+    }
+}
+
+/// Beat times in ms since the epoch, run through an engine as autobeats of
+/// one service, exactly as the daemon would see them.
+struct Timestamps {
+    engine: Option<Engine>,
+    algorithm: Algorithm,
+    tz: i32,
+    last: Millis,
+}
+
+/// The service `validate-auto --timestamps` beats.
+const SERVICE: &str = "validate-auto";
+
+impl Timestamps {
+    fn new(args: &AutoArgs) -> Timestamps {
+        Timestamps {
+            engine: None,
+            algorithm: args.algorithm,
+            tz: args.tz,
+            last: Millis::MIN,
+        }
+    }
+}
+
+impl Feed for Timestamps {
+    fn push(&mut self, line: &str) -> Result<(Option<u64>, String), String> {
+        let at: Millis = line
+            .parse()
+            .map_err(|_| format!("stopping at {line:?}: not a time in ms since the epoch"))?;
+        if at < self.last {
+            return Err(format!("stopping at {at}: earlier than the beat before it"));
+        }
+        self.last = at;
+        let config = EngineConfig {
+            algorithm: self.algorithm,
+            utc_offset_min: self.tz,
+            ..EngineConfig::default()
+        };
+        let engine = self.engine.get_or_insert_with(|| Engine::new(config, at));
+        engine.autobeat(at, SERVICE);
+        engine.take_changes();
+        let info = engine
+            .service(SERVICE)
+            .expect("the service was just beaten");
+        Ok((info.auto_timeout, info.auto_reason.unwrap_or_default()))
+    }
+}
+
+/// `lovebeat simulate`: scores every estimator on the generated families
+/// and the recorded traces, as a text table or DETECTION.md's markdown.
+pub fn simulate(args: &SimulateArgs, mut out: impl Write) -> io::Result<()> {
+    let mut families = sim::families(args.seed);
+    for path in &args.traces {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let times = parse_trace(&text).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        families.push(sim::Family {
+            name: path.display().to_string(),
+            about: "a recorded trace; its period is its median interval".to_owned(),
+            traces: vec![sim::Trace::from_times(times)],
+        });
+    }
+    let results = sim::run(&families);
+    if args.markdown {
+        write!(
+            out,
+            "{}",
+            sim::markdown(&results, args.seed, DETECTION_NOTES)
+        )
+    } else {
+        write!(out, "{}", sim::text(&results))
+    }
+}
+
+/// Beat times, one a line (blank lines and `#` comments skipped).
+fn parse_trace(text: &str) -> Result<Vec<Millis>, String> {
+    let mut times = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = line
+            .parse()
+            .map_err(|_| format!("line {}: {line:?} is not a time in ms", n + 1))?;
+        times.push(at);
+    }
+    if times.len() < 2 {
+        return Err("a trace needs at least two beats".to_owned());
+    }
+    Ok(times)
+}
+
+/// The hand-written part of docs/DETECTION.md, after the generated table.
+const DETECTION_NOTES: &str = include_str!("detection_notes.md");
 
 fn parse_interval(text: &str) -> Result<u32, String> {
     let value: i128 = text
@@ -419,12 +697,8 @@ mod tests {
 
     #[test]
     fn validate_auto_subcommand() {
-        let median = Command::ValidateAuto {
-            algorithm: Algorithm::Median,
-        };
-        let adaptive = Command::ValidateAuto {
-            algorithm: Algorithm::Adaptive,
-        };
+        let median = Command::ValidateAuto(AutoArgs::with(Algorithm::Median));
+        let adaptive = Command::ValidateAuto(AutoArgs::with(Algorithm::Adaptive));
         assert_eq!(cli(&["validate-auto"]).command, median);
         assert_eq!(
             cli(&["validate-auto", "--algorithm", "adaptive"]).command,
@@ -457,17 +731,13 @@ mod tests {
 
     #[test]
     fn validate_auto_legacy_flag() {
-        let median = Command::ValidateAuto {
-            algorithm: Algorithm::Median,
-        };
+        let median = Command::ValidateAuto(AutoArgs::with(Algorithm::Median));
         assert_eq!(cli(&["--validate-auto"]).command, median);
         assert_eq!(cli(&["-validate-auto"]).command, median);
         let command = cli(&["--validate-auto", "--algorithm", "adaptive"]).command;
         assert_eq!(
             command,
-            Command::ValidateAuto {
-                algorithm: Algorithm::Adaptive
-            }
+            Command::ValidateAuto(AutoArgs::with(Algorithm::Adaptive))
         );
         assert!(parse_from(args(&["--algorithm", "adaptive"])).is_err());
         assert!(parse_from(args(&["--validate-auto", "validate-auto"])).is_err());
@@ -503,6 +773,74 @@ mod tests {
         );
         assert!(parse_from(args(&["services", "--url", "ftp://x", "list"])).is_err());
         assert!(parse_from(args(&["services", "mute"])).is_err());
+    }
+
+    /// The services command of a command line.
+    fn services_command(list: &[&str]) -> ServicesCommand {
+        match cli(list).command {
+            Command::Services { command, .. } => command,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn statuscope_s_add_token_and_remove() {
+        let add = services_command(&[
+            "services",
+            "add",
+            "my_app",
+            "--interval",
+            "16800",
+            "--team",
+            "puzzle",
+        ]);
+        let want = ServicesCommand::Add {
+            name: "my_app".into(),
+            interval: 16800,
+            team: Some("puzzle".into()),
+        };
+        assert_eq!(add, want);
+        let ServicesCommand::Add { interval, team, .. } =
+            services_command(&["services", "add", "x"])
+        else {
+            panic!();
+        };
+        assert_eq!(
+            (interval, team),
+            (86_400, None),
+            "statuscope's default: a day"
+        );
+        let token = services_command(&["services", "token", "my_app"]);
+        assert_eq!(
+            token,
+            ServicesCommand::Token {
+                name: "my_app".into()
+            }
+        );
+        let remove = services_command(&["services", "remove", "my_app"]);
+        assert_eq!(
+            remove,
+            ServicesCommand::Remove {
+                name: "my_app".into()
+            }
+        );
+        let fail = services_command(&["services", "fail", "job", "--message", "exit 3"]);
+        let want = ServicesCommand::Fail {
+            name: "job".into(),
+            message: "exit 3".into(),
+        };
+        assert_eq!(fail, want);
+        assert!(parse_from(args(&["services", "add", "x", "--interval", "-1"])).is_err());
+    }
+
+    #[test]
+    fn status_page_needs_an_out_dir() {
+        let parsed = cli(&["status-page", "--out", "/var/www/status"]).command;
+        let Command::StatusPage { url, out } = parsed else {
+            panic!("{parsed:?}");
+        };
+        assert_eq!((url, out), (None, PathBuf::from("/var/www/status")));
+        assert!(parse_from(args(&["status-page"])).is_err());
     }
 
     #[test]
@@ -586,8 +924,12 @@ mod tests {
     }
 
     fn run_validate(algorithm: Algorithm, input: &str) -> (String, String) {
+        run_with(&AutoArgs::with(algorithm), input)
+    }
+
+    fn run_with(args: &AutoArgs, input: &str) -> (String, String) {
         let (mut out, mut log) = (Vec::new(), Vec::new());
-        validate_auto_logging(algorithm, input.as_bytes(), &mut out, &mut log).unwrap();
+        validate_auto_logging(args, input.as_bytes(), &mut out, &mut log).unwrap();
         (
             String::from_utf8(out).unwrap(),
             String::from_utf8(log).unwrap(),
@@ -635,5 +977,94 @@ mod tests {
         assert!(log.contains("4294967295"), "{log}");
         let (out, _) = run_validate(Algorithm::Median, "4294967295\n");
         assert_eq!(out, "none\n");
+    }
+
+    #[test]
+    fn validate_auto_options() {
+        let command = cli(&[
+            "validate-auto",
+            "--timestamps",
+            "--tz",
+            "-05:00",
+            "--explain",
+            "--algorithm",
+            "rhythm",
+        ])
+        .command;
+        let expected = AutoArgs {
+            timestamps: true,
+            tz: -300,
+            explain: true,
+            ..AutoArgs::with(Algorithm::Rhythm)
+        };
+        assert_eq!(command, Command::ValidateAuto(expected));
+        assert!(parse_from(args(&["validate-auto", "--tz", "Paris"])).is_err());
+    }
+
+    #[test]
+    fn utc_offsets() {
+        assert_eq!(parse_utc_offset("+02:00"), Ok(120));
+        assert_eq!(parse_utc_offset("-0530"), Ok(-330));
+        assert_eq!(parse_utc_offset("+5"), Ok(300));
+        assert_eq!(parse_utc_offset("UTC"), Ok(0));
+        assert!(parse_utc_offset("+15:00").is_err());
+        assert!(parse_utc_offset("0200").is_err());
+        assert!(parse_utc_offset("+1:2:3").is_err());
+    }
+
+    #[test]
+    fn validate_auto_lists_the_estimators() {
+        let args = AutoArgs {
+            list: true,
+            ..AutoArgs::with(Algorithm::Median)
+        };
+        let (out, log) = run_with(&args, "");
+        assert_eq!(out, "median\nadaptive\nrhythm\n");
+        assert_eq!(log, "");
+    }
+
+    #[test]
+    fn validate_auto_timestamps_run_through_the_engine() {
+        let args = AutoArgs {
+            timestamps: true,
+            ..AutoArgs::with(Algorithm::Median)
+        };
+        let input: String = (0..7)
+            .map(|i| format!("{}\n", 1_000_000 + i * 60_000))
+            .collect();
+        let (out, _) = run_with(&args, &input);
+        assert_eq!(out, "none\nnone\nnone\nnone\nnone\n90000\n90000\n");
+    }
+
+    #[test]
+    fn validate_auto_timestamps_must_not_go_back() {
+        let args = AutoArgs {
+            timestamps: true,
+            ..AutoArgs::with(Algorithm::Rhythm)
+        };
+        let (out, log) = run_with(&args, "5000\n4000\n");
+        assert_eq!(out, "none\n");
+        assert!(log.contains("earlier than the beat before it"), "{log}");
+    }
+
+    #[test]
+    fn validate_auto_explains_each_timeout() {
+        let args = AutoArgs {
+            explain: true,
+            ..AutoArgs::with(Algorithm::Median)
+        };
+        let (out, _) = run_with(&args, "60000\n60000\n60000\n60000\n60000\n");
+        let last = out.lines().last().unwrap();
+        assert_eq!(
+            last,
+            "90000\t1.5 × the median of the last 5 intervals; late after 90 s"
+        );
+    }
+
+    #[test]
+    fn traces_are_beat_times_with_comments() {
+        assert_eq!(parse_trace("# t\n1000\n\n 2000 \n"), Ok(vec![1000, 2000]));
+        assert!(parse_trace("1000\n").is_err());
+        assert!(parse_trace("1000\nx\n").unwrap_err().starts_with("line 2"));
     }
 }

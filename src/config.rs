@@ -15,7 +15,7 @@
 //! `--config-dir`, in name order. They are merged as they are read: a later
 //! file's scalar keys override earlier ones, an `[alerts.NAME]` table
 //! replaces the earlier table of the same name, and the arrays `[[alarms]]`,
-//! `[[views]]` and `[[notify]]` are **concatenated** (Go lovebeat let a later
+//! `[[views]]`, `[[notify]]` and `[[checks]]` are **concatenated** (Go lovebeat let a later
 //! file's array replace the earlier one, leaking fields between entries;
 //! concatenating lets each file in the directory add its own alarms). To keep
 //! errors pointing into the right file after merging, each file's spans are
@@ -35,7 +35,12 @@ use lovebeat_alert::MailTls;
 use lovebeat_core::auto::Algorithm;
 use lovebeat_core::pattern::ViewTemplate;
 use lovebeat_server::access::{Allow, Cidr};
+use lovebeat_server::http::StatusPageSettings;
 use toml::Spanned;
+
+mod seeds;
+
+pub use seeds::{CheckDef, Probes};
 
 /// The main config file read when `--config` is not given; skipped if missing.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/lovebeat.cfg";
@@ -71,6 +76,10 @@ pub struct Config {
     pub alerts: BTreeMap<String, AlertDef>,
     pub delivery: AlertDelivery,
     pub auto: Auto,
+    /// `[[checks]]`: active checks, in file order.
+    pub checks: Vec<CheckDef>,
+    pub probes: Probes,
+    pub status_page: StatusPageSettings,
     pub limits: Limits,
 }
 
@@ -389,6 +398,9 @@ impl Default for Config {
                 services: Some(1_000_000),
                 queue: 4096,
             },
+            checks: Vec::new(),
+            probes: Probes::default(),
+            status_page: seeds::default_status_page(),
         }
     }
 }
@@ -951,6 +963,9 @@ fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
             history: c.value("[auto] history", auto.history, d.auto.history, history),
         },
         limits: limits_def(&mut c, limits, d.limits),
+        checks: seeds::checks(&mut c, raw.checks),
+        probes: seeds::probes(&mut c, raw.probes),
+        status_page: seeds::status_page(&mut c, raw.status_page),
     };
     c.finish(config)
 }
@@ -1266,10 +1281,17 @@ fn alarm_def(
     let strings =
         |list: &[Spanned<String>]| list.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>();
     let (includes, excludes) = (strings(&alarm.includes), strings(&alarm.excludes));
-    let pattern = alarm.pattern.as_ref().map(|p| p.get_ref().as_str());
+    let team = alarm.team.map(Spanned::into_inner).and_then(off_if_empty);
+    // A team alone selects every service of the team.
+    let everything = team.is_some() && alarm.pattern.is_none() && includes.is_empty();
+    let pattern = match &alarm.pattern {
+        Some(p) => Some(p.get_ref().as_str()),
+        None if everything => Some("*"),
+        None => None,
+    };
     match ViewTemplate::glob(&name, pattern, &includes, &excludes) {
         Ok(template) => Some(ViewDef {
-            template,
+            template: template.with_team(team),
             alerts: alert_names,
         }),
         Err(err) => {
@@ -1485,6 +1507,60 @@ mod raw {
         pub auto: Auto,
         /// `[limits]`.
         pub limits: Limits,
+        /// `[[checks]]`: active HTTP, HTTPS and TCP checks.
+        pub checks: Vec<Spanned<Check>>,
+        /// `[probes]`.
+        pub probes: Probes,
+        /// `[status_page]`.
+        pub status_page: StatusPage,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Check {
+        /// The service that gets a beat per passing run, a failure per failing one.
+        pub name: Spanned<String>,
+        /// `http`, `https` or `tcp`; taken from `url` when absent.
+        #[serde(rename = "type")]
+        pub kind: Opt<String>,
+        /// The URL to GET (http and https).
+        pub url: Opt<String>,
+        /// Host to check, instead of `url` (and for tcp).
+        pub host: Opt<String>,
+        /// Port (tcp; http and https default to 80 and 443).
+        pub port: Opt<i64>,
+        /// Path, with `host` (http and https).
+        pub path: Opt<String>,
+        /// Seconds one attempt may take.
+        pub timeout: Opt<i64>,
+        /// Seconds between runs.
+        pub interval: Opt<i64>,
+        /// Attempts per run; the run passes at the first that passes.
+        pub attempts: Opt<i64>,
+        /// The status that passes (default: any 2xx).
+        pub expect_status: Opt<i64>,
+        /// Text the body must contain.
+        pub expect_body: Opt<String>,
+        /// PEM file of the CA certificates to trust instead of the system's.
+        pub ca_file: Opt<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct Probes {
+        /// Check runs in flight at once.
+        pub concurrency: Opt<i64>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub(super) struct StatusPage {
+        /// The page's title.
+        pub title: Opt<String>,
+        /// Views to show, in order; empty: every view.
+        pub views: Opt<Vec<Spanned<String>>>,
+        /// Services to show besides the views' members; empty: those in no view.
+        pub services: Opt<Vec<Spanned<String>>>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1676,6 +1752,9 @@ mod raw {
         /// Names of `[alerts.NAME]` tables.
         #[serde(default)]
         pub alerts: Vec<Spanned<String>>,
+        /// Only services with this team label (all of them, without globs).
+        #[serde(default)]
+        pub team: Opt<String>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1714,7 +1793,8 @@ mod raw {
     #[derive(Debug, Default, Deserialize)]
     #[serde(default, deny_unknown_fields)]
     pub(super) struct Auto {
-        /// AUTO estimator: `median` or `adaptive`.
+        /// AUTO estimator: `median`, `adaptive` or `rhythm` (a service can
+        /// pick its own with the HTTP parameter `auto_algorithm`).
         pub algorithm: Opt<String>,
         /// Beat intervals kept per service.
         pub history: Opt<i64>,
@@ -1823,17 +1903,24 @@ mod raw {
             line_length, tcp_connections, tcp_idle_timeout, http_connections, http_body,
             http_read_timeout, websockets, services, queue
         }
+        Probes { concurrency }
+        StatusPage { title, views, services }
     }
 
     rebase_fields! {
         Notify { lovebeat }
-        Alarm { name, pattern, includes, excludes, alerts }
+        Alarm { name, pattern, includes, excludes, alerts, team }
+        Check {
+            name, kind, url, host, port, path, timeout, interval, attempts, expect_status,
+            expect_body, ca_file
+        }
         View { name, regexp, alerts }
         Alert { mail, webhook, slack_channel, script, webhook_headers, on_ok, on_error, warnings }
         File {
             public_url, general, database, udp, tcp, http, mail, mailgun, slack,
             metrics, eventlog, notify, peers, prometheus, alarms, views, alerts, delivery, auto,
-            limits
+            limits,
+            checks, probes, status_page
         }
     }
 
@@ -1863,6 +1950,9 @@ mod raw {
             self.delivery.merge(later.delivery);
             self.auto.merge(later.auto);
             self.limits.merge(later.limits);
+            self.checks.extend(later.checks);
+            self.probes.merge(later.probes);
+            self.status_page.merge(later.status_page);
         }
     }
 }
@@ -2502,6 +2592,9 @@ mod tests {
                 services: None,
                 queue: 16,
             },
+            checks: Vec::new(),
+            probes: Probes::default(),
+            status_page: seeds::default_status_page(),
         };
         assert_eq!(config, expected);
     }
@@ -2855,7 +2948,7 @@ mod tests {
         assert_eq!(
             error("[auto]\nalgorithm = \"mean\"\n"),
             "/etc/lovebeat.cfg:2: [auto] algorithm: \
-             unknown AUTO algorithm \"mean\" (expected one of: \"median\" \"adaptive\")"
+             unknown AUTO algorithm \"mean\" (expected one of: \"median\" \"adaptive\" \"rhythm\")"
         );
     }
 

@@ -22,13 +22,17 @@ use lovebeat_core::{Engine, EngineConfig};
 use lovebeat_server::access::Tokens;
 use lovebeat_server::eventlog::EventLogSettings;
 use lovebeat_server::http::{HttpAccess, HttpLimits};
+use lovebeat_server::messages::MessageBoard;
 use lovebeat_server::metrics::MetricsSettings;
 use lovebeat_server::notify::{PeerSettings, service_host};
 use lovebeat_server::ops::{Ops, OpsSettings};
 use lovebeat_server::outbox::StoreOutbox;
+use lovebeat_server::probe::{ProbeSettings, Probes, Target};
 use lovebeat_server::s3::{S3Copy, S3Settings};
 use lovebeat_server::statsd::StatsdSettings;
+use lovebeat_server::tokens::TokenBook;
 use lovebeat_server::{IngestSettings, Persistence, Server, Settings, now_ms};
+use lovebeat_store::Store;
 
 use crate::cli::{Cli, Command, ServicesCommand};
 use crate::config::Config;
@@ -41,24 +45,53 @@ const EXIT_FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    // reqwest is built without a TLS provider of its own; lettre uses ring.
+    // reqwest (alerts, active checks) is built without a TLS provider of its
+    // own; lettre uses ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match &cli.command {
-        Command::ValidateAuto { algorithm } => {
+        Command::ValidateAuto(args) => {
             let stdin = std::io::stdin().lock();
             let stdout = std::io::stdout().lock();
-            match cli::validate_auto(*algorithm, stdin, stdout) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("lovebeat: {e}");
-                    ExitCode::from(EXIT_FAILURE)
-                }
-            }
+            exit_status(cli::validate_auto(args, stdin, stdout))
         }
+        Command::Simulate(args) => exit_status(cli::simulate(args, std::io::stdout().lock())),
         Command::Services { url, command } => run_services(&cli, url.as_deref(), command),
         Command::Run => run_daemon(&cli),
         Command::Import { file } => run_import(&cli, file),
+        Command::StatusPage { url, out } => run_status_page(&cli, url.as_deref(), out),
         Command::TestAlert { name } => test_alert(&cli, name),
+    }
+}
+
+/// `lovebeat status-page --out DIR`.
+fn run_status_page(cli: &Cli, url: Option<&str>, out: &std::path::Path) -> ExitCode {
+    let url = match daemon_url(cli, url) {
+        Ok(url) => url,
+        Err(code) => return code,
+    };
+    match services::save_status_page(&url, out) {
+        Ok(file) => {
+            println!("Wrote {}", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// The daemon's URL: given, or from the config's `[http] listen`.
+fn daemon_url(cli: &Cli, url: Option<&str>) -> Result<String, ExitCode> {
+    match url {
+        Some(url) => Ok(url.to_owned()),
+        None => match load_config(cli, false) {
+            Ok(config) => Ok(services::url_of_listen(&config.http.listen)),
+            Err(e) => {
+                eprintln!("lovebeat: {e}");
+                Err(ExitCode::from(EXIT_CONFIG))
+            }
+        },
     }
 }
 
@@ -161,6 +194,17 @@ fn alert_settings(config: &Config) -> lovebeat_alert::Settings {
     }
 }
 
+/// Success, or the error on stderr and [`EXIT_FAILURE`].
+fn exit_status(result: std::io::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
 /// `lovebeat import FILE`.
 fn run_import(cli: &Cli, file: &std::path::Path) -> ExitCode {
     logging::init(&Logging {
@@ -197,15 +241,9 @@ fn load_config(cli: &Cli, log: bool) -> Result<Config, config::ConfigError> {
 }
 
 fn run_services(cli: &Cli, url: Option<&str>, command: &ServicesCommand) -> ExitCode {
-    let url = match url {
-        Some(url) => url.to_owned(),
-        None => match load_config(cli, false) {
-            Ok(config) => services::url_of_listen(&config.http.listen),
-            Err(e) => {
-                eprintln!("lovebeat: {e}");
-                return ExitCode::from(EXIT_CONFIG);
-            }
-        },
+    let url = match daemon_url(cli, url) {
+        Ok(url) => url,
+        Err(code) => return code,
     };
     match services::run(&url, command, std::io::stdout().lock()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -279,6 +317,7 @@ async fn serve(config: Config) -> ExitCode {
         history: config.auto.history,
         views: config.views.iter().map(|v| v.template.clone()).collect(),
         max_services: config.limits.services.unwrap_or(usize::MAX),
+        utc_offset_min: 0,
     };
     raise_fd_limit(&config);
     let s3 = match config.database.remote_s3.as_ref().map(s3_copy).transpose() {
@@ -297,6 +336,13 @@ async fn serve(config: Config) -> ExitCode {
     };
     let contents = opened.contents;
     let engine = Engine::restore(engine_config, now_ms(), contents.services, contents.views);
+    let extras = match Extras::load(&config, &opened.store) {
+        Ok(extras) => extras,
+        Err((code, e)) => {
+            eprintln!("lovebeat: {e}");
+            return ExitCode::from(code);
+        }
+    };
     // Alerts left undelivered by the last run are queued first.
     let outbox = Arc::new(StoreOutbox(opened.store.clone()));
     let alerter = match Alerter::start(alert_settings(&config), outbox) {
@@ -322,6 +368,10 @@ async fn serve(config: Config) -> ExitCode {
             s3,
         }),
         startup_grace: config.database.startup_grace,
+        tokens: extras.tokens,
+        messages: extras.messages,
+        probes: extras.probes,
+        status_page: config.status_page.clone(),
         alerter,
         ingest: ingest_settings(&config),
         http_limits: HttpLimits {
@@ -408,6 +458,51 @@ fn raise_fd_limit(config: &Config) {
              ({needed}) + {FD_RESERVE}; raise it (LimitNOFILE=) or lower them"
         );
     }
+}
+
+/// What the server keeps beside the engine: push tokens and incident
+/// messages from the store, and the active checks, ready to run.
+struct Extras {
+    tokens: Arc<TokenBook>,
+    messages: Arc<MessageBoard>,
+    probes: Probes,
+}
+
+impl Extras {
+    /// Loads them; a failure comes with the exit status it deserves.
+    fn load(config: &Config, store: &Store) -> Result<Extras, (u8, String)> {
+        let failed = |e: lovebeat_store::StoreError| (EXIT_FAILURE, e.to_string());
+        let tokens = TokenBook::load(Some(store.clone())).map_err(failed)?;
+        let messages = MessageBoard::load(Some(store.clone()), now_ms()).map_err(failed)?;
+        let probes =
+            Probes::new(probe_settings(config)?).map_err(|e| (EXIT_CONFIG, e.to_string()))?;
+        Ok(Extras {
+            tokens: Arc::new(tokens),
+            messages: Arc::new(messages),
+            probes,
+        })
+    }
+}
+
+/// `[[checks]]` and `[probes]`, each check's `ca_file` read.
+fn probe_settings(config: &Config) -> Result<ProbeSettings, (u8, String)> {
+    let mut checks = Vec::with_capacity(config.checks.len());
+    for def in &config.checks {
+        let mut spec = def.spec.clone();
+        if let (Some(file), Target::Http { ca_pem, .. }) = (&def.ca_file, &mut spec.target) {
+            let pem = std::fs::read(file).map_err(|e| {
+                let what = format!("check {:?}: ca_file {}: {e}", spec.name, file.display());
+                (EXIT_CONFIG, what)
+            })?;
+            *ca_pem = Some(pem);
+        }
+        checks.push(spec);
+    }
+    Ok(ProbeSettings {
+        checks,
+        concurrency: config.probes.concurrency,
+        user_agent: format!("lovebeat/{}", env!("CARGO_PKG_VERSION")),
+    })
 }
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C); reopens the event log on SIGHUP.

@@ -3,8 +3,10 @@
 //!
 //! The daemon is found from `--url`, else `LOVEBEAT_URL`, else the `[http]
 //! listen` of the configuration (`:8080` means `http://127.0.0.1:8080`).
-//! `list` prints a table; the other commands print nothing on success. Any
-//! failure is one line on stderr and exit status 1.
+//! `list` prints a table; `add` and `token` print the token (statuscope's
+//! `Added. Token: …` and `Token: …`), `remove` prints `Removed.`; the other
+//! commands print nothing on success. Any failure is one line on stderr
+//! and exit status 1. `lovebeat status-page --out DIR` is a client too.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -64,10 +66,10 @@ pub fn url_of_listen(listen: &ListenAddr) -> String {
 }
 
 /// Runs one command against the daemon at `base`, writing to `out`.
-pub fn run(base: &str, command: &ServicesCommand, out: impl Write) -> Result<(), ClientError> {
+pub fn run(base: &str, command: &ServicesCommand, mut out: impl Write) -> Result<(), ClientError> {
     let client = Client::new(base);
     match command {
-        ServicesCommand::List { view } => list(&client, view.as_deref(), out),
+        ServicesCommand::List { view } => list(&client, view.as_deref(), &mut out),
         ServicesCommand::Beat { name, timeouts } => {
             client.post(&service_path(name, ""), &form(timeouts, None))
         }
@@ -82,7 +84,48 @@ pub fn run(base: &str, command: &ServicesCommand, out: impl Write) -> Result<(),
         ServicesCommand::Mute { name } => client.post(&service_path(name, "/mute"), ""),
         ServicesCommand::Unmute { name } => client.post(&service_path(name, "/unmute"), ""),
         ServicesCommand::Delete { name } => client.delete(&service_path(name, "")),
+        ServicesCommand::Fail { name, message } => {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("status", "fail")
+                .append_pair("message", message);
+            client.post(&service_path(name, ""), &form.finish())
+        }
+        ServicesCommand::Add {
+            name,
+            interval,
+            team,
+        } => {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("interval", &interval.to_string());
+            form.append_pair("team", team.as_deref().unwrap_or(""));
+            let token = client.issue(name, &form.finish())?;
+            writeln!(out, "Added. Token: {token}").map_err(ClientError::Output)
+        }
+        ServicesCommand::Token { name } => {
+            let token = client.issue(name, "existing=true")?;
+            writeln!(out, "Token: {token}").map_err(ClientError::Output)
+        }
+        ServicesCommand::Remove { name } => {
+            client.delete(&format!("/api/tokens/{}", encode(name)))?;
+            writeln!(out, "Removed.").map_err(ClientError::Output)
+        }
     }
+}
+
+/// `lovebeat status-page --out DIR`: the daemon's status page, saved as
+/// `DIR/index.html`; returns the file written.
+pub fn save_status_page(
+    base: &str,
+    dir: &std::path::Path,
+) -> Result<std::path::PathBuf, ClientError> {
+    let page = Client::new(base).get_page("/status-page")?;
+    std::fs::create_dir_all(dir).map_err(ClientError::Output)?;
+    let file = dir.join("index.html");
+    // Write beside it and rename, so a web server never serves half a page.
+    let partial = dir.join(".index.html.partial");
+    std::fs::write(&partial, page).map_err(ClientError::Output)?;
+    std::fs::rename(&partial, &file).map_err(ClientError::Output)?;
+    Ok(file)
 }
 
 fn service_path(name: &str, suffix: &str) -> String {
@@ -162,6 +205,29 @@ impl Client {
             .header("Content-Type", "application/x-www-form-urlencoded")
             .send(form);
         self.answer(response).map(drop)
+    }
+
+    /// A token from `POST /api/tokens/{name}`.
+    fn issue(&self, name: &str, form: &str) -> Result<String, ClientError> {
+        #[derive(Deserialize)]
+        struct Issued {
+            token: String,
+        }
+        let response = self
+            .agent
+            .post(format!("{}/api/tokens/{}", self.base, encode(name)))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(form);
+        let body = self.answer(response)?;
+        let issued: Issued =
+            serde_json::from_str(&body).map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+        Ok(issued.token)
+    }
+
+    /// An HTML page.
+    fn get_page(&self, path: &str) -> Result<String, ClientError> {
+        let response = self.agent.get(format!("{}{path}", self.base)).call();
+        self.answer(response)
     }
 
     fn delete(&self, path: &str) -> Result<(), ClientError> {

@@ -173,6 +173,32 @@ fn http_beats_take_query_form_and_json_timeouts() {
 }
 
 #[test]
+fn a_service_gets_its_own_auto_estimator_and_says_why() {
+    let d = Daemon::start();
+    let path = "/api/services/r.svc?timeout=auto&auto_algorithm=rhythm";
+    d.request("POST", path, &[], "");
+    let s = d.service("r.svc").unwrap();
+    assert_eq!(s["auto_algorithm"], "rhythm");
+    assert_eq!(
+        s["auto_reason"],
+        "learning: 0 of 3 intervals seen, no deadline yet"
+    );
+    d.request(
+        "POST",
+        "/api/services/r.svc?auto_algorithm=default",
+        &[],
+        "",
+    );
+    let s = d.service("r.svc").unwrap();
+    assert_eq!(s["auto_algorithm"], "median");
+    let (code, body) = d.request("POST", "/api/services/r.svc?auto_algorithm=ewma", &[], "");
+    assert_eq!(code, 400, "{body}");
+    d.request("POST", "/api/services/plain.svc", &[], "");
+    let s = d.service("plain.svc").unwrap();
+    assert!(s.get("auto_reason").is_none() && s.get("auto_algorithm").is_none());
+}
+
+#[test]
 fn bad_http_input_gets_a_reason_and_changes_nothing() {
     let d = Daemon::start();
     d.post_form("/api/services/keep.me", "timeout=60");
@@ -294,6 +320,8 @@ fn validate_auto_reproduces_the_reference_stream() {
     assert_eq!(legacy, out);
     let (_, median, _) = run(&["validate-auto"], "10\n10\n10\n10\n10\n");
     assert_eq!(median, "none\nnone\nnone\nnone\n15\n");
+    let (code, list, _) = run(&["validate-auto", "--list"], "");
+    assert_eq!((code, list.as_str()), (0, "median\nadaptive\nrhythm\n"));
 }
 
 #[test]

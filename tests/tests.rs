@@ -17,6 +17,9 @@
 //!   an empty lovebeat, an outage, an unreachable or damaged copy.
 //! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
 //!   `chromium-driver`), and the `/ws` websocket.
+//! * `seeds`: what came from the other seed monitors: explicit failure,
+//!   statuscope's README with real curl, active HTTP/HTTPS/TCP checks
+//!   against local servers, the status page (also in Chromium).
 
 mod browser;
 mod util;
@@ -26,5 +29,6 @@ mod daemon;
 mod hostile;
 mod ops;
 mod s3;
+mod seeds;
 mod store;
 mod ui;

@@ -68,7 +68,7 @@ impl Daemon {
         let mut addrs = [None; 3];
         while addrs.iter().any(Option::is_none) {
             let line = rx
-                .recv_timeout(Duration::from_secs(10))
+                .recv_timeout(Duration::from_secs(180))
                 .map_err(|_| anyhow!("lovebeat did not start listening"))?;
             for (i, what) in ["UDP", "TCP", "HTTP"].iter().enumerate() {
                 if let Some((_, a)) = line.split_once(&format!("{what} listening on ")) {

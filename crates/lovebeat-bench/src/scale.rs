@@ -111,6 +111,9 @@ fn fill_store(path: &Path, n: usize) -> Result<()> {
                 history: history.clone(),
                 failure: None,
                 beats: 101,
+                auto_algorithm: None,
+                rhythm: None,
+                team: None,
             })
             .collect();
         store.save(&Save {

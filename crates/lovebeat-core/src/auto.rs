@@ -1,35 +1,52 @@
 //! AUTO timeout estimators: from a service's beat history (intervals in ms,
 //! oldest first) to the timeout the engine should use.
 //!
-//! Two algorithms: [`median`], the original 2015 "basic" estimator (§3.5,
-//! no deadline until enough samples), and [`adaptive`], the EWMA + 3σ
-//! estimator of lovebeat 1.0.x (§3.4), reproduced bit for bit. The engine
-//! calls [`Algorithm::estimate`] after every accepted beat, so this module is
-//! pure arithmetic on fixed stack buffers: no allocation, no I/O, no time.
-//! Choosing the algorithm (config) and applying the deadline are not here.
+//! Three algorithms: [`median`], the original 2015 "basic" estimator (§3.5,
+//! no deadline until enough samples), [`adaptive`], the EWMA + 3σ
+//! estimator of lovebeat 1.0.x (§3.4), reproduced bit for bit, and
+//! [`Rhythm`] (`auto_rhythm.rs`), which keeps a per-service state beside
+//! the history and needs the absolute time of each beat. The engine calls
+//! [`Algorithm::estimate`] (or the rhythm state) after every new interval;
+//! `median` and `adaptive` are pure arithmetic on fixed stack buffers.
+//! [`sim`] (`auto_sim.rs`) scores all of them on generated and recorded
+//! beat traces. Choosing the algorithm (config) and applying the deadline
+//! are not here.
 
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
+#[path = "auto_rhythm.rs"]
+mod rhythm;
+#[path = "auto_sim.rs"]
+pub mod sim;
+
+pub use rhythm::Rhythm;
+
 /// Which AUTO estimator a service with timeout AUTO uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Algorithm {
     /// §3.5: ceil(1.5 × median) of the last 19 intervals; no deadline with fewer than 5.
     #[default]
     Median,
     /// §3.4: the 1.0.x EWMA mean + 3 EWMA std + 1 s, after outlier removal.
     Adaptive,
+    /// [`Rhythm`]: a calibrated tail on a clock that stops in learned quiet hours.
+    Rhythm,
 }
 
 impl Algorithm {
     /// Every algorithm, in the order they are documented.
-    pub const ALL: [Algorithm; 2] = [Algorithm::Median, Algorithm::Adaptive];
+    pub const ALL: [Algorithm; 3] = [Algorithm::Median, Algorithm::Adaptive, Algorithm::Rhythm];
 
     /// The config spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::Median => "median",
             Algorithm::Adaptive => "adaptive",
+            Algorithm::Rhythm => "rhythm",
         }
     }
 
@@ -38,11 +55,38 @@ impl Algorithm {
     ///
     /// `Adaptive` with no history also sets no deadline, instead of 1.0.x's
     /// 1000 ms that failed every new AUTO service a second after its first beat.
+    /// `Rhythm` learns from absolute times, which intervals alone lack: here
+    /// it replays them as if the last beat were at the epoch (the engine
+    /// keeps a [`Rhythm`] per service instead).
     pub fn estimate(self, intervals: &[u32]) -> Option<u64> {
         match self {
             Algorithm::Median => median(intervals),
             Algorithm::Adaptive if intervals.is_empty() => None,
             Algorithm::Adaptive => Some(adaptive(intervals)),
+            Algorithm::Rhythm => Rhythm::replay(intervals, 0).timeout(0),
+        }
+    }
+
+    /// One line on why the timeout for these intervals is what it is, for
+    /// `median` and `adaptive` (the engine asks [`Rhythm::explain`] for
+    /// `rhythm`).
+    pub fn explain(self, intervals: &[u32]) -> String {
+        match (self, self.estimate(intervals)) {
+            (Algorithm::Median, None) => format!(
+                "learning: {} of {MEDIAN_MIN_SAMPLES} intervals seen, no deadline yet",
+                intervals.len()
+            ),
+            (Algorithm::Median, Some(t)) => format!(
+                "1.5 × the median of the last {} intervals; late after {}",
+                intervals.len().min(MEDIAN_WINDOW),
+                rhythm::human_ms(t as f64)
+            ),
+            (_, None) => "no interval yet, no deadline".to_owned(),
+            (_, Some(t)) => format!(
+                "EWMA mean + 3 × EWMA std + 1 s of the last {} intervals; late after {}",
+                intervals.len().min(ADAPTIVE_WINDOW),
+                rhythm::human_ms(t as f64)
+            ),
         }
     }
 }
@@ -238,7 +282,7 @@ mod tests {
         let err = "ewma".parse::<Algorithm>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            r#"unknown AUTO algorithm "ewma" (expected one of: "median" "adaptive")"#
+            r#"unknown AUTO algorithm "ewma" (expected one of: "median" "adaptive" "rhythm")"#
         );
     }
 
@@ -252,6 +296,43 @@ mod tests {
     fn estimate_adaptive_sets_no_deadline_without_history() {
         assert_eq!(Algorithm::Adaptive.estimate(&[]), None);
         assert_eq!(Algorithm::Adaptive.estimate(&[60000, 60000]), Some(61000));
+    }
+
+    #[test]
+    fn algorithms_serialize_as_their_names() {
+        for algorithm in Algorithm::ALL {
+            let json = serde_json::to_string(&algorithm).unwrap();
+            assert_eq!(json, format!("\"{algorithm}\""));
+            assert_eq!(serde_json::from_str::<Algorithm>(&json).unwrap(), algorithm);
+        }
+    }
+
+    #[test]
+    fn estimate_rhythm_needs_three_intervals() {
+        assert_eq!(Algorithm::Rhythm.estimate(&[60000; 2]), None);
+        assert_eq!(Algorithm::Rhythm.estimate(&[60000; 3]), Some(120000));
+    }
+
+    #[test]
+    fn explanations_say_what_the_timeout_is_made_of() {
+        assert_eq!(
+            Algorithm::Median.explain(&[60000; 6]),
+            "1.5 × the median of the last 6 intervals; late after 90 s"
+        );
+        assert!(
+            Algorithm::Median
+                .explain(&[1])
+                .starts_with("learning: 1 of 5")
+        );
+        assert!(
+            Algorithm::Adaptive
+                .explain(&[60000])
+                .ends_with("late after 61 s")
+        );
+        assert_eq!(
+            Algorithm::Adaptive.explain(&[]),
+            "no interval yet, no deadline"
+        );
     }
 
     #[test]

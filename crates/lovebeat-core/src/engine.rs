@@ -34,6 +34,8 @@ pub struct EngineConfig {
     /// nothing and is counted ([`Engine::refused`]); existing services keep
     /// working. A restore keeps every stored service even beyond it.
     pub max_services: usize,
+    /// Minutes east of UTC for the clock times in AUTO reasons.
+    pub utc_offset_min: i32,
 }
 
 impl Default for EngineConfig {
@@ -43,6 +45,7 @@ impl Default for EngineConfig {
             history: 100,
             views: Vec::new(),
             max_services: usize::MAX,
+            utc_offset_min: 0,
         }
     }
 }
@@ -67,6 +70,12 @@ pub enum Event {
     },
     ServiceRemoved {
         record: ServiceRecord,
+    },
+    /// The service's team label changed (and with it, maybe, its views).
+    ServiceTeamChanged {
+        name: Arc<str>,
+        from: Option<String>,
+        to: Option<String>,
     },
     ViewAdded {
         name: Arc<str>,
@@ -104,11 +113,16 @@ pub struct Changes {
 /// A service as readers see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceInfo {
+    /// The stored form, less the `rhythm` state (see [`Engine::service_record`]).
     pub record: ServiceRecord,
     /// Names of the views the service is a member of.
     pub views: Vec<Arc<str>>,
     /// What AUTO stands for now, in ms (None: too little history).
     pub auto_timeout: Option<u64>,
+    /// The AUTO estimator this service uses (its own or the configured one).
+    pub auto_algorithm: Algorithm,
+    /// One line on why AUTO is what it is, when a timeout is AUTO.
+    pub auto_reason: Option<String>,
 }
 
 /// A view as readers see it.
@@ -308,6 +322,9 @@ impl Engine {
         s.set_timeout(kind, timeout);
         if timeout == Timeout::Auto {
             s.recompute_auto(algorithm);
+        } else if !uses_auto(s) {
+            // Rebuilt from the history if AUTO comes back.
+            s.rhythm = None;
         }
         let name = s.name.clone();
         self.events.push(Event::ServiceTimeoutChanged {
@@ -316,6 +333,23 @@ impl Engine {
             from,
             to: timeout,
         });
+        self.refresh(id, now);
+    }
+
+    /// Gives a service its own AUTO estimator (None: the configured one).
+    pub fn set_algorithm(&mut self, now: Millis, name: &str, algorithm: Option<Algorithm>) {
+        let Some(id) = self.id_or_create(now, name) else {
+            return;
+        };
+        let default = self.config.algorithm;
+        let s = self.service_mut(id);
+        if s.algorithm == algorithm {
+            return;
+        }
+        s.algorithm = algorithm;
+        if uses_auto(s) {
+            s.recompute_auto(default);
+        }
         self.refresh(id, now);
     }
 
@@ -330,6 +364,27 @@ impl Engine {
             severity,
             message: message.to_owned(),
         });
+        self.refresh(id, now);
+    }
+
+    /// Sets or clears the service's team label; the service leaves the
+    /// views whose team no longer matches and joins those that now do.
+    pub fn set_team(&mut self, now: Millis, name: &str, team: Option<&str>) {
+        let Some(id) = self.id_or_create(now, name) else {
+            return;
+        };
+        let s = self.service_mut(id);
+        if s.team.as_deref() == team {
+            return;
+        }
+        let from = std::mem::replace(&mut s.team, team.map(str::to_owned));
+        let name = s.name.clone();
+        self.events.push(Event::ServiceTeamChanged {
+            name,
+            from,
+            to: team.map(str::to_owned),
+        });
+        self.rejoin_views(id, now);
         self.refresh(id, now);
     }
 
@@ -480,13 +535,16 @@ impl Engine {
             .as_ref()
             .expect("named services exist");
         ServiceInfo {
-            record: s.to_record(),
+            record: s.to_record_for_readers(),
             views: s
                 .views
                 .iter()
                 .map(|&v| self.view_ref(v).name.clone())
                 .collect(),
             auto_timeout: s.auto_ms,
+            auto_algorithm: s.algorithm.unwrap_or(self.config.algorithm),
+            auto_reason: uses_auto(s)
+                .then(|| s.auto_reason(self.config.algorithm, self.config.utc_offset_min)),
         }
     }
 
@@ -564,10 +622,7 @@ impl Engine {
                 (self.services.len() - 1) as u32
             }
         };
-        let memberships: Vec<(usize, String)> = (self.config.views.iter().enumerate())
-            .filter_map(|(t, template)| template.view_for(&service.name).map(|v| (t, v)))
-            .collect();
-        for (t, view) in memberships {
+        for (t, view) in self.memberships(&service) {
             service.views.push(self.view_or_create(view.into(), t));
         }
         let name = service.name.clone();
@@ -588,6 +643,47 @@ impl Engine {
             self.settle_view(vid, now);
         }
         id
+    }
+
+    /// The (template, view name) pairs a service belongs to, by config.
+    fn memberships(&self, service: &Service) -> Vec<(usize, String)> {
+        let team = service.team.as_deref();
+        (self.config.views.iter().enumerate())
+            .filter_map(|(t, template)| {
+                template
+                    .view_for_member(&service.name, team)
+                    .map(|v| (t, v))
+            })
+            .collect()
+    }
+
+    /// Moves a service whose label changed into the views it now belongs
+    /// to, out of the others, settling every view touched.
+    fn rejoin_views(&mut self, id: u32, now: Millis) {
+        let wanted: Vec<u32> = {
+            let pairs = self.memberships(self.services[id as usize].as_ref().expect("live"));
+            pairs
+                .into_iter()
+                .map(|(t, view)| self.view_or_create(view.into(), t))
+                .collect()
+        };
+        let s = self.service_mut(id);
+        let state = s.state;
+        let old = std::mem::replace(&mut s.views, wanted.clone());
+        for &vid in old.iter().filter(|v| !wanted.contains(v)) {
+            let view = self.view_mut(vid);
+            view.members.remove(&id);
+            view.count(Some(state), None);
+            self.touch_view(vid);
+            self.settle_view(vid, now);
+        }
+        for &vid in wanted.iter().filter(|v| !old.contains(v)) {
+            let view = self.view_mut(vid);
+            view.members.insert(id);
+            view.count(None, Some(state));
+            self.touch_view(vid);
+            self.settle_view(vid, now);
+        }
     }
 
     fn view_or_create(&mut self, name: Arc<str>, template: usize) -> u32 {
@@ -688,7 +784,7 @@ impl Engine {
 }
 
 fn uses_auto(s: &Service) -> bool {
-    s.warn == Timeout::Auto || s.err == Timeout::Auto
+    s.uses_auto()
 }
 
 #[cfg(test)]

@@ -361,6 +361,46 @@ fn adaptive_auto_needs_one_interval() {
 }
 
 #[test]
+fn a_service_can_pick_its_own_estimator() {
+    let mut e = engine();
+    for i in 0..=5 {
+        e.autobeat(i * 60_000, "job");
+    }
+    assert_eq!(e.service("job").unwrap().auto_timeout, Some(90_000));
+    e.set_algorithm(5 * 60_000, "job", Some(Algorithm::Rhythm));
+    let info = e.service("job").unwrap();
+    assert_eq!(info.auto_algorithm, Algorithm::Rhythm);
+    assert_eq!(info.auto_timeout, Some(120_000));
+    assert_eq!(info.record.auto_algorithm, Some(Algorithm::Rhythm));
+    e.set_algorithm(5 * 60_000, "job", None);
+    assert_eq!(e.service("job").unwrap().auto_timeout, Some(90_000));
+}
+
+#[test]
+fn auto_services_say_why_their_timeout_is_what_it_is() {
+    let mut e = engine();
+    e.beat(0, "fixed");
+    assert_eq!(e.service("fixed").unwrap().auto_reason, None);
+    for i in 0..=5 {
+        e.autobeat(i * 60_000, "job");
+    }
+    let reason = e.service("job").unwrap().auto_reason.unwrap();
+    assert!(reason.starts_with("1.5 × the median"), "{reason}");
+}
+
+#[test]
+fn leaving_auto_drops_the_rhythm_state() {
+    let mut e = engine();
+    e.set_algorithm(0, "job", Some(Algorithm::Rhythm));
+    for i in 0..=5 {
+        e.autobeat(i * 60_000, "job");
+    }
+    assert!(e.service_record("job").unwrap().rhythm.is_some());
+    e.set_timeout(6 * 60_000, "job", ERR, Timeout::After(1000));
+    assert!(e.service_record("job").unwrap().rhythm.is_none());
+}
+
+#[test]
 fn a_failure_holds_until_the_next_good_beat() {
     let mut e = engine();
     e.fail(0, "backup", Severity::Error, "disk full");
@@ -668,4 +708,56 @@ fn a_command_over_the_cap_is_counted_and_creates_nothing() {
     e.delete(10, "a");
     e.beat(10, "b");
     assert!(e.contains("b"), "room again after a delete");
+}
+
+fn ops_alarm() -> ViewTemplate {
+    ViewTemplate::glob("ops", Some("*"), &[], &[])
+        .unwrap()
+        .with_team(Some("ops".into()))
+}
+
+#[test]
+fn a_team_label_moves_a_service_into_the_team_s_view() {
+    let mut e = with_views(vec![ops_alarm()]);
+    e.set_timeout(0, "backup", ERR, Timeout::After(1000));
+    e.beat(0, "backup");
+    assert!(e.service("backup").unwrap().views.is_empty());
+    e.set_team(10, "backup", Some("ops"));
+    assert_eq!(
+        e.service("backup").unwrap().record.team.as_deref(),
+        Some("ops")
+    );
+    assert_eq!(&*e.service("backup").unwrap().views[0], "ops");
+    assert_eq!(e.view("ops").unwrap().members, 1);
+    e.tick(1000);
+    assert_eq!(view_state(&e, "ops"), (State::Error, 1));
+    e.set_team(1001, "backup", Some("dev"));
+    assert_eq!(e.view("ops").unwrap().members, 0);
+    assert_eq!(view_state(&e, "ops").0, State::Ok);
+}
+
+#[test]
+fn a_team_is_kept_in_the_record_and_restored_into_its_views() {
+    let mut e = with_views(vec![ops_alarm()]);
+    e.set_team(0, "backup", Some("ops"));
+    let record = e.service_record("backup").unwrap();
+    let restored = Engine::restore(
+        EngineConfig {
+            views: vec![ops_alarm()],
+            ..EngineConfig::default()
+        },
+        5,
+        vec![record],
+        Vec::new(),
+    );
+    assert_eq!(restored.view("ops").unwrap().members, 1);
+}
+
+#[test]
+fn setting_the_same_team_again_changes_nothing() {
+    let mut e = engine();
+    e.set_team(0, "a", Some("ops"));
+    e.take_changes();
+    e.set_team(1, "a", Some("ops"));
+    assert!(events(&mut e).is_empty());
 }

@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //! * [`types`]: time, timeouts, states.
-//! * [`auto`]: the AUTO timeout estimators.
+//! * [`auto`]: the AUTO timeout estimators (`median`, `adaptive`, `rhythm`),
+//!   and [`auto::sim`], which scores them on beat traces.
 //! * [`pattern`]: view membership (legacy regex views, 1.0 glob alarms).
 //! * [`engine`]: services and views, commands, deadlines, events.
 //! * `service`, `view`: one service / one view and their rules.

@@ -21,6 +21,8 @@ pub struct ViewTemplate {
     matcher: Matcher,
     /// The one view name every member gets, when it does not depend on the service.
     static_name: Option<String>,
+    /// `[[alarms]] team`: only services labelled with this team are members.
+    team: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +45,7 @@ impl ViewTemplate {
             name: name.to_owned(),
             matcher: Matcher::Regex(regex),
             static_name: Some(name.to_owned()),
+            team: None,
         })
     }
 
@@ -75,7 +78,28 @@ impl ViewTemplate {
             name: name.to_owned(),
             static_name: is_static.then(|| expand(name, |_| None)),
             matcher: Matcher::Glob { includes, excludes },
+            team: None,
         })
+    }
+
+    /// This template, restricted to the services of one team.
+    pub fn with_team(mut self, team: Option<String>) -> ViewTemplate {
+        self.team = team;
+        self
+    }
+
+    /// The team a service must have to be a member, if any.
+    pub fn team(&self) -> Option<&str> {
+        self.team.as_deref()
+    }
+
+    /// [`ViewTemplate::view_for`] for a service with a `team` label: a
+    /// template with a team takes only that team's services.
+    pub fn view_for_member(&self, service: &str, team: Option<&str>) -> Option<String> {
+        match &self.team {
+            Some(wanted) if team != Some(wanted.as_str()) => None,
+            _ => self.view_for(service),
+        }
     }
 
     /// The view instance this service belongs to under this template, or
@@ -313,6 +337,24 @@ fn one_line(err: &regex::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_team_template_takes_only_that_team() {
+        let template = ViewTemplate::glob("ops", Some("*"), &[], &[])
+            .unwrap()
+            .with_team(Some("ops".into()));
+        assert_eq!(
+            template.view_for_member("a", Some("ops")).as_deref(),
+            Some("ops")
+        );
+        assert_eq!(template.view_for_member("a", Some("dev")), None);
+        assert_eq!(template.view_for_member("a", None), None);
+        let any = ViewTemplate::glob("all", Some("*"), &[], &[]).unwrap();
+        assert_eq!(
+            any.view_for_member("a", Some("dev")).as_deref(),
+            Some("all")
+        );
+    }
     use proptest::prelude::*;
 
     fn strings(items: &[&str]) -> Vec<String> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::auto::Algorithm;
+use crate::auto::{Algorithm, Rhythm};
 use crate::types::{Failure, Millis, State, Timeout, TimeoutKind};
 
 /// Beats closer together than this still count (they move `last_beat`),
@@ -38,6 +38,16 @@ pub struct ServiceRecord {
     pub failure: Option<Failure>,
     /// Accepted beats since the service was created.
     pub beats: u64,
+    /// This service's AUTO estimator, when not the configured one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_algorithm: Option<Algorithm>,
+    /// What the `rhythm` estimator learned, for a service that uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rhythm: Option<Box<Rhythm>>,
+    /// A free label (statuscope's team): views can select on it, and
+    /// `/metrics` carries it. Absent in records older than lovebeat 1.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 /// A service as the engine holds it.
@@ -58,8 +68,13 @@ pub(crate) struct Service {
     pub history_anchor: Option<Millis>,
     /// The AUTO estimate for the current history, cached.
     pub auto_ms: Option<u64>,
+    /// The per-service AUTO estimator, None for the configured one.
+    pub algorithm: Option<Algorithm>,
+    /// The `rhythm` state, kept while the service uses `rhythm` for AUTO.
+    pub rhythm: Option<Box<Rhythm>>,
     pub failure: Option<Failure>,
     pub beats: u64,
+    pub team: Option<String>,
     /// Indices of the views this service is a member of.
     pub views: Vec<u32>,
     /// The time of this service's entry in the timer queue, if any.
@@ -82,8 +97,11 @@ impl Service {
             history: VecDeque::new(),
             history_anchor: None,
             auto_ms: None,
+            algorithm: None,
+            rhythm: None,
             failure: None,
             beats: 0,
+            team: None,
             views: Vec::new(),
             scheduled: None,
             dirty: false,
@@ -107,8 +125,11 @@ impl Service {
             history,
             history_anchor: None,
             auto_ms: None,
+            algorithm: record.auto_algorithm,
+            rhythm: record.rhythm.and_then(|r| r.restored()).map(Box::new),
             failure: record.failure,
             beats: record.beats,
+            team: record.team,
             views: Vec::new(),
             scheduled: None,
             dirty: false,
@@ -117,7 +138,23 @@ impl Service {
         service
     }
 
+    /// [`Service::to_record`] without the `rhythm` state, which readers do
+    /// not need and which would double its memory in every snapshot.
+    pub fn to_record_for_readers(&self) -> ServiceRecord {
+        ServiceRecord {
+            rhythm: None,
+            ..self.record_without_rhythm()
+        }
+    }
+
     pub fn to_record(&self) -> ServiceRecord {
+        ServiceRecord {
+            rhythm: self.rhythm.clone(),
+            ..self.record_without_rhythm()
+        }
+    }
+
+    fn record_without_rhythm(&self) -> ServiceRecord {
         ServiceRecord {
             name: self.name.clone(),
             created: self.created,
@@ -130,6 +167,9 @@ impl Service {
             history: self.history.iter().copied().collect(),
             failure: self.failure.clone(),
             beats: self.beats,
+            auto_algorithm: self.algorithm,
+            rhythm: None,
+            team: self.team.clone(),
         }
     }
 
@@ -156,8 +196,55 @@ impl Service {
         }
     }
 
-    pub fn recompute_auto(&mut self, algorithm: Algorithm) {
-        self.auto_ms = algorithm.estimate(self.history.make_contiguous());
+    /// Recomputes the AUTO timeout with this service's estimator, or
+    /// `default` when it has none of its own.
+    pub fn recompute_auto(&mut self, default: Algorithm) {
+        let algorithm = self.algorithm.unwrap_or(default);
+        if algorithm != Algorithm::Rhythm {
+            self.rhythm = None;
+            self.auto_ms = algorithm.estimate(self.history.make_contiguous());
+        } else if !self.uses_auto() {
+            // Not kept up to date without AUTO: rebuilt when AUTO comes.
+            self.rhythm = None;
+            self.auto_ms = None;
+        } else {
+            self.auto_ms = self.sync_rhythm().and_then(|(r, at)| r.timeout(at));
+        }
+    }
+
+    /// Whether a timeout is AUTO.
+    pub fn uses_auto(&self) -> bool {
+        self.warn == Timeout::Auto || self.err == Timeout::Auto
+    }
+
+    /// The `rhythm` state brought up to the newest interval (built from the
+    /// history if there is none), and the beat its timeout counts from.
+    fn sync_rhythm(&mut self) -> Option<(&Rhythm, Millis)> {
+        let at = self.history_anchor.or(self.last_beat)?;
+        let history = self.history.make_contiguous();
+        let rhythm = self
+            .rhythm
+            .get_or_insert_with(|| Box::new(Rhythm::replay(history, at)));
+        if let (Some(&interval), Some(anchor)) = (history.last(), self.history_anchor)
+            && rhythm.last() < anchor
+        {
+            rhythm.observe(interval, anchor);
+        }
+        Some((rhythm, at))
+    }
+
+    /// One line on the current AUTO timeout, clock times shifted by
+    /// `utc_offset_min`.
+    pub fn auto_reason(&self, default: Algorithm, utc_offset_min: i32) -> String {
+        let at = self.history_anchor.or(self.last_beat);
+        match (self.algorithm.unwrap_or(default), &self.rhythm, at) {
+            (Algorithm::Rhythm, Some(rhythm), Some(at)) => rhythm.explain(at, utc_offset_min),
+            (Algorithm::Rhythm, _, _) => Rhythm::learning(self.history.len()),
+            (algorithm, _, _) => {
+                let intervals: Vec<u32> = self.history.iter().copied().collect();
+                algorithm.explain(&intervals)
+            }
+        }
     }
 
     pub fn timeout(&self, kind: TimeoutKind) -> Timeout {
@@ -342,6 +429,82 @@ mod tests {
         s.recompute_auto(Algorithm::Adaptive);
         assert_eq!(s.next_deadline(0), None);
         assert_eq!(s.state_at(1_000_000), State::Ok);
+    }
+
+    #[test]
+    fn a_service_can_use_its_own_estimator() {
+        let mut s = service();
+        s.err = Timeout::Auto;
+        for i in 0..=6 {
+            s.beat(i * 60_000, 100);
+        }
+        s.recompute_auto(Algorithm::Median);
+        assert_eq!(s.auto_ms, Some(90_000));
+        s.algorithm = Some(Algorithm::Rhythm);
+        s.recompute_auto(Algorithm::Median);
+        assert_eq!(s.auto_ms, Some(120_000));
+        assert!(s.rhythm.is_some());
+        s.algorithm = None;
+        s.recompute_auto(Algorithm::Median);
+        assert_eq!((s.auto_ms, s.rhythm.is_none()), (Some(90_000), true));
+    }
+
+    #[test]
+    fn rhythm_follows_each_new_interval() {
+        let mut s = service();
+        s.err = Timeout::Auto;
+        s.algorithm = Some(Algorithm::Rhythm);
+        for i in 0..=40 {
+            if s.beat(i * 60_000, 100) {
+                s.recompute_auto(Algorithm::Median);
+            }
+        }
+        let rhythm = s.rhythm.as_ref().unwrap();
+        assert_eq!(rhythm.last(), 40 * 60_000);
+        assert!(s.auto_ms.unwrap() < 61_000, "{:?}", s.auto_ms);
+        assert!(
+            s.auto_reason(Algorithm::Median, 0)
+                .starts_with("every ~60 s")
+        );
+    }
+
+    #[test]
+    fn the_rhythm_state_survives_a_restart() {
+        let mut s = service();
+        s.err = Timeout::Auto;
+        s.algorithm = Some(Algorithm::Rhythm);
+        for i in 0..=40 {
+            if s.beat(i * 60_000, 100) {
+                s.recompute_auto(Algorithm::Median);
+            }
+        }
+        let record = s.to_record();
+        let back = Service::from_record(record.clone(), Algorithm::Median, 100);
+        assert_eq!(back.rhythm, s.rhythm);
+        assert_eq!(back.auto_ms, s.auto_ms);
+        assert_eq!(back.to_record(), record);
+    }
+
+    #[test]
+    fn rhythm_keeps_no_state_without_auto() {
+        let mut s = service();
+        s.algorithm = Some(Algorithm::Rhythm);
+        for i in 0..=5 {
+            s.beat(i * 60_000, 100);
+        }
+        s.recompute_auto(Algorithm::Median);
+        assert_eq!((s.auto_ms, s.rhythm.is_none()), (None, true));
+    }
+
+    #[test]
+    fn median_reasons_name_the_window() {
+        let mut s = service();
+        s.history = [60_000; 30].into();
+        s.history.rotate_left(7);
+        assert_eq!(
+            s.auto_reason(Algorithm::Median, 0),
+            "1.5 × the median of the last 19 intervals; late after 90 s"
+        );
     }
 
     #[test]

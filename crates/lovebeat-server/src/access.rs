@@ -10,6 +10,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use subtle::ConstantTimeEq;
+
 /// One source network: `10.0.0.0/8`, `2001:db8::/32`, or a single address
 /// (`192.0.2.7`, a /32 or /128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,17 +152,9 @@ impl Tokens {
 /// Whether `token` is one of `tokens`, comparing in time that does not
 /// depend on where the first difference is.
 fn known(tokens: &[String], token: &str) -> bool {
-    tokens
-        .iter()
-        .fold(false, |found, t| found | constant_time_eq(t, token))
-}
-
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = (a.bytes().zip(b.bytes())).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    diff == 0
+    tokens.iter().fold(false, |found, t| {
+        found | bool::from(t.as_bytes().ct_eq(token.as_bytes()))
+    })
 }
 
 #[cfg(test)]

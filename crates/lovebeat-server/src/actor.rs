@@ -81,6 +81,12 @@ impl EngineHandle {
         self.snapshot.load_full()
     }
 
+    /// Where snapshots are published: for readers that must not hold the
+    /// handle itself (a metrics collector, which the handle's metrics own).
+    pub fn snapshots(&self) -> Arc<ArcSwap<Snapshot>> {
+        self.snapshot.clone()
+    }
+
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
@@ -432,6 +438,9 @@ mod tests {
             history: Vec::new(),
             failure: None,
             beats: 1,
+            auto_algorithm: None,
+            rhythm: None,
+            team: None,
         };
         let view = ViewRecord {
             name: "v".into(),

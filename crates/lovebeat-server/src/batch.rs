@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 
+use lovebeat_core::auto::Algorithm;
 use lovebeat_core::{Engine, Millis, Severity, Timeout, TimeoutKind};
 use lovebeat_proto::{Action, CheckStatus, Command, Reject};
 use tokio::sync::oneshot;
@@ -17,8 +18,12 @@ pub enum Op {
     Beat,
     Autobeat,
     SetTimeout(TimeoutKind, Timeout),
+    /// The service's own AUTO estimator; None: back to the configured one.
+    SetAlgorithm(Option<Algorithm>),
     /// An explicit failure; the range is the message in the batch text.
     Fail(Severity, Range<u32>),
+    /// Sets (Some: the range is the team in the batch text) or clears the team.
+    SetTeam(Option<Range<u32>>),
     Mute,
     Unmute,
     Delete,
@@ -105,6 +110,13 @@ impl Batch {
         self.ops.push((name, Op::Fail(severity, message)));
     }
 
+    /// Sets or clears the service's team label.
+    pub fn push_team(&mut self, name: &str, team: Option<&str>) {
+        let name = self.append(name);
+        let team = team.map(|t| self.append(t));
+        self.ops.push((name, Op::SetTeam(team)));
+    }
+
     fn append(&mut self, s: &str) -> Range<u32> {
         let start = self.text.len() as u32;
         self.text.push_str(s);
@@ -138,9 +150,16 @@ impl Batch {
                     engine.autobeat(now, name);
                 }
                 Op::SetTimeout(kind, timeout) => engine.set_timeout(now, name, *kind, *timeout),
+                Op::SetAlgorithm(algorithm) => engine.set_algorithm(now, name, *algorithm),
                 Op::Fail(severity, message) => {
                     let message = &self.text[message.start as usize..message.end as usize];
                     engine.fail(now, name, *severity, message);
+                }
+                Op::SetTeam(team) => {
+                    let team = team
+                        .as_ref()
+                        .map(|t| &self.text[t.start as usize..t.end as usize]);
+                    engine.set_team(now, name, team);
                 }
                 Op::Mute => engine.mute(now, name),
                 Op::Unmute => engine.unmute(now, name),
@@ -218,5 +237,19 @@ mod tests {
         assert_eq!(applied.refused, 1);
         let failure = engine.service("backup").unwrap().record.failure.unwrap();
         assert_eq!(failure.message, "disk full");
+    }
+
+    #[test]
+    fn a_team_is_set_and_cleared() {
+        let mut engine = Engine::new(EngineConfig::default(), 0);
+        let mut batch = Batch::new();
+        batch.push_team("backup", Some("ops"));
+        batch.apply(&mut engine, 0);
+        let team = engine.service("backup").unwrap().record.team;
+        assert_eq!(team.as_deref(), Some("ops"));
+        let mut batch = Batch::new();
+        batch.push_team("backup", None);
+        batch.apply(&mut engine, 1);
+        assert_eq!(engine.service("backup").unwrap().record.team, None);
     }
 }

@@ -286,11 +286,23 @@ fn line_parts(event: &Event, snapshot: &Snapshot) -> (Millis, &'static str, Stri
             });
             (at, "service_timeout_changed", body)
         }
+        Event::ServiceTeamChanged { name, from, to } => {
+            let info = service(name).unwrap_or_else(|| Arc::new(bare(name)));
+            let body = to_json(&ServiceChange {
+                service: ServiceJson::new(&info),
+                kind: Some("team"),
+                previous: from,
+                current: to,
+            });
+            (at, "service_team_changed", body)
+        }
         Event::ServiceRemoved { record } => {
             let info = ServiceInfo {
                 record: record.clone(),
                 views: Vec::new(),
                 auto_timeout: None,
+                auto_algorithm: record.auto_algorithm.unwrap_or_default(),
+                auto_reason: None,
             };
             let body = to_json(&ServiceBody {
                 service: ServiceJson::new(&info),
@@ -348,9 +360,14 @@ fn bare(name: &str) -> ServiceInfo {
             history: Vec::new(),
             failure: None,
             beats: 0,
+            auto_algorithm: None,
+            rhythm: None,
+            team: None,
         },
         views: Vec::new(),
         auto_timeout: None,
+        auto_algorithm: Default::default(),
+        auto_reason: None,
     }
 }
 

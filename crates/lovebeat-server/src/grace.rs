@@ -106,6 +106,9 @@ mod tests {
             history: Vec::new(),
             failure: None,
             beats: 1,
+            auto_algorithm: None,
+            rhythm: None,
+            team: None,
         };
         let view = ViewRecord {
             name: "v".into(),

@@ -22,6 +22,10 @@
 //!   upload task.
 //! * [`outbox`]: the store as the alerts' durable outbox.
 //! * `grace`: holding back the restore's view changes (`startup_grace`).
+//! * [`tokens`]: statuscope push tokens, stored hashed.
+//! * [`messages`]: the status page's incident messages.
+//! * [`history`]: the last 24 hours of every service and view, by hour.
+//! * [`probe`]: active HTTP, HTTPS and TCP checks (`[[checks]]`).
 //! * [`fuzzing`]: entry points for the fuzz targets in `fuzz/`.
 
 pub mod access;
@@ -31,18 +35,22 @@ pub mod eventlog;
 #[doc(hidden)]
 pub mod fuzzing;
 mod grace;
+pub mod history;
 pub mod http;
 mod ingest;
 pub mod internal_events;
+pub mod messages;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod outbox;
 pub mod persist;
+pub mod probe;
 pub mod s3;
 pub mod snapshot;
 mod statelog;
 pub mod statsd;
+pub mod tokens;
 
 use std::io;
 use std::net::SocketAddr;
@@ -58,7 +66,7 @@ pub use persist::Persistence;
 
 /// Where to listen and how to run; addresses are tried in order until one
 /// binds (e.g. `[::]:8127`, then `0.0.0.0:8127` where IPv6 is off).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Settings {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
@@ -76,6 +84,13 @@ pub struct Settings {
     /// `[database] startup_grace`: how long the view changes caused by
     /// the restore are held back (see `grace`).
     pub startup_grace: Duration,
+    /// Push tokens, loaded from the store.
+    pub tokens: Arc<tokens::TokenBook>,
+    /// Incident messages, loaded from the store.
+    pub messages: Arc<messages::MessageBoard>,
+    /// The active checks, run from start to shutdown.
+    pub probes: probe::Probes,
+    pub status_page: http::StatusPageSettings,
     /// Where view changes go (`Alerter::disabled()` for none).
     pub alerter: lovebeat_alert::Alerter,
     /// What the line protocol listeners enforce.
@@ -121,6 +136,8 @@ pub struct Server {
     stop_actor: CancellationToken,
     ingest: Vec<JoinHandle<()>>,
     actor: JoinHandle<Engine>,
+    /// Where the status page's history is saved at shutdown.
+    history: Option<(lovebeat_store::Store, Arc<history::StateHistory>)>,
     /// Keeps the S3 copy up to date, when there is one.
     uploader: Option<s3::Uploader>,
 }
@@ -156,6 +173,7 @@ impl Server {
         metrics.add_collector(Arc::new(metrics::AlertSeries(settings.alerter.clone())));
         let (mut actor, handle) =
             actor::Actor::new(engine, settings.queue, metrics.clone(), settings.alerter);
+        let store = settings.persistence.as_ref().map(|p| p.store.clone());
         let mut uploader = None;
         if let Some(persistence) = settings.persistence {
             if let Some(copy) = &persistence.s3 {
@@ -169,13 +187,25 @@ impl Server {
         let actor = tokio::spawn(actor.run(stop_actor.clone()));
 
         let stop_ingest = CancellationToken::new();
-        let app = http::router(http::AppState::with(
-            handle.clone(),
-            &settings.version,
-            &settings.base_path,
-            settings.http_limits.clone(),
-            settings.http_access,
-        ));
+        let history = Arc::new(history::load(store.as_ref()));
+        let checks = settings.probes.board.clone();
+        let (metrics, stop) = (handle.metrics().clone(), stop_ingest.clone());
+        metrics.add_collector(Arc::new(probe::CheckMetrics(checks.clone())));
+        metrics.add_collector(Arc::new(http::StatuscopeMetrics {
+            snapshots: handle.snapshots(),
+            tokens: settings.tokens.clone(),
+        }));
+        let app = http::router(
+            http::AppState {
+                tokens: settings.tokens,
+                messages: settings.messages,
+                history: history.clone(),
+                checks,
+                status_page: Arc::new(settings.status_page),
+                ..http::AppState::new(handle.clone(), &settings.version, &settings.base_path)
+            }
+            .limited(settings.http_limits.clone(), settings.http_access),
+        );
         let limits = Arc::new(ingest::IngestLimits {
             max_line: settings.ingest.line_length,
             tcp_connections: settings.ingest.tcp_connections,
@@ -183,8 +213,7 @@ impl Server {
             udp_allow: settings.ingest.udp_allow,
             tcp_allow: settings.ingest.tcp_allow,
         });
-        let (stop, metrics) = (stop_ingest.clone(), handle.metrics().clone());
-        let ingest = vec![
+        let mut ingest = vec![
             tokio::spawn(ingest::serve_udp(
                 udp,
                 handle.clone(),
@@ -197,9 +226,11 @@ impl Server {
                 app,
                 settings.http_limits,
                 metrics,
-                stop,
+                stop.clone(),
             )),
+            tokio::spawn(history::follow(history.clone(), handle.clone(), stop)),
         ];
+        ingest.extend(settings.probes.start(&handle, &stop_ingest));
         tracing::info!("UDP listening on {udp_addr}");
         tracing::info!("TCP listening on {tcp_addr}");
         tracing::info!("HTTP listening on {http_addr}");
@@ -212,6 +243,7 @@ impl Server {
             stop_actor,
             ingest,
             actor,
+            history: store.map(|store| (store, history)),
             uploader,
         })
     }
@@ -226,6 +258,10 @@ impl Server {
             if tokio::time::timeout(grace, task).await.is_err() {
                 abort.abort();
             }
+        }
+        if let Some((store, history)) = self.history {
+            let saved = tokio::task::spawn_blocking(move || history::save(&store, &history));
+            let _ = saved.await;
         }
         self.stop_actor.cancel();
         let engine = self.actor.await.expect("the actor does not panic");

@@ -3,7 +3,7 @@
 //!
 //! The actor notes the names of changed services and views after each
 //! round ([`WriteBehind::note`]). Beats alone wait for the save interval;
-//! a new or removed service, a timeout change, a mute or unmute, and any
+//! a new or removed service, a timeout or team change, a mute or unmute, and any
 //! view state change or removal make the save prompt (the same round). A
 //! save takes the current record of every noted name (or its absence, for
 //! a delete) and hands them to the [`Writer`] thread through a shared
@@ -96,6 +96,7 @@ impl WriteBehind {
                 }
                 Event::ServiceAdded { .. }
                 | Event::ServiceTimeoutChanged { .. }
+                | Event::ServiceTeamChanged { .. }
                 | Event::ViewStateChanged(_) => urgent = true,
                 Event::ViewAdded { .. } => {}
             }

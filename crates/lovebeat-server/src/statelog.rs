@@ -82,7 +82,7 @@ enum Object {
 struct Line<'a> {
     object: Object,
     name: &'a str,
-    /// `created`, `state`, `tmo`, `warn-tmo` or `deleted`.
+    /// `created`, `state`, `tmo`, `warn-tmo`, `team` or `deleted`.
     what: &'static str,
     from: String,
     to: String,
@@ -139,6 +139,10 @@ fn line<'a>(event: &'a Event, snapshot: &Snapshot) -> Line<'a> {
                 from.to_string(),
                 to.to_string(),
             )
+        }
+        Event::ServiceTeamChanged { name, from, to } => {
+            let team = |t: &Option<String>| t.clone().unwrap_or_else(|| "-".to_owned());
+            Line::new(Object::Service, name, "team", team(from), team(to))
         }
         Event::ServiceRemoved { record } => Line::new(
             Object::Service,

@@ -89,9 +89,13 @@
     if (ms === -1) return ['—', 'No deadline'];
     if (ms === 0) return ['always', 'Always in this state'];
     if (ms === -2) {
+      // The tooltip is the core's one line on why (auto_reason).
+      const why = service.auto_reason
+        ? `AUTO (${service.auto_algorithm}): ${service.auto_reason}`
+        : undefined;
       return service.auto_timeout != null
-        ? [`auto · ${human(service.auto_timeout)}`, 'AUTO: learned from the beat intervals']
-        : ['auto · learning', 'AUTO: too few beats yet to set a deadline'];
+        ? [`auto · ${human(service.auto_timeout)}`, why || 'AUTO: learned from the beat intervals']
+        : ['auto · learning', why || 'AUTO: too few beats yet to set a deadline'];
     }
     return [human(ms), `${ms / 1000} s`];
   }

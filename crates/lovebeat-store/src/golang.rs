@@ -221,8 +221,11 @@ fn service_record(s: GoService, now: Millis) -> ServiceRecord {
         beats: s
             .beats
             .unwrap_or_else(|| last_beat.map_or(0, |_| history.len() as u64 + 1)),
+        auto_algorithm: None,
+        rhythm: None,
         history,
         failure: s.failure,
+        team: None,
     }
 }
 
@@ -418,6 +421,9 @@ mod tests {
                     message: "disk full".into(),
                 }),
                 beats: 9,
+                auto_algorithm: None,
+                rhythm: None,
+                team: None,
             }],
             views: vec![ViewRecord {
                 name: "v".into(),

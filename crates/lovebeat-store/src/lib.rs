@@ -11,6 +11,8 @@
 //! # Layout
 //! * `store`: [`Store`]: open, load, save, import, snapshot.
 //! * `outbox`: the alert outbox methods of [`Store`].
+//! * `extras`: push tokens and status-page messages ([`TokenRecord`],
+//!   [`MessageRecord`]).
 //! * `schema`: tree names, keys, encoding, format version and migrations.
 //! * [`location`]: where the store lives beside a Go database file.
 //! * [`golang`]: the Go database format (import, and the S3 snapshot).
@@ -25,16 +27,20 @@
 //! | default | `format_version` | `u32`, big-endian: the format of everything below |
 //! | default | `generation` | `u64`, big-endian: bumped by every [`Store::save`] |
 //! | default | `go_import` | JSON `{file, at, services, views}`: the last Go import |
+//! | default | `status_history` | the server's bytes (its hourly state history), opaque here |
 //! | `services` | service name (UTF-8) | JSON of `lovebeat_core::ServiceRecord` |
 //! | `views` | view name (UTF-8) | JSON of `lovebeat_core::ViewRecord` |
 //! | `outbox` | id, `u64` big-endian (so keys sort by id) | the alerter's bytes, opaque here |
+//! | `tokens` | service name (UTF-8) | JSON of [`TokenRecord`]: `service`, `sha256` (hex), `created` |
+//! | `messages` | id, `u64` big-endian | JSON of [`MessageRecord`]: `id`, `text`, `created`, `resolved` (ms or `null`) |
 //!
 //! A service record's JSON fields: `name`, `created` (ms since the epoch),
 //! `last_beat` (ms or `null`), `warn_timeout` and `err_timeout` (ms; `0`
 //! always, `-1` never, `-2` AUTO), `state` (`new`, `ok`, `muted`,
 //! `warning`, `error`), `muted_since` (ms or `null`), `last_state_change`,
 //! `history` (beat intervals in ms, oldest first), `failure` (`null` or
-//! `{at, severity, message}`), `beats`. A view record's: `name`, `state`,
+//! `{at, severity, message}`), `beats`, and from lovebeat 1.1 `team`
+//! (a string, absent when unset). A view record's: `name`, `state`,
 //! `incident`, `last_state_change`.
 //!
 //! Beside sled's files, `lovebeat-store.json` (the witness) holds
@@ -55,6 +61,11 @@
 //! [`FORMAT_VERSION`] and append a migration that rewrites the records. A
 //! unit test keeps a format 1 record that must always decode.
 //!
+//! Adding a tree is like adding an optional field: the `tokens` and
+//! `messages` trees, the `status_history` key and the service's `team`
+//! came in lovebeat 1.1 within format 1. An older lovebeat opening such a store ignores the new trees
+//! and drops `team` when it rewrites a service; nothing else is lost.
+//!
 //! # Durability
 //! [`Store::save`] applies one sled batch per tree and flushes: when it
 //! returns, the records are on disk. The outbox methods flush before they
@@ -65,12 +76,14 @@ pub mod golang;
 pub mod location;
 
 mod error;
+mod extras;
 mod outbox;
 mod schema;
 mod store;
 mod witness;
 
 pub use error::StoreError;
+pub use extras::{MessageRecord, TokenRecord};
 pub use location::{Location, locate};
 pub use schema::FORMAT_VERSION;
 pub use store::{Contents, GoImport, Save, Store};

@@ -24,9 +24,15 @@ pub(crate) const GENERATION_KEY: &[u8] = b"generation";
 /// in the store module), in the default tree.
 pub(crate) const GO_IMPORT_KEY: &[u8] = b"go_import";
 
+/// Key of the status page's hourly history (the server's bytes, opaque
+/// here), in the default tree.
+pub(crate) const STATUS_HISTORY_KEY: &[u8] = b"status_history";
+
 pub(crate) const SERVICES: &str = "services";
 pub(crate) const VIEWS: &str = "views";
 pub(crate) const OUTBOX: &str = "outbox";
+pub(crate) const TOKENS: &str = "tokens";
+pub(crate) const MESSAGES: &str = "messages";
 
 /// Upgrades a store from format `n + 1` to `n + 2`, in place. Each
 /// migration rewrites what it must; the caller then records the new format

@@ -16,7 +16,9 @@ use lovebeat_core::{Millis, ServiceRecord, ViewRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::schema::{self, GENERATION_KEY, GO_IMPORT_KEY, OUTBOX, SERVICES, VIEWS};
+use crate::schema::{
+    self, GENERATION_KEY, GO_IMPORT_KEY, MESSAGES, OUTBOX, SERVICES, TOKENS, VIEWS,
+};
 use crate::witness::{self, WITNESS_EVERY, Witness};
 
 /// How much of the database sled keeps in memory.
@@ -43,6 +45,8 @@ pub(crate) struct Handles {
     pub(crate) services: sled::Tree,
     pub(crate) views: sled::Tree,
     pub(crate) outbox: sled::Tree,
+    pub(crate) tokens: sled::Tree,
+    pub(crate) messages: sled::Tree,
 }
 
 /// The open handles, read-locked for the length of one operation, so a
@@ -148,11 +152,14 @@ impl Store {
         )?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| StoreError::opening(path, e));
         let (services, views, outbox) = (tree(SERVICES)?, tree(VIEWS)?, tree(OUTBOX)?);
+        let (tokens, messages) = (tree(TOKENS)?, tree(MESSAGES)?);
         let handles = Handles {
             db,
             services,
             views,
             outbox,
+            tokens,
+            messages,
         };
         Ok((handles, generation))
     }
@@ -362,6 +369,24 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "sled panicked while reading it".to_owned())
 }
 
+/// Opens a store that this process had open a moment ago: sled releases
+/// its lock when its last handle is gone, which on a loaded machine can be
+/// a little after the drop.
+#[cfg(test)]
+pub(crate) fn open_again(path: &Path) -> Result<Store, StoreError> {
+    let start = std::time::Instant::now();
+    loop {
+        match Store::open(path) {
+            Err(StoreError::Locked { .. })
+                if start.elapsed() < std::time::Duration::from_secs(10) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -380,6 +405,9 @@ pub(crate) mod tests {
             history: vec![1000, 2000],
             failure: None,
             beats: 3,
+            auto_algorithm: None,
+            rhythm: None,
+            team: None,
         }
     }
 
@@ -432,7 +460,7 @@ pub(crate) mod tests {
     fn saved_records_load_after_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let store = Store::open(&path).unwrap();
+        let store = open_again(&path).unwrap();
         let save = Save {
             services: vec![service("b", 2), service("a", 1)],
             views: vec![view("v", 4)],
@@ -440,7 +468,7 @@ pub(crate) mod tests {
         };
         store.save(&save).unwrap();
         drop(store);
-        let contents = Store::open(&path).unwrap().load().unwrap();
+        let contents = open_again(&path).unwrap().load().unwrap();
         assert_eq!(contents.services, vec![service("a", 1), service("b", 2)]);
         assert_eq!(contents.views, vec![view("v", 4)]);
     }
@@ -471,8 +499,8 @@ pub(crate) mod tests {
     fn a_second_open_of_the_same_store_is_refused_as_locked() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let _first = Store::open(&path).unwrap();
-        let err = Store::open(&path).unwrap_err();
+        let _first = open_again(&path).unwrap();
+        let err = Store::open(&path).unwrap_err(); // no retry: locked for good
         assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
         assert!(err.to_string().contains("in use by another"), "{err}");
     }
@@ -490,7 +518,7 @@ pub(crate) mod tests {
             .unwrap();
         store.flush().unwrap();
         drop(store);
-        let err = Store::open(&path).unwrap_err();
+        let err = open_again(&path).unwrap_err();
         assert!(matches!(err, StoreError::TooNew { .. }), "{err:?}");
     }
 
@@ -502,7 +530,7 @@ pub(crate) mod tests {
         other.insert(b"someone-else", b"data").unwrap();
         other.flush().unwrap();
         drop(other);
-        let err = Store::open(&path).unwrap_err();
+        let err = open_again(&path).unwrap_err();
         assert!(matches!(err, StoreError::NotAStore { .. }), "{err:?}");
     }
 
@@ -543,7 +571,7 @@ pub(crate) mod tests {
     /// A store with `n` services saved, closed; returns its path.
     fn saved_store(dir: &tempfile::TempDir, n: usize) -> std::path::PathBuf {
         let path = dir.path().join("db");
-        let store = Store::open(&path).unwrap();
+        let store = open_again(&path).unwrap();
         let mut save = Save::default();
         for i in 0..n {
             save.services.push(service(&format!("s{i}"), i as Millis));
@@ -557,7 +585,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = saved_store(&dir, 100);
         std::fs::write(path.join("db"), b"not sled at all".repeat(100)).unwrap();
-        let err = Store::open(&path).unwrap_err();
+        let err = open_again(&path).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     }
 
@@ -569,7 +597,7 @@ pub(crate) mod tests {
         let mut bytes = std::fs::read(&log).unwrap();
         bytes.truncate(bytes.len() / 2);
         std::fs::write(&log, bytes).unwrap();
-        let err = Store::open(&path).unwrap_err();
+        let err = open_again(&path).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         assert!(err.to_string().contains("is damaged"), "{err}");
     }
@@ -596,7 +624,7 @@ pub(crate) mod tests {
     fn a_checkpointed_store_reopens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let store = Store::open(&path).unwrap();
+        let store = open_again(&path).unwrap();
         for i in 0..3 {
             store
                 .save(&Save {
@@ -607,7 +635,7 @@ pub(crate) mod tests {
         }
         store.checkpoint().unwrap();
         drop(store);
-        let store = Store::open(&path).unwrap();
+        let store = open_again(&path).unwrap();
         assert_eq!(store.load().unwrap().services, vec![service("a", 2)]);
     }
 }

@@ -42,6 +42,11 @@ pub(super) async fn authorize(
 /// What a request needs, by method and path (relative to the base path).
 fn need(method: &Method, path: &str, tokens: &crate::access::Tokens) -> Need {
     let is_read = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if path == "/signal" {
+        // statuscope's signal carries its service's own push token, which
+        // the handler checks.
+        return Need::Nothing;
+    }
     if !is_read {
         return Need::Write;
     }
@@ -56,6 +61,9 @@ fn need(method: &Method, path: &str, tokens: &crate::access::Tokens) -> Need {
         // The dashboard's files hold no data; what it shows comes from the
         // API and the websocket, which do need a token.
         _ if is_page => Need::Nothing,
+        // The status page is for the public: it shows only what
+        // `[status_page]` chooses.
+        _ if path == "/status-page" => Need::Nothing,
         _ if is_status && tokens.public_status => Need::Nothing,
         _ if path == "/metrics" && tokens.public_metrics => Need::Nothing,
         _ => Need::Read,
@@ -179,6 +187,8 @@ mod tests {
         let get = Method::GET;
         assert_eq!(need(&get, "/", &closed), Need::Nothing);
         assert_eq!(need(&get, "/ui/app.js", &closed), Need::Nothing);
+        assert_eq!(need(&get, "/status-page", &closed), Need::Nothing);
+        assert_eq!(need(&Method::POST, "/signal", &closed), Need::Nothing);
         assert_eq!(need(&get, "/api/services", &closed), Need::Read);
         assert_eq!(need(&get, "/ws", &closed), Need::Read);
         assert_eq!(need(&get, "/status", &closed), Need::Read);

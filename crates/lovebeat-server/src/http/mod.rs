@@ -8,11 +8,15 @@
 //! and nothing is served outside it.
 
 mod alerts;
+mod checks;
 mod guard;
+mod messages;
 mod render;
 pub(crate) mod serve;
 pub(crate) mod services;
 mod status;
+mod status_page;
+mod statuscope;
 mod ui;
 mod ws;
 
@@ -29,8 +33,15 @@ use tokio::sync::Semaphore;
 use crate::access::Tokens;
 use crate::actor::{EngineHandle, SendError};
 
-pub use render::{ServiceJson, ViewJson, pretty};
+pub use render::{ServiceJson, ViewJson, pretty, rfc3339};
+pub use status_page::StatusPageSettings;
+pub use statuscope::{CheckJson, DEFAULT_INTERVAL, StatuscopeMetrics};
 pub use ui::normalize_path;
+
+use crate::history::StateHistory;
+use crate::messages::MessageBoard;
+use crate::probe::CheckBoard;
+use crate::tokens::TokenBook;
 
 /// What every handler gets.
 #[derive(Clone)]
@@ -40,6 +51,15 @@ pub struct AppState {
     /// Where everything is served: `""` (the root) or a path like
     /// `/monitoring/lovebeat`, as [`normalize_path`] leaves it.
     pub base_path: Arc<str>,
+    /// Push tokens (`/signal`, `/api/tokens`).
+    pub tokens: Arc<TokenBook>,
+    /// Incident messages (`/api/messages`, the status page).
+    pub messages: Arc<MessageBoard>,
+    /// The last 24 hours, for the status page's bars.
+    pub history: Arc<StateHistory>,
+    /// Active check results (`/api/checks`, the status page).
+    pub checks: Arc<CheckBoard>,
+    pub status_page: Arc<StatusPageSettings>,
     pub limits: Arc<HttpLimits>,
     pub access: Arc<HttpAccess>,
     /// One permit per websocket client (`[limits] websockets`).
@@ -47,30 +67,31 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// A state with default limits, no access control, and no tokens,
+    /// messages, history or checks yet.
     pub fn new(engine: EngineHandle, version: &str, base_path: &str) -> AppState {
-        AppState::with(
-            engine,
-            version,
-            base_path,
-            HttpLimits::default(),
-            HttpAccess::default(),
-        )
-    }
-
-    pub fn with(
-        engine: EngineHandle,
-        version: &str,
-        base_path: &str,
-        limits: HttpLimits,
-        access: HttpAccess,
-    ) -> AppState {
         AppState {
             engine,
             version: version.into(),
             base_path: base_path.into(),
+            tokens: Arc::default(),
+            messages: Arc::default(),
+            history: Arc::default(),
+            checks: Arc::default(),
+            status_page: Arc::default(),
+            websockets: Arc::new(Semaphore::new(HttpLimits::default().websockets)),
+            limits: Arc::default(),
+            access: Arc::default(),
+        }
+    }
+
+    /// The same state under other limits and access rules.
+    pub fn limited(self, limits: HttpLimits, access: HttpAccess) -> AppState {
+        AppState {
             websockets: Arc::new(Semaphore::new(limits.websockets)),
             limits: Arc::new(limits),
             access: Arc::new(access),
+            ..self
         }
     }
 }
@@ -171,6 +192,18 @@ fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/status", get(status::status))
         .route("/metrics", get(status::metrics))
         .route("/version", get(status::version))
+        .route("/signal", post(statuscope::signal))
+        .route("/checks", get(statuscope::list))
+        .route("/checks/{application}", get(statuscope::show))
+        .route(
+            "/api/tokens/{name}",
+            post(statuscope::issue).delete(statuscope::remove),
+        )
+        .route("/api/messages", get(messages::list).post(messages::post))
+        .route("/api/messages/{id}/resolve", post(messages::resolve))
+        .route("/api/checks", get(checks::list))
+        .route("/api/checks/{name}", get(checks::show))
+        .route("/status-page", get(status_page::page))
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), guard::buffer_body))
         .layer(from_fn_with_state(state.clone(), guard::authorize))
@@ -184,6 +217,8 @@ async fn not_found() -> ApiError {
 #[derive(Debug)]
 pub enum ApiError {
     BadRequest(String),
+    /// A wrong or missing push token.
+    Forbidden(String),
     NotFound(String),
     Conflict(String),
     /// A limit that waiting will not lift (`[limits] services`): 429.
@@ -203,6 +238,7 @@ impl ApiError {
     pub fn reason(&self) -> &str {
         match self {
             ApiError::BadRequest(r)
+            | ApiError::Forbidden(r)
             | ApiError::NotFound(r)
             | ApiError::Conflict(r)
             | ApiError::Limited(r) => r,
@@ -215,6 +251,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -304,7 +341,7 @@ mod tests {
             queue_wait: Duration::from_millis(50),
             ..HttpLimits::default()
         };
-        let state = AppState::with(handle.clone(), "1", "", limits, HttpAccess::default());
+        let state = AppState::new(handle.clone(), "1", "").limited(limits, HttpAccess::default());
         let request = Request::post("/api/services/a")
             .body(Body::empty())
             .unwrap();

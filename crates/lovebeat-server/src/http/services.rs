@@ -5,12 +5,15 @@
 //! over the query. Names: `timeout`, `err-tmo` and `err_timeout` for the
 //! error timeout, `warn-tmo` and `warn_timeout` for the warning timeout,
 //! `beat=false` (JSON) to change a timeout without beating, `status=fail`
-//! with an optional `message` to report a failure.
+//! with an optional `message` to report a failure, `auto_algorithm` to give
+//! the service its own AUTO estimator (`default` for the configured one),
+//! `team` to set the team label (empty: none).
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
+use lovebeat_core::auto::Algorithm;
 use lovebeat_core::{Severity, Timeout, TimeoutKind};
 use lovebeat_proto::{is_valid_name, parse_timeout_param};
 use serde::Serialize;
@@ -39,6 +42,10 @@ struct BeatRequest {
     failed: bool,
     /// What failed, for a failure report.
     message: String,
+    /// A new per-service AUTO estimator; `Some(None)`: the configured one.
+    algorithm: Option<Option<Algorithm>>,
+    /// The team label to set; `Some("")` clears it.
+    team: Option<String>,
 }
 
 impl BeatRequest {
@@ -60,6 +67,13 @@ impl BeatRequest {
                 }
             }
             "message" => self.message = value.to_owned(),
+            "auto_algorithm" | "auto-algorithm" => self.algorithm = algorithm_param(value)?,
+            "team" if value.len() > MAX_NAME => {
+                return Err(ApiError::BadRequest(format!(
+                    "team is longer than {MAX_NAME} bytes"
+                )));
+            }
+            "team" => self.team = Some(value.trim().to_owned()),
             _ => {}
         }
         Ok(())
@@ -109,6 +123,12 @@ impl BeatRequest {
         if let Some(t) = self.warn {
             batch.push(name, Op::SetTimeout(TimeoutKind::Warn, t));
         }
+        if let Some(algorithm) = self.algorithm {
+            batch.push(name, Op::SetAlgorithm(algorithm));
+        }
+        if let Some(team) = &self.team {
+            batch.push_team(name, (!team.is_empty()).then_some(team.as_str()));
+        }
         if self.failed {
             batch.push_fail(name, Severity::Error, &self.message);
         } else if self.beat != Some(false) {
@@ -129,6 +149,18 @@ fn timeout_param(key: &str, value: &str) -> Result<Option<Timeout>, ApiError> {
     Ok(Timeout::from_seconds(seconds))
 }
 
+/// An estimator name, or `default` for the configured one; empty changes nothing.
+fn algorithm_param(value: &str) -> Result<Option<Option<Algorithm>>, ApiError> {
+    match value.trim() {
+        "" => Ok(None),
+        "default" => Ok(Some(None)),
+        name => name
+            .parse()
+            .map(|a| Some(Some(a)))
+            .map_err(|e| ApiError::BadRequest(format!("auto_algorithm: {e} or \"default\""))),
+    }
+}
+
 fn bool_param(key: &str, value: &str) -> Result<bool, ApiError> {
     match value {
         "true" | "1" | "yes" => Ok(true),
@@ -139,7 +171,7 @@ fn bool_param(key: &str, value: &str) -> Result<bool, ApiError> {
     }
 }
 
-fn check_name(name: &str) -> Result<(), ApiError> {
+pub(super) fn check_name(name: &str) -> Result<(), ApiError> {
     if name.len() <= MAX_NAME && is_valid_name(name) {
         Ok(())
     } else {
@@ -149,7 +181,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
+pub(super) fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(bytes).into_owned().collect()
 }
 
@@ -196,10 +228,16 @@ async fn change(state: &AppState, name: &str, op: Op) -> Result<Response, ApiErr
     apply(state, batch).await
 }
 
+/// Applies a request's batch and answers `{}`.
+async fn apply(state: &AppState, batch: Batch) -> Result<Response, ApiError> {
+    submit(state, batch).await?;
+    Ok(json(EMPTY.into()))
+}
+
 /// Applies a request's batch, counting its commands as HTTP ingest: 503
 /// with Retry-After when the engine queue stays full for `queue_wait`, 429
 /// when the batch names a new service and the engine is full.
-async fn apply(state: &AppState, batch: Batch) -> Result<Response, ApiError> {
+pub(super) async fn submit(state: &AppState, batch: Batch) -> Result<(), ApiError> {
     let lines = batch.len();
     let metrics = state.engine.metrics();
     let applied = match state.engine.apply(batch, state.limits.queue_wait).await {
@@ -220,7 +258,7 @@ async fn apply(state: &AppState, batch: Batch) -> Result<Response, ApiError> {
                 .into(),
         ));
     }
-    Ok(json(EMPTY.into()))
+    Ok(())
 }
 
 pub(super) async fn mute(
@@ -346,6 +384,30 @@ mod tests {
         let r = parse(&[("message", "disk full"), ("status", "fail")]).unwrap();
         assert!(r.failed);
         assert_eq!(r.message, "disk full");
+    }
+
+    #[test]
+    fn auto_algorithm_picks_an_estimator_or_the_default() {
+        let r = parse(&[("auto_algorithm", "rhythm")]).unwrap();
+        assert_eq!(r.algorithm, Some(Some(Algorithm::Rhythm)));
+        let r = parse(&[("auto-algorithm", "default")]).unwrap();
+        assert_eq!(r.algorithm, Some(None));
+        assert_eq!(parse(&[("auto_algorithm", "")]).unwrap().algorithm, None);
+        let err = parse(&[("auto_algorithm", "ewma")]).unwrap_err();
+        assert!(matches!(err, ApiError::BadRequest(m) if m.contains("\"rhythm\"")));
+        let batch = parse(&[("auto_algorithm", "rhythm"), ("timeout", "auto")])
+            .unwrap()
+            .into_batch("a");
+        assert_eq!(batch.len(), 3);
+    }
+
+    #[test]
+    fn a_team_is_set_or_cleared_with_the_beat() {
+        let r = parse(&[("team", " ops ")]).unwrap();
+        assert_eq!(r.team.as_deref(), Some("ops"));
+        assert_eq!(r.into_batch("a").len(), 2, "the team and the beat");
+        assert_eq!(parse(&[("team", "")]).unwrap().team.as_deref(), Some(""));
+        assert!(parse(&[("team", &"x".repeat(MAX_NAME + 1))]).is_err());
     }
 
     #[test]

@@ -106,7 +106,7 @@ fn page_base(headers: &HeaderMap, base_path: &str) -> String {
 }
 
 /// Text made safe for an HTML attribute value or element.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -53,6 +53,19 @@ pub const VIEW_STATE: &str = "lovebeat_view_state";
 /// per-view series by `[prometheus] max_services`.
 pub const SERIES_OMITTED: &str = "lovebeat_series_omitted";
 
+// Active checks (`[[checks]]`), encoded by the check board's collector.
+
+/// Gauge `{check}`: 1 if the check's last run passed, 0 if it failed.
+pub const CHECK_UP: &str = "lovebeat_check_up";
+/// Gauge `{check}`: how long the check's last run took, in seconds.
+pub const CHECK_LATENCY: &str = "lovebeat_check_latency_seconds";
+/// Counter `{check,result}`: runs of each check, `pass` or `fail`.
+pub const CHECK_RUNS: &str = "lovebeat_check_runs";
+
+/// Gauge `{application,team}`: statuscope's check state of each service
+/// with a push token, 1 ok, 2 outdated, 3 failed (its alerting rules use it).
+pub const STATUSCOPE_CHECK_OK: &str = "statuscope_check_ok";
+
 // Self-monitoring outputs.
 
 /// Counter `{subscriber}`: rounds of changes a subscriber fell behind on

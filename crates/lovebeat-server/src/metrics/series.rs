@@ -3,7 +3,8 @@
 //! per-view series, capped at `max_services` each (in name order).
 //!
 //! Per-service series:
-//! * `lovebeat_service_state{service,state}`: one-hot over every state;
+//! * `lovebeat_service_state{service,state[,team]}`: one-hot over every
+//!   state; services with a team label carry it as `team`;
 //! * `lovebeat_service_last_beat_timestamp_seconds{service}`: only for
 //!   services that ever beat;
 //! * `lovebeat_service_timeout_seconds{service,kind="warn|err"}`: only for
@@ -95,8 +96,12 @@ impl SnapshotSeries {
         )?;
         for s in self.shown() {
             for state in State::ALL {
-                let labels = [("service", &*s.record.name), ("state", state.as_str())];
-                sample(&mut m, &labels, i64::from(s.record.state == state))?;
+                let one = i64::from(s.record.state == state);
+                let (service, state) = (("service", &*s.record.name), ("state", state.as_str()));
+                match s.record.team.as_deref() {
+                    Some(team) => sample(&mut m, &[service, state, ("team", team)], one)?,
+                    None => sample(&mut m, &[service, state], one)?,
+                }
             }
         }
         let mut beaten = self
@@ -220,6 +225,20 @@ mod tests {
         assert_eq!(
             lines_of(&text, names::SERVICE_LAST_BEAT),
             ["lovebeat_service_last_beat_timestamp_seconds{service=\"backup\"} 1.0"]
+        );
+    }
+
+    #[test]
+    fn a_team_label_is_carried_by_the_state_series() {
+        let mut engine = Engine::new(EngineConfig::default(), 0);
+        engine.beat(1000, "backup");
+        engine.set_team(1000, "backup", Some("ops"));
+        let text = render(&engine, 10);
+        let state = lines_of(&text, names::SERVICE_STATE);
+        assert!(
+            state.contains(
+                &"lovebeat_service_state{service=\"backup\",state=\"ok\",team=\"ops\"} 1"
+            )
         );
     }
 

@@ -1,0 +1,22 @@
+//! `GET /api/checks`: every active check (`[[checks]]`) with its last
+//! result and recent latencies; `GET /api/checks/{name}` for one.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+
+use super::{ApiError, AppState, json, pretty};
+
+pub(super) async fn list(State(state): State<AppState>) -> Response {
+    json(pretty(
+        &serde_json::json!({ "checks": state.checks.list() }),
+    ))
+}
+
+pub(super) async fn show(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let check = (state.checks.get(&name))
+        .ok_or_else(|| ApiError::NotFound(format!("no check named {name:?}")))?;
+    Ok(json(pretty(&check)))
+}
