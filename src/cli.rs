@@ -60,6 +60,15 @@ pub enum Command {
         /// Base URL of the daemon's HTTP API [default: the config's [http] listen]
         #[arg(long, env = "LOVEBEAT_URL", value_name = "URL", value_parser = parse_url)]
         url: Option<String>,
+        /// Bearer token for a daemon with [http] write_tokens [default: the
+        /// config's first write token]
+        #[arg(
+            long,
+            env = "LOVEBEAT_TOKEN",
+            value_name = "TOKEN",
+            hide_env_values = true
+        )]
+        token: Option<String>,
         #[command(subcommand)]
         command: ServicesCommand,
     },
@@ -754,7 +763,7 @@ mod tests {
             "--err",
             "5m",
         ]);
-        let Command::Services { url, command } = parsed.command else {
+        let Command::Services { url, command, .. } = parsed.command else {
             panic!("{parsed:?}");
         };
         assert_eq!(url.as_deref(), Some("http://h:1"));

@@ -37,6 +37,7 @@ use lovebeat_store::Store;
 use crate::cli::{Cli, Command, ServicesCommand};
 use crate::config::Config;
 use crate::logging::Logging;
+use crate::services::Api;
 
 /// Exit status for a configuration error (Go lovebeat's, too).
 const EXIT_CONFIG: u8 = 2;
@@ -55,7 +56,11 @@ fn main() -> ExitCode {
             exit_status(cli::validate_auto(args, stdin, stdout))
         }
         Command::Simulate(args) => exit_status(cli::simulate(args, std::io::stdout().lock())),
-        Command::Services { url, command } => run_services(&cli, url.as_deref(), command),
+        Command::Services {
+            url,
+            token,
+            command,
+        } => run_services(&cli, url.as_deref(), token.as_deref(), command),
         Command::Run => run_daemon(&cli),
         Command::Import { file } => run_import(&cli, file),
         Command::StatusPage { url, out } => run_status_page(&cli, url.as_deref(), out),
@@ -240,18 +245,46 @@ fn load_config(cli: &Cli, log: bool) -> Result<Config, config::ConfigError> {
     config::load(&files)
 }
 
-fn run_services(cli: &Cli, url: Option<&str>, command: &ServicesCommand) -> ExitCode {
-    let url = match daemon_url(cli, url) {
-        Ok(url) => url,
+fn run_services(
+    cli: &Cli,
+    url: Option<&str>,
+    token: Option<&str>,
+    command: &ServicesCommand,
+) -> ExitCode {
+    let api = match daemon_api(cli, url, token) {
+        Ok(api) => api,
         Err(code) => return code,
     };
-    match services::run(&url, command, std::io::stdout().lock()) {
+    match services::run(&api, command, std::io::stdout().lock()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lovebeat: {e}");
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// The daemon's API and the bearer token to show it: given, or the
+/// config's `[http] listen` and first write token (a config that does not
+/// load is an error only when the URL must come from it).
+fn daemon_api(cli: &Cli, url: Option<&str>, token: Option<&str>) -> Result<Api, ExitCode> {
+    let (url, config) = match url {
+        Some(url) => {
+            let config = token.is_none().then(|| load_config(cli, false).ok());
+            (url.to_owned(), config.flatten())
+        }
+        None => {
+            let config = load_config(cli, false).map_err(|e| {
+                eprintln!("lovebeat: {e}");
+                ExitCode::from(EXIT_CONFIG)
+            })?;
+            (services::url_of_listen(&config.http.listen), Some(config))
+        }
+    };
+    let token = token
+        .map(str::to_owned)
+        .or_else(|| config?.http.write_tokens.into_iter().next());
+    Ok(Api { url, token })
 }
 
 fn run_daemon(cli: &Cli) -> ExitCode {

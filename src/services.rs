@@ -65,9 +65,16 @@ pub fn url_of_listen(listen: &ListenAddr) -> String {
     }
 }
 
-/// Runs one command against the daemon at `base`, writing to `out`.
-pub fn run(base: &str, command: &ServicesCommand, mut out: impl Write) -> Result<(), ClientError> {
-    let client = Client::new(base);
+/// Where the daemon's HTTP API is, and the bearer token it wants (`[http]
+/// write_tokens`), if any.
+pub struct Api {
+    pub url: String,
+    pub token: Option<String>,
+}
+
+/// Runs one command against the daemon, writing to `out`.
+pub fn run(api: &Api, command: &ServicesCommand, mut out: impl Write) -> Result<(), ClientError> {
+    let client = Client::new(&api.url, api.token.as_deref());
     match command {
         ServicesCommand::List { view } => list(&client, view.as_deref(), &mut out),
         ServicesCommand::Beat { name, timeouts } => {
@@ -118,7 +125,7 @@ pub fn save_status_page(
     base: &str,
     dir: &std::path::Path,
 ) -> Result<std::path::PathBuf, ClientError> {
-    let page = Client::new(base).get_page("/status-page")?;
+    let page = Client::new(base, None).get_page("/status-page")?;
     std::fs::create_dir_all(dir).map_err(ClientError::Output)?;
     let file = dir.join("index.html");
     // Write beside it and rename, so a web server never serves half a page.
@@ -154,10 +161,12 @@ fn form(timeouts: &Timeouts, beat: Option<bool>) -> String {
 struct Client {
     base: String,
     agent: ureq::Agent,
+    /// `Bearer TOKEN`, sent with every request when set.
+    authorization: Option<String>,
 }
 
 impl Client {
-    fn new(base: &str) -> Client {
+    fn new(base: &str, token: Option<&str>) -> Client {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(TIMEOUT))
             .http_status_as_error(false)
@@ -166,6 +175,15 @@ impl Client {
         Client {
             base: base.trim_end_matches('/').to_owned(),
             agent,
+            authorization: token.map(|t| format!("Bearer {t}")),
+        }
+    }
+
+    /// The request, with the token when there is one.
+    fn request<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.authorization {
+            Some(value) => request.header("Authorization", value),
+            None => request,
         }
     }
 
@@ -183,7 +201,12 @@ impl Client {
             .read_to_string()
             .map_err(|e| ClientError::BadAnswer(e.to_string()))?;
         if status >= 400 {
-            let reason = body.lines().next().unwrap_or("").trim().to_owned();
+            let mut reason = body.lines().next().unwrap_or("").trim().to_owned();
+            if status == 401 || status == 403 {
+                reason.push_str(
+                    " (give a write token of [http] write_tokens: --token or LOVEBEAT_TOKEN)",
+                );
+            }
             return Err(ClientError::Refused { status, reason });
         }
         Ok(body)
@@ -191,8 +214,7 @@ impl Client {
 
     fn get(&self, path: &str) -> Result<String, ClientError> {
         let response = self
-            .agent
-            .get(format!("{}{path}", self.base))
+            .request(self.agent.get(format!("{}{path}", self.base)))
             .header("Accept", "application/json")
             .call();
         self.answer(response)
@@ -200,8 +222,7 @@ impl Client {
 
     fn post(&self, path: &str, form: &str) -> Result<(), ClientError> {
         let response = self
-            .agent
-            .post(format!("{}{path}", self.base))
+            .request(self.agent.post(format!("{}{path}", self.base)))
             .header("Content-Type", "application/x-www-form-urlencoded")
             .send(form);
         self.answer(response).map(drop)
@@ -213,9 +234,9 @@ impl Client {
         struct Issued {
             token: String,
         }
+        let url = format!("{}/api/tokens/{}", self.base, encode(name));
         let response = self
-            .agent
-            .post(format!("{}/api/tokens/{}", self.base, encode(name)))
+            .request(self.agent.post(url))
             .header("Content-Type", "application/x-www-form-urlencoded")
             .send(form);
         let body = self.answer(response)?;
@@ -226,12 +247,15 @@ impl Client {
 
     /// An HTML page.
     fn get_page(&self, path: &str) -> Result<String, ClientError> {
-        let response = self.agent.get(format!("{}{path}", self.base)).call();
+        let response = self
+            .request(self.agent.get(format!("{}{path}", self.base)))
+            .call();
         self.answer(response)
     }
 
     fn delete(&self, path: &str) -> Result<(), ClientError> {
-        let response = self.agent.delete(format!("{}{path}", self.base)).call();
+        let url = format!("{}{path}", self.base);
+        let response = self.request(self.agent.delete(url)).call();
         self.answer(response).map(drop)
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::util::{Daemon, eventually};
+use crate::util::{Daemon, binary, eventually, run_program};
 
 /// A token long enough for `[http] *_tokens`.
 const WRITE: &str = "write-token-0123456789";
@@ -363,6 +363,37 @@ fn tokens_guard_writes_and_reads_and_status_stays_public() {
         .find_map(|l| l.strip_prefix(denied))
         .unwrap();
     assert!(line.parse::<f64>().unwrap() >= 5.0, "{line}");
+}
+
+#[test]
+fn push_tokens_and_the_status_page_work_beside_bearer_tokens() {
+    let d = Daemon::with_conf_d(&format!("[http]\nwrite_tokens = [\"{WRITE}\"]\n"));
+    let url = d.url("");
+    let cli = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = vec!["services", "--url", url.as_str()];
+        all.extend_from_slice(args);
+        run_program(&binary(), &all, env, "")
+    };
+    let (code, _, err) = cli(&["add", "nightly"], &[]);
+    assert_eq!(code, 1, "no token: refused");
+    assert!(err.contains("401"), "{err}");
+    let (code, out, err) = cli(&["add", "nightly"], &[("LOVEBEAT_TOKEN", WRITE)]);
+    assert_eq!(code, 0, "{err}");
+    let push = out
+        .trim()
+        .strip_prefix("Added. Token: ")
+        .unwrap()
+        .to_owned();
+    let (code, _, err) = cli(&["--token", WRITE, "mute", "nightly"], &[]);
+    assert_eq!(code, 0, "{err}");
+
+    // statuscope's signal carries the service's push token, no bearer.
+    let form = |token: &str| format!("application=nightly&token={token}&status=ok");
+    assert_eq!(d.post_form("/signal", &form(&push)).0, 201);
+    assert_eq!(d.post_form("/signal", &form(WRITE)).0, 403);
+    assert_eq!(d.get("/status-page").0, 200, "the status page is public");
+    let (status, _) = d.post_form("/api/tokens/other", "interval=60");
+    assert_eq!(status, 401, "making push tokens needs a write token");
 }
 
 #[test]

@@ -249,8 +249,11 @@ mod tests {
 
     #[test]
     fn tokens_compare_whole() {
-        assert!(!constant_time_eq("secret", "secre"));
-        assert!(!constant_time_eq("secret", "secreT"));
-        assert!(constant_time_eq("secret", "secret"));
+        let tokens = ["secret".to_owned(), "other".to_owned()];
+        assert!(!known(&tokens, "secre"));
+        assert!(!known(&tokens, "secreT"));
+        assert!(!known(&tokens, "secretsecret"));
+        assert!(known(&tokens, "secret"));
+        assert!(known(&tokens, "other"));
     }
 }
