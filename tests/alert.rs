@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::util::receivers::{Answer, HttpRecorder, SmtpServer};
+use crate::util::receivers::{Answer, GarbageServer, HttpRecorder, SmtpServer};
 use crate::util::{Daemon, eventually, run};
 
 /// A view `web` over `web.*` that alerts `[alerts.ops]`, and `extra`.
@@ -244,6 +244,41 @@ fn a_hanging_webhook_delays_neither_mail_nor_ingest() {
     eventually("the recovery mail", || {
         (smtp.mails().len() == 2).then_some(())
     });
+}
+
+#[test]
+fn receivers_answering_garbage_are_retried_and_hold_up_nothing() {
+    let (bad_smtp, bad_hook) = (GarbageServer::start(), GarbageServer::start());
+    let ops = format!(
+        "mail = \"a@example.com\"\nwebhook = \"http://{}/\"",
+        bad_hook.addr
+    );
+    let d = Daemon::with_config(&config(&ops, &smtp_config(bad_smtp.addr)));
+    beat_then_go_late(&d);
+    wait_view_error(&d);
+    eventually("failed attempts of both", || {
+        let failed = metric(&d, "mail", "failed") >= 1.0 && metric(&d, "webhook", "failed") >= 1.0;
+        failed.then_some(())
+    });
+    let alert = d.get_json("/api/alerts/ops");
+    assert!(alert["alert"]["pending"].as_u64() >= Some(1), "{alert}");
+    assert_eq!(
+        d.post_form("/api/services/other.svc", "").0,
+        200,
+        "the API is unaffected"
+    );
+
+    // A real SMTP server takes the port: the waiting mail goes out once.
+    let addr = bad_smtp.addr;
+    bad_smtp.stop();
+    let smtp = SmtpServer::start_on(addr);
+    eventually("the mail", || (smtp.mails().len() == 1).then_some(()));
+    let alert = d.get_json("/api/alerts/ops");
+    assert!(
+        alert["alert"]["pending"].as_u64() >= Some(1),
+        "the webhook is still waiting: garbage is no answer; {alert}"
+    );
+    bad_hook.stop();
 }
 
 #[test]

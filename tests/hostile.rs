@@ -130,7 +130,9 @@ fn a_udp_flood_of_random_bytes_lets_good_beats_through() {
 fn a_tcp_client_sending_1_gb_without_a_newline_costs_one_line_of_memory() {
     let _heavy = heavy();
     let d = Daemon::start();
-    d.send_udp("steady.err:3|g\nsteady.beat:1|c\n");
+    // A 10 s deadline: generous for a loaded CI machine, far shorter than
+    // a stalled ingest would take to show.
+    d.send_udp("steady.err:10|g\nsteady.beat:1|c\n");
     d.wait_state("steady", "ok");
     let before = d.metric("process_resident_memory_bytes").unwrap();
     let tcp = d.tcp;

@@ -1,6 +1,7 @@
 //! Real receivers for alerts, on free loopback ports: an SMTP server that
-//! keeps every message, and an HTTP server that records every request and
-//! answers 200, another status, or not at all.
+//! keeps every message, an HTTP server that records every request and
+//! answers 200, another status, or not at all, and a server that answers
+//! garbage.
 //!
 //! Both speak their protocol for real over TCP (lovebeat's lettre and
 //! reqwest clients talk to them unmodified). Every loop is bounded: accept
@@ -124,6 +125,31 @@ impl Mail {
         self.data
             .split_once("\r\n\r\n")
             .map_or(String::new(), |(_, b)| b.to_owned())
+    }
+}
+
+/// A server that answers every connection with bytes of no protocol (a
+/// misconfigured port, a broken proxy) and closes it.
+pub struct GarbageServer {
+    acceptor: Acceptor,
+    pub addr: SocketAddr,
+}
+
+impl GarbageServer {
+    /// On a free loopback port.
+    pub fn start() -> GarbageServer {
+        let acceptor = Acceptor::start(SocketAddr::from(([127, 0, 0, 1], 0)), |mut stream, _| {
+            let _ = stream.write_all(b"\x00\xff\xfe garbage \x1b[2J\r\n\xc3\x28 HTTP/9.9 ?\r\n");
+        });
+        GarbageServer {
+            addr: acceptor.addr,
+            acceptor,
+        }
+    }
+
+    /// Stops the server: the port is free to be taken again.
+    pub fn stop(mut self) {
+        self.acceptor.stop();
     }
 }
 
