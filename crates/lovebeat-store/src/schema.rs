@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(r.last_beat, Some(61000));
         assert_eq!(r.warn_timeout, Timeout::After(60000));
         assert_eq!(r.err_timeout, Timeout::Auto);
-        assert_eq!(r.history, [60000]);
+        assert_eq!(*r.history, [60000]);
         assert_eq!(r.beats, 2);
     }
 

@@ -320,7 +320,7 @@ pub(crate) mod tests {
             state: State::Ok,
             muted_since: None,
             last_state_change: 0,
-            history: vec![1000, 2000],
+            history: vec![1000, 2000].into(),
             failure: None,
             beats: 3,
             auto_algorithm: None,
