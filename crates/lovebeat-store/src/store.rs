@@ -182,7 +182,7 @@ impl Store {
     pub fn save(&self, save: &Save) -> Result<(), StoreError> {
         let mut services = sled::Batch::default();
         for record in &save.services {
-            services.insert(record.name.as_bytes(), schema::encode(record));
+            services.insert(record.name.as_bytes(), schema::encode_service(record));
         }
         for name in &save.removed_services {
             services.remove(name.as_bytes());
@@ -246,7 +246,7 @@ impl Store {
         let db: &sled::Tree = &self.db;
         let result = (&self.services, &self.views, db).transaction(|(services, views, meta)| {
             for record in &contents.services {
-                services.insert(record.name.as_bytes(), schema::encode(record))?;
+                services.insert(record.name.as_bytes(), schema::encode_service(record))?;
             }
             for record in &contents.views {
                 views.insert(record.name.as_bytes(), schema::encode(record))?;
