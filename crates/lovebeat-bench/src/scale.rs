@@ -95,7 +95,7 @@ pub fn run(binary: &Path, services: usize) -> Result<Report> {
 fn fill_store(path: &Path, n: usize) -> Result<()> {
     let store = Store::open(path).context("opening the scale store")?;
     let now = lovebeat_server::now_ms();
-    let history: Vec<u32> = (0..100).map(|i| 59_000 + (i * 37 % 2000)).collect();
+    let history: Arc<[u32]> = (0..100).map(|i| 59_000 + (i * 37 % 2000)).collect();
     for chunk in (0..n).collect::<Vec<_>>().chunks(50_000) {
         let services = chunk
             .iter()

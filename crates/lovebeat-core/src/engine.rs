@@ -212,7 +212,8 @@ impl Engine {
     /// An engine holding stored services and views, their states brought up
     /// to `now`: a service whose deadline passed meanwhile is late at once.
     /// The returned engine's pending events are only the state changes this
-    /// caused (nothing is reported as newly added).
+    /// caused (nothing is reported as newly added), and its changed services
+    /// only those whose stored record this changed.
     pub fn restore(
         config: EngineConfig,
         now: Millis,
@@ -246,10 +247,19 @@ impl Engine {
             engine.view_or_create(name, template);
         }
         for record in services {
+            let stored = (record.state, record.history.len());
             let service =
                 Service::from_record(record, engine.config.algorithm, engine.config.history);
-            engine.insert(service, now);
+            let id = engine.insert(service, now);
+            // Readers and the store already have a service the restore
+            // left as it was stored.
+            let s = engine.service_mut(id);
+            s.dirty = (s.state, s.history.len()) != stored;
         }
+        let services = &engine.services;
+        engine
+            .dirty_services
+            .retain(|&id| services[id as usize].as_ref().is_some_and(|s| s.dirty));
         let live: Vec<u32> = engine.live_views().collect();
         for id in live {
             engine.settle_view(id, now);
@@ -511,8 +521,12 @@ impl Engine {
         Some(self.service_info(id))
     }
 
+    /// Every service, in the order of their slots (a restore fills them in
+    /// the store's order: by name).
     pub fn services(&self) -> impl Iterator<Item = ServiceInfo> + '_ {
-        self.names.values().map(|&id| self.service_info(id))
+        (self.services.iter().enumerate())
+            .filter(|(_, s)| s.is_some())
+            .map(|(id, _)| self.service_info(id as u32))
     }
 
     /// Stored form of one service, for the store.

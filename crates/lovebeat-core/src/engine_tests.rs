@@ -121,7 +121,7 @@ fn fast_beats_all_count() {
     let s = e.service("test").unwrap().record;
     assert_eq!(s.beats, 5);
     assert_eq!(s.last_beat, Some(2900));
-    assert_eq!(s.history, [1000, 1000]);
+    assert_eq!(*s.history, [1000, 1000]);
 }
 
 #[test]
@@ -430,6 +430,19 @@ fn restore_measures_deadlines_from_the_last_beat() {
     assert_eq!(e.next_deadline(), Some(100_000));
     let evs = events(&mut e);
     assert_eq!(evs.len(), 1, "only the state change is reported: {evs:?}");
+}
+
+#[test]
+fn restore_names_only_the_services_it_changed() {
+    let mut e = engine();
+    e.set_timeout(0, "late", ERR, Timeout::After(10_000));
+    e.set_timeout(0, "fine", ERR, Timeout::After(100_000));
+    let records: Vec<ServiceRecord> = ["late", "fine"]
+        .iter()
+        .map(|n| e.service_record(n).unwrap())
+        .collect();
+    let mut e = Engine::restore(EngineConfig::default(), 50_000, records, Vec::new());
+    assert_eq!(e.take_changes().services, ["late".into()] as [Arc<str>; 1]);
 }
 
 #[test]

@@ -4,7 +4,6 @@
 //! only answers "what is this service's state at time t" and "when does it
 //! next change by itself".
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -32,8 +31,10 @@ pub struct ServiceRecord {
     pub muted_since: Option<Millis>,
     /// When the state last changed (0: never).
     pub last_state_change: Millis,
-    /// Intervals between beats in ms, oldest first.
-    pub history: Vec<u32>,
+    /// Intervals between beats in ms, oldest first. Shared, never changed
+    /// in place: the engine, the readers' snapshot and the store hold one
+    /// copy between them.
+    pub history: Arc<[u32]>,
     /// An explicit failure report, kept until the next good beat.
     pub failure: Option<Failure>,
     /// Accepted beats since the service was created.
@@ -61,7 +62,9 @@ pub(crate) struct Service {
     pub state: State,
     pub muted_since: Option<Millis>,
     pub last_state_change: Millis,
-    pub history: VecDeque<u32>,
+    /// Oldest first, at most the configured capacity; replaced, never
+    /// changed in place (see [`ServiceRecord::history`]).
+    pub history: Arc<[u32]>,
     /// The beat that opened the interval being measured. Not persisted: the
     /// first beat after a restart opens a new interval, so that downtime
     /// never counts as an interval.
@@ -94,7 +97,7 @@ impl Service {
             state: State::New,
             muted_since: None,
             last_state_change: 0,
-            history: VecDeque::new(),
+            history: Arc::from([]),
             history_anchor: None,
             auto_ms: None,
             algorithm: None,
@@ -109,10 +112,11 @@ impl Service {
     }
 
     pub fn from_record(record: ServiceRecord, algorithm: Algorithm, capacity: usize) -> Service {
-        let mut history: VecDeque<u32> = record.history.into();
-        while history.len() > capacity {
-            history.pop_front();
-        }
+        let excess = record.history.len().saturating_sub(capacity);
+        let history = match excess {
+            0 => record.history,
+            _ => Arc::from(&record.history[excess..]),
+        };
         let mut service = Service {
             name: record.name,
             created: record.created,
@@ -164,7 +168,7 @@ impl Service {
             state: self.state,
             muted_since: self.muted_since,
             last_state_change: self.last_state_change,
-            history: self.history.iter().copied().collect(),
+            history: self.history.clone(),
             failure: self.failure.clone(),
             beats: self.beats,
             auto_algorithm: self.algorithm,
@@ -184,16 +188,22 @@ impl Service {
                 false
             }
             Some(anchor) if now - anchor >= HISTORY_RESOLUTION_MS => {
-                if self.history.len() >= capacity {
-                    self.history.pop_front();
-                }
-                self.history
-                    .push_back(u32::try_from(now - anchor).unwrap_or(u32::MAX));
+                let interval = u32::try_from(now - anchor).unwrap_or(u32::MAX);
+                self.push_interval(interval, capacity);
                 self.history_anchor = Some(now);
                 true
             }
             Some(_) => false,
         }
+    }
+
+    /// Appends an interval, dropping the oldest beyond `capacity`. A new
+    /// copy each time (at most one a [`HISTORY_RESOLUTION_MS`]): readers
+    /// may hold the current one.
+    fn push_interval(&mut self, interval: u32, capacity: usize) {
+        let kept = self.history.len().min(capacity.saturating_sub(1));
+        let older = &self.history[self.history.len() - kept..];
+        self.history = older.iter().copied().chain([interval]).collect();
     }
 
     /// Recomputes the AUTO timeout with this service's estimator, or
@@ -202,7 +212,7 @@ impl Service {
         let algorithm = self.algorithm.unwrap_or(default);
         if algorithm != Algorithm::Rhythm {
             self.rhythm = None;
-            self.auto_ms = algorithm.estimate(self.history.make_contiguous());
+            self.auto_ms = algorithm.estimate(&self.history);
         } else if !self.uses_auto() {
             // Not kept up to date without AUTO: rebuilt when AUTO comes.
             self.rhythm = None;
@@ -221,7 +231,7 @@ impl Service {
     /// history if there is none), and the beat its timeout counts from.
     fn sync_rhythm(&mut self) -> Option<(&Rhythm, Millis)> {
         let at = self.history_anchor.or(self.last_beat)?;
-        let history = self.history.make_contiguous();
+        let history = &*self.history;
         let rhythm = self
             .rhythm
             .get_or_insert_with(|| Box::new(Rhythm::replay(history, at)));
@@ -240,10 +250,7 @@ impl Service {
         match (self.algorithm.unwrap_or(default), &self.rhythm, at) {
             (Algorithm::Rhythm, Some(rhythm), Some(at)) => rhythm.explain(at, utc_offset_min),
             (Algorithm::Rhythm, _, _) => Rhythm::learning(self.history.len()),
-            (algorithm, _, _) => {
-                let intervals: Vec<u32> = self.history.iter().copied().collect();
-                algorithm.explain(&intervals)
-            }
+            (algorithm, _, _) => algorithm.explain(&self.history),
         }
     }
 
@@ -409,7 +416,7 @@ mod tests {
         assert!(!s.beat(1300, 100));
         assert_eq!(s.beats, 4);
         assert_eq!(s.last_beat, Some(1300));
-        assert_eq!(s.history, [1200]);
+        assert_eq!(*s.history, [1200]);
     }
 
     #[test]
@@ -418,7 +425,7 @@ mod tests {
         for i in 0..=5 {
             s.beat(i * 10_000 + i * i * 1000, 3);
         }
-        assert_eq!(s.history, [15_000, 17_000, 19_000]);
+        assert_eq!(*s.history, [15_000, 17_000, 19_000]);
     }
 
     #[test]
@@ -499,8 +506,7 @@ mod tests {
     #[test]
     fn median_reasons_name_the_window() {
         let mut s = service();
-        s.history = [60_000; 30].into();
-        s.history.rotate_left(7);
+        s.history = Arc::from([60_000; 30]);
         assert_eq!(
             s.auto_reason(Algorithm::Median, 0),
             "1.5 × the median of the last 19 intervals; late after 90 s"

@@ -435,7 +435,7 @@ mod tests {
             state: State::Ok,
             muted_since: None,
             last_state_change: 0,
-            history: Vec::new(),
+            history: Arc::from([]),
             failure: None,
             beats: 1,
             auto_algorithm: None,

@@ -223,7 +223,7 @@ fn service_record(s: GoService, now: Millis) -> ServiceRecord {
             .unwrap_or_else(|| last_beat.map_or(0, |_| history.len() as u64 + 1)),
         auto_algorithm: None,
         rhythm: None,
-        history,
+        history: history.into(),
         failure: s.failure,
         team: None,
     }
@@ -305,7 +305,7 @@ mod tests {
         assert_eq!(s.last_beat, Some(500_000));
         assert_eq!(s.err_timeout, Timeout::After(120_000));
         assert_eq!(s.warn_timeout, Timeout::Never);
-        assert_eq!(s.history, [60_000, 61_000]);
+        assert_eq!(*s.history, [60_000, 61_000]);
         assert_eq!(
             (s.state, s.muted_since, s.last_state_change),
             (State::Ok, None, 400_000)
@@ -414,7 +414,7 @@ mod tests {
                 state: State::Warning,
                 muted_since: Some(7),
                 last_state_change: 6,
-                history: vec![1000, 2000],
+                history: vec![1000, 2000].into(),
                 failure: Some(Failure {
                     at: 3,
                     severity: Severity::Error,

@@ -19,7 +19,7 @@
 //! * `witness`: the file that catches a store sled recovered to an older state.
 //! * `error`: [`StoreError`].
 //!
-//! # On-disk schema (format 1)
+//! # On-disk schema (format 2)
 //! A sled 0.34 database (a directory). Trees and keys:
 //!
 //! | tree | key | value |
@@ -28,20 +28,23 @@
 //! | default | `generation` | `u64`, big-endian: bumped by every [`Store::save`] |
 //! | default | `go_import` | JSON `{file, at, services, views}`: the last Go import |
 //! | default | `status_history` | the server's bytes (its hourly state history), opaque here |
-//! | `services` | service name (UTF-8) | JSON of `lovebeat_core::ServiceRecord` |
+//! | `services` | service name (UTF-8) | the binary record of `lovebeat_core::ServiceRecord` (`record` module) |
 //! | `views` | view name (UTF-8) | JSON of `lovebeat_core::ViewRecord` |
 //! | `outbox` | id, `u64` big-endian (so keys sort by id) | the alerter's bytes, opaque here |
 //! | `tokens` | service name (UTF-8) | JSON of [`TokenRecord`]: `service`, `sha256` (hex), `created` |
 //! | `messages` | id, `u64` big-endian | JSON of [`MessageRecord`]: `id`, `text`, `created`, `resolved` (ms or `null`) |
 //!
-//! A service record's JSON fields: `name`, `created` (ms since the epoch),
-//! `last_beat` (ms or `null`), `warn_timeout` and `err_timeout` (ms; `0`
-//! always, `-1` never, `-2` AUTO), `state` (`new`, `ok`, `muted`,
-//! `warning`, `error`), `muted_since` (ms or `null`), `last_state_change`,
-//! `history` (beat intervals in ms, oldest first), `failure` (`null` or
-//! `{at, severity, message}`), `beats`, and from lovebeat 1.1 `team`
-//! (a string, absent when unset). A view record's: `name`, `state`,
-//! `incident`, `last_state_change`.
+//! A service record holds `created` (ms since the epoch), `last_beat`,
+//! `warn_timeout` and `err_timeout` (never, always, after ms, or AUTO),
+//! `state` (`new`, `ok`, `muted`, `warning`, `error`), `muted_since`,
+//! `last_state_change`, `history` (beat intervals in ms, oldest first),
+//! `failure` (`{at, severity, message}`), `beats`, and the optional
+//! `auto_algorithm`, `rhythm` and (from lovebeat 1.1) `team`; its name is
+//! its key. Format 1 stored it as JSON (with `name`, `null` for an absent
+//! time, timeouts in ms: `0` always, `-1` never, `-2` AUTO), and a restart
+//! with a million services spent most of its time decoding that; format 2's
+//! binary record is laid out in the `record` module. A view record is JSON:
+//! `name`, `state`, `incident`, `last_state_change`.
 //!
 //! Beside sled's files, `lovebeat-store.json` (the witness) holds
 //! `{"format":1,"generation":N}`: a generation sled had on disk. sled opens
@@ -56,10 +59,11 @@
 //! records its new version and flushes, so an interrupted migration resumes
 //! where it stopped. A newer format, or a database with data but no
 //! version, is refused with an error and never written to. Adding an
-//! optional field to a record (with `#[serde(default)]`) needs no new
-//! format; renaming, removing or changing the meaning of one does: bump
-//! [`FORMAT_VERSION`] and append a migration that rewrites the records. A
-//! unit test keeps a format 1 record that must always decode.
+//! optional field to a JSON record (with `#[serde(default)]`) needs no new
+//! format; renaming, removing or changing the meaning of one does, and so
+//! does any change to the binary service record: bump [`FORMAT_VERSION`]
+//! and append a migration that rewrites the records. Unit tests keep a
+//! format 1 record that must always decode and migrate.
 //!
 //! Adding a tree is like adding an optional field: the `tokens` and
 //! `messages` trees, the `status_history` key and the service's `team`
@@ -78,6 +82,7 @@ pub mod location;
 mod error;
 mod extras;
 mod outbox;
+mod record;
 mod schema;
 mod store;
 mod witness;

@@ -1,5 +1,6 @@
 //! The on-disk schema: tree names, keys, the format version, value
-//! encoding and the migrations between formats.
+//! encoding and the migrations between formats (the binary service record
+//! itself is `record`'s).
 //!
 //! The crate documentation describes the schema for people; this module is
 //! the one place in code that knows it. [`check_format`] runs at every open.
@@ -9,9 +10,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::StoreError;
+use crate::record;
 
 /// The format this lovebeat writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Key of the format version (a big-endian `u32`) in the default tree.
 pub(crate) const FORMAT_KEY: &[u8] = b"format_version";
@@ -40,10 +42,42 @@ pub(crate) const MESSAGES: &str = "messages";
 /// be idempotent).
 type Migration = fn(&sled::Db) -> sled::Result<()>;
 
-/// `MIGRATIONS[i]` upgrades format `i + 1` to `i + 2`. Empty while format 1
-/// is the only one; a format 2 adds one entry here and bumps
-/// [`FORMAT_VERSION`].
-const MIGRATIONS: &[Migration] = &[];
+/// `MIGRATIONS[i]` upgrades format `i + 1` to `i + 2`; a new format adds
+/// one entry here and bumps [`FORMAT_VERSION`].
+const MIGRATIONS: &[Migration] = &[services_to_binary];
+
+/// Records rewritten per sled batch by a migration.
+const MIGRATION_BATCH: usize = 10_000;
+
+/// Format 1 to 2: every JSON service record becomes a binary one (see
+/// `record`). Records already binary are left alone, and so is one that
+/// does not decode: the load that follows names it.
+fn services_to_binary(db: &sled::Db) -> sled::Result<()> {
+    let services = db.open_tree(SERVICES)?;
+    let mut batch = sled::Batch::default();
+    let mut batched = 0;
+    for entry in services.iter() {
+        let (key, value) = entry?;
+        if !is_json(&value) {
+            continue;
+        }
+        let Ok(record) = decode::<ServiceRecord>(SERVICES, &key, &value) else {
+            continue;
+        };
+        batch.insert(key, record::encode_service(&record));
+        batched += 1;
+        if batched == MIGRATION_BATCH {
+            services.apply_batch(std::mem::take(&mut batch))?;
+            batched = 0;
+        }
+    }
+    services.apply_batch(batch)
+}
+
+/// Whether a stored service record is format 1's JSON.
+fn is_json(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&b'{')
+}
 
 /// Makes `db` a store of [`FORMAT_VERSION`]: stamps a blank one (unless
 /// `had_data`: the witness says it held data, so sled lost it), migrates an
@@ -153,9 +187,22 @@ pub(crate) fn decode<T: DeserializeOwned>(
     })
 }
 
-/// Decodes a service record (format 1: the JSON of [`ServiceRecord`]).
+/// A service record's stored bytes: binary (format 2, see `record`).
+pub(crate) fn encode_service(record: &ServiceRecord) -> Vec<u8> {
+    record::encode_service(record)
+}
+
+/// Decodes a service record: binary, or the JSON of [`ServiceRecord`] that
+/// format 1 wrote (its migration rewrites them; this reads any it left).
 pub(crate) fn decode_service(key: &[u8], bytes: &[u8]) -> Result<ServiceRecord, StoreError> {
-    decode(SERVICES, key, bytes)
+    if is_json(bytes) {
+        return decode(SERVICES, key, bytes);
+    }
+    record::decode_service(key, bytes).map_err(|detail| StoreError::Record {
+        tree: SERVICES,
+        key: String::from_utf8_lossy(key).into_owned(),
+        detail,
+    })
 }
 
 /// Decodes a view record (format 1: the JSON of [`ViewRecord`]).
@@ -195,8 +242,49 @@ mod tests {
         assert_eq!(r.last_beat, Some(61000));
         assert_eq!(r.warn_timeout, Timeout::After(60000));
         assert_eq!(r.err_timeout, Timeout::Auto);
-        assert_eq!(r.history, [60000]);
+        assert_eq!(*r.history, [60000]);
         assert_eq!(r.beats, 2);
+    }
+
+    #[test]
+    fn format_1_service_records_are_migrated_to_binary() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let services = db.open_tree(SERVICES).unwrap();
+        services.insert("backup.nightly", SERVICE_V1).unwrap();
+        services.insert("broken", "{").unwrap();
+        services_to_binary(&db).unwrap();
+        services_to_binary(&db).unwrap();
+        let stored = services.get("backup.nightly").unwrap().unwrap();
+        assert_eq!(stored[0], record::SERVICE_RECORD);
+        let migrated = decode_service(b"backup.nightly", &stored).unwrap();
+        let original = decode_service(b"backup.nightly", SERVICE_V1.as_bytes()).unwrap();
+        assert_eq!(migrated, original);
+        assert_eq!(&*services.get("broken").unwrap().unwrap(), b"{");
+    }
+
+    #[test]
+    fn a_format_1_store_opens_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let db = sled::open(&path).unwrap();
+        write_version(&db, 1).unwrap();
+        let services = db.open_tree(SERVICES).unwrap();
+        services.insert("backup.nightly", SERVICE_V1).unwrap();
+        db.flush().unwrap();
+        drop((services, db));
+        let store = crate::store::reopen(&path).unwrap();
+        let version = store.db.get(FORMAT_KEY).unwrap().unwrap();
+        assert_eq!(decode_version(&version), Some(2));
+        let loaded = store.load().unwrap().services;
+        let original = decode_service(b"backup.nightly", SERVICE_V1.as_bytes()).unwrap();
+        assert_eq!(loaded, [original]);
+    }
+
+    #[test]
+    fn a_binary_record_that_does_not_decode_names_its_key() {
+        let err = decode_service(b"x", &[record::SERVICE_RECORD, 0, 1]).unwrap_err();
+        assert!(err.to_string().contains("services record \"x\""), "{err}");
+        assert!(err.to_string().contains("cut short"), "{err}");
     }
 
     #[test]

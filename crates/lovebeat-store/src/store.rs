@@ -258,7 +258,7 @@ impl Store {
     pub fn save(&self, save: &Save) -> Result<(), StoreError> {
         let mut services = sled::Batch::default();
         for record in &save.services {
-            services.insert(record.name.as_bytes(), schema::encode(record));
+            services.insert(record.name.as_bytes(), schema::encode_service(record));
         }
         for name in &save.removed_services {
             services.remove(name.as_bytes());
@@ -321,7 +321,7 @@ impl Store {
         let db: &sled::Tree = &h.db;
         let result = (&h.services, &h.views, db).transaction(|(services, views, meta)| {
             for record in &contents.services {
-                services.insert(record.name.as_bytes(), schema::encode(record))?;
+                services.insert(record.name.as_bytes(), schema::encode_service(record))?;
             }
             for record in &contents.views {
                 views.insert(record.name.as_bytes(), schema::encode(record))?;
@@ -402,7 +402,7 @@ pub(crate) mod tests {
             state: State::Ok,
             muted_since: None,
             last_state_change: 0,
-            history: vec![1000, 2000],
+            history: vec![1000, 2000].into(),
             failure: None,
             beats: 3,
             auto_algorithm: None,
