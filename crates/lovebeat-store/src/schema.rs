@@ -272,8 +272,10 @@ mod tests {
         services.insert("backup.nightly", SERVICE_V1).unwrap();
         db.flush().unwrap();
         drop((services, db));
-        let store = crate::store::reopen(&path).unwrap();
-        let version = store.db.get(FORMAT_KEY).unwrap().unwrap();
+        let store = crate::store::open_again(&path).unwrap();
+        let version = (store.handles().unwrap().db.get(FORMAT_KEY))
+            .unwrap()
+            .unwrap();
         assert_eq!(decode_version(&version), Some(2));
         let loaded = store.load().unwrap().services;
         let original = decode_service(b"backup.nightly", SERVICE_V1.as_bytes()).unwrap();
