@@ -26,6 +26,9 @@ listen = "127.0.0.1:0"
 listen = "127.0.0.1:0"
 [http]
 listen = "127.0.0.1:0"
+# The scale scenario holds a million services and then adds more.
+[limits]
+services = 0
 "#;
 
 impl Daemon {

@@ -1,7 +1,7 @@
 //! UDP and TCP ingest of the line protocol.
 //!
-//! Each datagram, and each read of complete TCP lines, becomes one
-//! [`Batch`]. Rejected lines are counted and logged (rate-limited) here and
+//! What one wake-up of the UDP socket takes (up to [`PER_CALL`] datagrams),
+//! and each read of complete TCP lines, becomes one [`Batch`]. Rejected lines are counted and logged (rate-limited) here and
 //! never reach the actor. UDP never waits: when the engine's queue is full
 //! the datagram is dropped and counted. TCP waits for room, which pushes
 //! back on the sender through the socket.
@@ -30,11 +30,10 @@ use tokio_util::sync::CancellationToken;
 use crate::access::Allow;
 use crate::actor::{EngineHandle, SendError, now_ms};
 use crate::batch::Batch;
+use crate::datagrams::{Datagrams, PER_CALL};
 use crate::internal_events::{BatchDropped, Denied, Limited, LineRejected, LinesAccepted};
 use crate::metrics::{Denial, Limit, Protocol};
 
-/// Largest UDP payload: a datagram is always read whole.
-const MAX_DATAGRAM: usize = 65_536;
 /// Receive buffer asked of the kernel for the UDP socket (capped by
 /// `net.core.rmem_max`), to ride out bursts.
 const UDP_RECV_BUFFER: usize = 8 << 20;
@@ -105,32 +104,39 @@ fn first_bound<T>(
     Err(last)
 }
 
-/// Receives datagrams until `stop`.
+/// Receives datagrams until `stop`. Each wake-up takes what is queued
+/// (see [`Datagrams`]) and sends the actor one batch of all of it.
 pub(crate) async fn serve_udp(
     socket: UdpSocket,
     handle: EngineHandle,
     limits: Arc<IngestLimits>,
     stop: CancellationToken,
 ) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut datagrams = Datagrams::new();
     loop {
         let received = tokio::select! {
-            r = socket.recv_from(&mut buf) => r,
+            r = datagrams.receive(&socket) => r,
             () = stop.cancelled() => return,
         };
-        let len = match received {
-            Ok((len, peer)) if limits.udp_allow.permits(peer.ip()) => len,
-            Ok((_, peer)) => {
-                let (denial, peer) = (Denial::UdpSource, Some(peer.ip()));
-                Denied { denial, peer }.emit(handle.metrics());
-                continue;
+        if let Err(e) = received {
+            tracing::warn!(error = %e, "udp receive failed");
+            continue;
+        }
+        // Datagrams end their last line: each is joined with a newline.
+        let mut text = String::with_capacity(datagrams.total_len() + PER_CALL);
+        for (peer, bytes) in datagrams.iter() {
+            match peer {
+                Some(peer) if !limits.udp_allow.permits(peer.ip()) => {
+                    let (denial, peer) = (Denial::UdpSource, Some(peer.ip()));
+                    Denied { denial, peer }.emit(handle.metrics());
+                }
+                _ => {
+                    text.push_str(&String::from_utf8_lossy(bytes));
+                    text.push('\n');
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "udp receive failed");
-                continue;
-            }
-        };
-        let batch = parse(&buf[..len], &handle, Protocol::Udp, limits.max_line);
+        }
+        let batch = parse(text, &handle, Protocol::Udp, limits.max_line);
         if batch.is_empty() {
             continue;
         }
@@ -151,8 +157,13 @@ pub(crate) async fn serve_udp(
     }
 }
 
-fn parse(bytes: &[u8], handle: &EngineHandle, protocol: Protocol, max_line: usize) -> Batch {
-    let text = String::from_utf8_lossy(bytes).into_owned();
+/// The text of `bytes`, in place when it is valid UTF-8 (as good lines
+/// are), else with U+FFFD for what is not.
+fn utf8(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn parse(text: String, handle: &EngineHandle, protocol: Protocol, max_line: usize) -> Batch {
     Batch::parse(text, max_line, |reason| {
         LineRejected { protocol, reason }.emit(handle.metrics())
     })
@@ -286,7 +297,7 @@ async fn serve_connection(
         };
         conn.last_heard.store(now_ms(), Relaxed);
         if let Some(text) = complete {
-            let batch = parse(&text, handle, Protocol::Tcp, limits.max_line);
+            let batch = parse(utf8(text), handle, Protocol::Tcp, limits.max_line);
             let lines = batch.len();
             if lines > 0 {
                 if handle.send(batch).await.is_err() {

@@ -31,6 +31,7 @@
 pub mod access;
 pub mod actor;
 pub mod batch;
+mod datagrams;
 pub mod eventlog;
 #[doc(hidden)]
 pub mod fuzzing;
