@@ -30,14 +30,15 @@ impl Datagrams {
 
     /// Waits until `socket` is readable, then takes what is queued (at
     /// least one datagram, at most [`PER_CALL`]).
+    ///
+    /// `async_io` spends tokio's cooperative budget on every call, so a
+    /// flood that keeps the socket readable still hands the worker thread
+    /// back now and then (`readable` + `try_io` would not, and starved
+    /// HTTP and timers on a two-core machine).
     pub(crate) async fn receive(&mut self, socket: &UdpSocket) -> io::Result<()> {
-        loop {
-            socket.readable().await?;
-            match socket.try_io(Interest::READABLE, || self.take(socket)) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                taken => return taken,
-            }
-        }
+        socket
+            .async_io(Interest::READABLE, || self.take(socket))
+            .await
     }
 
     /// Each datagram of the last call and where it came from (None for an
@@ -161,5 +162,25 @@ mod tests {
         assert_eq!(seen[0], b"s0.beat:1|c");
         assert_eq!(seen[4], b"s4.beat:1|c");
         assert_eq!(seen[5], big, "a large datagram is read whole");
+    }
+
+    /// A flood keeps the socket readable; the receiving task must still
+    /// give its thread to others (here: a task spawned beside it on a
+    /// one-thread runtime, which runs only when the receiver yields).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_socket_that_stays_readable_still_lets_other_tasks_run() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = socket.local_addr().unwrap();
+        let mut datagrams = Datagrams::new();
+        // The first datagram makes the runtime learn the socket is readable.
+        sender.send_to(b"flood.beat:1|c", to).unwrap();
+        datagrams.receive(&socket).await.unwrap();
+        let bystander = tokio::spawn(async {});
+        for _ in 0..1_000 {
+            sender.send_to(b"flood.beat:1|c", to).unwrap();
+            datagrams.receive(&socket).await.unwrap();
+        }
+        assert!(bystander.is_finished(), "the receiver never yielded");
     }
 }
