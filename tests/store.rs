@@ -181,6 +181,8 @@ fn sigterm_saves_everything_and_exits_0_within_2_seconds() {
     let took = start.elapsed();
     assert_eq!(status.code(), Some(0));
     assert!(took < Duration::from_secs(2), "took {took:?}");
+    let image = dir.path().join("lovebeat.db/services.image");
+    assert!(image.exists(), "a clean shutdown leaves the services image");
 
     let d = Daemon::start_in(dir.path(), "", &[]);
     for service in before {
@@ -188,7 +190,9 @@ fn sigterm_saves_everything_and_exits_0_within_2_seconds() {
         let after = d.service(name).unwrap();
         assert_eq!(after["last_beat"], service["last_beat"], "{name}");
         assert_eq!(after["beats"], service["beats"], "{name}");
+        assert_eq!(after["timeout"], service["timeout"], "{name}");
     }
+    assert!(!image.exists(), "the start that read the image removed it");
 }
 
 #[test]

@@ -90,6 +90,22 @@ impl Daemon {
         })
     }
 
+    /// Stops the daemon with SIGTERM, as a service manager does; returns
+    /// how long it took to exit.
+    pub fn terminate(mut self) -> Result<Duration> {
+        let started = std::time::Instant::now();
+        let pid = libc::pid_t::try_from(self.child.id())?;
+        // SAFETY: a plain system call on our own child's pid.
+        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        let status = self.child.wait()?;
+        if !status.success() {
+            return Err(anyhow!("lovebeat exited with {status} after SIGTERM"));
+        }
+        Ok(started.elapsed())
+    }
+
     /// The response (head and body) to a GET of `path`.
     pub fn get(&self, path: &str) -> Result<String> {
         let mut stream = TcpStream::connect(self.http)?;

@@ -529,6 +529,11 @@ impl Engine {
             .map(|(id, _)| self.service_info(id as u32))
     }
 
+    /// Stored form of every service, for the store's image at shutdown.
+    pub fn service_records(&self) -> impl Iterator<Item = ServiceRecord> + '_ {
+        self.services.iter().flatten().map(Service::to_record)
+    }
+
     /// Stored form of one service, for the store.
     pub fn service_record(&self, name: &str) -> Option<ServiceRecord> {
         let &id = self.names.get(name)?;

@@ -50,6 +50,11 @@ pub(crate) type AfterSave = Box<dyn FnOnce() + Send>;
 /// How long shutdown waits for the last save before giving up on it.
 const CLOSE_DEADLINE: Duration = Duration::from_millis(1500);
 
+/// How long shutdown then waits for the services image (about a second
+/// per million services) before leaving the next start to read the
+/// database.
+const IMAGE_DEADLINE: Duration = Duration::from_secs(10);
+
 /// Retry delays after a failed save: from the first to the longest.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
@@ -139,17 +144,27 @@ impl WriteBehind {
         self.writer.submit(services, views, after, now_ms());
     }
 
-    /// Saves what is left, then stops the writer; waits for the last save
-    /// for at most [`CLOSE_DEADLINE`].
+    /// Saves what is left, then the services image for the next start,
+    /// and stops the writer; waits for the last save for at most
+    /// [`CLOSE_DEADLINE`], and for the image at most [`IMAGE_DEADLINE`].
     pub async fn close(mut self, engine: &Engine) {
         self.save(engine, Vec::new());
-        let done = self.writer.close();
-        match tokio::time::timeout(CLOSE_DEADLINE, done).await {
+        let (saved, imaged) = self.writer.close(engine.service_records().collect());
+        match tokio::time::timeout(CLOSE_DEADLINE, saved).await {
             Ok(_) => tracing::debug!("database saved"),
-            Err(_) => tracing::error!(
-                "the last database save did not finish in {CLOSE_DEADLINE:?}; changes since the \
-                 previous save may be lost"
-            ),
+            Err(_) => {
+                tracing::error!(
+                    "the last database save did not finish in {CLOSE_DEADLINE:?}; changes since \
+                     the previous save may be lost"
+                );
+                return;
+            }
+        }
+        if tokio::time::timeout(IMAGE_DEADLINE, imaged).await.is_err() {
+            tracing::warn!(
+                "the services image was not written in {IMAGE_DEADLINE:?}; the next start reads \
+                 the database, which takes longer"
+            );
         }
     }
 }
@@ -165,7 +180,15 @@ struct Pending {
     taken_at: Millis,
     /// Whether anything was submitted since the writer last looked.
     submitted: bool,
-    closing: Option<oneshot::Sender<()>>,
+    closing: Option<Closing>,
+}
+
+/// What shutdown hands the writer: every service as the engine has it,
+/// for the image, and who waits for the last save and for the image.
+struct Closing {
+    image: Vec<ServiceRecord>,
+    saved: oneshot::Sender<()>,
+    imaged: oneshot::Sender<()>,
 }
 
 impl Pending {
@@ -245,13 +268,18 @@ impl Writer {
         self.shared.wake.notify_one();
     }
 
-    /// Asks the writer to save what is pending and stop; the receiver
-    /// fires once it has.
-    fn close(self) -> oneshot::Receiver<()> {
-        let (done, closed) = oneshot::channel();
-        self.shared.pending.lock().expect("not poisoned").closing = Some(done);
+    /// Asks the writer to save what is pending, write `image` if that
+    /// save succeeds, and stop; the receivers fire once it has saved and
+    /// once it is done with the image.
+    fn close(self, image: Vec<ServiceRecord>) -> (oneshot::Receiver<()>, oneshot::Receiver<()>) {
+        let ((saved, on_saved), (imaged, on_imaged)) = (oneshot::channel(), oneshot::channel());
+        self.shared.pending.lock().expect("not poisoned").closing = Some(Closing {
+            image,
+            saved,
+            imaged,
+        });
         self.shared.wake.notify_one();
-        closed
+        (on_saved, on_imaged)
     }
 }
 
@@ -271,7 +299,7 @@ fn write_loop(store: &Store, shared: &Shared, counters: &Metrics) {
         let work = std::mem::take(&mut *pending);
         drop(pending);
         if !work.submitted {
-            finish(store, closing);
+            finish(store, closing.expect("woken to close"), !failed);
             return;
         }
         let (save, after, taken_at) = work.into_save();
@@ -296,9 +324,9 @@ fn write_loop(store: &Store, shared: &Shared, counters: &Metrics) {
                 failed = true;
                 let mut pending = shared.pending.lock().expect("not poisoned");
                 pending.restore(Pending::from_save(save, taken_at));
-                if closing.is_some() {
+                if let Some(closing) = closing {
                     drop(pending);
-                    finish(store, closing);
+                    finish(store, closing, false);
                     return;
                 }
                 let (pending, _) = shared
@@ -317,14 +345,21 @@ fn write_loop(store: &Store, shared: &Shared, counters: &Metrics) {
     }
 }
 
-/// The last act: record how far the store got, and say so.
-fn finish(store: &Store, closing: Option<oneshot::Sender<()>>) {
+/// The last act: record how far the store got and say so, then write the
+/// image if the database holds just what it does (the last save succeeded).
+fn finish(store: &Store, closing: Closing, saved: bool) {
     if let Err(e) = store.checkpoint() {
         tracing::error!(error = %e, "database checkpoint failed");
     }
-    if let Some(done) = closing {
-        let _ = done.send(());
+    let _ = closing.saved.send(());
+    if saved {
+        let started = std::time::Instant::now();
+        match store.write_image(closing.image) {
+            Ok(()) => tracing::debug!("services image written in {:?}", started.elapsed()),
+            Err(e) => tracing::warn!(error = %e, "the services image was not written"),
+        }
     }
+    let _ = closing.imaged.send(());
 }
 
 impl Pending {

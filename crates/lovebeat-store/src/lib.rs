@@ -17,6 +17,8 @@
 //! * [`location`]: where the store lives beside a Go database file.
 //! * [`golang`]: the Go database format (import, and the S3 snapshot).
 //! * `witness`: the file that catches a store sled recovered to an older state.
+//! * `image`: every service in one file, written at a clean shutdown for
+//!   the next start to read.
 //! * `error`: [`StoreError`].
 //!
 //! # On-disk schema (format 2)
@@ -52,6 +54,14 @@
 //! below its witnessed generation (or blank with a witness) is refused as
 //! damaged instead of being used, or overwritten.
 //!
+//! At a clean shutdown the server also writes `services.image` there
+//! ([`Store::write_image`]): every service record in one checksummed
+//! sequential file, stamped with the generation. The next [`Store::load`]
+//! reads it instead of walking the `services` tree, which at a million
+//! services is most of a restart, when its generation is the store's; it
+//! removes it either way. The tree stays the truth: after a crash, or any
+//! save since the image, the load reads the tree.
+//!
 //! # Versions and migrations
 //! [`Store::open`] reads `format_version`. A blank database is stamped with
 //! [`FORMAT_VERSION`]. An older format is migrated in place, one version at
@@ -81,6 +91,7 @@ pub mod location;
 
 mod error;
 mod extras;
+mod image;
 mod outbox;
 mod record;
 mod schema;

@@ -16,6 +16,7 @@ use lovebeat_core::{Millis, ServiceRecord, ViewRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
+use crate::image;
 use crate::schema::{
     self, GENERATION_KEY, GO_IMPORT_KEY, MESSAGES, OUTBOX, SERVICES, TOKENS, VIEWS,
 };
@@ -216,23 +217,15 @@ impl Store {
         (self.handles()).is_ok_and(|h| h.services.is_empty() && h.views.is_empty())
     }
 
-    /// Every stored service and view, services in name order. One record
-    /// that does not decode fails the whole load: lovebeat never starts
-    /// with part of its state silently missing.
+    /// Every stored service and view, services in name order: at the
+    /// first start after a clean shutdown from the services image (see the
+    /// `image` module), else from the database. One record that does not
+    /// decode fails the whole load: lovebeat never starts with part of its
+    /// state silently missing.
     pub fn load(&self) -> Result<Contents, StoreError> {
-        let mut contents = Contents::default();
-        let h = self.handles()?;
-        for entry in h.services.iter() {
-            let (key, value) = entry.map_err(|e| StoreError::database("read", e))?;
-            contents
-                .services
-                .push(schema::decode_service(&key, &value)?);
-        }
-        for entry in h.views.iter() {
-            let (key, value) = entry.map_err(|e| StoreError::database("read", e))?;
-            contents.views.push(schema::decode_view(&key, &value)?);
-        }
-        Ok(contents)
+        let saves = self.saves.lock().expect("saves are not poisoned");
+        let imaged = image::take(&self.path, saves.generation);
+        self.read(imaged)
     }
 
     /// Every stored service and view as of one moment between two saves
@@ -240,8 +233,39 @@ impl Store {
     /// belong to: what the S3 copy uploads.
     pub fn snapshot(&self) -> Result<(u64, Contents), StoreError> {
         let saves = self.saves.lock().expect("saves are not poisoned");
-        let contents = self.load()?;
+        let contents = self.read(None)?;
         Ok((saves.generation, contents))
+    }
+
+    /// The views, and the services unless the image gave them.
+    fn read(&self, services: Option<Vec<ServiceRecord>>) -> Result<Contents, StoreError> {
+        let h = self.handles()?;
+        let read = |entry: sled::Result<(sled::IVec, sled::IVec)>| {
+            entry.map_err(|e| StoreError::database("read", e))
+        };
+        let services = match services {
+            Some(services) => services,
+            None => (h.services.iter())
+                .map(|entry| read(entry).and_then(|(k, v)| schema::decode_service(&k, &v)))
+                .collect::<Result<_, _>>()?,
+        };
+        let views = (h.views.iter())
+            .map(|entry| read(entry).and_then(|(k, v)| schema::decode_view(&k, &v)))
+            .collect::<Result<_, _>>()?;
+        Ok(Contents { services, views })
+    }
+
+    /// Writes `services`, every service as it is now, as the image the
+    /// next [`Store::load`] reads instead of the database. Call it only
+    /// when the database holds exactly these services (at shutdown, after
+    /// the last save succeeded); until the next load, nothing may save.
+    pub fn write_image(&self, services: Vec<ServiceRecord>) -> Result<(), StoreError> {
+        let saves = self.saves.lock().expect("saves are not poisoned");
+        image::write(&self.path, saves.generation, services).map_err(|source| StoreError::Io {
+            path: self.path.join(image::FILE),
+            action: "write",
+            source,
+        })
     }
 
     /// How many saves (and imports) the store has had: it changes
@@ -471,6 +495,44 @@ pub(crate) mod tests {
         let contents = open_again(&path).unwrap().load().unwrap();
         assert_eq!(contents.services, vec![service("a", 1), service("b", 2)]);
         assert_eq!(contents.views, vec![view("v", 4)]);
+    }
+
+    #[test]
+    fn the_next_load_reads_the_image_once_and_not_after_a_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = open_again(&path).unwrap();
+        let save = Save {
+            services: vec![service("a", 1), service("b", 1)],
+            ..Save::default()
+        };
+        store.save(&save).unwrap();
+        // An image unlike the tree shows which of the two a load read.
+        let image = || vec![service("b", 1), service("a", 9)];
+        store.write_image(image()).unwrap();
+        drop(store);
+        let store = open_again(&path).unwrap();
+        let imaged = vec![service("a", 9), service("b", 1)];
+        assert_eq!(store.load().unwrap().services, imaged);
+        assert!(!path.join(image::FILE).exists(), "taken once");
+        let tree = vec![service("a", 1), service("b", 1)];
+        assert_eq!(store.load().unwrap().services, tree);
+
+        store.write_image(image()).unwrap();
+        let save = Save {
+            services: vec![service("c", 1)],
+            ..Save::default()
+        };
+        store.save(&save).unwrap();
+        drop(store);
+        let services = open_again(&path).unwrap().load().unwrap().services;
+        let names: Vec<&str> = services.iter().map(|s| &*s.name).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(
+            services[0],
+            service("a", 1),
+            "the tree, not the stale image"
+        );
     }
 
     #[test]
