@@ -93,19 +93,24 @@ pub async fn open(
     now: Millis,
 ) -> Result<Opened, DatabaseError> {
     let location = locate(filename)?;
+    let started = std::time::Instant::now();
     let store = Store::open(&location.store)?;
+    let opened = started.elapsed();
     if let Some(s3) = s3.filter(|_| store.is_empty()) {
         restore_from_s3(&store, s3, now).await?;
     }
     if let Some(go_file) = &location.go_file {
         adopt_go_file(&store, go_file, now)?;
     }
+    let loading = std::time::Instant::now();
     let contents = store.load()?;
     tracing::info!(
-        "database {}: {} services, {} views",
+        "database {}: {} services, {} views (opened in {} ms, read in {} ms)",
         store.path().display(),
         contents.services.len(),
-        contents.views.len()
+        contents.views.len(),
+        opened.as_millis(),
+        loading.elapsed().as_millis()
     );
     Ok(Opened { store, contents })
 }

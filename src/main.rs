@@ -21,6 +21,7 @@ use lovebeat_alert::{Alerter, RetryPolicy};
 use lovebeat_core::{Engine, EngineConfig};
 use lovebeat_server::access::Tokens;
 use lovebeat_server::eventlog::EventLogSettings;
+use lovebeat_server::history::{self, StateHistory};
 use lovebeat_server::http::{HttpAccess, HttpLimits};
 use lovebeat_server::messages::MessageBoard;
 use lovebeat_server::metrics::MetricsSettings;
@@ -368,8 +369,17 @@ async fn serve(config: Config) -> ExitCode {
         }
     };
     let contents = opened.contents;
-    let engine = Engine::restore(engine_config, now_ms(), contents.services, contents.views);
-    let extras = match Extras::load(&config, &opened.store) {
+    // At a million services the restore and the status history take most
+    // of a second each: side by side, on the two threads of a small machine.
+    let (engine, extras) = std::thread::scope(|scope| {
+        let extras = scope.spawn(|| Extras::load(&config, &opened.store));
+        let engine = Engine::restore(engine_config, now_ms(), contents.services, contents.views);
+        (
+            engine,
+            extras.join().expect("loading the extras does not panic"),
+        )
+    });
+    let extras = match extras {
         Ok(extras) => extras,
         Err((code, e)) => {
             eprintln!("lovebeat: {e}");
@@ -403,6 +413,7 @@ async fn serve(config: Config) -> ExitCode {
         startup_grace: config.database.startup_grace,
         tokens: extras.tokens,
         messages: extras.messages,
+        history: extras.history,
         probes: extras.probes,
         status_page: config.status_page.clone(),
         alerter,
@@ -493,11 +504,13 @@ fn raise_fd_limit(config: &Config) {
     }
 }
 
-/// What the server keeps beside the engine: push tokens and incident
-/// messages from the store, and the active checks, ready to run.
+/// What the server keeps beside the engine: push tokens, incident
+/// messages and the status history from the store, and the active checks,
+/// ready to run.
 struct Extras {
     tokens: Arc<TokenBook>,
     messages: Arc<MessageBoard>,
+    history: Arc<StateHistory>,
     probes: Probes,
 }
 
@@ -512,6 +525,7 @@ impl Extras {
         Ok(Extras {
             tokens: Arc::new(tokens),
             messages: Arc::new(messages),
+            history: Arc::new(history::load(Some(store))),
             probes,
         })
     }

@@ -89,6 +89,8 @@ pub struct Settings {
     pub tokens: Arc<tokens::TokenBook>,
     /// Incident messages, loaded from the store.
     pub messages: Arc<messages::MessageBoard>,
+    /// The status page's hourly history, as [`history::load`] read it.
+    pub history: Arc<history::StateHistory>,
     /// The active checks, run from start to shutdown.
     pub probes: probe::Probes,
     pub status_page: http::StatusPageSettings,
@@ -170,11 +172,11 @@ impl Server {
         let tcp_addr = local(tcp.local_addr(), "TCP")?;
         let http_addr = local(http.local_addr(), "HTTP")?;
 
+        let store = settings.persistence.as_ref().map(|p| p.store.clone());
         let metrics = Arc::new(metrics::Metrics::new(settings.metrics, &settings.version));
         metrics.add_collector(Arc::new(metrics::AlertSeries(settings.alerter.clone())));
         let (mut actor, handle) =
             actor::Actor::new(engine, settings.queue, metrics.clone(), settings.alerter);
-        let store = settings.persistence.as_ref().map(|p| p.store.clone());
         let mut uploader = None;
         if let Some(persistence) = settings.persistence {
             if let Some(copy) = &persistence.s3 {
@@ -188,7 +190,7 @@ impl Server {
         let actor = tokio::spawn(actor.run(stop_actor.clone()));
 
         let stop_ingest = CancellationToken::new();
-        let history = Arc::new(history::load(store.as_ref()));
+        let history = settings.history;
         let checks = settings.probes.board.clone();
         let (metrics, stop) = (handle.metrics().clone(), stop_ingest.clone());
         metrics.add_collector(Arc::new(probe::CheckMetrics(checks.clone())));

@@ -6,12 +6,17 @@
 //! /signal`) and message board (`POST /api/messages`). Neither knows how
 //! a token is hashed or what a message says; they keep the records.
 
+use std::io;
+
 use lovebeat_core::Millis;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::schema::{self, MESSAGES, STATUS_HISTORY_KEY, TOKENS};
 use crate::store::Store;
+
+/// The file in the store directory that holds the status page's history.
+pub const STATUS_HISTORY_FILE: &str = "status-history";
 
 /// The push token of one service (statuscope's per-application token).
 /// Only its SHA-256 is kept: the token itself is shown once, when made.
@@ -90,20 +95,57 @@ impl Store {
         self.flush()
     }
 
-    /// The status page's hourly history as last saved, if ever.
+    /// The status page's hourly history as last saved, if ever: the
+    /// [`STATUS_HISTORY_FILE`] in the store directory, or where lovebeat
+    /// 1.1.0 kept it, under a key of the database.
     pub fn status_history(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.path().join(STATUS_HISTORY_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => return Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                let action = "read";
+                return Err(StoreError::Io {
+                    path,
+                    action,
+                    source,
+                });
+            }
+        }
         let stored = (self.handles()?.db.get(STATUS_HISTORY_KEY))
             .map_err(|e| StoreError::database("read", e))?;
         Ok(stored.map(|bytes| bytes.to_vec()))
     }
 
-    /// Saves the status page's hourly history (the server's bytes).
+    /// Saves the status page's hourly history (the server's bytes) in
+    /// [`STATUS_HISTORY_FILE`], through a temporary file renamed over it.
+    /// Not in the database: sled reads every large value written since
+    /// its last snapshot when it opens, and this one is tens of bytes per
+    /// service. Not synced either: it is only a picture of the past, and
+    /// the server's reader refuses one a crash cut short.
     pub fn put_status_history(&self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.handles()?
-            .db
-            .insert(STATUS_HISTORY_KEY, bytes)
-            .map_err(|e| StoreError::database("write", e))?;
-        self.flush()
+        let path = self.path().join(STATUS_HISTORY_FILE);
+        let temporary = path.with_extension("tmp");
+        let written = std::fs::write(&temporary, bytes)
+            .and_then(|()| std::fs::rename(&temporary, &path))
+            .map_err(|source| StoreError::Io {
+                path,
+                action: "write",
+                source,
+            });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temporary);
+        }
+        written?;
+        // lovebeat 1.1.0's copy in the database, now out of date.
+        let h = self.handles()?;
+        let removed =
+            (h.db.remove(STATUS_HISTORY_KEY)).map_err(|e| StoreError::database("write", e))?;
+        drop(h);
+        if removed.is_some() {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Removes a message for good.
@@ -177,6 +219,24 @@ mod tests {
         assert_eq!(
             store.status_history().unwrap().as_deref(),
             Some(&b"[1,2]"[..])
+        );
+    }
+
+    #[test]
+    fn the_history_lovebeat_1_1_0_kept_in_the_database_is_read_then_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let db = || store.handles().unwrap().db.clone();
+        db().insert(STATUS_HISTORY_KEY, &b"old"[..]).unwrap();
+        assert_eq!(
+            store.status_history().unwrap().as_deref(),
+            Some(&b"old"[..])
+        );
+        store.put_status_history(b"new").unwrap();
+        assert_eq!(db().get(STATUS_HISTORY_KEY).unwrap(), None);
+        assert_eq!(
+            store.status_history().unwrap().as_deref(),
+            Some(&b"new"[..])
         );
     }
 

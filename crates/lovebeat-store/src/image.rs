@@ -19,7 +19,7 @@
 //! the CRC-32 of everything before it (`u32`).
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use lovebeat_core::ServiceRecord;
@@ -97,17 +97,13 @@ impl Write for Checksummed {
 pub(crate) fn take(dir: &Path, generation: u64) -> Option<Vec<ServiceRecord>> {
     let path = dir.join(FILE);
     let _ = fs::remove_file(dir.join(TEMPORARY));
-    let read = fs::read(&path);
-    let _ = fs::remove_file(&path);
-    let bytes = match read {
-        Ok(bytes) => bytes,
+    let read = match File::open(&path) {
+        Ok(file) => read(file, generation),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            tracing::warn!("{}: {e}; reading the database instead", path.display());
-            return None;
-        }
+        Err(e) => Err(e.to_string()),
     };
-    match decode(&bytes, generation) {
+    let _ = fs::remove_file(&path);
+    match read {
         Ok(services) => Some(services),
         Err(why) => {
             tracing::info!(
@@ -119,13 +115,17 @@ pub(crate) fn take(dir: &Path, generation: u64) -> Option<Vec<ServiceRecord>> {
     }
 }
 
-fn decode(bytes: &[u8], generation: u64) -> Result<Vec<ServiceRecord>, String> {
-    let (body, crc) = bytes.split_last_chunk::<4>().ok_or("it is empty")?;
-    if crc32fast::hash(body) != u32::from_le_bytes(*crc) {
-        return Err("its checksum does not match (a shutdown cut short?)".to_owned());
-    }
-    let mut input = Input(body);
-    if input.take(MAGIC.len())? != MAGIC {
+/// Reads an image as it streams by (a million services are half a
+/// gigabyte, never held whole); the checksum is checked at the end, and a
+/// mismatch discards everything read.
+fn read(file: File, generation: u64) -> Result<Vec<ServiceRecord>, String> {
+    let size = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut input = Input {
+        reader: BufReader::with_capacity(1 << 20, file),
+        crc: crc32fast::Hasher::new(),
+        left: size,
+    };
+    if input.array()? != *MAGIC {
         return Err("it is not a services image".to_owned());
     }
     let format = u32::from_le_bytes(input.array()?);
@@ -140,39 +140,58 @@ fn decode(bytes: &[u8], generation: u64) -> Result<Vec<ServiceRecord>, String> {
     }
     let count = u64::from_le_bytes(input.array()?);
     // Each service takes at least its two lengths: no huge reservation
-    // for a count the bytes cannot hold.
-    let mut services = Vec::with_capacity(count.min(body.len() as u64 / 8) as usize);
+    // for a count the file cannot hold.
+    let mut services = Vec::with_capacity(count.min(size / 8) as usize);
+    let (mut name, mut record) = (Vec::new(), Vec::new());
     for _ in 0..count {
-        let name = input.text()?;
-        let record = input.text()?;
-        services.push(schema::decode_service(name, record).map_err(|e| e.to_string())?);
+        input.text(&mut name)?;
+        input.text(&mut record)?;
+        services.push(schema::decode_service(&name, &record).map_err(|e| e.to_string())?);
     }
-    if !input.0.is_empty() {
-        return Err("it has bytes after its last service".to_owned());
+    let computed = input.crc.clone().finalize();
+    if u32::from_le_bytes(input.array()?) != computed {
+        return Err("its checksum does not match (a shutdown cut short?)".to_owned());
+    }
+    if input.left > 0 {
+        return Err("it has bytes after its checksum".to_owned());
     }
     Ok(services)
 }
 
-/// What is left of an image to read.
-struct Input<'a>(&'a [u8]);
+/// The rest of an image file, read in order, and the CRC-32 of what was
+/// read so far.
+struct Input {
+    reader: BufReader<File>,
+    crc: crc32fast::Hasher,
+    /// Bytes of the file not read yet.
+    left: u64,
+}
 
-impl<'a> Input<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.0.len() < n {
+impl Input {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), String> {
+        if buf.len() as u64 > self.left {
             return Err("it ends early".to_owned());
         }
-        let (taken, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(taken)
+        self.reader.read_exact(buf).map_err(|e| e.to_string())?;
+        self.left -= buf.len() as u64;
+        self.crc.update(buf);
+        Ok(())
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
-        Ok(self.take(N)?.try_into().expect("took N bytes"))
+        let mut bytes = [0; N];
+        self.fill(&mut bytes)?;
+        Ok(bytes)
     }
 
-    fn text(&mut self) -> Result<&'a [u8], String> {
+    /// A length (`u32`) and that many bytes, into `bytes`.
+    fn text(&mut self, bytes: &mut Vec<u8>) -> Result<(), String> {
         let len = u32::from_le_bytes(self.array()?);
-        self.take(len as usize)
+        if u64::from(len) > self.left {
+            return Err("it ends early".to_owned());
+        }
+        bytes.resize(len as usize, 0);
+        self.fill(bytes)
     }
 }
 

@@ -29,7 +29,7 @@
 //! | default | `format_version` | `u32`, big-endian: the format of everything below |
 //! | default | `generation` | `u64`, big-endian: bumped by every [`Store::save`] |
 //! | default | `go_import` | JSON `{file, at, services, views}`: the last Go import |
-//! | default | `status_history` | the server's bytes (its hourly state history), opaque here |
+//! | default | `status_history` | lovebeat 1.1.0's place for the status page history (now a file, below), read if the file is missing and removed by the next save |
 //! | `services` | service name (UTF-8) | the binary record of `lovebeat_core::ServiceRecord` (`record` module) |
 //! | `views` | view name (UTF-8) | JSON of `lovebeat_core::ViewRecord` |
 //! | `outbox` | id, `u64` big-endian (so keys sort by id) | the alerter's bytes, opaque here |
@@ -53,6 +53,10 @@
 //! a damaged log as its undamaged prefix, silently; a store that opens
 //! below its witnessed generation (or blank with a witness) is refused as
 //! damaged instead of being used, or overwritten.
+//!
+//! The status page's hourly history is the server's bytes, opaque here, in
+//! the file `status-history` there, rewritten at shutdown. (lovebeat 1.1.0
+//! kept it in the database, where sled read it back whole at every open.)
 //!
 //! At a clean shutdown the server also writes `services.image` there
 //! ([`Store::write_image`]): every service record in one checksummed
@@ -99,7 +103,7 @@ mod store;
 mod witness;
 
 pub use error::StoreError;
-pub use extras::{MessageRecord, TokenRecord};
+pub use extras::{MessageRecord, STATUS_HISTORY_FILE, TokenRecord};
 pub use location::{Location, locate};
 pub use schema::FORMAT_VERSION;
 pub use store::{Contents, GoImport, Save, Store};
