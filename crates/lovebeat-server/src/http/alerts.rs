@@ -3,19 +3,21 @@
 //!
 //! Read from the alerter's status, never from the actor.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde_json::json;
 
 use super::{ApiError, AppState, json, pretty};
 
-pub(super) async fn list(State(state): State<AppState>) -> Response {
+pub(super) async fn list(State(state): State<Arc<AppState>>) -> Response {
     let entries = state.engine.alerter().status();
     json(pretty(&json!({ "alerts": entries })))
 }
 
 pub(super) async fn show(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let entry = state

@@ -1,19 +1,21 @@
 //! `GET /api/checks`: every active check (`[[checks]]`) with its last
 //! result and recent latencies; `GET /api/checks/{name}` for one.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::response::Response;
 
 use super::{ApiError, AppState, json, pretty};
 
-pub(super) async fn list(State(state): State<AppState>) -> Response {
+pub(super) async fn list(State(state): State<Arc<AppState>>) -> Response {
     json(pretty(
         &serde_json::json!({ "checks": state.checks.list() }),
     ))
 }
 
 pub(super) async fn show(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let check = (state.checks.get(&name))

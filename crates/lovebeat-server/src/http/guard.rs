@@ -7,6 +7,8 @@
 //! `?access_token=TOKEN` for what cannot set headers (a browser's
 //! websocket, a quick `curl`).
 
+use std::sync::Arc;
+
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -20,7 +22,7 @@ use crate::metrics::{Denial, Limit};
 
 /// Refuses a request without a token good for what it does.
 pub(super) async fn authorize(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -117,7 +119,7 @@ fn refuse(verdict: Verdict) -> Response {
 /// that is too large, 408 for one that does not arrive in time. Handlers
 /// then never wait on a slow client.
 pub(super) async fn buffer_body(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {

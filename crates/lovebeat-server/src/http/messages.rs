@@ -3,6 +3,8 @@
 //! answers it with its id; `POST /api/messages/{id}/resolve` resolves it;
 //! `GET /api/messages` lists them all. The page itself only reads them.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -15,7 +17,7 @@ use crate::actor::now_ms;
 use crate::messages::MessageError;
 
 pub(super) async fn post(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -31,7 +33,7 @@ pub(super) async fn post(
 }
 
 pub(super) async fn resolve(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: u64 = id
@@ -42,7 +44,7 @@ pub(super) async fn resolve(
     Ok(json(pretty(&record)))
 }
 
-pub(super) async fn list(State(state): State<AppState>) -> Response {
+pub(super) async fn list(State(state): State<Arc<AppState>>) -> Response {
     let messages: Vec<MessageRecord> = state.messages.list();
     json(pretty(&serde_json::json!({ "messages": messages })))
 }

@@ -133,8 +133,10 @@ pub struct HttpAccess {
     pub allowed_origins: Vec<String>,
 }
 
-/// Every route, under `state.base_path`.
+/// Every route, under `state.base_path`. Handlers share one state: a
+/// request clones one `Arc`, not each of its fields.
 pub fn router(state: AppState) -> Router {
+    let state = Arc::new(state);
     let base = state.base_path.clone();
     if base.is_empty() {
         return routes(&state).with_state(state);
@@ -150,7 +152,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The routes, relative to the base path, behind the token check and the
 /// body limits (`guard`).
-fn routes(state: &AppState) -> Router<AppState> {
+fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(ui::index))
         .route("/services", get(ui::index))

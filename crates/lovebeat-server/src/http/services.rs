@@ -9,6 +9,8 @@
 //! the service its own AUTO estimator (`default` for the configured one),
 //! `team` to set the team label (empty: none).
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
@@ -186,7 +188,7 @@ pub(super) fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
 }
 
 pub(super) async fn beat(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -262,27 +264,27 @@ pub(super) async fn submit(state: &AppState, batch: Batch) -> Result<(), ApiErro
 }
 
 pub(super) async fn mute(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     change(&state, &name, Op::Mute).await
 }
 
 pub(super) async fn unmute(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     change(&state, &name, Op::Unmute).await
 }
 
 pub(super) async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     change(&state, &name, Op::Delete).await
 }
 
-pub(super) async fn list(State(state): State<AppState>) -> Response {
+pub(super) async fn list(State(state): State<Arc<AppState>>) -> Response {
     #[derive(Serialize)]
     struct Body<'a> {
         services: Vec<ServiceJson<'a>>,
@@ -301,7 +303,7 @@ pub(super) async fn list(State(state): State<AppState>) -> Response {
 }
 
 pub(super) async fn show(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     #[derive(Serialize)]

@@ -1,6 +1,8 @@
 //! Health summaries (`/status`, `/api/status`, `/api/views/{name}/status`),
 //! the views API, `/metrics` and `/version`.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
@@ -102,7 +104,10 @@ impl StoreStatus {
     }
 }
 
-pub(super) async fn store_status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn store_status(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Response {
     let metrics = state.engine.metrics();
     let failure = metrics.store_failure();
     let status = StoreStatus {
@@ -142,7 +147,7 @@ fn respond(status: &Status, headers: &HeaderMap) -> Response {
 }
 
 pub(super) async fn status(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Query(query): Query<ViewQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -152,7 +157,7 @@ pub(super) async fn status(
 }
 
 pub(super) async fn view_status(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -172,11 +177,11 @@ fn views_body(snapshot: &Snapshot, key: &'static str) -> String {
     pretty(&body)
 }
 
-pub(super) async fn list_views(State(state): State<AppState>) -> Response {
+pub(super) async fn list_views(State(state): State<Arc<AppState>>) -> Response {
     json(views_body(&state.engine.snapshot(), "views"))
 }
 
-pub(super) async fn list_alarms(State(state): State<AppState>) -> Response {
+pub(super) async fn list_alarms(State(state): State<Arc<AppState>>) -> Response {
     json(views_body(&state.engine.snapshot(), "alarms"))
 }
 
@@ -200,21 +205,21 @@ fn view_body(snapshot: &Snapshot, name: &str, key: &'static str) -> Result<Strin
 }
 
 pub(super) async fn show_view(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(json(view_body(&state.engine.snapshot(), &name, "view")?))
 }
 
 pub(super) async fn show_alarm(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(json(view_body(&state.engine.snapshot(), &name, "alarm")?))
 }
 
 pub(super) async fn delete_view(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     match state.engine.delete_view(&name).await? {
@@ -227,7 +232,7 @@ pub(super) async fn delete_view(
 }
 
 /// `/metrics`: encoded off the async workers, from the latest snapshot.
-pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let format = Format::negotiate(
         headers
             .get_all(header::ACCEPT)
@@ -245,7 +250,7 @@ pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
     }
 }
 
-pub(super) async fn version(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn version(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     #[derive(Serialize)]
     struct Version<'a> {
         version: &'a str,

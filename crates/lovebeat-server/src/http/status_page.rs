@@ -63,7 +63,7 @@ pub struct StatusPageSettings {
 }
 
 /// `GET /status-page`.
-pub(super) async fn page(State(state): State<AppState>) -> Response {
+pub(super) async fn page(State(state): State<Arc<AppState>>) -> Response {
     let snapshot = state.engine.snapshot();
     let html = render(&Inputs {
         settings: &state.status_page,

@@ -217,7 +217,7 @@ impl Signal {
 /// `POST /signal`: `application`, `token`, `status=ok|fail`, optional
 /// `message`; answered 201 with the application's check, as statuscope does.
 pub(super) async fn signal(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -244,7 +244,7 @@ fn check_of(state: &AppState, application: &str) -> Result<CheckJson, ApiError> 
 
 /// `GET /checks/{application}`.
 pub(super) async fn show(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(application): Path<String>,
 ) -> Response {
     match check_of(&state, &application) {
@@ -261,7 +261,7 @@ pub(super) async fn show(
 }
 
 /// `GET /checks`: every service, statuscope-style.
-pub(super) async fn list(State(state): State<AppState>) -> Response {
+pub(super) async fn list(State(state): State<Arc<AppState>>) -> Response {
     let snapshot = state.engine.snapshot();
     let now = now_ms();
     let checks: Vec<CheckJson> = snapshot
@@ -341,7 +341,7 @@ impl TokenRequest {
 /// (empty: none) its settings; `existing=true` refuses a service that has
 /// no token yet (`lovebeat services token`).
 pub(super) async fn issue(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -377,7 +377,7 @@ fn current_warn(state: &AppState, name: &str) -> Timeout {
 
 /// `DELETE /api/tokens/{name}`: forgets the token and deletes the service.
 pub(super) async fn remove(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     check_name(&name)?;

@@ -11,6 +11,8 @@
 //! The page is also served at Go lovebeat's `/services` and
 //! `/alarms/{name}` (and `/views/{name}`), which preselect a view.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -33,7 +35,7 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 const FORWARDED_PREFIX: &str = "x-forwarded-prefix";
 
 /// `GET /`: the page, its `<base href>` filled in.
-pub(super) async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let base = page_base(&headers, &state.base_path);
     let page = INDEX
         .replace("{{BASE}}", &escape(&base))

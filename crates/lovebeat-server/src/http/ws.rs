@@ -55,7 +55,7 @@ const MAX_INCOMING: usize = 4096;
 /// Upgrades to a websocket and serves it until either side leaves: 403
 /// for a page of another origin, 503 beyond `[limits] websockets`.
 pub(super) async fn upgrade(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -122,7 +122,7 @@ fn without_default_port<'a>(scheme: &str, authority: &'a str) -> &'a str {
     authority.strip_suffix(default).unwrap_or(authority)
 }
 
-async fn serve(mut socket: WebSocket, state: AppState) {
+async fn serve(mut socket: WebSocket, state: Arc<AppState>) {
     // Subscribe first: a change published after the snapshot below is
     // then marked dirty, never missed.
     let mut published = state.engine.subscribe();
