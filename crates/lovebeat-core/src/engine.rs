@@ -369,11 +369,11 @@ impl Engine {
         let Some(id) = self.id_or_create(now, name) else {
             return;
         };
-        self.service_mut(id).failure = Some(Failure {
+        self.service_mut(id).failure = Some(Box::new(Failure {
             at: now,
             severity,
             message: message.to_owned(),
-        });
+        }));
         self.refresh(id, now);
     }
 

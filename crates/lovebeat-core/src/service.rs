@@ -36,7 +36,7 @@ pub struct ServiceRecord {
     /// copy between them.
     pub history: Arc<[u32]>,
     /// An explicit failure report, kept until the next good beat.
-    pub failure: Option<Failure>,
+    pub failure: Option<Box<Failure>>,
     /// Accepted beats since the service was created.
     pub beats: u64,
     /// This service's AUTO estimator, when not the configured one.
@@ -75,7 +75,7 @@ pub(crate) struct Service {
     pub algorithm: Option<Algorithm>,
     /// The `rhythm` state, kept while the service uses `rhythm` for AUTO.
     pub rhythm: Option<Box<Rhythm>>,
-    pub failure: Option<Failure>,
+    pub failure: Option<Box<Failure>>,
     pub beats: u64,
     pub team: Option<String>,
     /// Indices of the views this service is a member of.
@@ -538,11 +538,11 @@ mod tests {
     #[test]
     fn a_good_beat_clears_a_failure() {
         let mut s = service();
-        s.failure = Some(Failure {
+        s.failure = Some(Box::new(Failure {
             at: 0,
             severity: crate::types::Severity::Error,
             message: "backup failed".into(),
-        });
+        }));
         assert_eq!(s.state_at(0), State::Error);
         s.beat(1, 100);
         assert_eq!(s.state_at(1), State::Ok);

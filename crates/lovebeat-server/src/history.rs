@@ -10,7 +10,7 @@
 //! start, so a restart keeps the bars; the hours while lovebeat was down
 //! show the state it was in when it stopped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use foldhash::fast::RandomState;
@@ -35,47 +35,60 @@ pub enum Kind {
     View,
 }
 
-/// One name's hours.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One name's hours, held inline: no allocation per name.
+#[derive(Debug, Clone)]
 struct Track {
     /// The clock hour (ms / [`HOUR_MS`]) of `hours[0]`.
     first_hour: i64,
-    /// The worst state of each hour, oldest first; `None` before tracking began.
-    hours: VecDeque<Option<State>>,
+    /// The worst state of each hour, oldest first, as [`hour_code`]s (0:
+    /// before tracking began); the first `len` are used.
+    hours: [u8; HOURS],
+    len: u8,
     /// The state now, carried into hours with no change.
     current: State,
 }
 
 impl Track {
     fn new(at: Millis, state: State) -> Track {
+        let mut hours = [0; HOURS];
+        hours[0] = hour_code(Some(state));
         Track {
             first_hour: hour_of(at),
-            hours: VecDeque::from([Some(state)]),
+            hours,
+            len: 1,
             current: state,
         }
     }
 
     /// Extends the track to `hour`, each new hour starting in the current state.
     fn advance(&mut self, hour: i64) {
-        let last = self.first_hour + self.hours.len() as i64 - 1;
+        let last = self.first_hour + i64::from(self.len) - 1;
         let missing = (hour - last).clamp(0, HOURS as i64);
         if hour - last > HOURS as i64 {
-            self.hours.clear();
+            self.len = 0;
             self.first_hour = hour - missing + 1;
         }
         for _ in 0..missing {
-            self.hours.push_back(Some(self.current));
+            self.push(hour_code(Some(self.current)));
         }
-        while self.hours.len() > HOURS {
-            self.hours.pop_front();
+    }
+
+    /// Appends an hour, dropping the oldest when all [`HOURS`] are used.
+    fn push(&mut self, code: u8) {
+        if usize::from(self.len) == HOURS {
+            self.hours.copy_within(1.., 0);
             self.first_hour += 1;
+            self.len -= 1;
         }
+        self.hours[usize::from(self.len)] = code;
+        self.len += 1;
     }
 
     fn record(&mut self, at: Millis, state: State) {
         self.advance(hour_of(at));
-        if let Some(worst) = self.hours.back_mut() {
-            *worst = Some(worst.map_or(state, |w| w.max(state)));
+        if let Some(last) = self.len.checked_sub(1) {
+            let hour = &mut self.hours[usize::from(last)];
+            *hour = hour_code(Some(hour_state(*hour).map_or(state, |w| w.max(state))));
         }
         self.current = state;
     }
@@ -85,16 +98,51 @@ impl Track {
         let mut track = self.clone();
         let hour = hour_of(now);
         track.advance(hour);
+        let used = &track.hours[..usize::from(track.len)];
         (0..HOURS as i64)
             .map(|i| hour - HOURS as i64 + 1 + i)
             .map(|h| {
-                let index = h - track.first_hour;
-                (index >= 0)
-                    .then(|| track.hours.get(index as usize).copied().flatten())
-                    .flatten()
+                let index = usize::try_from(h - track.first_hour).ok()?;
+                used.get(index).copied().and_then(hour_state)
             })
             .collect()
     }
+}
+
+/// How lovebeat 1.1.0 saved a track (as JSON).
+#[derive(Deserialize)]
+struct SavedTrack {
+    first_hour: i64,
+    hours: Vec<Option<State>>,
+    current: State,
+}
+
+impl SavedTrack {
+    /// The track, if it holds no more than [`HOURS`] hours.
+    fn into_track(self) -> Option<Track> {
+        let mut hours = [0; HOURS];
+        let used = hours.get_mut(..self.hours.len())?;
+        for (code, state) in used.iter_mut().zip(self.hours) {
+            *code = hour_code(state);
+        }
+        let len = used.len() as u8;
+        Some(Track {
+            first_hour: self.first_hour,
+            hours,
+            len,
+            current: self.current,
+        })
+    }
+}
+
+/// An hour's byte: 0 for no data, else 1 + the state's place in
+/// [`State::ALL`] (in memory and in the saved form).
+fn hour_code(state: Option<State>) -> u8 {
+    state.map_or(0, |s| 1 + state_code(s))
+}
+
+fn hour_state(code: u8) -> Option<State> {
+    code.checked_sub(1).map(|i| State::ALL[usize::from(i)])
 }
 
 fn hour_of(at: Millis) -> i64 {
@@ -151,13 +199,17 @@ fn read_binary(mut bytes: &[u8]) -> Result<Tracks, String> {
         let name = std::str::from_utf8(take(len as usize)?).map_err(|e| e.to_string())?;
         let first_hour = i64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
         let current = state_of(take(1)?[0])?;
-        let n = take(1)?[0];
-        let hours = (take(usize::from(n))?.iter())
-            .map(|&code| code.checked_sub(1).map(state_of).transpose())
-            .collect::<Result<_, _>>()?;
+        let len = take(1)?[0];
+        let mut hours = [0; HOURS];
+        let used = (hours.get_mut(..usize::from(len))).ok_or(format!("{len} hours"))?;
+        used.copy_from_slice(take(usize::from(len))?);
+        if let Some(&bad) = used.iter().find(|&&code| code > State::ALL.len() as u8) {
+            return Err(format!("no hour code {bad}"));
+        }
         let track = Track {
             first_hour,
             hours,
+            len,
             current,
         };
         tracks.insert((kind, Arc::from(name)), track);
@@ -215,13 +267,8 @@ impl StateHistory {
             out.extend(name.as_bytes());
             out.extend(track.first_hour.to_le_bytes());
             out.push(state_code(track.current));
-            out.push(track.hours.len() as u8);
-            out.extend(
-                track
-                    .hours
-                    .iter()
-                    .map(|h| h.map_or(0, |s| 1 + state_code(s))),
-            );
+            out.push(track.len);
+            out.extend(&track.hours[..usize::from(track.len)]);
         }
         out
     }
@@ -232,19 +279,20 @@ impl StateHistory {
     pub fn from_bytes(bytes: &[u8]) -> StateHistory {
         let read = match bytes.first() {
             Some(&SAVED_BINARY) => read_binary(&bytes[1..]),
-            _ => serde_json::from_slice::<Vec<(Kind, String, Track)>>(bytes)
+            _ => serde_json::from_slice::<Vec<(Kind, String, SavedTrack)>>(bytes)
                 .map(|saved| {
                     (saved.into_iter())
-                        .map(|(kind, name, track)| ((kind, Arc::from(name)), track))
+                        .filter_map(|(kind, name, t)| {
+                            Some(((kind, Arc::from(name)), t.into_track()?))
+                        })
                         .collect()
                 })
                 .map_err(|e| e.to_string()),
         };
-        let mut tracks: Tracks = read.unwrap_or_else(|e| {
+        let tracks: Tracks = read.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "the saved status history does not read; starting afresh");
             Tracks::default()
         });
-        tracks.retain(|_, t| t.hours.len() <= HOURS);
         StateHistory {
             tracks: Mutex::new(tracks),
         }

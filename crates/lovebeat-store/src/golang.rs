@@ -103,7 +103,7 @@ struct GoService {
     #[serde(skip_serializing_if = "Option::is_none")]
     beats: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    failure: Option<Failure>,
+    failure: Option<Box<Failure>>,
 }
 
 /// An alarm or view line's JSON.
@@ -415,11 +415,11 @@ mod tests {
                 muted_since: Some(7),
                 last_state_change: 6,
                 history: vec![1000, 2000].into(),
-                failure: Some(Failure {
+                failure: Some(Box::new(Failure {
                     at: 3,
                     severity: Severity::Error,
                     message: "disk full".into(),
-                }),
+                })),
                 beats: 9,
                 auto_algorithm: None,
                 rhythm: None,

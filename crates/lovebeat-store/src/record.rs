@@ -123,7 +123,9 @@ pub(crate) fn decode_service(name: &[u8], bytes: &[u8]) -> Result<ServiceRecord,
         last_state_change: r.i64()?,
         beats: r.u64()?,
         history: r.history()?,
-        failure: has(HAS_FAILURE).then(|| r.failure()).transpose()?,
+        failure: has(HAS_FAILURE)
+            .then(|| r.failure().map(Box::new))
+            .transpose()?,
         auto_algorithm: has(HAS_ALGORITHM).then(|| r.algorithm()).transpose()?,
         rhythm: has(HAS_RHYTHM).then(|| r.rhythm()).transpose()?,
         team: has(HAS_TEAM).then(|| r.text()).transpose()?,
@@ -297,11 +299,11 @@ mod tests {
             err_timeout: Timeout::Auto,
             state: State::Warning,
             muted_since: Some(-5),
-            failure: Some(Failure {
+            failure: Some(Box::new(Failure {
                 at: 42,
                 severity: Severity::Error,
                 message: "backup failed: disk full ✗".to_owned(),
-            }),
+            })),
             team: Some("ops".to_owned()),
             ..rhythm_source
         }

@@ -66,7 +66,7 @@ impl<'a> ServiceJson<'a> {
             auto_timeout: info.auto_timeout.filter(|_| uses_auto),
             auto_algorithm: uses_auto.then_some(info.auto_algorithm),
             auto_reason: info.auto_reason.as_deref(),
-            failure: r.failure.as_ref(),
+            failure: r.failure.as_deref(),
             recent_intervals: &r.history[r.history.len().saturating_sub(RECENT)..],
             team: r.team.as_deref(),
         }
