@@ -138,33 +138,71 @@ impl Drop for Browser {
     }
 }
 
-/// Starts chromedriver on a free port; returns it and the port.
+/// Starts chromedriver on a free port; returns it and the port. A
+/// chromedriver that exits before it listens (with `--port=0` it takes a
+/// free IPv4 port and exits 1 when the same number is taken on IPv6, which
+/// a busy machine running the whole suite sometimes has) is started again,
+/// up to three times.
 fn start_driver() -> (Child, u16) {
+    let mut output = Vec::new();
+    for _ in 0..3 {
+        match try_start_driver() {
+            Ok(started) => return started,
+            Err(said) => output.extend(said),
+        }
+    }
+    panic!(
+        "chromedriver exited before it listened, three times; it said:\n{}",
+        output.join("\n")
+    );
+}
+
+/// One chromedriver start: it and its port, or what it printed before it
+/// exited.
+fn try_start_driver() -> Result<(Child, u16), Vec<String>> {
     let mut driver = Command::new("chromedriver")
         .arg("--port=0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| {
             panic!("cannot run chromedriver ({e}): apt-get install chromium chromium-driver")
         });
     let lines = Arc::new(Mutex::new(Vec::new()));
     let stdout = driver.stdout.take().expect("stdout is piped");
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let port = eventually("chromedriver to listen", || {
-        if let Ok(Some(status)) = driver.try_wait() {
-            panic!("chromedriver exited with {status}");
-        }
-        lines.lock().unwrap().iter().find_map(|line| {
+    let stderr = driver.stderr.take().expect("stderr is piped");
+    let outputs = [
+        Box::new(stdout) as Box<dyn std::io::Read + Send>,
+        Box::new(stderr),
+    ];
+    let readers: Vec<_> = (outputs.into_iter())
+        .map(|output| {
+            let sink = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(output).lines().map_while(Result::ok) {
+                    sink.lock().unwrap().push(line);
+                }
+            })
+        })
+        .collect();
+    let started = eventually("chromedriver to listen or exit", || {
+        let port = lines.lock().unwrap().iter().find_map(|line| {
             let rest = line.split_once("started successfully on port ")?.1;
             rest.trim_end_matches('.').parse::<u16>().ok()
-        })
+        });
+        match (port, driver.try_wait()) {
+            (Some(port), _) => Some(Some(port)),
+            (None, Ok(Some(_))) => Some(None),
+            (None, _) => None,
+        }
     });
-    (driver, port)
+    match started {
+        Some(port) => Ok((driver, port)),
+        None => {
+            // It has exited: its output ends, and so do the readers.
+            readers.into_iter().for_each(|r| r.join().unwrap());
+            Err(lines.lock().unwrap().clone())
+        }
+    }
 }
