@@ -18,7 +18,9 @@
 //! service's existence, timeouts or mute is on disk before the request is
 //! answered; every beat, from any protocol, is on disk at most one
 //! interval (plus the time of one flush) after it was applied; a clean
-//! shutdown saves everything.
+//! shutdown saves everything, then writes the store's services image
+//! (every service, for the next start to read in one pass) if that last
+//! save succeeded.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex};
