@@ -484,8 +484,20 @@ mod tests {
         let running = tokio::spawn(actor.run(stop.clone()));
         handle.apply(one("a", Op::Beat), WAIT).await.unwrap();
         handle.apply(one("a", Op::Beat), WAIT).await.unwrap();
+        handle.apply(one("b", Op::Mute), WAIT).await.unwrap();
+        let timeout = Op::SetTimeout(TimeoutKind::Err, Timeout::After(60_000));
+        handle.apply(one("c", timeout), WAIT).await.unwrap();
         stop.cancel();
         running.await.unwrap();
+        assert!(dir.path().join("db/services.image").exists());
+        // The first load takes the image the shutdown wrote; the second,
+        // with the image gone, reads the database.
+        let imaged = store.load().unwrap();
+        let saved = store.load().unwrap();
+        assert_eq!(
+            imaged, saved,
+            "the image is the database as shutdown left it"
+        );
         assert_eq!(stored(&store, "a").unwrap().beats, 2);
     }
 }
