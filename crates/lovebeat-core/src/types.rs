@@ -141,7 +141,8 @@ impl State {
         matches!(self, State::Warning | State::Error)
     }
 
-    pub(crate) fn index(self) -> usize {
+    /// The state's place in [`State::ALL`] (its declaration order).
+    pub fn index(self) -> usize {
         self as usize
     }
 }
@@ -181,6 +182,14 @@ pub struct Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_s_index_is_its_place_in_all_from_best_to_worst() {
+        for (i, state) in State::ALL.into_iter().enumerate() {
+            assert_eq!(state.index(), i);
+        }
+        assert!(State::ALL.is_sorted(), "worse states come later");
+    }
 
     #[test]
     fn protocol_seconds_map_to_timeouts() {

@@ -138,7 +138,7 @@ impl SavedTrack {
 /// An hour's byte: 0 for no data, else 1 + the state's place in
 /// [`State::ALL`] (in memory and in the saved form).
 fn hour_code(state: Option<State>) -> u8 {
-    state.map_or(0, |s| 1 + state_code(s))
+    state.map_or(0, |s| 1 + s.index() as u8)
 }
 
 fn hour_state(code: u8) -> Option<State> {
@@ -164,13 +164,6 @@ type Tracks = HashMap<(Kind, Arc<str>), Track, RandomState>;
 
 /// The first byte of [`StateHistory::to_bytes`] (JSON starts with `[`).
 const SAVED_BINARY: u8 = 1;
-
-fn state_code(state: State) -> u8 {
-    State::ALL
-        .iter()
-        .position(|s| *s == state)
-        .expect("every state is in ALL") as u8
-}
 
 fn state_of(code: u8) -> Result<State, String> {
     (State::ALL.get(usize::from(code)).copied()).ok_or_else(|| format!("no state {code}"))
@@ -266,7 +259,7 @@ impl StateHistory {
             out.extend((name.len() as u32).to_le_bytes());
             out.extend(name.as_bytes());
             out.extend(track.first_hour.to_le_bytes());
-            out.push(state_code(track.current));
+            out.push(track.current.index() as u8);
             out.push(track.len);
             out.extend(&track.hours[..usize::from(track.len)]);
         }

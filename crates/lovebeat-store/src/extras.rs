@@ -6,17 +6,18 @@
 //! /signal`) and message board (`POST /api/messages`). Neither knows how
 //! a token is hashed or what a message says; they keep the records.
 
-use std::io;
+use std::io::{self, Write};
 
 use lovebeat_core::Millis;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
+use crate::replace;
 use crate::schema::{self, MESSAGES, STATUS_HISTORY_KEY, TOKENS};
 use crate::store::Store;
 
 /// The file in the store directory that holds the status page's history.
-pub const STATUS_HISTORY_FILE: &str = "status-history";
+const STATUS_HISTORY_FILE: &str = "status-history";
 
 /// The push token of one service (statuscope's per-application token).
 /// Only its SHA-256 is kept: the token itself is shown once, when made.
@@ -96,7 +97,7 @@ impl Store {
     }
 
     /// The status page's hourly history as last saved, if ever: the
-    /// [`STATUS_HISTORY_FILE`] in the store directory, or where lovebeat
+    /// `status-history` file in the store directory, or where lovebeat
     /// 1.1.0 kept it, under a key of the database.
     pub fn status_history(&self) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.path().join(STATUS_HISTORY_FILE);
@@ -118,25 +119,20 @@ impl Store {
     }
 
     /// Saves the status page's hourly history (the server's bytes) in
-    /// [`STATUS_HISTORY_FILE`], through a temporary file renamed over it.
+    /// the `status-history` file, through a temporary renamed over it.
     /// Not in the database: sled reads every large value written since
     /// its last snapshot when it opens, and this one is tens of bytes per
     /// service. Not synced either: it is only a picture of the past, and
     /// the server's reader refuses one a crash cut short.
     pub fn put_status_history(&self, bytes: &[u8]) -> Result<(), StoreError> {
         let path = self.path().join(STATUS_HISTORY_FILE);
-        let temporary = path.with_extension("tmp");
-        let written = std::fs::write(&temporary, bytes)
-            .and_then(|()| std::fs::rename(&temporary, &path))
-            .map_err(|source| StoreError::Io {
+        replace::replace(&path, |mut file| file.write_all(bytes)).map_err(|source| {
+            StoreError::Io {
                 path,
                 action: "write",
                 source,
-            });
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temporary);
-        }
-        written?;
+            }
+        })?;
         // lovebeat 1.1.0's copy in the database, now out of date.
         let h = self.handles()?;
         let removed =

@@ -24,12 +24,11 @@ use std::path::Path;
 
 use lovebeat_core::ServiceRecord;
 
+use crate::replace;
 use crate::schema::{self, FORMAT_VERSION};
 
 /// The image's file name in the store directory.
 pub(crate) const FILE: &str = "services.image";
-/// Where it is written before it is renamed to [`FILE`].
-const TEMPORARY: &str = "services.image.tmp";
 const MAGIC: &[u8; 8] = b"LBIMAGE\n";
 
 /// Writes `records` as the image of the store at `dir` as of `generation`.
@@ -39,18 +38,12 @@ pub(crate) fn write(
     mut records: Vec<ServiceRecord>,
 ) -> io::Result<()> {
     records.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    let temporary = dir.join(TEMPORARY);
-    let written = write_to(&temporary, generation, &records)
-        .and_then(|()| fs::rename(&temporary, dir.join(FILE)));
-    if written.is_err() {
-        let _ = fs::remove_file(&temporary);
-    }
-    written
+    replace::replace(&dir.join(FILE), |file| write_to(file, generation, &records))
 }
 
-fn write_to(path: &Path, generation: u64, records: &[ServiceRecord]) -> io::Result<()> {
+fn write_to(file: File, generation: u64, records: &[ServiceRecord]) -> io::Result<()> {
     let file = Checksummed {
-        inner: File::create(path)?,
+        inner: file,
         crc: crc32fast::Hasher::new(),
     };
     let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -96,7 +89,7 @@ impl Write for Checksummed {
 /// shutdown cut short) whether it was taken or not.
 pub(crate) fn take(dir: &Path, generation: u64) -> Option<Vec<ServiceRecord>> {
     let path = dir.join(FILE);
-    let _ = fs::remove_file(dir.join(TEMPORARY));
+    let _ = fs::remove_file(replace::temporary(&path));
     let read = match File::open(&path) {
         Ok(file) => read(file, generation),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
@@ -240,8 +233,9 @@ mod tests {
     fn a_temporary_left_by_a_cut_shutdown_is_removed_and_never_taken() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), 7, records()).unwrap();
-        fs::rename(dir.path().join(FILE), dir.path().join(TEMPORARY)).unwrap();
+        let path = dir.path().join(FILE);
+        fs::rename(&path, replace::temporary(&path)).unwrap();
         assert_eq!(take(dir.path(), 7), None);
-        assert!(!dir.path().join(TEMPORARY).exists());
+        assert!(!replace::temporary(&path).exists());
     }
 }

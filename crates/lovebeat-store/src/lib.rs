@@ -19,6 +19,7 @@
 //! * `witness`: the file that catches a store sled recovered to an older state.
 //! * `image`: every service in one file, written at a clean shutdown for
 //!   the next start to read.
+//! * `replace`: writing such a file whole, through a temporary.
 //! * `error`: [`StoreError`].
 //!
 //! # On-disk schema (format 2)
@@ -98,12 +99,13 @@ mod extras;
 mod image;
 mod outbox;
 mod record;
+mod replace;
 mod schema;
 mod store;
 mod witness;
 
 pub use error::StoreError;
-pub use extras::{MessageRecord, STATUS_HISTORY_FILE, TokenRecord};
+pub use extras::{MessageRecord, TokenRecord};
 pub use location::{Location, locate};
 pub use schema::FORMAT_VERSION;
 pub use store::{Contents, GoImport, Save, Store};
