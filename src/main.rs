@@ -16,7 +16,7 @@ mod services;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use lovebeat_alert::{Alerter, RetryPolicy};
+use lovebeat_alert::{Alerter, RetryPolicy, adopt_announced_states};
 
 use lovebeat_core::{Engine, EngineConfig};
 use lovebeat_server::access::Tokens;
@@ -368,7 +368,16 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let contents = opened.contents;
+    let mut contents = opened.contents;
+    let outbox = Arc::new(StoreOutbox(opened.store.clone()));
+    match adopt_announced_states(outbox.as_ref(), &mut contents.views) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("{n} view(s) take the state their pending alert announced"),
+        Err(e) => {
+            eprintln!("lovebeat: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    }
     // At a million services the restore and the status history take most
     // of a second each: side by side, on the two threads of a small machine.
     let (engine, extras) = std::thread::scope(|scope| {
@@ -387,7 +396,6 @@ async fn serve(config: Config) -> ExitCode {
         }
     };
     // Alerts left undelivered by the last run are queued first.
-    let outbox = Arc::new(StoreOutbox(opened.store.clone()));
     let alerter = match Alerter::start(alert_settings(&config), outbox) {
         Ok(alerter) => alerter,
         Err(e) => {

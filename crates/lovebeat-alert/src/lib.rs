@@ -42,7 +42,7 @@ use lovebeat_core::Millis;
 pub use alert::{Alert, Kind, Target};
 pub use alerter::{Alerter, test_alert};
 pub use backend::{Backend, DeliveryError};
-pub use outbox::{Delivery, MemoryOutbox, Outbox, OutboxError};
+pub use outbox::{Delivery, MemoryOutbox, Outbox, OutboxError, adopt_announced_states};
 pub use retry::RetryPolicy;
 pub use settings::{Entry, MailSettings, MailTls, MailgunSettings, Settings};
 pub use stats::{EntryStatus, Outcome};

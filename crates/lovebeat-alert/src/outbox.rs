@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Mutex;
 
-use lovebeat_core::Millis;
+use lovebeat_core::{Millis, ViewRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{Alert, Target};
@@ -112,8 +112,51 @@ impl Delivery {
     }
 }
 
+/// Brings stored view records up to the alerts waiting in `outbox`; returns
+/// how many it changed or added.
+///
+/// An alert is pushed to the outbox the moment its view changes, while the
+/// view's new record reaches the store with the next save. A crash between
+/// the two leaves the alert with a view record older than it, and the
+/// restart would see the same change again and raise it twice. A record
+/// built from the alert (its state, incident and time) replaces a stored
+/// record that is older, so the restart starts from the announced state.
+/// Entries that cannot be read are left to the alerter, which logs and
+/// drops them.
+pub fn adopt_announced_states(
+    outbox: &dyn Outbox,
+    views: &mut Vec<ViewRecord>,
+) -> Result<usize, OutboxError> {
+    let mut adopted = 0;
+    for (_, bytes) in outbox.entries()? {
+        let Ok(Delivery { alert, .. }) = Delivery::decode(&bytes) else {
+            continue;
+        };
+        let announced = ViewRecord {
+            name: alert.view.into(),
+            state: alert.to,
+            incident: alert.incident,
+            last_state_change: alert.at,
+        };
+        match views.iter_mut().find(|v| v.name == announced.name) {
+            Some(stored) if stored.last_state_change >= announced.last_state_change => {}
+            Some(stored) => {
+                *stored = announced;
+                adopted += 1;
+            }
+            None => {
+                views.push(announced);
+                adopted += 1;
+            }
+        }
+    }
+    Ok(adopted)
+}
+
 #[cfg(test)]
 mod tests {
+    use lovebeat_core::State;
+
     use super::*;
 
     #[test]
@@ -140,5 +183,69 @@ mod tests {
             failures: 2,
         };
         assert_eq!(Delivery::decode(&delivery.encode()).unwrap(), delivery);
+    }
+
+    fn pushed(outbox: &MemoryOutbox, view: &str, to: State, incident: u64, at: Millis) {
+        let delivery = Delivery {
+            entry: "ops".into(),
+            target: Target::Mail,
+            alert: Alert {
+                view: view.into(),
+                from: State::Ok,
+                to,
+                incident,
+                at,
+                failed: Vec::new(),
+            },
+            created: at,
+            failures: 0,
+        };
+        outbox.push(&delivery.encode()).unwrap();
+    }
+
+    fn record(name: &str, state: State, incident: u64, at: Millis) -> ViewRecord {
+        ViewRecord {
+            name: name.into(),
+            state,
+            incident,
+            last_state_change: at,
+        }
+    }
+
+    #[test]
+    fn a_pending_alert_newer_than_its_view_record_replaces_it() {
+        let outbox = MemoryOutbox::default();
+        pushed(&outbox, "web", State::Error, 4, 2_000);
+        pushed(&outbox, "db", State::Error, 7, 500);
+        pushed(&outbox, "new", State::Warning, 1, 900);
+        outbox.push(b"not a delivery").unwrap();
+        let mut views = vec![
+            record("web", State::Ok, 3, 1_000),
+            record("db", State::Ok, 8, 1_000),
+            record("quiet", State::Ok, 0, 0),
+        ];
+
+        let adopted = adopt_announced_states(&outbox, &mut views).unwrap();
+
+        assert_eq!(adopted, 2);
+        assert_eq!(
+            views,
+            [
+                record("web", State::Error, 4, 2_000),
+                record("db", State::Ok, 8, 1_000),
+                record("quiet", State::Ok, 0, 0),
+                record("new", State::Warning, 1, 900),
+            ]
+        );
+    }
+
+    #[test]
+    fn of_two_pending_alerts_of_a_view_the_later_one_wins() {
+        let outbox = MemoryOutbox::default();
+        pushed(&outbox, "web", State::Error, 4, 2_000);
+        pushed(&outbox, "web", State::Ok, 4, 3_000);
+        let mut views = vec![record("web", State::Ok, 3, 1_000)];
+        adopt_announced_states(&outbox, &mut views).unwrap();
+        assert_eq!(views, [record("web", State::Ok, 4, 3_000)]);
     }
 }
