@@ -42,6 +42,10 @@ struct Args {
     /// Services in the scale scenario (memory, idle CPU, restart, detection).
     #[arg(long, default_value_t = 1_000_000)]
     scale_services: usize,
+    /// Serve the HTTP baseline and nothing else (the bench starts itself
+    /// with this).
+    #[arg(long, hide = true)]
+    http_baseline: bool,
 }
 
 /// One line of the report.
@@ -73,6 +77,9 @@ impl Row {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if args.http_baseline {
+        return Ok(http::serve_baseline()?);
+    }
     let duration = Duration::from_secs_f64(args.seconds);
     let runtime = tokio::runtime::Runtime::new()?;
     let wants = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
@@ -131,8 +138,8 @@ fn http_row(
     duration: Duration,
 ) -> Result<Row> {
     {
-        let base = runtime.block_on(http::baseline())?;
-        let baseline = runtime.block_on(http::send(base, 64, args.services, duration))?;
+        let base = http::Baseline::start()?;
+        let baseline = runtime.block_on(http::send(base.addr, 64, args.services, duration))?;
         let (sent, accepted) = daemon
             .measure(|| runtime.block_on(http::send(daemon.http, 64, args.services, duration)))?;
         Ok(Row {
