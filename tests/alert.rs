@@ -533,3 +533,50 @@ fn an_alert_survives_a_crash_of_lovebeat() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(smtp.mails().len(), 1, "delivered exactly once");
 }
+
+/// The moment a crash can leave behind: the alert is in the outbox (it is
+/// written at once) while the view's new state waits for the next save.
+/// The restart must not see the same change again and mail it twice.
+#[test]
+fn an_alert_whose_view_state_was_not_saved_before_a_crash_goes_out_once() {
+    let addr = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config("mail = \"a@example.com\"", &smtp_config(addr));
+    let d = Daemon::start_in(dir.path(), &toml, &[]);
+    beat_then_go_late(&d);
+    wait_view_error(&d);
+    eventually("a failed attempt", || {
+        (metric(&d, "mail", "failed") >= 1.0).then_some(())
+    });
+    d.kill();
+    let store = lovebeat_store::Store::open(&dir.path().join("lovebeat.db")).unwrap();
+    let before_the_change = lovebeat_core::ViewRecord {
+        name: "web".into(),
+        state: lovebeat_core::State::Ok,
+        incident: 0,
+        last_state_change: 0,
+    };
+    let save = lovebeat_store::Save {
+        views: vec![before_the_change],
+        ..lovebeat_store::Save::default()
+    };
+    store.save(&save).unwrap();
+    drop(store);
+
+    let smtp = SmtpServer::start_on(addr);
+    let d = Daemon::start_in(dir.path(), &toml, &[]);
+    assert_eq!(view_state(&d), "error");
+    eventually("a mail sent, and nothing pending", || {
+        let pending = d.get_json("/api/alerts/ops")["alert"]["pending"].as_u64();
+        (metric(&d, "mail", "sent") >= 1.0 && pending == Some(0)).then_some(())
+    });
+    // Longer than a retry (retry_max = 1 s): nothing else is sent.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1, "delivered exactly once");
+    assert_eq!(metric(&d, "mail", "sent"), 1.0);
+    assert_eq!(
+        mails[0].header("Subject").as_deref(),
+        Some("[LOVEBEAT] web-1")
+    );
+}
