@@ -13,9 +13,8 @@ use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
-use foldhash::fast::RandomState;
-
 use crate::auto::Algorithm;
+use crate::names::NameIndex;
 use crate::pattern::ViewTemplate;
 use crate::service::{Service, ServiceRecord};
 use crate::types::{Failure, Millis, Severity, State, Timeout, TimeoutKind};
@@ -182,9 +181,8 @@ impl std::error::Error for DeleteViewError {}
 
 pub struct Engine {
     config: EngineConfig,
-    /// Service name → index. foldhash: several times faster than SipHash
-    /// on short names, and seeded per process against collision floods.
-    names: HashMap<Arc<str>, u32, RandomState>,
+    /// Service name → index into `services`.
+    names: NameIndex,
     services: Vec<Option<Service>>,
     free_services: Vec<u32>,
     view_names: HashMap<Arc<str>, u32>,
@@ -222,7 +220,7 @@ impl Engine {
     ) -> Engine {
         let mut engine = Engine {
             config,
-            names: HashMap::with_capacity_and_hasher(services.len(), RandomState::default()),
+            names: NameIndex::with_capacity(services.len()),
             services: Vec::with_capacity(services.len()),
             free_services: Vec::new(),
             view_names: HashMap::new(),
@@ -288,7 +286,7 @@ impl Engine {
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.names.contains_key(name)
+        self.names.get(name, &self.services).is_some()
     }
 
     /// Commands refused so far because they named a new service while
@@ -422,7 +420,7 @@ impl Engine {
 
     /// Removes a service; returns whether it existed.
     pub fn delete(&mut self, now: Millis, name: &str) -> bool {
-        let Some(id) = self.names.remove(name) else {
+        let Some(id) = self.names.remove(name, &self.services) else {
             return false;
         };
         let service = self.services[id as usize]
@@ -517,7 +515,7 @@ impl Engine {
     }
 
     pub fn service(&self, name: &str) -> Option<ServiceInfo> {
-        let &id = self.names.get(name)?;
+        let id = self.names.get(name, &self.services)?;
         Some(self.service_info(id))
     }
 
@@ -536,7 +534,7 @@ impl Engine {
 
     /// Stored form of one service, for the store.
     pub fn service_record(&self, name: &str) -> Option<ServiceRecord> {
-        let &id = self.names.get(name)?;
+        let id = self.names.get(name, &self.services)?;
         self.services[id as usize].as_ref().map(Service::to_record)
     }
 
@@ -620,8 +618,8 @@ impl Engine {
     /// The service's id, creating it unless the engine is full (then
     /// None, counted in `refused`).
     fn id_or_create(&mut self, now: Millis, name: &str) -> Option<u32> {
-        match self.names.get(name) {
-            Some(&id) => Some(id),
+        match self.names.get(name, &self.services) {
+            Some(id) => Some(id),
             None if self.names.len() >= self.config.max_services => {
                 self.refused += 1;
                 None
@@ -648,8 +646,8 @@ impl Engine {
         let state = service.state;
         let views = service.views.clone();
         self.counts.add(state);
-        self.names.insert(name.clone(), id);
         self.services[id as usize] = Some(service);
+        self.names.insert(&name, id, &self.services);
         self.events.push(Event::ServiceAdded { name });
         for &vid in &views {
             let view = self.view_mut(vid);

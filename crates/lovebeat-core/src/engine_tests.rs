@@ -518,9 +518,8 @@ fn check_invariants(e: &Engine, now: Millis) {
             let scheduled = s.scheduled.expect("a future deadline is scheduled");
             assert!(scheduled <= deadline, "{}: scheduled too late", s.name);
             assert!(
-                e.timers
-                    .iter()
-                    .any(|Reverse(entry)| *entry == (scheduled, e.names[&s.name]))
+                e.timers.iter().any(|Reverse(entry)| *entry
+                    == (scheduled, e.names.get(&s.name, &e.services).unwrap()))
             );
         }
     }

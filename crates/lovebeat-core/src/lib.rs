@@ -14,6 +14,7 @@
 
 pub mod auto;
 pub mod engine;
+mod names;
 pub mod pattern;
 mod service;
 pub mod types;
