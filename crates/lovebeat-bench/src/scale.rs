@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use lovebeat_core::{ServiceRecord, State, Timeout};
+use lovebeat_core::{Intervals, ServiceRecord, State, Timeout};
 use lovebeat_store::{Save, Store};
 
 use crate::daemon::Daemon;
@@ -129,7 +129,7 @@ fn start_to_first_beat(binary: &Path, dir: &Path) -> Result<(Daemon, Duration)> 
 fn fill_store(path: &Path, n: usize) -> Result<()> {
     let store = Store::open(path).context("opening the scale store")?;
     let now = lovebeat_server::now_ms();
-    let history: Arc<[u32]> = (0..100).map(|i| 59_000 + (i * 37 % 2000)).collect();
+    let history: Intervals = (0..100).map(|i| 59_000 + (i * 37 % 2000)).collect();
     for chunk in (0..n).collect::<Vec<_>>().chunks(50_000) {
         let services = chunk
             .iter()

@@ -121,7 +121,7 @@ fn fast_beats_all_count() {
     let s = e.service("test").unwrap().record;
     assert_eq!(s.beats, 5);
     assert_eq!(s.last_beat, Some(2900));
-    assert_eq!(*s.history, [1000, 1000]);
+    assert_eq!(s.history.to_vec(), [1000, 1000]);
 }
 
 #[test]

@@ -14,6 +14,7 @@
 
 pub mod auto;
 pub mod engine;
+mod intervals;
 mod names;
 pub mod pattern;
 mod service;
@@ -24,6 +25,7 @@ pub use engine::{
     Changes, DeleteViewError, Engine, EngineConfig, Event, ServiceInfo, StateCounts, ViewChange,
     ViewInfo,
 };
+pub use intervals::Intervals;
 pub use service::{Analysis, HISTORY_RESOLUTION_MS, ServiceRecord, analyze};
 pub use types::{Failure, Millis, Severity, State, Timeout, TimeoutKind};
 pub use view::ViewRecord;

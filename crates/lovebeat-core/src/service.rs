@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::auto::{Algorithm, Rhythm};
+use crate::intervals::Intervals;
 use crate::types::{Failure, Millis, State, Timeout, TimeoutKind};
 
 /// Beats closer together than this still count (they move `last_beat`),
@@ -34,7 +35,7 @@ pub struct ServiceRecord {
     /// Intervals between beats in ms, oldest first. Shared, never changed
     /// in place: the engine, the readers' snapshot and the store hold one
     /// copy between them.
-    pub history: Arc<[u32]>,
+    pub history: Intervals,
     /// An explicit failure report, kept until the next good beat.
     pub failure: Option<Box<Failure>>,
     /// Accepted beats since the service was created.
@@ -64,7 +65,7 @@ pub(crate) struct Service {
     pub last_state_change: Millis,
     /// Oldest first, at most the configured capacity; replaced, never
     /// changed in place (see [`ServiceRecord::history`]).
-    pub history: Arc<[u32]>,
+    pub history: Intervals,
     /// The beat that opened the interval being measured. Not persisted: the
     /// first beat after a restart opens a new interval, so that downtime
     /// never counts as an interval.
@@ -97,7 +98,7 @@ impl Service {
             state: State::New,
             muted_since: None,
             last_state_change: 0,
-            history: Arc::from([]),
+            history: Intervals::default(),
             history_anchor: None,
             auto_ms: None,
             algorithm: None,
@@ -112,11 +113,7 @@ impl Service {
     }
 
     pub fn from_record(record: ServiceRecord, algorithm: Algorithm, capacity: usize) -> Service {
-        let excess = record.history.len().saturating_sub(capacity);
-        let history = match excess {
-            0 => record.history,
-            _ => Arc::from(&record.history[excess..]),
-        };
+        let history = record.history.newest(capacity);
         let mut service = Service {
             name: record.name,
             created: record.created,
@@ -201,9 +198,7 @@ impl Service {
     /// copy each time (at most one a [`HISTORY_RESOLUTION_MS`]): readers
     /// may hold the current one.
     fn push_interval(&mut self, interval: u32, capacity: usize) {
-        let kept = self.history.len().min(capacity.saturating_sub(1));
-        let older = &self.history[self.history.len() - kept..];
-        self.history = older.iter().copied().chain([interval]).collect();
+        self.history = self.history.pushed(interval, capacity);
     }
 
     /// Recomputes the AUTO timeout with this service's estimator, or
@@ -212,7 +207,7 @@ impl Service {
         let algorithm = self.algorithm.unwrap_or(default);
         if algorithm != Algorithm::Rhythm {
             self.rhythm = None;
-            self.auto_ms = algorithm.estimate(&self.history);
+            self.auto_ms = self.history.with_slice(|h| algorithm.estimate(h));
         } else if !self.uses_auto() {
             // Not kept up to date without AUTO: rebuilt when AUTO comes.
             self.rhythm = None;
@@ -231,11 +226,11 @@ impl Service {
     /// history if there is none), and the beat its timeout counts from.
     fn sync_rhythm(&mut self) -> Option<(&Rhythm, Millis)> {
         let at = self.history_anchor.or(self.last_beat)?;
-        let history = &*self.history;
+        let history = &self.history;
         let rhythm = self
             .rhythm
-            .get_or_insert_with(|| Box::new(Rhythm::replay(history, at)));
-        if let (Some(&interval), Some(anchor)) = (history.last(), self.history_anchor)
+            .get_or_insert_with(|| Box::new(history.with_slice(|h| Rhythm::replay(h, at))));
+        if let (Some(interval), Some(anchor)) = (history.last(), self.history_anchor)
             && rhythm.last() < anchor
         {
             rhythm.observe(interval, anchor);
@@ -250,7 +245,7 @@ impl Service {
         match (self.algorithm.unwrap_or(default), &self.rhythm, at) {
             (Algorithm::Rhythm, Some(rhythm), Some(at)) => rhythm.explain(at, utc_offset_min),
             (Algorithm::Rhythm, _, _) => Rhythm::learning(self.history.len()),
-            (algorithm, _, _) => algorithm.explain(&self.history),
+            (algorithm, _, _) => self.history.with_slice(|h| algorithm.explain(h)),
         }
     }
 
@@ -416,7 +411,7 @@ mod tests {
         assert!(!s.beat(1300, 100));
         assert_eq!(s.beats, 4);
         assert_eq!(s.last_beat, Some(1300));
-        assert_eq!(*s.history, [1200]);
+        assert_eq!(s.history.to_vec(), [1200]);
     }
 
     #[test]
@@ -425,7 +420,7 @@ mod tests {
         for i in 0..=5 {
             s.beat(i * 10_000 + i * i * 1000, 3);
         }
-        assert_eq!(*s.history, [15_000, 17_000, 19_000]);
+        assert_eq!(s.history.to_vec(), [15_000, 17_000, 19_000]);
     }
 
     #[test]
@@ -506,7 +501,7 @@ mod tests {
     #[test]
     fn median_reasons_name_the_window() {
         let mut s = service();
-        s.history = Arc::from([60_000; 30]);
+        s.history = Intervals::from([60_000; 30]);
         assert_eq!(
             s.auto_reason(Algorithm::Median, 0),
             "1.5 × the median of the last 19 intervals; late after 90 s"

@@ -435,7 +435,7 @@ mod tests {
             state: State::Ok,
             muted_since: None,
             last_state_change: 0,
-            history: Arc::from([]),
+            history: lovebeat_core::Intervals::default(),
             failure: None,
             beats: 1,
             auto_algorithm: None,

@@ -357,7 +357,7 @@ fn bare(name: &str) -> ServiceInfo {
             state: State::New,
             muted_since: None,
             last_state_change: 0,
-            history: Arc::from([]),
+            history: lovebeat_core::Intervals::default(),
             failure: None,
             beats: 0,
             auto_algorithm: None,

@@ -247,7 +247,7 @@ pub fn write_go_database(out: impl Write, contents: &Contents) -> io::Result<()>
         let s = GoService {
             name: r.name.to_string(),
             last_beat: Some(r.last_beat.unwrap_or(-1)),
-            beat_history: r.history.iter().map(|&ms| i64::from(ms)).collect(),
+            beat_history: r.history.iter().map(i64::from).collect(),
             timeout: Some(r.err_timeout.to_wire_ms()),
             state: r.state.as_str().to_owned(),
             muted_since: r.muted_since.unwrap_or(0),
@@ -305,7 +305,7 @@ mod tests {
         assert_eq!(s.last_beat, Some(500_000));
         assert_eq!(s.err_timeout, Timeout::After(120_000));
         assert_eq!(s.warn_timeout, Timeout::Never);
-        assert_eq!(*s.history, [60_000, 61_000]);
+        assert_eq!(s.history.to_vec(), [60_000, 61_000]);
         assert_eq!(
             (s.state, s.muted_since, s.last_state_change),
             (State::Ok, None, 400_000)

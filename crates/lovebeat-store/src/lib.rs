@@ -22,7 +22,7 @@
 //! * `replace`: writing such a file whole, through a temporary.
 //! * `error`: [`StoreError`].
 //!
-//! # On-disk schema (format 2)
+//! # On-disk schema (format 3)
 //! A sled 0.34 database (a directory). Trees and keys:
 //!
 //! | tree | key | value |
@@ -46,7 +46,11 @@
 //! its key. Format 1 stored it as JSON (with `name`, `null` for an absent
 //! time, timeouts in ms: `0` always, `-1` never, `-2` AUTO), and a restart
 //! with a million services spent most of its time decoding that; format 2's
-//! binary record is laid out in the `record` module. A view record is JSON:
+//! binary record is laid out in the `record` module. Format 3 packs the
+//! history as the engine holds it (`lovebeat_core::Intervals`: about two
+//! bytes an interval instead of four, copied as it is by a load); a format
+//! 2 record still reads and is written as format 3 at its next save, so
+//! the step from 2 to 3 rewrites nothing. A view record is JSON:
 //! `name`, `state`, `incident`, `last_state_change`.
 //!
 //! Beside sled's files, `lovebeat-store.json` (the witness) holds
@@ -77,7 +81,9 @@
 //! optional field to a JSON record (with `#[serde(default)]`) needs no new
 //! format; renaming, removing or changing the meaning of one does, and so
 //! does any change to the binary service record: bump [`FORMAT_VERSION`]
-//! and append a migration that rewrites the records. Unit tests keep a
+//! and append a migration that rewrites the records (or, when old records
+//! still decode, one that rewrites nothing and only keeps older lovebeats
+//! out, as from 2 to 3). Unit tests keep a
 //! format 1 record that must always decode and migrate.
 //!
 //! Adding a tree is like adding an optional field: the `tokens` and

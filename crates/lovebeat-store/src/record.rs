@@ -1,5 +1,5 @@
-//! The binary service record of format 2: what a restart decodes a million
-//! times, so it is read field by field with no parsing.
+//! The binary service record of formats 2 and 3: what a restart decodes a
+//! million times, so it is read field by field with no parsing.
 //!
 //! `schema` decides which records are binary (those that do not start with
 //! `{`, the JSON of format 1) and names the record in errors; this module
@@ -10,7 +10,7 @@
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 1 | [`SERVICE_RECORD`], the tag |
+//! | 1 | the tag: [`SERVICE_RECORD`] (format 3), or 2 (format 2) |
 //! | 1 | which optional fields follow (`HAS_*` bits) |
 //! | 8 | `created`, ms since the epoch (`i64`) |
 //! | 8 | `last_beat` (`i64`), if `HAS_LAST_BEAT` |
@@ -20,7 +20,7 @@
 //! | 8 | `muted_since` (`i64`), if `HAS_MUTED_SINCE` |
 //! | 8 | `last_state_change` (`i64`) |
 //! | 8 | `beats` (`u64`) |
-//! | 4 + 4 × n | `history`: n (`u32`), then n intervals in ms (`u32`), oldest first |
+//! | 4 + n | `history`: n (`u32`), then n bytes of [`Intervals::packed`] (format 2: a count n, then n intervals in ms, `u32` each) |
 //! | 8 + 1 + text | `failure`, if `HAS_FAILURE`: `at` (`i64`), severity (0 warning, 1 error), message |
 //! | 1 | `auto_algorithm`, if `HAS_ALGORITHM`: 0 median, 1 adaptive, 2 rhythm |
 //! | text | `rhythm` as JSON, if `HAS_RHYTHM` (rare, and it changes shape more often) |
@@ -31,10 +31,15 @@
 use std::sync::Arc;
 
 use lovebeat_core::auto::{Algorithm, Rhythm};
-use lovebeat_core::{Failure, Millis, ServiceRecord, Severity, State, Timeout};
+use lovebeat_core::{Failure, Intervals, Millis, ServiceRecord, Severity, State, Timeout};
 
-/// The first byte of a binary service record (never `{`).
-pub(crate) const SERVICE_RECORD: u8 = 2;
+/// The first byte of a binary service record (never `{`): its history is
+/// packed as the engine holds it, so a load copies it as it is.
+pub(crate) const SERVICE_RECORD: u8 = 3;
+
+/// The first byte of a format 2 record, whose history is a plain list of
+/// `u32`s; still read, never written.
+const SERVICE_RECORD_2: u8 = 2;
 
 const HAS_LAST_BEAT: u8 = 1;
 const HAS_MUTED_SINCE: u8 = 1 << 1;
@@ -56,7 +61,7 @@ pub(crate) fn encode_service(r: &ServiceRecord) -> Vec<u8> {
     .iter()
     .filter(|(present, _)| *present)
     .fold(0, |flags, (_, bit)| flags | bit);
-    let mut out = Vec::with_capacity(64 + 4 * r.history.len());
+    let mut out = Vec::with_capacity(64 + r.history.packed().len());
     out.extend([SERVICE_RECORD, flags]);
     out.extend(r.created.to_le_bytes());
     if let Some(at) = r.last_beat {
@@ -70,10 +75,7 @@ pub(crate) fn encode_service(r: &ServiceRecord) -> Vec<u8> {
     }
     out.extend(r.last_state_change.to_le_bytes());
     out.extend(r.beats.to_le_bytes());
-    out.extend(len_u32(r.history.len()).to_le_bytes());
-    for interval in r.history.iter() {
-        out.extend(interval.to_le_bytes());
-    }
+    put_text(&mut out, r.history.packed());
     if let Some(f) = &r.failure {
         out.extend(f.at.to_le_bytes());
         out.push(match f.severity {
@@ -107,7 +109,7 @@ pub(crate) fn decode_service(name: &[u8], bytes: &[u8]) -> Result<ServiceRecord,
     let name = std::str::from_utf8(name).map_err(|_| "the name is not UTF-8".to_owned())?;
     let mut r = Reader { bytes, at: 0 };
     let tag = r.u8()?;
-    if tag != SERVICE_RECORD {
+    if tag != SERVICE_RECORD && tag != SERVICE_RECORD_2 {
         return Err(format!("unknown record tag {tag}"));
     }
     let flags = r.u8()?;
@@ -122,7 +124,10 @@ pub(crate) fn decode_service(name: &[u8], bytes: &[u8]) -> Result<ServiceRecord,
         muted_since: r.i64_if(has(HAS_MUTED_SINCE))?,
         last_state_change: r.i64()?,
         beats: r.u64()?,
-        history: r.history()?,
+        history: match tag {
+            SERVICE_RECORD => Intervals::from_packed(r.bytes()?)?,
+            _ => r.history_2()?,
+        },
         failure: has(HAS_FAILURE)
             .then(|| r.failure().map(Box::new))
             .transpose()?,
@@ -237,7 +242,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn history(&mut self) -> Result<Arc<[u32]>, String> {
+    /// A format 2 history: a count, then that many `u32`s.
+    fn history_2(&mut self) -> Result<Intervals, String> {
         let n = self.u32()? as usize;
         let bytes = self.take(n.saturating_mul(4))?;
         Ok(bytes
@@ -275,9 +281,14 @@ impl<'a> Reader<'a> {
         serde_json::from_slice(self.take(n)?).map_err(|e| format!("rhythm: {e}"))
     }
 
-    fn text(&mut self) -> Result<String, String> {
+    /// A length (`u32`) and that many bytes.
+    fn bytes(&mut self) -> Result<&'a [u8], String> {
         let n = self.u32()? as usize;
-        let bytes = self.take(n)?;
+        self.take(n)
+    }
+
+    fn text(&mut self) -> Result<String, String> {
+        let bytes = self.bytes()?;
         String::from_utf8(bytes.to_vec()).map_err(|_| "a text is not UTF-8".to_owned())
     }
 }
@@ -345,9 +356,36 @@ mod tests {
     }
 
     #[test]
-    fn a_record_is_a_little_more_than_its_history() {
-        let bytes = encode_service(&bare());
-        assert_eq!(bytes.len(), 2 + 8 + 9 + 9 + 1 + 8 + 8 + 4 + 400);
+    fn a_record_is_a_little_more_than_its_packed_history() {
+        let record = bare();
+        let history = record.history.packed().len();
+        // 100 intervals 37 ms apart: the first in 3 bytes, each next in 1.
+        assert_eq!(history, 1 + 3 + 99);
+        let bytes = encode_service(&record);
+        assert_eq!(bytes.len(), 2 + 8 + 9 + 9 + 1 + 8 + 8 + 4 + history);
+    }
+
+    #[test]
+    fn a_format_2_record_still_reads() {
+        let mut bytes = vec![SERVICE_RECORD_2, 0];
+        bytes.extend(1000i64.to_le_bytes());
+        put_timeout(&mut bytes, Timeout::Never);
+        put_timeout(&mut bytes, Timeout::After(90_000));
+        bytes.push(state_code(State::Ok));
+        bytes.extend(5000i64.to_le_bytes());
+        bytes.extend(7u64.to_le_bytes());
+        bytes.extend(2u32.to_le_bytes());
+        bytes.extend(60_000u32.to_le_bytes());
+        bytes.extend(61_000u32.to_le_bytes());
+        let r = decode_service(b"backup.nightly", &bytes).unwrap();
+        assert_eq!(r.history.to_vec(), [60_000, 61_000]);
+        assert_eq!((r.created, r.last_state_change, r.beats), (1000, 5000, 7));
+        assert_eq!(r.err_timeout, Timeout::After(90_000));
+        assert_eq!(
+            encode_service(&r)[0],
+            SERVICE_RECORD,
+            "written anew as format 3"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::error::StoreError;
 use crate::record;
 
 /// The format this lovebeat writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Key of the format version (a big-endian `u32`) in the default tree.
 pub(crate) const FORMAT_KEY: &[u8] = b"format_version";
@@ -44,7 +44,7 @@ type Migration = fn(&sled::Db) -> sled::Result<()>;
 
 /// `MIGRATIONS[i]` upgrades format `i + 1` to `i + 2`; a new format adds
 /// one entry here and bumps [`FORMAT_VERSION`].
-const MIGRATIONS: &[Migration] = &[services_to_binary];
+const MIGRATIONS: &[Migration] = &[services_to_binary, packed_histories];
 
 /// Records rewritten per sled batch by a migration.
 const MIGRATION_BATCH: usize = 10_000;
@@ -72,6 +72,15 @@ fn services_to_binary(db: &sled::Db) -> sled::Result<()> {
         }
     }
     services.apply_batch(batch)
+}
+
+/// Format 2 to 3: a service record's history is packed (see
+/// `lovebeat_core::Intervals`). Nothing is rewritten: a format 2 record
+/// still reads (its tag tells), and each is written anew in format 3 with
+/// its service's next save. The new version keeps an older lovebeat, which
+/// cannot read format 3 records, from opening the store.
+fn packed_histories(_: &sled::Db) -> sled::Result<()> {
+    Ok(())
 }
 
 /// Whether a stored service record is format 1's JSON.
@@ -242,7 +251,7 @@ mod tests {
         assert_eq!(r.last_beat, Some(61000));
         assert_eq!(r.warn_timeout, Timeout::After(60000));
         assert_eq!(r.err_timeout, Timeout::Auto);
-        assert_eq!(*r.history, [60000]);
+        assert_eq!(r.history.to_vec(), [60000]);
         assert_eq!(r.beats, 2);
     }
 
@@ -276,7 +285,7 @@ mod tests {
         let version = (store.handles().unwrap().db.get(FORMAT_KEY))
             .unwrap()
             .unwrap();
-        assert_eq!(decode_version(&version), Some(2));
+        assert_eq!(decode_version(&version), Some(FORMAT_VERSION));
         let loaded = store.load().unwrap().services;
         let original = decode_service(b"backup.nightly", SERVICE_V1.as_bytes()).unwrap();
         assert_eq!(loaded, [original]);

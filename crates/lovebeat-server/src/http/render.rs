@@ -38,7 +38,7 @@ pub struct ServiceJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<&'a Failure>,
     /// The most recent beat intervals in ms, oldest first.
-    recent_intervals: &'a [u32],
+    recent_intervals: Vec<u32>,
     /// The team label, when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     team: Option<&'a str>,
@@ -51,6 +51,10 @@ impl<'a> ServiceJson<'a> {
     pub fn new(info: &'a ServiceInfo) -> ServiceJson<'a> {
         let r = &info.record;
         let uses_auto = [r.warn_timeout, r.err_timeout].contains(&lovebeat_core::Timeout::Auto);
+        let (analysis, recent) = r.history.with_slice(|intervals| {
+            let recent = &intervals[intervals.len().saturating_sub(RECENT)..];
+            (analyze(intervals), recent.to_vec())
+        });
         ServiceJson {
             name: &r.name,
             last_beat: r.last_beat.unwrap_or(-1),
@@ -60,14 +64,14 @@ impl<'a> ServiceJson<'a> {
             muted_since: r.muted_since.unwrap_or(0),
             last_state_change: r.last_state_change,
             in_alarms: &info.views,
-            analysis: analyze(&r.history),
+            analysis,
             created: r.created,
             beats: r.beats,
             auto_timeout: info.auto_timeout.filter(|_| uses_auto),
             auto_algorithm: uses_auto.then_some(info.auto_algorithm),
             auto_reason: info.auto_reason.as_deref(),
             failure: r.failure.as_deref(),
-            recent_intervals: &r.history[r.history.len().saturating_sub(RECENT)..],
+            recent_intervals: recent,
             team: r.team.as_deref(),
         }
     }
