@@ -42,6 +42,11 @@ struct Args {
     /// Services in the scale scenario (memory, idle CPU, restart, detection).
     #[arg(long, default_value_t = 1_000_000)]
     scale_services: usize,
+    /// How far each stored beat interval strays from a minute, in ms, at
+    /// most (pseudo-random): 0 gives intervals that differ by little and
+    /// pack into about a byte each; beyond 63 most take two.
+    #[arg(long, default_value_t = 0)]
+    scale_jitter_ms: u32,
     /// Serve the HTTP baseline and nothing else (the bench starts itself
     /// with this).
     #[arg(long, hide = true)]
@@ -126,7 +131,7 @@ fn main() -> Result<()> {
     drop(daemon);
     if wants("scale") {
         println!();
-        scale::run(&args.lovebeat, args.scale_services)?.print();
+        scale::run(&args.lovebeat, args.scale_services, args.scale_jitter_ms)?.print();
     }
     Ok(())
 }

@@ -17,6 +17,8 @@ use crate::daemon::Daemon;
 /// What the scale run measured.
 pub struct Report {
     pub services: usize,
+    /// How far the stored intervals stray from a minute (ms, at most).
+    pub jitter_ms: u32,
     /// From starting the process on the filled store (no image, as after
     /// a crash) to a beat accepted.
     pub cold_start: Duration,
@@ -40,8 +42,12 @@ impl Report {
         println!("| what | measured | target |");
         println!("|---|---|---|");
         println!(
-            "| memory, {} services with 100 intervals each | {:.0} bytes/service (RSS {} MiB, empty daemon {} MiB) | ≤ 1024 |",
+            "| memory, {} services with 100 intervals each ({}) | {:.0} bytes/service (RSS {} MiB, empty daemon {} MiB) | ≤ 1024 |",
             self.services,
+            match self.jitter_ms {
+                0 => "regular: each 37 ms off the one before".to_owned(),
+                j => format!("each within ±{j} ms of a minute"),
+            },
             per_service,
             self.rss_bytes >> 20,
             self.empty_rss_bytes >> 20
@@ -73,7 +79,7 @@ impl Report {
     }
 }
 
-pub fn run(binary: &Path, services: usize) -> Result<Report> {
+pub fn run(binary: &Path, services: usize, jitter_ms: u32) -> Result<Report> {
     let empty = Daemon::start(binary)?;
     std::thread::sleep(Duration::from_secs(1));
     let empty_rss_bytes = empty.rss()?;
@@ -81,7 +87,7 @@ pub fn run(binary: &Path, services: usize) -> Result<Report> {
 
     let dir = std::env::temp_dir().join(format!("lovebeat-scale-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    fill_store(&dir.join("lovebeat.db"), services)?;
+    fill_store(&dir.join("lovebeat.db"), services, jitter_ms)?;
 
     let (daemon, cold_start) = start_to_first_beat(binary, &dir)?;
 
@@ -98,6 +104,7 @@ pub fn run(binary: &Path, services: usize) -> Result<Report> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Report {
         services,
+        jitter_ms,
         cold_start,
         shutdown,
         restart,
@@ -126,10 +133,15 @@ fn start_to_first_beat(binary: &Path, dir: &Path) -> Result<(Daemon, Duration)> 
 
 /// Writes `n` services with full histories, as a long-running lovebeat
 /// would have them.
-fn fill_store(path: &Path, n: usize) -> Result<()> {
+fn fill_store(path: &Path, n: usize, jitter_ms: u32) -> Result<()> {
     let store = Store::open(path).context("opening the scale store")?;
     let now = lovebeat_server::now_ms();
-    let history: Intervals = (0..100).map(|i| 59_000 + (i * 37 % 2000)).collect();
+    let history: Intervals = match jitter_ms {
+        0 => (0..100).map(|i| 59_000 + (i * 37 % 2000)).collect(),
+        j => (0..100u32)
+            .map(|i| 60_000 - j + i.wrapping_mul(2_654_435_761) % (2 * j + 1))
+            .collect(),
+    };
     for chunk in (0..n).collect::<Vec<_>>().chunks(50_000) {
         let services = chunk
             .iter()
