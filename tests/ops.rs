@@ -644,9 +644,12 @@ fn the_event_log_writes_json_lines_and_follows_rotation_and_sighup() {
 fn an_event_log_that_cannot_be_opened_stops_startup() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.toml");
+    let database = dir.path().join("lovebeat.db");
     std::fs::write(
         &config,
-        "[http]\nlisten = \"127.0.0.1:0\"\n[udp]\nlisten = \"127.0.0.1:0\"\n[tcp]\nlisten = \"127.0.0.1:0\"\n[eventlog]\npath = \"/nonexistent/dir/events.log\"\n",
+        format!(
+            "[http]\nlisten = \"127.0.0.1:0\"\n[udp]\nlisten = \"127.0.0.1:0\"\n[tcp]\nlisten = \"127.0.0.1:0\"\n[database]\nfilename = {database:?}\n[eventlog]\npath = \"/nonexistent/dir/events.log\"\n"
+        ),
     )
     .unwrap();
     let config = config.to_str().unwrap();
