@@ -11,6 +11,8 @@
 //! * [`pattern`]: view membership (legacy regex views, 1.0 glob alarms).
 //! * [`engine`]: services and views, commands, deadlines, events.
 //! * `service`, `view`: one service / one view and their rules.
+//! * [`Intervals`]: a service's beat history, packed (about two bytes an
+//!   interval); `names`: the engine's index from service name to slot.
 
 pub mod auto;
 pub mod engine;
