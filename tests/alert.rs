@@ -476,17 +476,26 @@ fn a_script_that_hangs_is_killed_after_the_timeout() {
     assert!(message.contains("timed out"), "{alerts}");
 }
 
-#[test]
-fn mail_raised_before_a_restart_is_delivered_once_after_it() {
+/// Starts lovebeat in `dir` mailing `[alerts.ops]` through an SMTP port
+/// nobody listens on yet, makes the view fail and waits for the first
+/// failed attempt: a mail waits in the outbox. Returns the port, the
+/// config (for the restarts) and the daemon.
+fn undelivered_mail(dir: &Path) -> (SocketAddr, String, Daemon) {
     let addr = free_port();
-    let dir = tempfile::tempdir().unwrap();
     let toml = config("mail = \"a@example.com\"", &smtp_config(addr));
-    let d = Daemon::start_in(dir.path(), &toml, &[]);
+    let d = Daemon::start_in(dir, &toml, &[]);
     beat_then_go_late(&d);
     wait_view_error(&d);
     eventually("a failed attempt", || {
         (metric(&d, "mail", "failed") >= 1.0).then_some(())
     });
+    (addr, toml, d)
+}
+
+#[test]
+fn mail_raised_before_a_restart_is_delivered_once_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, toml, d) = undelivered_mail(dir.path());
     assert!(d.terminate().success());
 
     let d = Daemon::start_in(dir.path(), &toml, &[]);
@@ -516,15 +525,8 @@ fn mail_raised_before_a_restart_is_delivered_once_after_it() {
 
 #[test]
 fn an_alert_survives_a_crash_of_lovebeat() {
-    let addr = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let toml = config("mail = \"a@example.com\"", &smtp_config(addr));
-    let d = Daemon::start_in(dir.path(), &toml, &[]);
-    beat_then_go_late(&d);
-    wait_view_error(&d);
-    eventually("a failed attempt", || {
-        (metric(&d, "mail", "failed") >= 1.0).then_some(())
-    });
+    let (addr, toml, d) = undelivered_mail(dir.path());
     d.kill();
 
     let smtp = SmtpServer::start_on(addr);
@@ -542,15 +544,8 @@ fn an_alert_survives_a_crash_of_lovebeat() {
 /// The restart must not see the same change again and mail it twice.
 #[test]
 fn an_alert_whose_view_state_was_not_saved_before_a_crash_goes_out_once() {
-    let addr = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let toml = config("mail = \"a@example.com\"", &smtp_config(addr));
-    let d = Daemon::start_in(dir.path(), &toml, &[]);
-    beat_then_go_late(&d);
-    wait_view_error(&d);
-    eventually("a failed attempt", || {
-        (metric(&d, "mail", "failed") >= 1.0).then_some(())
-    });
+    let (addr, toml, d) = undelivered_mail(dir.path());
     d.kill();
     let store = lovebeat_store::Store::open(&dir.path().join("lovebeat.db")).unwrap();
     let before_the_change = lovebeat_core::ViewRecord {
