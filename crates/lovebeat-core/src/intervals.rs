@@ -100,8 +100,8 @@ impl Intervals {
 
     /// These intervals and then `interval`, keeping the newest `capacity`.
     pub fn pushed(&self, interval: u32, capacity: usize) -> Intervals {
-        let kept = self.len().min(capacity.saturating_sub(1));
-        let skipped = self.len() - kept;
+        let len = self.len();
+        let skipped = len - len.min(capacity.saturating_sub(1));
         self.iter().skip(skipped).chain([interval]).collect()
     }
 
@@ -156,12 +156,6 @@ fn pack(intervals: impl IntoIterator<Item = u32>, scratch: &mut Vec<u8>) -> Inte
     let start = MAX_VARINT - prefix.len();
     scratch[start..MAX_VARINT].copy_from_slice(&prefix);
     Intervals(Arc::from(&scratch[start..]))
-}
-
-impl From<&[u32]> for Intervals {
-    fn from(intervals: &[u32]) -> Intervals {
-        intervals.iter().copied().collect()
-    }
 }
 
 impl<const N: usize> From<[u32; N]> for Intervals {
