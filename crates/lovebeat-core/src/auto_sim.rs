@@ -346,8 +346,8 @@ fn score_trace(score: &mut Score, trace: &Trace) {
         return;
     };
     let mut service = Service::new("simulated".into(), first);
-    service.err = Timeout::Auto;
-    service.algorithm = Some(score.algorithm);
+    service.edit().err_timeout = Timeout::Auto;
+    service.edit().auto_algorithm = Some(score.algorithm);
     for (i, &now) in trace.beats.iter().enumerate() {
         if service.beat(now, HISTORY) {
             service.recompute_auto(score.algorithm);

@@ -113,7 +113,8 @@ pub struct Changes {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceInfo {
     /// The stored form, less the `rhythm` state (see [`Engine::service_record`]).
-    pub record: ServiceRecord,
+    /// Shared with the engine until the service next changes.
+    pub record: Arc<ServiceRecord>,
     /// Names of the views the service is a member of.
     pub views: Vec<Arc<str>>,
     /// What AUTO stands for now, in ms (None: too little history).
@@ -252,7 +253,7 @@ impl Engine {
             // Readers and the store already have a service the restore
             // left as it was stored.
             let s = engine.service_mut(id);
-            s.dirty = (s.state, s.history.len()) != stored;
+            s.dirty = (s.record.state, s.record.history.len()) != stored;
         }
         let services = &engine.services;
         engine
@@ -334,7 +335,7 @@ impl Engine {
             // Rebuilt from the history if AUTO comes back.
             s.rhythm = None;
         }
-        let name = s.name.clone();
+        let name = s.record.name.clone();
         self.events.push(Event::ServiceTimeoutChanged {
             name,
             kind,
@@ -351,10 +352,10 @@ impl Engine {
         };
         let default = self.config.algorithm;
         let s = self.service_mut(id);
-        if s.algorithm == algorithm {
+        if s.record.auto_algorithm == algorithm {
             return;
         }
-        s.algorithm = algorithm;
+        s.edit().auto_algorithm = algorithm;
         if uses_auto(s) {
             s.recompute_auto(default);
         }
@@ -367,7 +368,7 @@ impl Engine {
         let Some(id) = self.id_or_create(now, name) else {
             return;
         };
-        self.service_mut(id).failure = Some(Box::new(Failure {
+        self.service_mut(id).edit().failure = Some(Box::new(Failure {
             at: now,
             severity,
             message: message.to_owned(),
@@ -382,11 +383,12 @@ impl Engine {
             return;
         };
         let s = self.service_mut(id);
-        if s.team.as_deref() == team {
+        if s.record.team.as_deref() == team {
             return;
         }
-        let from = std::mem::replace(&mut s.team, team.map(str::to_owned));
-        let name = s.name.clone();
+        let record = s.edit();
+        let from = std::mem::replace(&mut record.team, team.map(str::to_owned));
+        let name = record.name.clone();
         self.events.push(Event::ServiceTeamChanged {
             name,
             from,
@@ -401,8 +403,8 @@ impl Engine {
             return;
         };
         let s = self.service_mut(id);
-        if s.muted_since.is_none() {
-            s.muted_since = Some(now);
+        if s.record.muted_since.is_none() {
+            s.edit().muted_since = Some(now);
             self.refresh(id, now);
         }
     }
@@ -412,8 +414,8 @@ impl Engine {
             return;
         };
         let s = self.service_mut(id);
-        if s.muted_since.is_some() {
-            s.muted_since = None;
+        if s.record.muted_since.is_some() {
+            s.edit().muted_since = None;
             self.refresh(id, now);
         }
     }
@@ -427,14 +429,14 @@ impl Engine {
             .take()
             .expect("named services exist");
         self.free_services.push(id);
-        self.counts.remove(service.state);
+        self.counts.remove(service.record.state);
         self.events.push(Event::ServiceRemoved {
             record: service.to_record(),
         });
         for &vid in &service.views {
             let view = self.view_mut(vid);
             view.members.remove(&id);
-            view.count(Some(service.state), None);
+            view.count(Some(service.record.state), None);
             view.dirty = true;
             self.dirty_views.push(vid);
             self.settle_view(vid, now);
@@ -495,7 +497,7 @@ impl Engine {
                 && s.dirty
             {
                 s.dirty = false;
-                services.push(s.name.clone());
+                services.push(s.record.name.clone());
             }
         }
         let mut views = Vec::with_capacity(self.dirty_views.len());
@@ -552,14 +554,14 @@ impl Engine {
             .as_ref()
             .expect("named services exist");
         ServiceInfo {
-            record: s.to_record_for_readers(),
+            record: s.record.clone(),
             views: s
                 .views
                 .iter()
                 .map(|&v| self.view_ref(v).name.clone())
                 .collect(),
             auto_timeout: s.auto_ms,
-            auto_algorithm: s.algorithm.unwrap_or(self.config.algorithm),
+            auto_algorithm: s.record.auto_algorithm.unwrap_or(self.config.algorithm),
             auto_reason: uses_auto(s)
                 .then(|| s.auto_reason(self.config.algorithm, self.config.utc_offset_min)),
         }
@@ -584,8 +586,8 @@ impl Engine {
         view.members
             .iter()
             .filter_map(|&m| self.services[m as usize].as_ref())
-            .filter(|s| s.state.is_failing())
-            .map(|s| s.name.clone())
+            .filter(|s| s.record.state.is_failing())
+            .map(|s| s.record.name.clone())
             .collect()
     }
 
@@ -642,8 +644,8 @@ impl Engine {
         for (t, view) in self.memberships(&service) {
             service.views.push(self.view_or_create(view.into(), t));
         }
-        let name = service.name.clone();
-        let state = service.state;
+        let name = service.record.name.clone();
+        let state = service.record.state;
         let views = service.views.clone();
         self.counts.add(state);
         self.services[id as usize] = Some(service);
@@ -664,11 +666,11 @@ impl Engine {
 
     /// The (template, view name) pairs a service belongs to, by config.
     fn memberships(&self, service: &Service) -> Vec<(usize, String)> {
-        let team = service.team.as_deref();
+        let team = service.record.team.as_deref();
         (self.config.views.iter().enumerate())
             .filter_map(|(t, template)| {
                 template
-                    .view_for_member(&service.name, team)
+                    .view_for_member(&service.record.name, team)
                     .map(|v| (t, v))
             })
             .collect()
@@ -685,7 +687,7 @@ impl Engine {
                 .collect()
         };
         let s = self.service_mut(id);
-        let state = s.state;
+        let state = s.record.state;
         let old = std::mem::replace(&mut s.views, wanted.clone());
         for &vid in old.iter().filter(|v| !wanted.contains(v)) {
             let view = self.view_mut(vid);
@@ -729,7 +731,7 @@ impl Engine {
     /// schedules its next deadline and marks it for readers.
     fn refresh(&mut self, id: u32, now: Millis) {
         let s = self.service_mut(id);
-        let from = s.state;
+        let from = s.record.state;
         let to = s.state_at(now);
         let next = s.next_deadline(now);
         if !s.dirty {
@@ -750,9 +752,10 @@ impl Engine {
         if from == to {
             return;
         }
-        s.state = to;
-        s.last_state_change = now;
-        let name = s.name.clone();
+        let record = s.edit();
+        record.state = to;
+        record.last_state_change = now;
+        let name = record.name.clone();
         let views = s.views.clone();
         self.counts.remove(from);
         self.counts.add(to);

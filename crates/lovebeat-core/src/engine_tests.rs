@@ -406,7 +406,7 @@ fn a_failure_holds_until_the_next_good_beat() {
     e.fail(0, "backup", Severity::Error, "disk full");
     let s = e.service("backup").unwrap().record;
     assert_eq!(s.state, State::Error);
-    assert_eq!(s.failure.unwrap().message, "disk full");
+    assert_eq!(s.failure.as_ref().unwrap().message, "disk full");
     e.tick(1_000_000);
     assert_eq!(state(&e, "backup"), State::Error);
     e.beat(1_000_000, "backup");
@@ -511,16 +511,23 @@ fn apply(e: &mut Engine, now: &mut Millis, op: &Op) {
 fn check_invariants(e: &Engine, now: Millis) {
     let mut counts = StateCounts::default();
     for s in e.services.iter().flatten() {
-        assert_eq!(s.state, s.state_at(now), "{} is stale", s.name);
-        counts.add(s.state);
+        assert_eq!(
+            s.record.state,
+            s.state_at(now),
+            "{} is stale",
+            s.record.name
+        );
+        counts.add(s.record.state);
         if let Some(deadline) = s.next_deadline(now) {
-            assert!(deadline > now, "{}: deadline in the past", s.name);
+            assert!(deadline > now, "{}: deadline in the past", s.record.name);
             let scheduled = s.scheduled.expect("a future deadline is scheduled");
-            assert!(scheduled <= deadline, "{}: scheduled too late", s.name);
             assert!(
-                e.timers.iter().any(|Reverse(entry)| *entry
-                    == (scheduled, e.names.get(&s.name, &e.services).unwrap()))
+                scheduled <= deadline,
+                "{}: scheduled too late",
+                s.record.name
             );
+            assert!(e.timers.iter().any(|Reverse(entry)| *entry
+                == (scheduled, e.names.get(&s.record.name, &e.services).unwrap())));
         }
     }
     assert_eq!(counts, e.counts());
@@ -529,8 +536,8 @@ fn check_invariants(e: &Engine, now: Millis) {
             .services
             .iter()
             .flatten()
-            .filter(|s| v.record.name.as_ref() == "jobs" && s.name.starts_with("job."))
-            .map(|s| s.state)
+            .filter(|s| v.record.name.as_ref() == "jobs" && s.record.name.starts_with("job."))
+            .map(|s| s.record.state)
             .filter(|s| s.is_failing())
             .max()
             .unwrap_or(State::Ok);
@@ -686,7 +693,7 @@ proptest! {
         for op in &ops {
             apply(&mut e, &mut now, op);
         }
-        let records: Vec<ServiceRecord> = e.services().map(|s| s.record).collect();
+        let records: Vec<ServiceRecord> = e.services().map(|s| ServiceRecord::clone(&s.record)).collect();
         let view_records: Vec<ViewRecord> = e.views().map(|v| v.record).collect();
         let config = EngineConfig { views, ..EngineConfig::default() };
         let now = now + later;

@@ -60,7 +60,10 @@ impl NameIndex {
 
 fn name_of(services: &[Option<Service>], slot: u32) -> &str {
     let service = services[slot as usize].as_ref();
-    &service.expect("an indexed slot holds a service").name
+    &service
+        .expect("an indexed slot holds a service")
+        .record
+        .name
 }
 
 #[cfg(test)]

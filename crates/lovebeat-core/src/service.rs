@@ -52,33 +52,50 @@ pub struct ServiceRecord {
     pub team: Option<String>,
 }
 
-/// A service as the engine holds it.
+impl ServiceRecord {
+    /// A service first seen at `created` that never beat: `new`, with no
+    /// timeouts and no history.
+    pub fn new(name: Arc<str>, created: Millis) -> ServiceRecord {
+        ServiceRecord {
+            name,
+            created,
+            last_beat: None,
+            warn_timeout: Timeout::Never,
+            err_timeout: Timeout::Never,
+            state: State::New,
+            muted_since: None,
+            last_state_change: 0,
+            history: Intervals::default(),
+            failure: None,
+            beats: 0,
+            auto_algorithm: None,
+            rhythm: None,
+            team: None,
+        }
+    }
+}
+
+/// A service as the engine holds it: the record readers see, and what only
+/// the engine needs.
+///
+/// The record is shared with the readers' snapshot and the store's image;
+/// [`Service::edit`] copies it first when someone else still holds it, so
+/// a published record never changes and an unpublished one is changed in
+/// place. A service is thus in memory once, plus the copies of the
+/// services that changed since the last snapshot.
 #[derive(Debug)]
 pub(crate) struct Service {
-    pub name: Arc<str>,
-    pub created: Millis,
-    pub last_beat: Option<Millis>,
-    pub warn: Timeout,
-    pub err: Timeout,
-    pub state: State,
-    pub muted_since: Option<Millis>,
-    pub last_state_change: Millis,
-    /// Oldest first, at most the configured capacity; replaced, never
-    /// changed in place (see [`ServiceRecord::history`]).
-    pub history: Intervals,
+    /// Everything but `rhythm`, which is below: it is the engine's own and
+    /// readers have no use for it.
+    pub record: Arc<ServiceRecord>,
     /// The beat that opened the interval being measured. Not persisted: the
     /// first beat after a restart opens a new interval, so that downtime
     /// never counts as an interval.
     pub history_anchor: Option<Millis>,
     /// The AUTO estimate for the current history, cached.
     pub auto_ms: Option<u64>,
-    /// The per-service AUTO estimator, None for the configured one.
-    pub algorithm: Option<Algorithm>,
     /// The `rhythm` state, kept while the service uses `rhythm` for AUTO.
     pub rhythm: Option<Box<Rhythm>>,
-    pub failure: Option<Box<Failure>>,
-    pub beats: u64,
-    pub team: Option<String>,
     /// Indices of the views this service is a member of.
     pub views: Vec<u32>,
     /// The time of this service's entry in the timer queue, if any.
@@ -89,96 +106,56 @@ pub(crate) struct Service {
 
 impl Service {
     pub fn new(name: Arc<str>, now: Millis) -> Service {
-        Service {
-            name,
-            created: now,
-            last_beat: None,
-            warn: Timeout::Never,
-            err: Timeout::Never,
-            state: State::New,
-            muted_since: None,
-            last_state_change: 0,
-            history: Intervals::default(),
-            history_anchor: None,
-            auto_ms: None,
-            algorithm: None,
-            rhythm: None,
-            failure: None,
-            beats: 0,
-            team: None,
-            views: Vec::new(),
-            scheduled: None,
-            dirty: false,
-        }
+        Service::with_record(ServiceRecord::new(name, now), None)
     }
 
-    pub fn from_record(record: ServiceRecord, algorithm: Algorithm, capacity: usize) -> Service {
-        let history = record.history.newest(capacity);
-        let mut service = Service {
-            name: record.name,
-            created: record.created,
-            last_beat: record.last_beat,
-            warn: record.warn_timeout,
-            err: record.err_timeout,
-            state: record.state,
-            muted_since: record.muted_since,
-            last_state_change: record.last_state_change,
-            history,
-            history_anchor: None,
-            auto_ms: None,
-            algorithm: record.auto_algorithm,
-            rhythm: record.rhythm.and_then(|r| r.restored()).map(Box::new),
-            failure: record.failure,
-            beats: record.beats,
-            team: record.team,
-            views: Vec::new(),
-            scheduled: None,
-            dirty: false,
-        };
+    pub fn from_record(
+        mut record: ServiceRecord,
+        algorithm: Algorithm,
+        capacity: usize,
+    ) -> Service {
+        record.history = record.history.newest(capacity);
+        let rhythm = record
+            .rhythm
+            .take()
+            .and_then(|r| r.restored())
+            .map(Box::new);
+        let mut service = Service::with_record(record, rhythm);
         service.recompute_auto(algorithm);
         service
     }
 
-    /// [`Service::to_record`] without the `rhythm` state, which readers do
-    /// not need and which would double its memory in every snapshot.
-    pub fn to_record_for_readers(&self) -> ServiceRecord {
-        ServiceRecord {
-            rhythm: None,
-            ..self.record_without_rhythm()
+    fn with_record(record: ServiceRecord, rhythm: Option<Box<Rhythm>>) -> Service {
+        Service {
+            record: Arc::new(record),
+            history_anchor: None,
+            auto_ms: None,
+            rhythm,
+            views: Vec::new(),
+            scheduled: None,
+            dirty: false,
         }
     }
 
+    /// The record to change: copied first if readers still hold it.
+    pub fn edit(&mut self) -> &mut ServiceRecord {
+        Arc::make_mut(&mut self.record)
+    }
+
+    /// The stored form: the record with the `rhythm` state.
     pub fn to_record(&self) -> ServiceRecord {
         ServiceRecord {
             rhythm: self.rhythm.clone(),
-            ..self.record_without_rhythm()
-        }
-    }
-
-    fn record_without_rhythm(&self) -> ServiceRecord {
-        ServiceRecord {
-            name: self.name.clone(),
-            created: self.created,
-            last_beat: self.last_beat,
-            warn_timeout: self.warn,
-            err_timeout: self.err,
-            state: self.state,
-            muted_since: self.muted_since,
-            last_state_change: self.last_state_change,
-            history: self.history.clone(),
-            failure: self.failure.clone(),
-            beats: self.beats,
-            auto_algorithm: self.algorithm,
-            rhythm: None,
-            team: self.team.clone(),
+            ..ServiceRecord::clone(&self.record)
         }
     }
 
     /// Registers a beat; returns whether the history (and so AUTO) changed.
     pub fn beat(&mut self, now: Millis, capacity: usize) -> bool {
-        self.beats += 1;
-        self.last_beat = Some(now);
-        self.failure = None;
+        let record = self.edit();
+        record.beats += 1;
+        record.last_beat = Some(now);
+        record.failure = None;
         match self.history_anchor {
             None => {
                 self.history_anchor = Some(now);
@@ -198,16 +175,17 @@ impl Service {
     /// copy each time (at most one a [`HISTORY_RESOLUTION_MS`]): readers
     /// may hold the current one.
     fn push_interval(&mut self, interval: u32, capacity: usize) {
-        self.history = self.history.pushed(interval, capacity);
+        let history = self.record.history.pushed(interval, capacity);
+        self.edit().history = history;
     }
 
     /// Recomputes the AUTO timeout with this service's estimator, or
     /// `default` when it has none of its own.
     pub fn recompute_auto(&mut self, default: Algorithm) {
-        let algorithm = self.algorithm.unwrap_or(default);
+        let algorithm = self.record.auto_algorithm.unwrap_or(default);
         if algorithm != Algorithm::Rhythm {
             self.rhythm = None;
-            self.auto_ms = self.history.with_slice(|h| algorithm.estimate(h));
+            self.auto_ms = self.record.history.with_slice(|h| algorithm.estimate(h));
         } else if !self.uses_auto() {
             // Not kept up to date without AUTO: rebuilt when AUTO comes.
             self.rhythm = None;
@@ -219,14 +197,14 @@ impl Service {
 
     /// Whether a timeout is AUTO.
     pub fn uses_auto(&self) -> bool {
-        self.warn == Timeout::Auto || self.err == Timeout::Auto
+        self.record.warn_timeout == Timeout::Auto || self.record.err_timeout == Timeout::Auto
     }
 
     /// The `rhythm` state brought up to the newest interval (built from the
     /// history if there is none), and the beat its timeout counts from.
     fn sync_rhythm(&mut self) -> Option<(&Rhythm, Millis)> {
-        let at = self.history_anchor.or(self.last_beat)?;
-        let history = &self.history;
+        let at = self.history_anchor.or(self.record.last_beat)?;
+        let history = &self.record.history;
         let rhythm = self
             .rhythm
             .get_or_insert_with(|| Box::new(history.with_slice(|h| Rhythm::replay(h, at))));
@@ -241,32 +219,37 @@ impl Service {
     /// One line on the current AUTO timeout, clock times shifted by
     /// `utc_offset_min`.
     pub fn auto_reason(&self, default: Algorithm, utc_offset_min: i32) -> String {
-        let at = self.history_anchor.or(self.last_beat);
-        match (self.algorithm.unwrap_or(default), &self.rhythm, at) {
+        let history = &self.record.history;
+        let at = self.history_anchor.or(self.record.last_beat);
+        match (
+            self.record.auto_algorithm.unwrap_or(default),
+            &self.rhythm,
+            at,
+        ) {
             (Algorithm::Rhythm, Some(rhythm), Some(at)) => rhythm.explain(at, utc_offset_min),
-            (Algorithm::Rhythm, _, _) => Rhythm::learning(self.history.len()),
-            (algorithm, _, _) => self.history.with_slice(|h| algorithm.explain(h)),
+            (Algorithm::Rhythm, _, _) => Rhythm::learning(history.len()),
+            (algorithm, _, _) => history.with_slice(|h| algorithm.explain(h)),
         }
     }
 
     pub fn timeout(&self, kind: TimeoutKind) -> Timeout {
         match kind {
-            TimeoutKind::Warn => self.warn,
-            TimeoutKind::Err => self.err,
+            TimeoutKind::Warn => self.record.warn_timeout,
+            TimeoutKind::Err => self.record.err_timeout,
         }
     }
 
     pub fn set_timeout(&mut self, kind: TimeoutKind, timeout: Timeout) {
         match kind {
-            TimeoutKind::Warn => self.warn = timeout,
-            TimeoutKind::Err => self.err = timeout,
+            TimeoutKind::Warn => self.edit().warn_timeout = timeout,
+            TimeoutKind::Err => self.edit().err_timeout = timeout,
         }
     }
 
     /// The moment this timeout puts the service in its state, if ever.
     /// `Some(Millis::MIN)` for a timeout of 0 ("always").
     fn expiry(&self, timeout: Timeout) -> Option<Millis> {
-        let base = self.last_beat.unwrap_or(self.created);
+        let base = self.record.last_beat.unwrap_or(self.record.created);
         match timeout {
             Timeout::Never => None,
             Timeout::Always => Some(Millis::MIN),
@@ -279,18 +262,19 @@ impl Service {
     /// expired error timeout, then an expired warning timeout; otherwise
     /// `new` until the first beat and `ok` after it.
     pub fn state_at(&self, now: Millis) -> State {
-        if self.muted_since.is_some() {
+        let record = &self.record;
+        if record.muted_since.is_some() {
             return State::Muted;
         }
-        if let Some(failure) = &self.failure {
+        if let Some(failure) = &record.failure {
             return failure.severity.state();
         }
         let expired = |t: Timeout| self.expiry(t).is_some_and(|at| now >= at);
-        if expired(self.err) {
+        if expired(record.err_timeout) {
             State::Error
-        } else if expired(self.warn) {
+        } else if expired(record.warn_timeout) {
             State::Warning
-        } else if self.last_beat.is_none() {
+        } else if record.last_beat.is_none() {
             State::New
         } else {
             State::Ok
@@ -299,14 +283,15 @@ impl Service {
 
     /// The next moment after `now` at which the state changes by itself.
     pub fn next_deadline(&self, now: Millis) -> Option<Millis> {
-        if self.muted_since.is_some() || self.failure.is_some() {
+        let record = &self.record;
+        if record.muted_since.is_some() || record.failure.is_some() {
             return None;
         }
-        let err = self.expiry(self.err);
+        let err = self.expiry(record.err_timeout);
         if err.is_some_and(|at| at <= now) {
             return None;
         }
-        let warn = self.expiry(self.warn).filter(|&at| at > now);
+        let warn = self.expiry(record.warn_timeout).filter(|&at| at > now);
         match (warn, err) {
             (Some(w), Some(e)) => Some(w.min(e)),
             (w, e) => w.or(e),
@@ -363,7 +348,7 @@ mod tests {
     #[test]
     fn deadlines_of_a_service_that_never_beat_count_from_creation() {
         let mut s = Service::new("svc".into(), 5000);
-        s.warn = Timeout::After(1000);
+        s.edit().warn_timeout = Timeout::After(1000);
         assert_eq!(s.next_deadline(5000), Some(6000));
         assert_eq!(s.state_at(5999), State::New);
         assert_eq!(s.state_at(6000), State::Warning);
@@ -373,8 +358,8 @@ mod tests {
     fn error_wins_over_warning() {
         let mut s = service();
         s.beat(0, 100);
-        s.warn = Timeout::After(1000);
-        s.err = Timeout::After(2000);
+        s.edit().warn_timeout = Timeout::After(1000);
+        s.edit().err_timeout = Timeout::After(2000);
         assert_eq!(s.state_at(999), State::Ok);
         assert_eq!(s.next_deadline(0), Some(1000));
         assert_eq!(s.state_at(1000), State::Warning);
@@ -386,18 +371,18 @@ mod tests {
     #[test]
     fn always_means_always() {
         let mut s = service();
-        s.err = Timeout::Always;
+        s.edit().err_timeout = Timeout::Always;
         assert_eq!(s.state_at(0), State::Error);
-        s.err = Timeout::Never;
-        s.warn = Timeout::Always;
+        s.edit().err_timeout = Timeout::Never;
+        s.edit().warn_timeout = Timeout::Always;
         assert_eq!(s.state_at(0), State::Warning);
     }
 
     #[test]
     fn muted_wins_over_everything() {
         let mut s = service();
-        s.err = Timeout::Always;
-        s.muted_since = Some(1);
+        s.edit().err_timeout = Timeout::Always;
+        s.edit().muted_since = Some(1);
         assert_eq!(s.state_at(0), State::Muted);
         assert_eq!(s.next_deadline(0), None);
     }
@@ -409,9 +394,9 @@ mod tests {
         assert!(!s.beat(500, 100));
         assert!(s.beat(1200, 100));
         assert!(!s.beat(1300, 100));
-        assert_eq!(s.beats, 4);
-        assert_eq!(s.last_beat, Some(1300));
-        assert_eq!(s.history.to_vec(), [1200]);
+        assert_eq!(s.record.beats, 4);
+        assert_eq!(s.record.last_beat, Some(1300));
+        assert_eq!(s.record.history.to_vec(), [1200]);
     }
 
     #[test]
@@ -420,13 +405,13 @@ mod tests {
         for i in 0..=5 {
             s.beat(i * 10_000 + i * i * 1000, 3);
         }
-        assert_eq!(s.history.to_vec(), [15_000, 17_000, 19_000]);
+        assert_eq!(s.record.history.to_vec(), [15_000, 17_000, 19_000]);
     }
 
     #[test]
     fn auto_without_an_estimate_sets_no_deadline() {
         let mut s = service();
-        s.err = Timeout::Auto;
+        s.edit().err_timeout = Timeout::Auto;
         s.beat(0, 100);
         s.recompute_auto(Algorithm::Adaptive);
         assert_eq!(s.next_deadline(0), None);
@@ -436,17 +421,17 @@ mod tests {
     #[test]
     fn a_service_can_use_its_own_estimator() {
         let mut s = service();
-        s.err = Timeout::Auto;
+        s.edit().err_timeout = Timeout::Auto;
         for i in 0..=6 {
             s.beat(i * 60_000, 100);
         }
         s.recompute_auto(Algorithm::Median);
         assert_eq!(s.auto_ms, Some(90_000));
-        s.algorithm = Some(Algorithm::Rhythm);
+        s.edit().auto_algorithm = Some(Algorithm::Rhythm);
         s.recompute_auto(Algorithm::Median);
         assert_eq!(s.auto_ms, Some(120_000));
         assert!(s.rhythm.is_some());
-        s.algorithm = None;
+        s.edit().auto_algorithm = None;
         s.recompute_auto(Algorithm::Median);
         assert_eq!((s.auto_ms, s.rhythm.is_none()), (Some(90_000), true));
     }
@@ -454,8 +439,8 @@ mod tests {
     #[test]
     fn rhythm_follows_each_new_interval() {
         let mut s = service();
-        s.err = Timeout::Auto;
-        s.algorithm = Some(Algorithm::Rhythm);
+        s.edit().err_timeout = Timeout::Auto;
+        s.edit().auto_algorithm = Some(Algorithm::Rhythm);
         for i in 0..=40 {
             if s.beat(i * 60_000, 100) {
                 s.recompute_auto(Algorithm::Median);
@@ -473,8 +458,8 @@ mod tests {
     #[test]
     fn the_rhythm_state_survives_a_restart() {
         let mut s = service();
-        s.err = Timeout::Auto;
-        s.algorithm = Some(Algorithm::Rhythm);
+        s.edit().err_timeout = Timeout::Auto;
+        s.edit().auto_algorithm = Some(Algorithm::Rhythm);
         for i in 0..=40 {
             if s.beat(i * 60_000, 100) {
                 s.recompute_auto(Algorithm::Median);
@@ -490,7 +475,7 @@ mod tests {
     #[test]
     fn rhythm_keeps_no_state_without_auto() {
         let mut s = service();
-        s.algorithm = Some(Algorithm::Rhythm);
+        s.edit().auto_algorithm = Some(Algorithm::Rhythm);
         for i in 0..=5 {
             s.beat(i * 60_000, 100);
         }
@@ -501,7 +486,7 @@ mod tests {
     #[test]
     fn median_reasons_name_the_window() {
         let mut s = service();
-        s.history = Intervals::from([60_000; 30]);
+        s.edit().history = Intervals::from([60_000; 30]);
         assert_eq!(
             s.auto_reason(Algorithm::Median, 0),
             "1.5 × the median of the last 19 intervals; late after 90 s"
@@ -533,7 +518,7 @@ mod tests {
     #[test]
     fn a_good_beat_clears_a_failure() {
         let mut s = service();
-        s.failure = Some(Box::new(Failure {
+        s.edit().failure = Some(Box::new(Failure {
             at: 0,
             severity: crate::types::Severity::Error,
             message: "backup failed".into(),

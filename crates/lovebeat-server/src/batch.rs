@@ -235,7 +235,13 @@ mod tests {
         };
         let (applied, _) = batch.apply(&mut Engine::new(config, 0), 0);
         assert_eq!(applied.refused, 1);
-        let failure = engine.service("backup").unwrap().record.failure.unwrap();
+        let failure = engine
+            .service("backup")
+            .unwrap()
+            .record
+            .failure
+            .clone()
+            .unwrap();
         assert_eq!(failure.message, "disk full");
     }
 
@@ -245,7 +251,7 @@ mod tests {
         let mut batch = Batch::new();
         batch.push_team("backup", Some("ops"));
         batch.apply(&mut engine, 0);
-        let team = engine.service("backup").unwrap().record.team;
+        let team = engine.service("backup").unwrap().record.team.clone();
         assert_eq!(team.as_deref(), Some("ops"));
         let mut batch = Batch::new();
         batch.push_team("backup", None);

@@ -298,7 +298,7 @@ fn line_parts(event: &Event, snapshot: &Snapshot) -> (Millis, &'static str, Stri
         }
         Event::ServiceRemoved { record } => {
             let info = ServiceInfo {
-                record: record.clone(),
+                record: Arc::new(record.clone()),
                 views: Vec::new(),
                 auto_timeout: None,
                 auto_algorithm: record.auto_algorithm.unwrap_or_default(),
@@ -348,22 +348,7 @@ fn line_parts(event: &Event, snapshot: &Snapshot) -> (Millis, &'static str, Stri
 /// A service known only by name (removed in the same round it changed).
 fn bare(name: &str) -> ServiceInfo {
     ServiceInfo {
-        record: lovebeat_core::ServiceRecord {
-            name: name.into(),
-            created: 0,
-            last_beat: None,
-            warn_timeout: Default::default(),
-            err_timeout: Default::default(),
-            state: State::New,
-            muted_since: None,
-            last_state_change: 0,
-            history: lovebeat_core::Intervals::default(),
-            failure: None,
-            beats: 0,
-            auto_algorithm: None,
-            rhythm: None,
-            team: None,
-        },
+        record: Arc::new(lovebeat_core::ServiceRecord::new(name.into(), 0)),
         views: Vec::new(),
         auto_timeout: None,
         auto_algorithm: Default::default(),
