@@ -583,7 +583,10 @@ impl Feed for Timestamps {
         let info = engine
             .service(SERVICE)
             .expect("the service was just beaten");
-        Ok((info.auto_timeout, info.auto_reason.unwrap_or_default()))
+        Ok((
+            info.auto_timeout,
+            info.auto_reason.unwrap_or_default().into(),
+        ))
     }
 }
 

@@ -122,7 +122,7 @@ pub struct ServiceInfo {
     /// The AUTO estimator this service uses (its own or the configured one).
     pub auto_algorithm: Algorithm,
     /// One line on why AUTO is what it is, when a timeout is AUTO.
-    pub auto_reason: Option<String>,
+    pub auto_reason: Option<Box<str>>,
 }
 
 /// A view as readers see it.
@@ -562,8 +562,10 @@ impl Engine {
                 .collect(),
             auto_timeout: s.auto_ms,
             auto_algorithm: s.record.auto_algorithm.unwrap_or(self.config.algorithm),
-            auto_reason: uses_auto(s)
-                .then(|| s.auto_reason(self.config.algorithm, self.config.utc_offset_min)),
+            auto_reason: uses_auto(s).then(|| {
+                s.auto_reason(self.config.algorithm, self.config.utc_offset_min)
+                    .into()
+            }),
         }
     }
 
