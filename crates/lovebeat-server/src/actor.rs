@@ -13,6 +13,7 @@
 //! changes the restore caused (`grace`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -46,6 +47,9 @@ pub fn now_ms() -> Millis {
 
 enum Msg {
     Batch(Batch),
+    /// A batch its sender answered once it was queued (see
+    /// [`EngineHandle::send_answered`]).
+    Answered(Batch),
     DeleteView(String, DeleteReply),
 }
 
@@ -73,12 +77,22 @@ pub struct EngineHandle {
     metrics: Arc<Metrics>,
     published: broadcast::Sender<Arc<Published>>,
     alerter: Alerter,
+    /// Batches answered once queued whose effect readers may not see yet:
+    /// counted up before they are queued, down once a snapshot shows them.
+    unpublished_answers: Arc<AtomicUsize>,
 }
 
 impl EngineHandle {
     /// The latest published snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
+    }
+
+    /// The latest published snapshot for a quick look, without taking a
+    /// reference count (which the actor's publication contends for): for
+    /// hot paths that read one thing and let go.
+    pub fn glance(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.snapshot.load()
     }
 
     /// Where snapshots are published: for readers that must not hold the
@@ -133,6 +147,32 @@ impl EngineHandle {
             .map_err(|_| SendError::Closed)
     }
 
+    /// Queues a batch its caller answers at once, without waiting for it
+    /// to be applied; [`EngineHandle::fresh_snapshot`] then waits for it,
+    /// so a read after the answer still sees it. Only for batches that
+    /// can be refused nothing and need no save before their answer.
+    pub fn send_answered(&self, batch: Batch) -> Result<(), SendError> {
+        self.unpublished_answers.fetch_add(1, Ordering::AcqRel);
+        self.tx.try_send(Msg::Answered(batch)).map_err(|e| {
+            self.unpublished_answers.fetch_sub(1, Ordering::AcqRel);
+            match e {
+                mpsc::error::TrySendError::Full(_) => SendError::Full,
+                mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+            }
+        })
+    }
+
+    /// The latest snapshot once it shows every batch answered before this
+    /// call ([`EngineHandle::send_answered`]): at once when there is none
+    /// pending, else after the actor's next publication. When the queue
+    /// stays full for `queue_wait`, the latest snapshot as it is.
+    pub async fn fresh_snapshot(&self, queue_wait: Duration) -> Arc<Snapshot> {
+        if self.unpublished_answers.load(Ordering::Acquire) > 0 {
+            let _ = self.apply(Batch::new(), queue_wait).await;
+        }
+        self.snapshot()
+    }
+
     /// Applies a batch and waits until readers can see its effect. Waits
     /// at most `queue_wait` for room in the queue: [`SendError::Full`]
     /// after that (HTTP answers 503 and Retry-After rather than hang).
@@ -172,6 +212,8 @@ pub struct Actor {
     /// beats alone are published at most every [`PUBLISH_EVERY`], so a
     /// busy engine does not rebuild the snapshot for every round.
     publish_due: Option<Instant>,
+    /// Batches answered once queued, applied since the last publication.
+    answered_unpublished: usize,
 }
 
 /// Why the actor woke up.
@@ -210,6 +252,7 @@ impl Actor {
             metrics,
             published,
             alerter,
+            unpublished_answers: Arc::default(),
         };
         let actor = Actor {
             engine,
@@ -218,6 +261,7 @@ impl Actor {
             persist: None,
             grace: None,
             publish_due: None,
+            answered_unpublished: 0,
         };
         (actor, handle)
     }
@@ -354,6 +398,10 @@ impl Actor {
 
     fn handle(&mut self, msg: Msg, now: Millis, replies: &mut Replies) {
         match msg {
+            Msg::Answered(batch) => {
+                self.answered_unpublished += 1;
+                self.handle(Msg::Batch(batch), now, replies);
+            }
             Msg::Batch(mut batch) => {
                 let (applied, reply) = batch.apply(&mut self.engine, now);
                 BeatsApplied {
@@ -384,12 +432,19 @@ impl Actor {
                 self.handle.alerter.raise(change);
             }
         }
+        // Readers that see this count fall find the snapshot stored before.
+        let answered = std::mem::take(&mut self.answered_unpublished);
+        let shown = |handle: &EngineHandle| {
+            (handle.unpublished_answers).fetch_sub(answered, Ordering::AcqRel);
+        };
         if changes.events.is_empty() && changes.services.is_empty() && changes.views.is_empty() {
+            shown(&self.handle);
             return;
         }
         let previous = self.handle.snapshot.load();
         let snapshot = Arc::new(previous.updated(&self.engine, &changes, now));
         self.handle.snapshot.store(snapshot.clone());
+        shown(&self.handle);
         if self.handle.published.receiver_count() > 0 {
             let _ = self
                 .handle

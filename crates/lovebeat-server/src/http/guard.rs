@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -74,20 +74,31 @@ fn need(method: &Method, path: &str, tokens: &crate::access::Tokens) -> Need {
 
 /// The bearer token of a request, from its header or `access_token`.
 fn presented(request: &Request) -> Option<String> {
-    let from_header = (request.headers().get(header::AUTHORIZATION))
+    bearer(request.headers()).or_else(|| {
+        let query = request.uri().query()?;
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "access_token")
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    (headers.get(header::AUTHORIZATION))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, token) = v.trim().split_once(' ')?;
             scheme
                 .eq_ignore_ascii_case("bearer")
                 .then(|| token.trim().to_owned())
-        });
-    from_header.or_else(|| {
-        let query = request.uri().query()?;
-        form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == "access_token")
-            .map(|(_, v)| v.into_owned())
-    })
+        })
+}
+
+/// Whether a request with these headers may change things, as
+/// [`authorize`] would let it (its `access_token` aside).
+pub(super) fn may_write(state: &AppState, headers: &HeaderMap) -> bool {
+    let tokens = &state.access.tokens;
+    tokens.is_open() || tokens.grants(Need::Write, bearer(headers).as_deref()) == Verdict::Granted
 }
 
 fn refuse(verdict: Verdict) -> Response {

@@ -2,7 +2,9 @@
 //! `/metrics`, `/version`, the dashboard and its websocket.
 //!
 //! Reads are answered from the published snapshot; writes go through the
-//! actor and answer once their effect is visible. Every bad request gets a
+//! actor and answer once their effect is visible, except a plain beat of
+//! a healthy service, answered once queued (`plain_beat`): reads wait for
+//! those, so a read after any answered write sees it. Every bad request gets a
 //! 4xx with a one-line reason and changes nothing. With `[http] base_path`
 //! every route moves under that path (`/monitoring/lovebeat/api/services`)
 //! and nothing is served outside it.
@@ -11,6 +13,7 @@ mod alerts;
 mod checks;
 mod guard;
 mod messages;
+pub(crate) mod plain_beat;
 mod render;
 pub(crate) mod serve;
 pub(crate) mod services;
@@ -32,6 +35,7 @@ use tokio::sync::Semaphore;
 
 use crate::access::Tokens;
 use crate::actor::{EngineHandle, SendError};
+use crate::snapshot::Snapshot;
 
 pub use render::{ServiceJson, ViewJson, pretty, rfc3339};
 pub use status_page::StatusPageSettings;
@@ -85,6 +89,13 @@ impl AppState {
         }
     }
 
+    /// The snapshot an API read answers from: it shows every beat
+    /// answered before the read began, those answered once queued
+    /// (`plain_beat`) included.
+    async fn snapshot(&self) -> Arc<Snapshot> {
+        self.engine.fresh_snapshot(self.limits.queue_wait).await
+    }
+
     /// The same state under other limits and access rules.
     pub fn limited(self, limits: HttpLimits, access: HttpAccess) -> AppState {
         AppState {
@@ -136,7 +147,16 @@ pub struct HttpAccess {
 /// Every route, under `state.base_path`. Handlers share one state: a
 /// request clones one `Arc`, not each of its fields.
 pub fn router(state: AppState) -> Router {
+    router_of(Arc::new(state))
+}
+
+/// What the server runs: the router behind the plain beats' short way.
+pub(crate) fn service(state: AppState) -> plain_beat::HttpService {
     let state = Arc::new(state);
+    plain_beat::HttpService::new(state.clone(), router_of(state))
+}
+
+fn router_of(state: Arc<AppState>) -> Router {
     let base = state.base_path.clone();
     if base.is_empty() {
         return routes(&state).with_state(state);

@@ -1,5 +1,6 @@
-//! The HTTP server loop: accepts connections and serves the router on
-//! each, with the limits `axum::serve` does not offer.
+//! The HTTP server loop: accepts connections and serves the router (behind
+//! `plain_beat`'s short way) on each, with the limits `axum::serve` does
+//! not offer.
 //!
 //! At most `[limits] http_connections` are open; one more is closed at
 //! once (counted). A request's head must arrive within `[limits]
@@ -10,22 +11,21 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::HttpLimits;
+use super::plain_beat::HttpService;
 use crate::internal_events::Limited;
 use crate::metrics::{Limit, Metrics};
 
 /// Serves `app` on `listener` until `stop`; then lets open requests finish.
 pub(crate) async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: HttpService,
     limits: HttpLimits,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
@@ -50,7 +50,7 @@ pub(crate) async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let service = app.clone();
         let stop = stop.clone();
         let read_timeout = limits.read_timeout;
         tokio::spawn(async move {

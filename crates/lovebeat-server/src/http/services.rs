@@ -31,7 +31,7 @@ use crate::metrics::{Limit, Protocol};
 const MAX_NAME: usize = 255;
 
 /// The body of every successful change, as Go lovebeat answered.
-const EMPTY: &str = "{}\n";
+pub(super) const EMPTY: &str = "{}\n";
 
 /// What a POST to a service asks for.
 #[derive(Debug, Default, PartialEq)]
@@ -290,7 +290,7 @@ pub(super) async fn list(State(state): State<Arc<AppState>>) -> Response {
         services: Vec<ServiceJson<'a>>,
         now: i64,
     }
-    let snapshot = state.engine.snapshot();
+    let snapshot = state.snapshot().await;
     let body = Body {
         services: snapshot
             .services
@@ -312,7 +312,7 @@ pub(super) async fn show(
         now: i64,
     }
     check_name(&name)?;
-    let snapshot = state.engine.snapshot();
+    let snapshot = state.snapshot().await;
     let service = snapshot
         .services
         .get(name.as_str())

@@ -151,7 +151,7 @@ pub(super) async fn status(
     Query(query): Query<ViewQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let snapshot = state.engine.snapshot();
+    let snapshot = state.snapshot().await;
     let status = Status::of(&snapshot, query.view.as_deref().filter(|v| !v.is_empty()))?;
     Ok(respond(&status, &headers))
 }
@@ -161,7 +161,7 @@ pub(super) async fn view_status(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let snapshot = state.engine.snapshot();
+    let snapshot = state.snapshot().await;
     let status = Status::of(&snapshot, Some(&name))?;
     Ok(respond(&status, &headers))
 }
@@ -178,11 +178,11 @@ fn views_body(snapshot: &Snapshot, key: &'static str) -> String {
 }
 
 pub(super) async fn list_views(State(state): State<Arc<AppState>>) -> Response {
-    json(views_body(&state.engine.snapshot(), "views"))
+    json(views_body(&*state.snapshot().await, "views"))
 }
 
 pub(super) async fn list_alarms(State(state): State<Arc<AppState>>) -> Response {
-    json(views_body(&state.engine.snapshot(), "alarms"))
+    json(views_body(&*state.snapshot().await, "alarms"))
 }
 
 fn view_body(snapshot: &Snapshot, name: &str, key: &'static str) -> Result<String, ApiError> {
@@ -208,14 +208,14 @@ pub(super) async fn show_view(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(json(view_body(&state.engine.snapshot(), &name, "view")?))
+    Ok(json(view_body(&*state.snapshot().await, &name, "view")?))
 }
 
 pub(super) async fn show_alarm(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(json(view_body(&state.engine.snapshot(), &name, "alarm")?))
+    Ok(json(view_body(&*state.snapshot().await, &name, "alarm")?))
 }
 
 pub(super) async fn delete_view(

@@ -229,12 +229,12 @@ pub(super) async fn signal(
     }
     let application = signal.application.clone();
     submit(&state, signal.into_batch()).await?;
-    let body = check_of(&state, &application)?;
+    let body = check_of(&state, &application).await?;
     Ok((StatusCode::CREATED, json(pretty(&body))).into_response())
 }
 
-fn check_of(state: &AppState, application: &str) -> Result<CheckJson, ApiError> {
-    let snapshot = state.engine.snapshot();
+async fn check_of(state: &AppState, application: &str) -> Result<CheckJson, ApiError> {
+    let snapshot = state.snapshot().await;
     let info = snapshot
         .services
         .get(application)
@@ -247,7 +247,7 @@ pub(super) async fn show(
     State(state): State<Arc<AppState>>,
     Path(application): Path<String>,
 ) -> Response {
-    match check_of(&state, &application) {
+    match check_of(&state, &application).await {
         Ok(check) => json(pretty(&check)),
         Err(_) => {
             let error = format!("Couldn't find Heartbeat {application:?}");
@@ -262,7 +262,7 @@ pub(super) async fn show(
 
 /// `GET /checks`: every service, statuscope-style.
 pub(super) async fn list(State(state): State<Arc<AppState>>) -> Response {
-    let snapshot = state.engine.snapshot();
+    let snapshot = state.snapshot().await;
     let now = now_ms();
     let checks: Vec<CheckJson> = snapshot
         .services
