@@ -531,6 +531,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_answered_once_queued_is_pending_until_a_snapshot_shows_it() {
+        let engine = Engine::new(lovebeat_core::EngineConfig::default(), now_ms());
+        let (actor, handle) = Actor::new(engine, 1, Arc::default(), Alerter::disabled());
+        let pending = || handle.unpublished_answers.load(Ordering::Acquire);
+        let mut beat = Batch::new();
+        beat.push("a", crate::batch::Op::Beat);
+        handle.send_answered(beat).unwrap();
+        assert_eq!(pending(), 1);
+        let mut refused = Batch::new();
+        refused.push("b", crate::batch::Op::Beat);
+        assert_eq!(handle.send_answered(refused).err(), Some(SendError::Full));
+        assert_eq!(pending(), 1, "a batch the queue refused is not pending");
+        let stop = CancellationToken::new();
+        tokio::spawn(actor.run(stop.clone()));
+        let snapshot = handle.fresh_snapshot(Duration::from_secs(10)).await;
+        assert_eq!(snapshot.services["a"].record.beats, 1);
+        assert_eq!(pending(), 0);
+        stop.cancel();
+    }
+
+    #[tokio::test]
     async fn without_a_grace_the_restore_s_view_changes_are_published_at_once() {
         let (actor, handle) = Actor::new(restored_late(), 16, Arc::default(), Alerter::disabled());
         let mut published = handle.subscribe();

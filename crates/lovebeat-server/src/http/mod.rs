@@ -4,8 +4,8 @@
 //! Reads are answered from the published snapshot; writes go through the
 //! actor and answer once their effect is visible, except a plain beat of
 //! a healthy service, answered once queued (`plain_beat`): reads wait for
-//! those, so a read after any answered write sees it. Every bad request gets a
-//! 4xx with a one-line reason and changes nothing. With `[http] base_path`
+//! those, so a read after any answered write sees it. Every bad request
+//! gets a 4xx with a one-line reason and changes nothing. With `[http] base_path`
 //! every route moves under that path (`/monitoring/lovebeat/api/services`)
 //! and nothing is served outside it.
 
