@@ -61,13 +61,18 @@ struct Row {
     target: &'static str,
     sent: u64,
     accepted: u64,
+    /// The lowest and highest ratio, when the row is the median of pairs.
+    spread: Option<(f64, f64)>,
 }
 
 impl Row {
     fn print(&self) {
-        let ratio = self.lovebeat / self.baseline;
+        let mut ratio = format!("{:.2}", self.lovebeat / self.baseline);
+        if let Some((low, high)) = self.spread {
+            ratio += &format!(" ({low:.2}–{high:.2})");
+        }
         println!(
-            "| {} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {:.0} | {} | {} | {} | {} | {} |",
             self.scenario,
             self.baseline,
             self.lovebeat,
@@ -122,6 +127,7 @@ fn main() -> Result<()> {
             target: "≥ 2 000 000/s",
             sent,
             accepted,
+            spread: None,
         }
         .print();
     }
@@ -136,26 +142,44 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// The pairs of runs HTTP is measured in. Its rates move the most from
+/// run to run (the bare server's alone by a third on a shared machine), so
+/// the baseline and lovebeat alternate, and the pair with the median ratio
+/// is reported with the lowest and highest.
+const HTTP_PAIRS: usize = 3;
+
 fn http_row(
     daemon: &Daemon,
     runtime: &tokio::runtime::Runtime,
     args: &Args,
     duration: Duration,
 ) -> Result<Row> {
-    {
-        let base = http::Baseline::start()?;
+    let base = http::Baseline::start()?;
+    let (mut sent, mut accepted) = (0, 0);
+    let mut pairs = Vec::with_capacity(HTTP_PAIRS);
+    for _ in 0..HTTP_PAIRS {
         let baseline = runtime.block_on(http::send(base.addr, 64, args.services, duration))?;
-        let (sent, accepted) = daemon
+        let (pair_sent, pair_accepted) = daemon
             .measure(|| runtime.block_on(http::send(daemon.http, 64, args.services, duration)))?;
-        Ok(Row {
-            scenario: "http, 64 keep-alive connections",
-            baseline: baseline as f64 / args.seconds,
-            lovebeat: accepted as f64 / args.seconds,
-            target: "≥ 0.6",
-            sent,
-            accepted,
-        })
+        sent += pair_sent;
+        accepted += pair_accepted;
+        pairs.push((
+            baseline as f64 / args.seconds,
+            pair_accepted as f64 / args.seconds,
+        ));
     }
+    let ratio = |(baseline, lovebeat): (f64, f64)| lovebeat / baseline;
+    pairs.sort_by(|a, b| ratio(*a).total_cmp(&ratio(*b)));
+    let (baseline, lovebeat) = pairs[HTTP_PAIRS / 2];
+    Ok(Row {
+        scenario: "http, 64 keep-alive connections (median of alternating pairs)",
+        baseline,
+        lovebeat,
+        target: "≥ 0.6",
+        sent,
+        accepted,
+        spread: Some((ratio(pairs[0]), ratio(pairs[HTTP_PAIRS - 1]))),
+    })
 }
 
 fn udp_row(
@@ -180,6 +204,7 @@ fn udp_row(
         target,
         sent,
         accepted,
+        spread: None,
     })
 }
 
@@ -201,6 +226,7 @@ fn udp_at_80_percent(daemon: &Daemon, args: &Args, duration: Duration) -> Result
         target: "no loss",
         sent,
         accepted,
+        spread: None,
     })
 }
 
