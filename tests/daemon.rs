@@ -26,6 +26,21 @@ fn a_service_goes_ok_warning_error_and_back_on_every_protocol() {
 }
 
 #[test]
+fn a_read_after_an_answered_http_beat_sees_it() {
+    let d = Daemon::start();
+    assert_eq!(d.request("POST", "/api/services/read.after", &[], "").0, 200);
+    // The next beats of the now ok service are answered once queued
+    // (`plain_beat`); each read after an answer must still see it.
+    for beats in 2..=50 {
+        assert_eq!(d.request("POST", "/api/services/read.after", &[], "").0, 200);
+        assert_eq!(d.service("read.after").unwrap()["beats"], beats);
+    }
+    let (code, status) = d.get("/status");
+    assert_eq!(code, 200);
+    assert!(status.starts_with("num_ok 1\n"), "{status}");
+}
+
+#[test]
 fn status_text_and_json_have_every_key_in_order() {
     let d = Daemon::start();
     d.send_udp("a.err:0|g\nb.warn:0|g\nc.beat:1|c\nd.beat:1|c\n");

@@ -198,7 +198,7 @@ impl Server {
             snapshots: handle.snapshots(),
             tokens: settings.tokens.clone(),
         }));
-        let app = http::service(
+        let app = http::HttpService::new(
             http::AppState {
                 tokens: settings.tokens,
                 messages: settings.messages,

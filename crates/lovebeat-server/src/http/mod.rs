@@ -13,7 +13,7 @@ mod alerts;
 mod checks;
 mod guard;
 mod messages;
-pub(crate) mod plain_beat;
+mod plain_beat;
 mod render;
 pub(crate) mod serve;
 pub(crate) mod services;
@@ -37,6 +37,7 @@ use crate::access::Tokens;
 use crate::actor::{EngineHandle, SendError};
 use crate::snapshot::Snapshot;
 
+pub(crate) use plain_beat::HttpService;
 pub use render::{ServiceJson, ViewJson, pretty, rfc3339};
 pub use status_page::StatusPageSettings;
 pub use statuscope::{CheckJson, DEFAULT_INTERVAL, StatuscopeMetrics};
@@ -148,12 +149,6 @@ pub struct HttpAccess {
 /// request clones one `Arc`, not each of its fields.
 pub fn router(state: AppState) -> Router {
     router_of(Arc::new(state))
-}
-
-/// What the server runs: the router behind the plain beats' short way.
-pub(crate) fn service(state: AppState) -> plain_beat::HttpService {
-    let state = Arc::new(state);
-    plain_beat::HttpService::new(state.clone(), router_of(state))
 }
 
 fn router_of(state: Arc<AppState>) -> Router {

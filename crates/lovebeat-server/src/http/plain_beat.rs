@@ -37,12 +37,11 @@ pub(crate) struct HttpService {
 }
 
 impl HttpService {
-    /// Serves `router`, which must be [`super::router`] of `state`.
-    pub(crate) fn new(state: Arc<AppState>, router: Router) -> HttpService {
-        HttpService {
-            state,
-            router: TowerToHyperService::new(router),
-        }
+    /// Serves every route of `state` (see [`super::router`]).
+    pub(crate) fn new(state: AppState) -> HttpService {
+        let state = Arc::new(state);
+        let router = TowerToHyperService::new(super::router_of(state.clone()));
+        HttpService { state, router }
     }
 }
 

@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::HttpLimits;
-use super::plain_beat::HttpService;
+use super::HttpService;
 use crate::internal_events::Limited;
 use crate::metrics::{Limit, Metrics};
 
