@@ -125,6 +125,13 @@ pub struct ServiceInfo {
     pub auto_reason: Option<Box<str>>,
 }
 
+impl ServiceInfo {
+    /// When the service's state next changes by itself, as of `now`.
+    pub fn next_deadline(&self, now: Millis) -> Option<Millis> {
+        self.record.next_deadline(self.auto_timeout, now)
+    }
+}
+
 /// A view as readers see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ViewInfo {

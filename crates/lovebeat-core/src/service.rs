@@ -73,6 +73,60 @@ impl ServiceRecord {
             team: None,
         }
     }
+
+    /// The moment this timeout puts the service in its state, if ever, with
+    /// AUTO standing for `auto_ms`. `Some(Millis::MIN)` for a timeout of 0
+    /// ("always").
+    fn expiry(&self, timeout: Timeout, auto_ms: Option<u64>) -> Option<Millis> {
+        let base = self.last_beat.unwrap_or(self.created);
+        match timeout {
+            Timeout::Never => None,
+            Timeout::Always => Some(Millis::MIN),
+            Timeout::After(ms) => Some(base.saturating_add_unsigned(ms)),
+            Timeout::Auto => auto_ms.map(|ms| base.saturating_add_unsigned(ms)),
+        }
+    }
+
+    /// The state at time `now`, AUTO standing for `auto_ms`: muted, then an
+    /// explicit failure, then an expired error timeout, then an expired
+    /// warning timeout; otherwise `new` until the first beat and `ok` after.
+    pub fn state_at(&self, auto_ms: Option<u64>, now: Millis) -> State {
+        if self.muted_since.is_some() {
+            return State::Muted;
+        }
+        if let Some(failure) = &self.failure {
+            return failure.severity.state();
+        }
+        let expired = |t: Timeout| self.expiry(t, auto_ms).is_some_and(|at| now >= at);
+        if expired(self.err_timeout) {
+            State::Error
+        } else if expired(self.warn_timeout) {
+            State::Warning
+        } else if self.last_beat.is_none() {
+            State::New
+        } else {
+            State::Ok
+        }
+    }
+
+    /// The next moment after `now` at which the state changes by itself,
+    /// AUTO standing for `auto_ms`.
+    pub fn next_deadline(&self, auto_ms: Option<u64>, now: Millis) -> Option<Millis> {
+        if self.muted_since.is_some() || self.failure.is_some() {
+            return None;
+        }
+        let err = self.expiry(self.err_timeout, auto_ms);
+        if err.is_some_and(|at| at <= now) {
+            return None;
+        }
+        let warn = self
+            .expiry(self.warn_timeout, auto_ms)
+            .filter(|&at| at > now);
+        match (warn, err) {
+            (Some(w), Some(e)) => Some(w.min(e)),
+            (w, e) => w.or(e),
+        }
+    }
 }
 
 /// A service as the engine holds it: the record readers see, and what only
@@ -246,56 +300,15 @@ impl Service {
         }
     }
 
-    /// The moment this timeout puts the service in its state, if ever.
-    /// `Some(Millis::MIN)` for a timeout of 0 ("always").
-    fn expiry(&self, timeout: Timeout) -> Option<Millis> {
-        let base = self.record.last_beat.unwrap_or(self.record.created);
-        match timeout {
-            Timeout::Never => None,
-            Timeout::Always => Some(Millis::MIN),
-            Timeout::After(ms) => Some(base.saturating_add_unsigned(ms)),
-            Timeout::Auto => self.auto_ms.map(|ms| base.saturating_add_unsigned(ms)),
-        }
-    }
-
-    /// The state at time `now`: muted, then an explicit failure, then an
-    /// expired error timeout, then an expired warning timeout; otherwise
-    /// `new` until the first beat and `ok` after it.
+    /// The state at time `now` (see [`ServiceRecord::state_at`]).
     pub fn state_at(&self, now: Millis) -> State {
-        let record = &self.record;
-        if record.muted_since.is_some() {
-            return State::Muted;
-        }
-        if let Some(failure) = &record.failure {
-            return failure.severity.state();
-        }
-        let expired = |t: Timeout| self.expiry(t).is_some_and(|at| now >= at);
-        if expired(record.err_timeout) {
-            State::Error
-        } else if expired(record.warn_timeout) {
-            State::Warning
-        } else if record.last_beat.is_none() {
-            State::New
-        } else {
-            State::Ok
-        }
+        self.record.state_at(self.auto_ms, now)
     }
 
-    /// The next moment after `now` at which the state changes by itself.
+    /// When the state next changes by itself (see
+    /// [`ServiceRecord::next_deadline`]).
     pub fn next_deadline(&self, now: Millis) -> Option<Millis> {
-        let record = &self.record;
-        if record.muted_since.is_some() || record.failure.is_some() {
-            return None;
-        }
-        let err = self.expiry(record.err_timeout);
-        if err.is_some_and(|at| at <= now) {
-            return None;
-        }
-        let warn = self.expiry(record.warn_timeout).filter(|&at| at > now);
-        match (warn, err) {
-            (Some(w), Some(e)) => Some(w.min(e)),
-            (w, e) => w.or(e),
-        }
+        self.record.next_deadline(self.auto_ms, now)
     }
 }
 

@@ -1,12 +1,13 @@
 //! The short way for the commonest request: a plain beat.
 //!
 //! `POST {base}/api/services/{name}` with neither a query nor a body, of a
-//! service readers see `ok`, from a client allowed to write, is queued and
-//! answered at once: it skips the router, its middleware and the wait for
-//! the actor's round, which together cost more than hyper itself. Such a
-//! beat cannot be refused (the service exists) and needs no save before
-//! its answer (it changes no state: a beat of an `ok` service leaves it
-//! `ok`). Reads still see it: they wait for it through
+//! service readers see `ok` and not about to go late, from a client
+//! allowed to write, is queued and answered at once: it skips the router,
+//! its middleware and the wait for the actor's round, which together cost
+//! more than hyper itself. Such a beat cannot be refused (the service
+//! exists) and needs no save before its answer: it changes no state (a
+//! beat of an `ok` service leaves it `ok`, and its next deadline is more
+//! than [`CLEAR_AHEAD`] away, far longer than a beat waits in the queue). Reads still see it: they wait for it through
 //! [`EngineHandle::fresh_snapshot`](crate::actor::EngineHandle::fresh_snapshot).
 //! Everything else, and a plain beat that finds the queue full, takes the
 //! router's way.
@@ -21,13 +22,18 @@ use axum::response::Response;
 use futures_util::future::Either;
 use hyper::body::Incoming;
 use hyper_util::service::{TowerToHyperService, TowerToHyperServiceFuture};
-use lovebeat_core::State;
+use lovebeat_core::{Millis, State};
 
 use super::services::{EMPTY, check_name};
 use super::{AppState, guard, json};
+use crate::actor::now_ms;
 use crate::batch::{Batch, Op};
 use crate::internal_events::LinesAccepted;
 use crate::metrics::Protocol;
+
+/// How far off a service's next deadline must be for its plain beat to be
+/// answered once queued, in ms.
+const CLEAR_AHEAD: Millis = 1000;
 
 /// What serves each HTTP request: plain beats here, the rest by the router.
 #[derive(Clone)]
@@ -85,12 +91,16 @@ fn plain_beat<'r, B>(state: &AppState, request: &'r Request<B>) -> Option<&'r st
         && headers
             .get(header::CONTENT_LENGTH)
             .is_none_or(|length| length == "0");
-    let is_ok = || {
+    let stays_ok = || {
         let snapshot = state.engine.glance();
+        let now = now_ms();
+        let clear = |at: Millis| at > now.saturating_add(CLEAR_AHEAD);
         let service = snapshot.services.get(name);
-        service.is_some_and(|s| s.record.state == State::Ok)
+        service
+            .is_some_and(|s| s.record.state == State::Ok && s.next_deadline(now).is_none_or(clear))
     };
-    let plain = bodiless && check_name(name).is_ok() && guard::may_write(state, headers) && is_ok();
+    let plain =
+        bodiless && check_name(name).is_ok() && guard::may_write(state, headers) && stays_ok();
     plain.then_some(name)
 }
 
@@ -106,12 +116,18 @@ mod tests {
     use tokio_util::sync::CancellationToken;
     use tower::ServiceExt;
 
-    /// A state whose engine has `ok` (beaten once) and `late` (in error),
-    /// its actor spawned but not yet run (the tests run on one thread).
+    /// A state whose engine has `ok` (beaten once, no timeouts), `hourly`
+    /// (beaten, due in an hour), `soon` (beaten, due in half a second) and
+    /// `late` (in error), its actor spawned but not yet run (the tests run
+    /// on one thread).
     fn state(base_path: &str, tokens: Tokens) -> (AppState, CancellationToken) {
         let now = now_ms();
         let mut engine = Engine::new(EngineConfig::default(), now);
         engine.beat(now, "ok");
+        for (name, ms) in [("hourly", 3_600_000), ("soon", 500)] {
+            engine.set_timeout(now, name, TimeoutKind::Err, Timeout::After(ms));
+            engine.beat(now, name);
+        }
         engine.set_timeout(now, "late", TimeoutKind::Err, Timeout::Always);
         let alerter = lovebeat_alert::Alerter::disabled();
         let (actor, handle) = Actor::new(engine, 16, Arc::default(), alerter);
@@ -161,6 +177,7 @@ mod tests {
         let not_plain = [
             post("/api/services/new").body(Body::empty()),
             post("/api/services/late").body(Body::empty()),
+            post("/api/services/soon").body(Body::empty()),
             post("/api/services/ok?timeout=5").body(Body::empty()),
             post("/api/services/ok")
                 .header(header::CONTENT_LENGTH, "9")
@@ -182,6 +199,8 @@ mod tests {
             .body(Body::empty())
             .unwrap();
         assert!(answer(&state, &plain).is_some());
+        let hourly = post("/api/services/hourly").body(Body::empty()).unwrap();
+        assert!(answer(&state, &hourly).is_some(), "due in an hour");
         stop.cancel();
     }
 
