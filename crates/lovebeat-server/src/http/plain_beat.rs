@@ -7,7 +7,8 @@
 //! more than hyper itself. Such a beat cannot be refused (the service
 //! exists) and needs no save before its answer: it changes no state (a
 //! beat of an `ok` service leaves it `ok`, and its next deadline is more
-//! than [`CLEAR_AHEAD`] away, far longer than a beat waits in the queue). Reads still see it: they wait for it through
+//! than [`CLEAR_AHEAD`] away, far longer than a beat waits in the queue).
+//! Reads still see it: they wait for it through
 //! [`EngineHandle::fresh_snapshot`](crate::actor::EngineHandle::fresh_snapshot).
 //! Everything else, and a plain beat that finds the queue full, takes the
 //! router's way.
