@@ -14,7 +14,7 @@
 //! # Layout
 //! * [`alert`]: the alert, its targets and kinds.
 //! * [`rules`]: which changes alert which targets.
-//! * [`format`]: the §4.5 messages.
+//! * [`format`](mod@format): the §4.5 messages.
 //! * [`backend`]: the [`Backend`] trait; mail, webhook, Slack, script.
 //! * [`outbox`]: the [`Outbox`] trait, [`MemoryOutbox`], [`Delivery`].
 //! * [`retry`]: backoff and give-up.

@@ -4,7 +4,7 @@
 //! Each tracked name keeps one [`State`] per clock hour (UTC), the worst it
 //! was in during that hour (`error` > `warning` > `muted` > `ok` > `new`),
 //! for at most [`HOURS`] hours: 24 bytes and a few words per name. A task
-//! ([`follow`]) feeds it from the engine's published changes, starting
+//! (`follow`) feeds it from the engine's published changes, starting
 //! from the current states of the snapshot. With a store, the server
 //! saves it at shutdown ([`StateHistory::to_bytes`], a compact binary form) and loads it at
 //! start, so a restart keeps the bars; the hours while lovebeat was down
@@ -291,7 +291,7 @@ impl StateHistory {
         }
     }
 
-    /// The saved form of every track: a [`SAVED_BINARY`] tag, the number
+    /// The saved form of every track: a `SAVED_BINARY` tag, the number
     /// of tracks (`u64`), then per track its kind (0 service, 1 view), its name (a `u32` length and
     /// UTF-8), `first_hour` (`i64`), the current state, the number of
     /// hours (`u8`) and one byte per hour (0: no data, else 1 + the

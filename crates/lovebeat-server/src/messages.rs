@@ -4,7 +4,7 @@
 //!
 //! Kept in memory and written through to the store's `messages` tree, so
 //! they outlive a restart. Resolved messages stay listed on the page for
-//! [`RESOLVED_SHOWN`] and are dropped from memory after [`RESOLVED_KEPT`].
+//! `RESOLVED_SHOWN` and are dropped from memory after `RESOLVED_KEPT`.
 //! Text is plain text: the page escapes it.
 
 use std::sync::Mutex;

@@ -8,7 +8,7 @@
 //! * `alerter`, every interval;
 //! * `save`, after a periodic flush, at most once per interval.
 //!
-//! Each peer has its own thread and a queue of [`QUEUE`] beats: posts to a
+//! Each peer has its own thread and a queue of `QUEUE` beats: posts to a
 //! peer are sequential with a 10 s timeout, a slow or dead peer never
 //! delays another, and a full queue drops the beat ("Failed to notify
 //! heartbeats!", as Go lovebeat said).

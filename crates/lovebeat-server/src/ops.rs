@@ -8,7 +8,7 @@
 //! task: it reads the snapshot per scrape.
 //!
 //! Periodic flushes (statsd's `db.save.*`, the peers' `save` beat) arrive
-//! through [`Metrics::subscribe_flushes`]: the store emits
+//! through [`Metrics::subscribe_flushes`](crate::metrics::Metrics::subscribe_flushes): the store emits
 //! [`StoreFlushed`](crate::internal_events::StoreFlushed) after each
 //! periodic save, which comes every `[database] interval` even when idle.
 

@@ -2,11 +2,11 @@
 //! ever waiting on the disk.
 //!
 //! The actor notes the names of changed services and views after each
-//! round ([`WriteBehind::note`]). Beats alone wait for the save interval;
+//! round (`WriteBehind::note`). Beats alone wait for the save interval;
 //! a new or removed service, a timeout or team change, a mute or unmute, and any
 //! view state change or removal make the save prompt (the same round). A
 //! save takes the current record of every noted name (or its absence, for
-//! a delete) and hands them to the [`Writer`] thread through a shared
+//! a delete) and hands them to the `Writer` thread through a shared
 //! pending map, where a newer record of a name replaces an older one not
 //! yet written: memory stays bounded by the number of services however
 //! slow the disk is. The writer applies one sled batch and flushes, then

@@ -2,7 +2,7 @@
 //! the whole store, in the Go lovebeat format, kept in one S3 object, so a
 //! lovebeat whose disk is gone starts again where it was.
 //!
-//! * **Upload**: the [`Uploader`] task, beside the actor (never on it, and
+//! * **Upload**: the `Uploader` task, beside the actor (never on it, and
 //!   never on the store's writer thread). Every `interval` it takes a
 //!   [`Store::snapshot`] (the state between two saves, so consistent) and,
 //!   when it differs from the last one uploaded, PUTs it whole; S3 replaces
