@@ -477,7 +477,7 @@ impl fmt::Display for ListenAddr {
 /// One thing wrong with the configuration, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// The file as given (or the origin passed to [`from_str`](crate::config::from_str)).
+    /// The file as given (or the origin a test passed to `from_str`).
     pub file: String,
     /// 1-based line in `file`, when the problem is in its text.
     pub line: Option<usize>,
