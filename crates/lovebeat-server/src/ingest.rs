@@ -295,6 +295,10 @@ async fn serve_connection(
         let Some((complete, closed)) = read_lines(&stream, &mut lines, handle)? else {
             continue;
         };
+        // `readable` + `try_read` spend none of tokio's cooperative budget:
+        // a sender that keeps the socket readable (a 1 GB line) would keep
+        // this task on its worker thread, and HTTP answers behind it wait.
+        tokio::task::coop::consume_budget().await;
         conn.last_heard.store(now_ms(), Relaxed);
         if let Some(text) = complete {
             let batch = parse(utf8(text), handle, Protocol::Tcp, limits.max_line);
