@@ -470,40 +470,13 @@ async fn sleep_until(at: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lovebeat_core::pattern::ViewTemplate;
-    use lovebeat_core::{EngineConfig, Event, ServiceRecord, State, Timeout, ViewRecord};
+    use lovebeat_core::{Event, State};
 
     /// An engine restored now, in which service `a` (in view `v`, which
     /// was ok) went late during the downtime.
     fn restored_late() -> Engine {
-        let config = EngineConfig {
-            views: vec![ViewTemplate::regex("v", "^a$").unwrap()],
-            ..EngineConfig::default()
-        };
         let now = now_ms();
-        let service = ServiceRecord {
-            name: "a".into(),
-            created: now - 60_000,
-            last_beat: Some(now - 60_000),
-            warn_timeout: Timeout::Never,
-            err_timeout: Timeout::After(10_000),
-            state: State::Ok,
-            muted_since: None,
-            last_state_change: 0,
-            history: lovebeat_core::Intervals::default(),
-            failure: None,
-            beats: 1,
-            auto_algorithm: None,
-            rhythm: None,
-            team: None,
-        };
-        let view = ViewRecord {
-            name: "v".into(),
-            state: State::Ok,
-            incident: 0,
-            last_state_change: 0,
-        };
-        Engine::restore(config, now, vec![service], vec![view])
+        crate::grace::restored(now - 60_000, now)
     }
 
     fn view_changes(published: &Published) -> Vec<(State, State)> {

@@ -81,43 +81,38 @@ impl Grace {
     }
 }
 
+/// An engine restored at `now` with service `a` (timeout 10 s, last beat
+/// at `beat`) in view `v`, which was ok: late at once when `now` is over
+/// 10 s after `beat`. For the tests here and the actor's.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) fn restored(beat: Millis, now: Millis) -> Engine {
     use lovebeat_core::pattern::ViewTemplate;
     use lovebeat_core::{EngineConfig, ServiceRecord, State, Timeout, ViewRecord};
 
-    /// An engine restored at `now` with service `a` (timeout 10 s, last
-    /// beat at 0) in view `v`, which was ok.
-    fn restored(now: Millis) -> Engine {
-        let config = EngineConfig {
-            views: vec![ViewTemplate::regex("v", "^a$").unwrap()],
-            ..EngineConfig::default()
-        };
-        let service = ServiceRecord {
-            name: "a".into(),
-            created: 0,
-            last_beat: Some(0),
-            warn_timeout: Timeout::Never,
-            err_timeout: Timeout::After(10_000),
-            state: State::Ok,
-            muted_since: None,
-            last_state_change: 0,
-            history: lovebeat_core::Intervals::default(),
-            failure: None,
-            beats: 1,
-            auto_algorithm: None,
-            rhythm: None,
-            team: None,
-        };
-        let view = ViewRecord {
-            name: "v".into(),
-            state: State::Ok,
-            incident: 1,
-            last_state_change: 0,
-        };
-        Engine::restore(config, now, vec![service], vec![view])
-    }
+    let config = EngineConfig {
+        views: vec![ViewTemplate::regex("v", "^a$").unwrap()],
+        ..EngineConfig::default()
+    };
+    let service = ServiceRecord {
+        last_beat: Some(beat),
+        err_timeout: Timeout::After(10_000),
+        state: State::Ok,
+        beats: 1,
+        ..ServiceRecord::new("a".into(), beat)
+    };
+    let view = ViewRecord {
+        name: "v".into(),
+        state: State::Ok,
+        incident: 1,
+        last_state_change: 0,
+    };
+    Engine::restore(config, now, vec![service], vec![view])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lovebeat_core::State;
 
     fn view_changes(events: &[Event]) -> Vec<(State, State, u64)> {
         events
@@ -131,7 +126,7 @@ mod tests {
 
     #[test]
     fn the_restore_s_view_changes_are_held() {
-        let mut engine = restored(60_000);
+        let mut engine = restored(0, 60_000);
         let mut events = engine.take_changes().events;
         assert_eq!(view_changes(&events), [(State::Ok, State::Error, 2)]);
         let mut grace = Grace::new(70_000);
@@ -146,7 +141,7 @@ mod tests {
 
     #[test]
     fn a_view_still_failing_at_the_end_is_announced_once() {
-        let mut engine = restored(60_000);
+        let mut engine = restored(0, 60_000);
         let mut grace = Grace::new(70_000);
         grace.hold(&mut engine.take_changes().events, true);
         let released = grace.release(&engine, 70_000);
@@ -155,7 +150,7 @@ mod tests {
 
     #[test]
     fn a_view_that_recovered_during_the_grace_is_not_announced() {
-        let mut engine = restored(60_000);
+        let mut engine = restored(0, 60_000);
         let mut grace = Grace::new(70_000);
         grace.hold(&mut engine.take_changes().events, true);
         engine.beat(65_000, "a");
@@ -167,7 +162,7 @@ mod tests {
 
     #[test]
     fn changes_of_views_not_held_pass() {
-        let mut engine = restored(5_000);
+        let mut engine = restored(0, 5_000);
         let mut grace = Grace::new(70_000);
         grace.hold(&mut engine.take_changes().events, true);
         engine.tick(10_000);
