@@ -311,7 +311,7 @@ impl Engine {
         let capacity = self.config.history;
         let algorithm = self.config.algorithm;
         let s = self.service_mut(id);
-        if s.beat(now, capacity) && uses_auto(s) {
+        if s.beat(now, capacity) && s.uses_auto() {
             s.recompute_auto(algorithm);
         }
         self.refresh(id, now);
@@ -338,7 +338,7 @@ impl Engine {
         s.set_timeout(kind, timeout);
         if timeout == Timeout::Auto {
             s.recompute_auto(algorithm);
-        } else if !uses_auto(s) {
+        } else if !s.uses_auto() {
             // Rebuilt from the history if AUTO comes back.
             s.rhythm = None;
         }
@@ -363,7 +363,7 @@ impl Engine {
             return;
         }
         s.edit().auto_algorithm = algorithm;
-        if uses_auto(s) {
+        if s.uses_auto() {
             s.recompute_auto(default);
         }
         self.refresh(id, now);
@@ -569,7 +569,7 @@ impl Engine {
                 .collect(),
             auto_timeout: s.auto_ms,
             auto_algorithm: s.record.auto_algorithm.unwrap_or(self.config.algorithm),
-            auto_reason: uses_auto(s).then(|| {
+            auto_reason: s.uses_auto().then(|| {
                 s.auto_reason(self.config.algorithm, self.config.utc_offset_min)
                     .into()
             }),
@@ -810,10 +810,6 @@ impl Engine {
         };
         self.events.push(Event::ViewStateChanged(change));
     }
-}
-
-fn uses_auto(s: &Service) -> bool {
-    s.uses_auto()
 }
 
 #[cfg(test)]

@@ -30,8 +30,9 @@ impl Intervals {
         varint(&mut bytes) as usize
     }
 
+    /// No intervals: no bytes (a count of 0 is never kept).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty() || self.0[0] == 0
+        self.0.is_empty()
     }
 
     /// The intervals, oldest first.

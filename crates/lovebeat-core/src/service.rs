@@ -132,7 +132,7 @@ impl ServiceRecord {
 /// A service as the engine holds it: the record readers see, and what only
 /// the engine needs.
 ///
-/// The record is shared with the readers' snapshot and the store's image;
+/// The record is shared with the readers' snapshot;
 /// [`Service::edit`] copies it first when someone else still holds it, so
 /// a published record never changes and an unpublished one is changed in
 /// place. A service is thus in memory once, plus the copies of the
