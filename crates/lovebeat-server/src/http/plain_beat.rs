@@ -25,7 +25,7 @@ use hyper::body::Incoming;
 use hyper_util::service::{TowerToHyperService, TowerToHyperServiceFuture};
 use lovebeat_core::{Millis, State};
 
-use super::services::{EMPTY, check_name};
+use super::services::EMPTY;
 use super::{AppState, guard, json};
 use crate::actor::now_ms;
 use crate::batch::{Batch, Op};
@@ -100,8 +100,8 @@ fn plain_beat<'r, B>(state: &AppState, request: &'r Request<B>) -> Option<&'r st
         service
             .is_some_and(|s| s.record.state == State::Ok && s.next_deadline(now).is_none_or(clear))
     };
-    let plain =
-        bodiless && check_name(name).is_ok() && guard::may_write(state, headers) && stays_ok();
+    // A name the snapshot holds is a valid one.
+    let plain = bodiless && guard::may_write(state, headers) && stays_ok();
     plain.then_some(name)
 }
 
@@ -142,10 +142,6 @@ mod tests {
         (state, stop)
     }
 
-    fn post(uri: &str) -> axum::http::request::Builder {
-        Request::post(uri)
-    }
-
     async fn beats_of(state: &AppState, name: &str) -> u64 {
         let request = Request::get(format!("/api/services/{name}"))
             .body(Body::empty())
@@ -159,7 +155,9 @@ mod tests {
     #[tokio::test]
     async fn a_plain_beat_is_answered_once_queued_and_a_read_after_it_sees_it() {
         let (state, stop) = state("", Tokens::default());
-        let request = post("/api/services/ok").body(Body::empty()).unwrap();
+        let request = Request::post("/api/services/ok")
+            .body(Body::empty())
+            .unwrap();
         let response = answer(&state, &request).expect("a plain beat of an ok service");
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
@@ -176,18 +174,18 @@ mod tests {
     async fn anything_but_a_plain_beat_of_an_ok_service_takes_the_router_s_way() {
         let (state, stop) = state("", Tokens::default());
         let not_plain = [
-            post("/api/services/new").body(Body::empty()),
-            post("/api/services/late").body(Body::empty()),
-            post("/api/services/soon").body(Body::empty()),
-            post("/api/services/ok?timeout=5").body(Body::empty()),
-            post("/api/services/ok")
+            Request::post("/api/services/new").body(Body::empty()),
+            Request::post("/api/services/late").body(Body::empty()),
+            Request::post("/api/services/soon").body(Body::empty()),
+            Request::post("/api/services/ok?timeout=5").body(Body::empty()),
+            Request::post("/api/services/ok")
                 .header(header::CONTENT_LENGTH, "9")
                 .body(Body::from("timeout=5")),
-            post("/api/services/ok")
+            Request::post("/api/services/ok")
                 .header(header::TRANSFER_ENCODING, "chunked")
                 .body(Body::empty()),
-            post("/api/services/ok/mute").body(Body::empty()),
-            post("/api/services/%6Fk").body(Body::empty()),
+            Request::post("/api/services/ok/mute").body(Body::empty()),
+            Request::post("/api/services/%6Fk").body(Body::empty()),
             Request::delete("/api/services/ok").body(Body::empty()),
             Request::get("/api/services/ok").body(Body::empty()),
         ];
@@ -195,12 +193,14 @@ mod tests {
             let request = request.unwrap();
             assert!(answer(&state, &request).is_none(), "{request:?}");
         }
-        let plain = post("/api/services/ok")
+        let plain = Request::post("/api/services/ok")
             .header(header::CONTENT_LENGTH, "0")
             .body(Body::empty())
             .unwrap();
         assert!(answer(&state, &plain).is_some());
-        let hourly = post("/api/services/hourly").body(Body::empty()).unwrap();
+        let hourly = Request::post("/api/services/hourly")
+            .body(Body::empty())
+            .unwrap();
         assert!(answer(&state, &hourly).is_some(), "due in an hour");
         stop.cancel();
     }
@@ -214,7 +214,7 @@ mod tests {
         };
         let (state, stop) = state("/lb", tokens);
         let with = |token: &str| {
-            post("/lb/api/services/ok")
+            Request::post("/lb/api/services/ok")
                 .header(header::AUTHORIZATION, format!("Bearer {token}"))
                 .body(Body::empty())
                 .unwrap()
@@ -222,9 +222,13 @@ mod tests {
         assert!(answer(&state, &with("w")).is_some());
         assert!(answer(&state, &with("r")).is_none(), "a read token");
         assert!(answer(&state, &with("x")).is_none(), "an unknown token");
-        let bare = post("/lb/api/services/ok").body(Body::empty()).unwrap();
+        let bare = Request::post("/lb/api/services/ok")
+            .body(Body::empty())
+            .unwrap();
         assert!(answer(&state, &bare).is_none(), "no token");
-        let outside = post("/api/services/ok").body(Body::empty()).unwrap();
+        let outside = Request::post("/api/services/ok")
+            .body(Body::empty())
+            .unwrap();
         assert!(answer(&state, &outside).is_none(), "outside the base path");
         stop.cancel();
     }
