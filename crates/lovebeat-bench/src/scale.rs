@@ -146,20 +146,13 @@ fn fill_store(path: &Path, n: usize, jitter_ms: u32) -> Result<()> {
         let services = chunk
             .iter()
             .map(|i| ServiceRecord {
-                name: Arc::from(format!("scale.service{i:07}")),
-                created: now - 6_000_000,
                 last_beat: Some(now - 1000),
-                warn_timeout: Timeout::Never,
                 err_timeout: Timeout::After(3_600_000),
                 state: State::Ok,
-                muted_since: None,
                 last_state_change: now - 6_000_000,
                 history: history.clone(),
-                failure: None,
                 beats: 101,
-                auto_algorithm: None,
-                rhythm: None,
-                team: None,
+                ..ServiceRecord::new(Arc::from(format!("scale.service{i:07}")), now - 6_000_000)
             })
             .collect();
         store.save(&Save {
