@@ -12,10 +12,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lovebeat_core::clock::now_ms;
 use lovebeat_core::{Engine, EngineConfig};
-use lovebeat_server::actor::Actor;
-use lovebeat_server::batch::{Batch, Op};
-use lovebeat_server::{Persistence, now_ms};
+use lovebeat_engine::{Actor, Batch, Op, Persistence};
 use lovebeat_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -88,7 +87,6 @@ async fn best(names: &[String], with_store: bool) -> f64 {
         let persistence = with_store.then(|| Persistence {
             store: Store::open(&dir.path().join("db")).unwrap(),
             interval: Duration::from_secs(1),
-            s3: None,
         });
         best = best.max(run(names, persistence).await);
     }

@@ -34,8 +34,8 @@ use std::time::Duration;
 use lovebeat_alert::MailTls;
 use lovebeat_core::auto::Algorithm;
 use lovebeat_core::pattern::ViewTemplate;
-use lovebeat_server::access::{Allow, Cidr};
-use lovebeat_server::http::StatusPageSettings;
+use lovebeat_http::StatusPageSettings;
+use lovebeat_ingest::{Allow, parse_network};
 use toml::Spanned;
 
 // The path keeps working when the fuzz crate includes this file by path.
@@ -1034,7 +1034,7 @@ fn limits_def(c: &mut Checker<'_>, raw: raw::Limits, d: Limits) -> Limits {
 
 /// `[udp] allow`, `[tcp] allow`: networks, each `ADDRESS[/PREFIX]`.
 fn allow(networks: Vec<String>) -> Result<Allow, String> {
-    let nets = networks.iter().map(|n| n.parse::<Cidr>());
+    let nets = networks.iter().map(|n| parse_network(n));
     nets.collect::<Result<Vec<_>, _>>().map(Allow)
 }
 
@@ -1361,7 +1361,7 @@ fn public_url(url: String) -> Result<String, String> {
 /// would need escaping (or `.`/`..` segments) is refused: the path ends up
 /// in links and in the page's `<base href>`.
 fn base_path(path: String) -> Result<String, String> {
-    lovebeat_server::http::normalize_path(&path).ok_or_else(|| {
+    lovebeat_http::normalize_path(&path).ok_or_else(|| {
         format!(
             "invalid path {path:?}: expected \"\" or a path like \"/monitoring/lovebeat\" \
              (letters, digits, - . _ ~ between slashes)"
@@ -2493,7 +2493,10 @@ mod tests {
             },
             udp: Listener {
                 listen: "127.0.0.1:9127".parse().unwrap(),
-                allow: Allow(vec!["10.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()]),
+                allow: Allow(vec![
+                    "10.0.0.0/8".parse().unwrap(),
+                    "::1/128".parse().unwrap(),
+                ]),
             },
             tcp: Listener {
                 listen: "[::1]:9128".parse().unwrap(),

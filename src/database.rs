@@ -22,7 +22,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use lovebeat_core::Millis;
-use lovebeat_server::s3::{S3Copy, S3Error, STARTUP_ATTEMPTS};
+use lovebeat_monitors::s3::{S3Copy, S3Error, STARTUP_ATTEMPTS};
 use lovebeat_store::golang::{GoReadError, read_go_database};
 use lovebeat_store::{Contents, GoImport, Store, StoreError, locate};
 

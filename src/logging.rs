@@ -1,7 +1,7 @@
 //! Process logging: tracing to stderr by default, or with `--syslog` to the
 //! local syslog socket ([`SYSLOG_SOCKET`]) as facility DAEMON with the tag
 //! `lovebeat`, as Go lovebeat did. `--debug` lowers the level to debug;
-//! `LOVEBEAT_LOG` (an `EnvFilter`, e.g. `lovebeat_server=trace`) overrides
+//! `LOVEBEAT_LOG` (an `EnvFilter`, e.g. `lovebeat_engine=trace`) overrides
 //! both.
 //!
 //! Syslog messages are RFC 3164 as the local daemons (rsyslog, journald,

@@ -18,21 +18,23 @@ use std::sync::Arc;
 
 use lovebeat_alert::{Alerter, RetryPolicy, adopt_announced_states};
 
+use lovebeat_core::clock::now_ms;
 use lovebeat_core::{Engine, EngineConfig};
-use lovebeat_server::access::Tokens;
-use lovebeat_server::eventlog::EventLogSettings;
-use lovebeat_server::history::{self, StateHistory};
-use lovebeat_server::http::{HttpAccess, HttpLimits};
-use lovebeat_server::messages::MessageBoard;
-use lovebeat_server::metrics::MetricsSettings;
-use lovebeat_server::notify::{PeerSettings, service_host};
-use lovebeat_server::ops::{Ops, OpsSettings};
-use lovebeat_server::outbox::StoreOutbox;
-use lovebeat_server::probe::{ProbeSettings, Probes, Target};
-use lovebeat_server::s3::{S3Copy, S3Settings};
-use lovebeat_server::statsd::StatsdSettings;
-use lovebeat_server::tokens::TokenBook;
-use lovebeat_server::{IngestSettings, Persistence, Server, Settings, now_ms};
+use lovebeat_daemon::{Server, Settings};
+use lovebeat_engine::Persistence;
+use lovebeat_engine::outbox::StoreOutbox;
+use lovebeat_http::Tokens;
+use lovebeat_http::{HttpAccess, HttpLimits};
+use lovebeat_monitors::history::{self, StateHistory};
+use lovebeat_monitors::messages::MessageBoard;
+use lovebeat_monitors::probes::{ProbeSettings, Probes, Target};
+use lovebeat_monitors::s3::{S3Copy, S3Settings};
+use lovebeat_monitors::signals::TokenBook;
+use lovebeat_ops::eventlog::EventLogSettings;
+use lovebeat_ops::notify::{PeerSettings, service_host};
+use lovebeat_ops::series::SeriesSettings;
+use lovebeat_ops::statsd::StatsdSettings;
+use lovebeat_ops::{Ops, OpsSettings};
 use lovebeat_store::Store;
 
 use crate::cli::{Cli, Command, ServicesCommand};
@@ -334,7 +336,7 @@ fn ops_settings(config: &Config) -> OpsSettings {
 }
 
 /// The client of the S3 copy the config asks for.
-fn s3_copy(remote: &config::RemoteS3) -> Result<S3Copy, lovebeat_server::s3::S3Error> {
+fn s3_copy(remote: &config::RemoteS3) -> Result<S3Copy, lovebeat_monitors::s3::S3Error> {
     S3Copy::new(&S3Settings {
         url: remote.url.clone(),
         region: remote.region.clone(),
@@ -410,14 +412,14 @@ async fn serve(config: Config) -> ExitCode {
         base_path: config.http.base_path.clone(),
         queue: config.limits.queue,
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        metrics: MetricsSettings {
+        series: SeriesSettings {
             max_services: config.prometheus.max_services,
         },
         persistence: Some(Persistence {
             store: opened.store,
             interval: config.database.interval,
-            s3,
         }),
+        s3,
         startup_grace: config.database.startup_grace,
         tokens: extras.tokens,
         messages: extras.messages,
@@ -450,7 +452,7 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let ops = match Ops::start(&server.engine, ops_settings(&config)) {
+    let ops = match Ops::start(&server.engine, &server.metrics, ops_settings(&config)) {
         Ok(ops) => ops,
         Err(e) => {
             eprintln!("lovebeat: {e}");
@@ -465,8 +467,8 @@ async fn serve(config: Config) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn ingest_settings(config: &Config) -> IngestSettings {
-    IngestSettings {
+fn ingest_settings(config: &Config) -> lovebeat_ingest::Settings {
+    lovebeat_ingest::Settings {
         line_length: config.limits.line_length,
         tcp_connections: config.limits.tcp_connections,
         tcp_idle_timeout: config.limits.tcp_idle_timeout,

@@ -7,9 +7,9 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lovebeat_http::StatusPageSettings;
+use lovebeat_monitors::probes::{CheckSpec, Target};
 use lovebeat_proto::is_valid_name;
-use lovebeat_server::http::StatusPageSettings;
-use lovebeat_server::probe::{CheckSpec, Target};
 use toml::Spanned;
 
 use super::{Checker, raw};

@@ -13,6 +13,9 @@ use std::sync::Arc;
 use lovebeat_core::ViewChange;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
+use lovebeat_core::clock::now_ms;
+
+use crate::AlertError;
 use crate::alert::{Alert, Kind, Target};
 use crate::backend::{self, Backend, DeliveryError, Shared};
 use crate::outbox::{Delivery, Outbox, blocking};
@@ -20,7 +23,6 @@ use crate::rules;
 use crate::settings::Settings;
 use crate::stats::{EntryStatus, Outcome, Stats};
 use crate::worker::{Clock, Context, Queued, Worker};
-use crate::{AlertError, now_ms};
 
 /// The handle the server holds: cheap to clone.
 #[derive(Clone)]

@@ -35,9 +35,6 @@ pub mod stats;
 mod worker;
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use lovebeat_core::Millis;
 
 pub use alert::{Alert, Kind, Target};
 pub use alerter::{Alerter, test_alert};
@@ -72,13 +69,6 @@ impl fmt::Display for AlertError {
 }
 
 impl std::error::Error for AlertError {}
-
-/// The wall clock in ms since the epoch.
-pub(crate) fn now_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
-}
 
 /// Installs rustls' ring provider unless the process has one (the binary
 /// installs it in `main`; this covers tests and other embedders).

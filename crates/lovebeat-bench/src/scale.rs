@@ -135,7 +135,7 @@ fn start_to_first_beat(binary: &Path, dir: &Path) -> Result<(Daemon, Duration)> 
 /// would have them.
 fn fill_store(path: &Path, n: usize, jitter_ms: u32) -> Result<()> {
     let store = Store::open(path).context("opening the scale store")?;
-    let now = lovebeat_server::now_ms();
+    let now = lovebeat_core::clock::now_ms();
     let history: Intervals = match jitter_ms {
         0 => (0..100).map(|i| 59_000 + (i * 37 % 2000)).collect(),
         j => (0..100u32)

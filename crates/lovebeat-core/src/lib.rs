@@ -15,8 +15,10 @@
 //!   interval); `names`: the engine's index from service name to slot.
 
 pub mod auto;
+pub mod clock;
 pub mod engine;
 mod intervals;
+pub mod json;
 mod names;
 pub mod pattern;
 mod service;

@@ -1,0 +1,194 @@
+//! What the active checks found: the last result and the recent ones of
+//! every check, for `/api/checks`, the status page and `/metrics`.
+//!
+//! Written by the check tasks after each run, read by HTTP handlers and
+//! scrapes; one short lock each.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::sync::Mutex;
+
+use lovebeat_core::Millis;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use serde::Serialize;
+
+use lovebeat_telemetry::names;
+
+/// Results kept per check.
+pub const RECENT: usize = 60;
+
+/// One run of one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunResult {
+    /// When the run ended, ms since the epoch.
+    pub at: Millis,
+    pub ok: bool,
+    /// How long the deciding attempt took, in ms.
+    pub latency_ms: u64,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One check as `/api/checks` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckStatus {
+    pub name: String,
+    /// `http`, `https` or `tcp`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The URL, or `host:port`.
+    pub target: String,
+    pub interval_seconds: u64,
+    pub runs: u64,
+    pub failures: u64,
+    pub last: Option<RunResult>,
+    /// The most recent results, oldest first.
+    pub recent: VecDeque<RunResult>,
+}
+
+/// Every check's status, by name.
+#[derive(Debug, Default)]
+pub struct CheckBoard {
+    checks: Mutex<BTreeMap<String, CheckStatus>>,
+}
+
+impl CheckBoard {
+    /// Lists a check before its first run.
+    pub fn add(&self, name: &str, kind: &'static str, target: String, interval_seconds: u64) {
+        let status = CheckStatus {
+            name: name.to_owned(),
+            kind,
+            target,
+            interval_seconds,
+            runs: 0,
+            failures: 0,
+            last: None,
+            recent: VecDeque::new(),
+        };
+        self.lock().insert(name.to_owned(), status);
+    }
+
+    /// Notes a run's result.
+    pub fn record(&self, name: &str, result: RunResult) {
+        let mut checks = self.lock();
+        let Some(status) = checks.get_mut(name) else {
+            return;
+        };
+        status.runs += 1;
+        status.failures += u64::from(!result.ok);
+        if status.recent.len() >= RECENT {
+            status.recent.pop_front();
+        }
+        status.recent.push_back(result.clone());
+        status.last = Some(result);
+    }
+
+    /// Every check, in name order.
+    pub fn list(&self) -> Vec<CheckStatus> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// One check.
+    pub fn get(&self, name: &str) -> Option<CheckStatus> {
+        self.lock().get(name).cloned()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, CheckStatus>> {
+        self.checks
+            .lock()
+            .expect("no panics while holding the lock")
+    }
+}
+
+/// `/metrics` of the checks: up, latency and runs by result.
+#[derive(Debug)]
+pub struct CheckMetrics(pub std::sync::Arc<CheckBoard>);
+
+impl Collector for CheckMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let checks = self.0.list();
+        if checks.is_empty() {
+            return Ok(());
+        }
+        let ran = || {
+            checks
+                .iter()
+                .filter_map(|c| c.last.as_ref().map(|l| (c, l)))
+        };
+        let mut m = encoder.encode_descriptor(
+            names::CHECK_UP,
+            "1 if the check's last run passed, 0 if it failed.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (c, last) in ran() {
+            let g = ConstGauge::new(i64::from(last.ok));
+            g.encode(m.encode_family(&[("check", c.name.as_str())])?)?;
+        }
+        let mut m = encoder.encode_descriptor(
+            names::CHECK_LATENCY,
+            "How long the check's last run took, in seconds.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (c, last) in ran() {
+            let g = ConstGauge::new(last.latency_ms as f64 / 1000.0);
+            g.encode(m.encode_family(&[("check", c.name.as_str())])?)?;
+        }
+        let mut m = encoder.encode_descriptor(
+            names::CHECK_RUNS,
+            "Runs of each check, by result.",
+            None,
+            MetricType::Counter,
+        )?;
+        for c in &checks {
+            for (result, n) in [("pass", c.runs - c.failures), ("fail", c.failures)] {
+                let labels = [("check", c.name.as_str()), ("result", result)];
+                ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(at: Millis, ok: bool) -> RunResult {
+        RunResult {
+            at,
+            ok,
+            latency_ms: 12,
+            attempts: 1,
+            reason: (!ok).then(|| "refused".to_owned()),
+        }
+    }
+
+    #[test]
+    fn runs_are_counted_and_the_recent_ones_kept() {
+        let board = CheckBoard::default();
+        board.add("web", "http", "http://x/".into(), 10);
+        for i in 0..(RECENT as i64 + 5) {
+            board.record("web", result(i, i % 2 == 0));
+        }
+        let s = board.get("web").unwrap();
+        assert_eq!(s.runs, RECENT as u64 + 5);
+        assert_eq!(s.failures, (RECENT as u64 + 5) / 2);
+        assert_eq!(s.recent.len(), RECENT);
+        assert_eq!(s.last.unwrap().at, RECENT as i64 + 4);
+        board.record("unknown", result(0, true));
+        assert!(board.get("unknown").is_none());
+    }
+}

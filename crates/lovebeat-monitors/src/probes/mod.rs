@@ -1,0 +1,436 @@
+//! Active checks (`[[checks]]`): lovebeat asks HTTP, HTTPS and TCP
+//! endpoints itself, as the Heartbeat and checkup seeds do.
+//!
+//! Each check runs every `interval` in its own task; at most
+//! `concurrency` runs are in flight at once (a semaphore). A run makes up
+//! to `attempts` attempts and passes at the first one that passes, so a
+//! single blip is smoothed out; it fails only when every attempt failed.
+//! A passing run is a beat of the service named like the check, a failing
+//! run a failure report (`fail`) with the reason, so the service is
+//! `error` from the first failing run until the next passing one. At
+//! start each service gets an error timeout of a few intervals, so a check
+//! that stops running shows too. Results and latencies go to the
+//! [`CheckBoard`] (`/api/checks`, the status page, `/metrics`).
+//!
+//! HTTPS goes through rustls (reqwest built without a provider of its own;
+//! `main` installs ring's). A check may name its own CA certificates
+//! (`ca_file`), which then are the only roots it trusts.
+//!
+//! # Layout
+//! * this module: [`CheckSpec`], [`Probes`] and the run loop.
+//! * [`board`]: the results.
+
+pub mod board;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lovebeat_core::{Severity, Timeout, TimeoutKind};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+pub use board::{CheckBoard, CheckMetrics, CheckStatus, RunResult};
+
+use lovebeat_core::clock::now_ms;
+use lovebeat_engine::{Batch, EngineHandle, Op};
+
+/// Most of a response body read to look for `expect_body`.
+const MAX_BODY: usize = 1 << 20;
+
+/// What to ask, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// GET the URL (http or https).
+    Http {
+        url: String,
+        /// The status that passes; any 2xx when None.
+        expect_status: Option<u16>,
+        /// Text the body must contain.
+        expect_body: Option<String>,
+        /// PEM certificates to trust instead of the system's roots.
+        ca_pem: Option<Vec<u8>>,
+    },
+    /// Open a TCP connection.
+    Tcp { host: String, port: u16 },
+}
+
+/// One `[[checks]]` entry, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSpec {
+    /// The service the results go to.
+    pub name: String,
+    /// `http`, `https` or `tcp`, as configured.
+    pub kind: &'static str,
+    pub target: Target,
+    /// Per attempt.
+    pub timeout: Duration,
+    pub interval: Duration,
+    /// At least 1.
+    pub attempts: u32,
+}
+
+impl CheckSpec {
+    /// The URL, or `host:port`.
+    pub fn target_text(&self) -> String {
+        match &self.target {
+            Target::Http { url, .. } => url.clone(),
+            Target::Tcp { host, port } => format!("{host}:{port}"),
+        }
+    }
+
+    /// The error timeout the check's service gets: three intervals plus
+    /// the longest a run can take.
+    pub fn service_timeout(&self) -> Duration {
+        self.interval * 3 + self.timeout * self.attempts
+    }
+}
+
+/// `[[checks]]` and `[probes]`.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeSettings {
+    pub checks: Vec<CheckSpec>,
+    /// Runs in flight at once, at least 1.
+    pub concurrency: usize,
+    /// Sent as the User-Agent.
+    pub user_agent: String,
+}
+
+/// A check that could not be set up.
+#[derive(Debug)]
+pub struct ProbeError {
+    pub check: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "check {:?}: {}", self.check, self.reason)
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
+/// The checks, ready to run: one HTTP client each.
+#[derive(Debug)]
+pub struct Probes {
+    checks: Vec<(CheckSpec, Option<reqwest::Client>)>,
+    concurrency: usize,
+    pub board: Arc<CheckBoard>,
+}
+
+impl Probes {
+    /// Builds each check's client (its TLS roots, its timeouts).
+    pub fn new(settings: ProbeSettings) -> Result<Probes, ProbeError> {
+        let board = Arc::new(CheckBoard::default());
+        let mut checks = Vec::with_capacity(settings.checks.len());
+        for spec in settings.checks {
+            let client = match &spec.target {
+                Target::Http { ca_pem, .. } => Some(
+                    http_client(&spec, ca_pem.as_deref(), &settings.user_agent).map_err(
+                        |reason| ProbeError {
+                            check: spec.name.clone(),
+                            reason,
+                        },
+                    )?,
+                ),
+                Target::Tcp { .. } => None,
+            };
+            let interval = spec.interval.as_secs();
+            board.add(&spec.name, spec.kind, spec.target_text(), interval);
+            checks.push((spec, client));
+        }
+        Ok(Probes {
+            checks,
+            concurrency: settings.concurrency.max(1),
+            board,
+        })
+    }
+
+    /// No checks at all.
+    pub fn none() -> Probes {
+        Probes {
+            checks: Vec::new(),
+            concurrency: 1,
+            board: Arc::default(),
+        }
+    }
+
+    /// Starts every check; they stop at `stop`.
+    pub fn start(self, engine: &EngineHandle, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        (self.checks.into_iter())
+            .map(|(spec, client)| {
+                let runner = Runner {
+                    spec,
+                    client,
+                    engine: engine.clone(),
+                    board: self.board.clone(),
+                    permits: permits.clone(),
+                };
+                tokio::spawn(runner.run(stop.clone()))
+            })
+            .collect()
+    }
+}
+
+fn http_client(
+    spec: &CheckSpec,
+    ca_pem: Option<&[u8]>,
+    user_agent: &str,
+) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(spec.timeout)
+        .connect_timeout(spec.timeout)
+        .user_agent(user_agent)
+        .pool_max_idle_per_host(0);
+    if let Some(pem) = ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| format!("ca_file: {}", chain(&e)))?;
+        if certs.is_empty() {
+            return Err("ca_file holds no PEM certificate".to_owned());
+        }
+        builder = builder.tls_certs_only(certs);
+    }
+    builder.build().map_err(|e| chain(&e))
+}
+
+/// One check's task.
+struct Runner {
+    spec: CheckSpec,
+    client: Option<reqwest::Client>,
+    engine: EngineHandle,
+    board: Arc<CheckBoard>,
+    permits: Arc<Semaphore>,
+}
+
+impl Runner {
+    async fn run(self, stop: CancellationToken) {
+        let mut setup = Batch::new();
+        let timeout = Timeout::After(self.spec.service_timeout().as_millis() as u64);
+        setup.push(&self.spec.name, Op::SetTimeout(TimeoutKind::Err, timeout));
+        if self.engine.send(setup).await.is_err() {
+            return;
+        }
+        let mut ticker = tokio::time::interval(self.spec.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = stop.cancelled() => return,
+            }
+            let result = tokio::select! {
+                r = self.run_once() => r,
+                () = stop.cancelled() => return,
+            };
+            if !self.report(result).await {
+                return;
+            }
+        }
+    }
+
+    /// One run: attempts until one passes, under a permit.
+    async fn run_once(&self) -> RunResult {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let started = Instant::now();
+            let outcome = self.attempt().await;
+            let latency_ms = started.elapsed().as_millis() as u64;
+            if outcome.is_ok() || attempts >= self.spec.attempts {
+                return RunResult {
+                    at: now_ms(),
+                    ok: outcome.is_ok(),
+                    latency_ms,
+                    attempts,
+                    reason: outcome.err(),
+                };
+            }
+        }
+    }
+
+    async fn attempt(&self) -> Result<(), String> {
+        match (&self.spec.target, &self.client) {
+            (Target::Tcp { host, port }, _) => tcp_attempt(host, *port, self.spec.timeout).await,
+            (
+                Target::Http {
+                    url,
+                    expect_status,
+                    expect_body,
+                    ..
+                },
+                Some(client),
+            ) => http_attempt(client, url, *expect_status, expect_body.as_deref()).await,
+            (Target::Http { .. }, None) => Err("no HTTP client".to_owned()),
+        }
+    }
+
+    /// Notes the result and hands it to the engine; false once it is gone.
+    async fn report(&self, result: RunResult) -> bool {
+        let mut batch = Batch::new();
+        match &result.reason {
+            None => batch.push(&self.spec.name, Op::Beat),
+            Some(reason) => {
+                let message = failure_message(&self.spec, &result, reason);
+                batch.push_fail(&self.spec.name, Severity::Error, &message);
+            }
+        }
+        if !result.ok {
+            tracing::debug!(check = %self.spec.name, reason = ?result.reason, "check failed");
+        }
+        self.board.record(&self.spec.name, result);
+        self.engine.send(batch).await.is_ok()
+    }
+}
+
+/// The failure message a failed run leaves on its service.
+fn failure_message(spec: &CheckSpec, result: &RunResult, reason: &str) -> String {
+    let tries = match result.attempts {
+        1 => String::new(),
+        n => format!(" ({n} attempts)"),
+    };
+    format!(
+        "{} check of {} failed{tries}: {reason}",
+        spec.kind,
+        spec.target_text()
+    )
+}
+
+async fn tcp_attempt(host: &str, port: u16, timeout: Duration) -> Result<(), String> {
+    match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
+        Ok(Ok(_stream)) => Ok(()),
+        Ok(Err(e)) => Err(format!("connect: {e}")),
+        Err(_) => Err(format!("no connection within {}", seconds(timeout))),
+    }
+}
+
+async fn http_attempt(
+    client: &reqwest::Client,
+    url: &str,
+    expect_status: Option<u16>,
+    expect_body: Option<&str>,
+) -> Result<(), String> {
+    let mut response = client.get(url).send().await.map_err(|e| describe(&e))?;
+    let status = response.status();
+    let status_ok = match expect_status {
+        Some(code) => status.as_u16() == code,
+        None => status.is_success(),
+    };
+    if !status_ok {
+        let wanted = expect_status.map_or("2xx".to_owned(), |c| c.to_string());
+        return Err(format!("status {} (expected {wanted})", status.as_u16()));
+    }
+    let Some(wanted) = expect_body else {
+        return Ok(());
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
+        body.extend_from_slice(&chunk);
+        if body.len() >= MAX_BODY {
+            break;
+        }
+    }
+    if String::from_utf8_lossy(&body).contains(wanted) {
+        Ok(())
+    } else {
+        Err(format!("the body does not contain {wanted:?}"))
+    }
+}
+
+/// A reqwest error for people: timeouts said plainly, else the causes.
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        chain(e)
+    }
+}
+
+/// An error and its sources, `: `-separated, without repeats.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp_spec(port: u16) -> CheckSpec {
+        CheckSpec {
+            name: "db".into(),
+            kind: "tcp",
+            target: Target::Tcp {
+                host: "127.0.0.1".into(),
+                port,
+            },
+            timeout: Duration::from_secs(2),
+            interval: Duration::from_secs(10),
+            attempts: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tcp_attempt_passes_while_something_listens() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(
+            tcp_attempt("127.0.0.1", port, Duration::from_secs(2)).await,
+            Ok(())
+        );
+        drop(listener);
+        let err = tcp_attempt("127.0.0.1", port, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert!(err.starts_with("connect: "), "{err}");
+    }
+
+    #[test]
+    fn the_failure_message_names_the_check_and_the_attempts() {
+        let spec = tcp_spec(5432);
+        let result = RunResult {
+            at: 0,
+            ok: false,
+            latency_ms: 1,
+            attempts: 2,
+            reason: Some("connect: refused".into()),
+        };
+        assert_eq!(
+            failure_message(&spec, &result, "connect: refused"),
+            "tcp check of 127.0.0.1:5432 failed (2 attempts): connect: refused"
+        );
+    }
+
+    #[test]
+    fn the_service_timeout_covers_three_intervals_and_a_run() {
+        assert_eq!(tcp_spec(1).service_timeout(), Duration::from_secs(34));
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut spec = tcp_spec(1);
+        spec.timeout = Duration::from_secs(1);
+        assert!(http_client(&spec, Some(b"not pem"), "t").is_err());
+        assert!(http_client(&spec, None, "t").is_ok());
+    }
+}

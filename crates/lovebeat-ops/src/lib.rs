@@ -1,0 +1,157 @@
+//! Operating lovebeat: what lets other tools watch it. The model's series
+//! of `/metrics` ([`series`], [`alert_series`]), and the tasks started
+//! beside the daemon by [`Ops::start`].
+//!
+//! Each task follows the engine's published changes on its own
+//! subscription, so none can slow ingest or each other: the state log
+//! (§7.5, always), the event log (§7.4, `[eventlog] path`), statsd out
+//! (§7.3, `[metrics] server`) and the peer notifier (§7.2, `[[notify]]`).
+//! Statsd's `db.save.*` and the peers' `save` beat follow the store's
+//! periodic flushes through [`Flushes`], from the write-behind's status.
+//!
+//! State it owns: the event log's file and the peers' queues. It imports
+//! the engine's handle, the model, the alerter and the counters; nothing
+//! imports it but the daemon.
+//!
+//! # Layout
+//! * [`series`]: the snapshot's metrics, per scrape.
+//! * [`alert_series`]: the alerter's metrics, per scrape.
+//! * [`eventlog`]: every event as a JSON line (§7.4).
+//! * `statelog`: state changes as log lines (§7.5).
+//! * [`statsd`]: lovebeat's own numbers to a statsd server (§7.3).
+//! * [`notify`]: autobeats to `[[notify]]` peers (§7.2).
+
+pub mod alert_series;
+pub mod eventlog;
+pub mod notify;
+pub mod series;
+mod statelog;
+pub mod statsd;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use lovebeat_engine::{EngineHandle, Flushes};
+use lovebeat_telemetry::Metrics;
+
+use crate::eventlog::{EventLog, EventLogSettings};
+use crate::notify::{PeerSettings, Peers};
+use crate::statsd::StatsdSettings;
+
+/// How long [`Ops::shutdown`] waits for the tasks to write what is left.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// What to run; the binary builds it from the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct OpsSettings {
+    pub statsd: Option<StatsdSettings>,
+    pub eventlog: Option<EventLogSettings>,
+    /// No peers: no notifier.
+    pub peers: Option<PeerSettings>,
+}
+
+/// Why the operating tasks could not start.
+#[derive(Debug)]
+pub enum OpsError {
+    /// The event log could not be opened.
+    EventLog(std::path::PathBuf, std::io::Error),
+    /// A notifier thread could not be started.
+    Notifier(std::io::Error),
+}
+
+impl std::fmt::Display for OpsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpsError::EventLog(path, e) => {
+                write!(f, "cannot open the event log {}: {e}", path.display())
+            }
+            OpsError::Notifier(e) => write!(f, "cannot start the peer notifier: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for OpsError {}
+
+/// The running tasks.
+pub struct Ops {
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    reopen: Arc<Notify>,
+}
+
+impl Ops {
+    /// Starts every task `settings` asks for, following `engine`, counting
+    /// in `metrics`.
+    pub fn start(
+        engine: &EngineHandle,
+        metrics: &Arc<Metrics>,
+        settings: OpsSettings,
+    ) -> Result<Ops, OpsError> {
+        let stop = CancellationToken::new();
+        let reopen = Arc::new(Notify::new());
+        let mut tasks = vec![tokio::spawn(statelog::run(
+            metrics.clone(),
+            engine.subscribe(),
+            stop.clone(),
+        ))];
+        if let Some(eventlog) = settings.eventlog {
+            let path = eventlog.path.clone();
+            let log = EventLog::open(eventlog).map_err(|e| OpsError::EventLog(path, e))?;
+            tasks.push(tokio::spawn(eventlog::run(
+                log,
+                engine.subscribe(),
+                reopen.clone(),
+                metrics.clone(),
+                stop.clone(),
+            )));
+        }
+        if let Some(statsd) = settings.statsd {
+            tasks.push(tokio::spawn(statsd::run(
+                statsd,
+                engine.clone(),
+                metrics.clone(),
+                engine.subscribe(),
+                Flushes::new(engine.store_status()),
+                stop.clone(),
+            )));
+        }
+        if let Some(peers) = settings.peers.filter(|p| !p.urls.is_empty()) {
+            let interval = peers.interval;
+            let queues = Peers::start(&peers, metrics.clone()).map_err(OpsError::Notifier)?;
+            tasks.push(tokio::spawn(notify::run(
+                queues,
+                interval,
+                engine.clone(),
+                Flushes::new(engine.store_status()),
+                stop.clone(),
+            )));
+        }
+        Ok(Ops {
+            stop,
+            tasks,
+            reopen,
+        })
+    }
+
+    /// Reopens the event log (SIGHUP).
+    pub fn reopen_eventlog(&self) {
+        // Stores a permit if the task is busy writing: the ask is not lost.
+        self.reopen.notify_one();
+    }
+
+    /// Stops every task after it wrote what was published so far (call it
+    /// after the daemon's shutdown, so that is everything).
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        for task in self.tasks {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
+}
