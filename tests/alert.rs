@@ -404,7 +404,19 @@ fn warnings_alert_only_the_entries_that_want_them() {
     eventually("the sent counter", || {
         (metric(&d, "script", "sent") == 1.0).then_some(())
     });
-    assert!(runs(&errors).is_empty());
+    // The view fails (its service is already silent longer than the new
+    // error timeout): both entries alert. `ops` runs its script for that
+    // after anything it was given before (one queue per entry and kind),
+    // so the warning would show before the error.
+    d.send_udp("web.svc.err:1|g\n");
+    let env = eventually("the error alert of ops", || runs(&errors).pop());
+    assert!(env.contains("LOVEBEAT_STATE=ERROR"), "{env}");
+    assert_eq!(runs(&errors).len(), 1, "ops heard of the error only");
+    let noisy: Vec<String> = eventually("the error alert of noisy", || {
+        let all = runs(&all);
+        (all.len() == 2).then_some(all)
+    });
+    assert!(noisy[1].contains("LOVEBEAT_STATE=ERROR"), "{noisy:?}");
 }
 
 /// A config file for `test-alert` with entry `ops`.
