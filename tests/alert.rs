@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::util::receivers::{Answer, GarbageServer, HttpRecorder, SmtpServer};
+use crate::util::receivers::{Answer, GarbageServer, HttpRecorder, Mail, SmtpServer};
 use crate::util::{Daemon, eventually, run};
 
 /// A view `web` over `web.*` that alerts `[alerts.ops]`, and `extra`.
@@ -55,6 +55,43 @@ fn runs(script: &Path) -> Vec<String> {
 /// and error a second later.
 fn beat_then_go_late(d: &Daemon) {
     d.send_udp("web.svc.err:1|g\nweb.svc.beat:1|c\n");
+}
+
+/// What each mail announces, as `FROM -> TO` (`OK -> ERROR`).
+fn announced(mails: &[Mail]) -> Vec<String> {
+    let change = |body: &str| {
+        let (_, rest) = body.split_once("has changed from '")?;
+        let (from, rest) = rest.split_once("' to '")?;
+        let (to, _) = rest.split_once('\'')?;
+        Some(format!("{from} -> {to}"))
+    };
+    (mails.iter())
+        .map(|m| change(&m.body()).unwrap_or_else(|| panic!("not an alert mail: {}", m.data)))
+        .collect()
+}
+
+/// Makes the view recover (its service beats, with an error timeout that
+/// keeps it ok for the rest of the test) and waits for the mail that says
+/// so and for nothing to be pending; returns every mail `smtp` got.
+///
+/// An entry's mails go out one at a time in the order they were raised
+/// (one queue per entry and back-end kind), so once the recovery is in,
+/// every mail raised before it has gone out: the mails before it are all
+/// that this run had to send until then, and a duplicate among them would
+/// show.
+fn recover_and_wait_for_its_mail(d: &Daemon, smtp: &SmtpServer) -> Vec<Mail> {
+    d.send_udp("web.svc.err:600|g\nweb.svc.beat:1|c\n");
+    let mails = eventually("the recovery mail", || {
+        let mails = smtp.mails();
+        let recovered = announced(&mails).iter().any(|c| c == "ERROR -> OK");
+        recovered.then_some(mails)
+    });
+    // Out of the outbox too (a restart would send it again otherwise).
+    eventually("nothing pending", || {
+        let pending = d.get_json("/api/alerts/ops")["alert"]["pending"].as_u64();
+        (pending == Some(0)).then_some(())
+    });
+    mails
 }
 
 fn view_state(d: &Daemon) -> String {
@@ -367,7 +404,19 @@ fn warnings_alert_only_the_entries_that_want_them() {
     eventually("the sent counter", || {
         (metric(&d, "script", "sent") == 1.0).then_some(())
     });
-    assert!(runs(&errors).is_empty());
+    // The view fails (its service is already silent longer than the new
+    // error timeout): both entries alert. `ops` runs its script for that
+    // after anything it was given before (one queue per entry and kind),
+    // so the warning would show before the error.
+    d.send_udp("web.svc.err:1|g\n");
+    let env = eventually("the error alert of ops", || runs(&errors).pop());
+    assert!(env.contains("LOVEBEAT_STATE=ERROR"), "{env}");
+    assert_eq!(runs(&errors).len(), 1, "ops heard of the error only");
+    let noisy: Vec<String> = eventually("the error alert of noisy", || {
+        let all = runs(&all);
+        (all.len() == 2).then_some(all)
+    });
+    assert!(noisy[1].contains("LOVEBEAT_STATE=ERROR"), "{noisy:?}");
 }
 
 /// A config file for `test-alert` with entry `ops`.
@@ -511,16 +560,21 @@ fn mail_raised_before_a_restart_is_delivered_once_after_it() {
     let mail = &smtp.mails()[0];
     assert_eq!(mail.header("Subject").as_deref(), Some("[LOVEBEAT] web-1"));
     assert_eq!(d.get_json("/api/alerts/ops")["alert"]["pending"], 0);
-    // Longer than a retry (retry_max = 1 s): nothing is sent again.
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(smtp.mails().len(), 1, "delivered exactly once");
+    // Nothing is sent again: the recovery's mail comes right after it.
+    let mails = recover_and_wait_for_its_mail(&d, &smtp);
+    assert_eq!(
+        announced(&mails),
+        ["OK -> ERROR", "ERROR -> OK"],
+        "delivered exactly once"
+    );
+    assert_eq!(metric(&d, "mail", "sent"), 2.0);
 
     // And once delivered, it stays delivered across another restart.
     assert!(d.terminate().success());
     let d = Daemon::start_in(dir.path(), &toml, &[]);
     assert_eq!(d.get_json("/api/alerts/ops")["alert"]["pending"], 0);
     assert_eq!(metric(&d, "mail", "failed"), 0.0);
-    assert_eq!(smtp.mails().len(), 1);
+    assert_eq!(smtp.mails().len(), 2);
 }
 
 #[test]
@@ -535,8 +589,14 @@ fn an_alert_survives_a_crash_of_lovebeat() {
     eventually("the sent counter", || {
         (metric(&d, "mail", "sent") == 1.0).then_some(())
     });
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(smtp.mails().len(), 1, "delivered exactly once");
+    // Nothing is sent again: the recovery's mail comes right after it.
+    let mails = recover_and_wait_for_its_mail(&d, &smtp);
+    assert_eq!(
+        announced(&mails),
+        ["OK -> ERROR", "ERROR -> OK"],
+        "delivered exactly once"
+    );
+    assert_eq!(metric(&d, "mail", "sent"), 2.0);
 }
 
 /// The moment a crash can leave behind: the alert is in the outbox (it is
@@ -568,11 +628,15 @@ fn an_alert_whose_view_state_was_not_saved_before_a_crash_goes_out_once() {
         let pending = d.get_json("/api/alerts/ops")["alert"]["pending"].as_u64();
         (metric(&d, "mail", "sent") >= 1.0 && pending == Some(0)).then_some(())
     });
-    // Longer than a retry (retry_max = 1 s): nothing else is sent.
-    std::thread::sleep(Duration::from_millis(1500));
-    let mails = smtp.mails();
-    assert_eq!(mails.len(), 1, "delivered exactly once");
-    assert_eq!(metric(&d, "mail", "sent"), 1.0);
+    // The restart raised nothing: the restore's changes were raised
+    // before the recovery, and its mail comes right after the first.
+    let mails = recover_and_wait_for_its_mail(&d, &smtp);
+    assert_eq!(
+        announced(&mails),
+        ["OK -> ERROR", "ERROR -> OK"],
+        "delivered exactly once"
+    );
+    assert_eq!(metric(&d, "mail", "sent"), 2.0);
     assert_eq!(
         mails[0].header("Subject").as_deref(),
         Some("[LOVEBEAT] web-1")

@@ -489,10 +489,18 @@ mod tests {
         let stop = CancellationToken::new();
         tokio::spawn(serve_tcp(listener, ingest.clone(), stop.clone()));
         let mut client = TcpStream::connect(addr).await.unwrap();
-        tokio::io::AsyncWriteExt::write_all(&mut client, b"held.beat:1|c\n")
+        tokio::io::AsyncWriteExt::write_all(&mut client, b"BAD.beat:1|c\nheld.beat:1|c\n")
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The bad line counted: the read was parsed and its batch handed on
+        // in the same poll (no await between), while the queue is full.
+        for _ in 0..200 {
+            if handle.metrics().rejected(Reject::BadName) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(handle.metrics().rejected(Reject::BadName), 1, "read");
         assert!(!handle.snapshot().services.contains_key("held"), "waits");
         assert_eq!(ingest.metrics.dropped(Protocol::Tcp), 0);
         tokio::spawn(actor.run(stop.clone()));
