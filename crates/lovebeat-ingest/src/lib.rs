@@ -495,12 +495,12 @@ mod tests {
         // The bad line counted: the read was parsed and its batch handed on
         // in the same poll (no await between), while the queue is full.
         for _ in 0..200 {
-            if handle.metrics().rejected(Reject::BadName) == 1 {
+            if ingest.metrics.rejected(Reject::BadName) == 1 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(handle.metrics().rejected(Reject::BadName), 1, "read");
+        assert_eq!(ingest.metrics.rejected(Reject::BadName), 1, "read");
         assert!(!handle.snapshot().services.contains_key("held"), "waits");
         assert_eq!(ingest.metrics.dropped(Protocol::Tcp), 0);
         tokio::spawn(actor.run(stop.clone()));
