@@ -985,17 +985,25 @@ mod tests {
 
     /// A state with random slot maps and a 5-minute period.
     fn random_maps(seed: u64) -> Rhythm {
-        let mut rng = crate::auto::sim::Rng::new(seed);
+        // SplitMix64, as lovebeat-sim's `Rng` (the same maps as when the
+        // simulator lived in this crate).
+        let mut state = seed;
+        let mut next_u64 = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let z = (state ^ (state >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
         let mut r = Rhythm::new();
         for w in 0..WEEK_WORDS {
             // Runs of equal states, a quarter of them quiet or candidate.
-            let runs = rng.next_u64() & rng.next_u64();
-            r.week.lo[w] = rng.next_u64() ^ (runs << 1);
+            let runs = next_u64() & next_u64();
+            r.week.lo[w] = next_u64() ^ (runs << 1);
             r.week.hi[w] = runs & (runs >> 1);
         }
         for w in 0..r.day.lo.len() {
-            r.day.lo[w] = rng.next_u64();
-            r.day.hi[w] = rng.next_u64();
+            r.day.lo[w] = next_u64();
+            r.day.hi[w] = next_u64();
         }
         r.rebuild_quiet_map();
         r.period = 300_000.0;

@@ -6,8 +6,7 @@
 //!
 //! # Layout
 //! * [`types`]: time, timeouts, states.
-//! * [`auto`]: the AUTO timeout estimators (`median`, `adaptive`, `rhythm`),
-//!   and [`auto::sim`], which scores them on beat traces.
+//! * [`auto`]: the AUTO timeout estimators (`median`, `adaptive`, `rhythm`).
 //! * [`pattern`]: view membership (legacy regex views, 1.0 glob alarms).
 //! * [`engine`]: services and views, commands, deadlines, events.
 //! * `service`, `view`: one service / one view and their rules.
@@ -28,6 +27,6 @@ pub use engine::{
     ViewInfo,
 };
 pub use intervals::Intervals;
-pub use service::{Analysis, HISTORY_RESOLUTION_MS, ServiceRecord, analyze};
+pub use service::{Analysis, AutoService, HISTORY_RESOLUTION_MS, ServiceRecord, analyze};
 pub use types::{Failure, Millis, Severity, State, Timeout, TimeoutKind};
 pub use view::ViewRecord;
