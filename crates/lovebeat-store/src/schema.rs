@@ -2,8 +2,8 @@
 //! encoding and the migrations between formats (the binary service record
 //! itself is `record`'s).
 //!
-//! The crate documentation describes the schema for people; this module is
-//! the one place in code that knows it. [`check_format`] runs at every open.
+//! `docs/STORE.md` describes the schema for people; this module is the one
+//! place in code that knows it. [`check_format`] runs at every open.
 
 use lovebeat_core::{ServiceRecord, ViewRecord};
 use serde::Serialize;
