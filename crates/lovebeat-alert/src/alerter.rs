@@ -9,18 +9,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use lovebeat_core::ViewChange;
+use lovebeat_core::{Millis, ViewChange};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use crate::alert::{Alert, Kind, Target};
 use crate::backend::{self, Backend, DeliveryError, Shared};
+use crate::error::AlertError;
 use crate::outbox::{Delivery, Outbox, blocking};
 use crate::rules;
 use crate::settings::Settings;
 use crate::stats::{EntryStatus, Outcome, Stats};
 use crate::worker::{Clock, Context, Queued, Worker};
-use crate::{AlertError, now_ms};
 
 /// The handle the server holds: cheap to clone.
 #[derive(Clone)]
@@ -261,6 +262,13 @@ pub async fn test_alert(
         results.push((target, result));
     }
     Ok(results)
+}
+
+/// The wall clock in ms since the epoch.
+fn now_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 #[cfg(test)]
