@@ -27,6 +27,7 @@
 //!   the next start to read.
 //! * `replace`: writing such a file whole, through a temporary.
 //! * `error`: [`StoreError`].
+//! * `testing`: helpers for the unit tests.
 //!
 //! The on-disk format (format [`FORMAT_VERSION`]), its history and the
 //! rules for changing it: [docs/STORE.md](../../../docs/STORE.md).
@@ -42,6 +43,8 @@ mod record;
 mod replace;
 mod schema;
 mod store;
+#[cfg(test)]
+mod testing;
 mod witness;
 
 pub use error::StoreError;

@@ -281,7 +281,7 @@ mod tests {
         services.insert("backup.nightly", SERVICE_V1).unwrap();
         db.flush().unwrap();
         drop((services, db));
-        let store = crate::store::open_again(&path).unwrap();
+        let store = crate::testing::open_again(&path).unwrap();
         let version = (store.handles().unwrap().db.get(FORMAT_KEY))
             .unwrap()
             .unwrap();
