@@ -3,7 +3,8 @@
 //!
 //! Per service it keeps (about 1.6 KB, whatever the history length):
 //! * the last [`RING`] *effective* intervals (wall time minus learned quiet
-//!   time); their median is the period estimate P;
+//!   time); their mean without the lowest and highest eighth is the
+//!   period estimate P;
 //! * a long-memory histogram of `next interval / P`, the ratio a timeout
 //!   `x × P` has to cover. Its upper quantile, calibrated to [`TARGET`]
 //!   misses and extrapolated from its 90th and 99th percentiles while it
@@ -20,7 +21,7 @@
 //!
 //! Pure and time-free like the rest of the core: times are passed in. The
 //! engine (`service.rs`) feeds it each new interval and asks for the
-//! timeout; the simulator and `validate-auto` do the same.
+//! timeout; the simulator (`lovebeat-sim`) and `validate-auto` do the same.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;

@@ -4,6 +4,10 @@
 //! ([`Millis`] since the epoch), so every behaviour can be tested with a
 //! simulated clock. The server's actor owns the one [`Engine`].
 //!
+//! Of lovebeat's crates it may import only `lovebeat-proto` (today it
+//! imports none); the store, the alerter, the server and the simulator
+//! (`lovebeat-sim`) import it, never the reverse.
+//!
 //! # Layout
 //! * [`types`]: time, timeouts, states.
 //! * [`auto`]: the AUTO timeout estimators (`median`, `adaptive`, `rhythm`).
