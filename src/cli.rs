@@ -14,8 +14,9 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
-use lovebeat_core::auto::{Algorithm, sim};
+use lovebeat_core::auto::Algorithm;
 use lovebeat_core::{Engine, EngineConfig, Millis};
+use lovebeat_sim as sim;
 
 use crate::config::DEFAULT_CONFIG_DIR;
 
@@ -603,19 +604,11 @@ pub fn simulate(args: &SimulateArgs, mut out: impl Write) -> io::Result<()> {
                 format!("{}: {e}", path.display()),
             )
         })?;
-        families.push(sim::Family {
-            name: path.display().to_string(),
-            about: "a recorded trace; its period is its median interval".to_owned(),
-            traces: vec![sim::Trace::from_times(times)],
-        });
+        families.push(sim::Family::recorded(path.display().to_string(), times));
     }
     let results = sim::run(&families);
     if args.markdown {
-        write!(
-            out,
-            "{}",
-            sim::markdown(&results, args.seed, DETECTION_NOTES)
-        )
+        write!(out, "{}", sim::markdown(&results, args.seed))
     } else {
         write!(out, "{}", sim::text(&results))
     }
@@ -639,9 +632,6 @@ fn parse_trace(text: &str) -> Result<Vec<Millis>, String> {
     }
     Ok(times)
 }
-
-/// The hand-written part of docs/DETECTION.md, after the generated table.
-const DETECTION_NOTES: &str = include_str!("detection_notes.md");
 
 fn parse_interval(text: &str) -> Result<u32, String> {
     let value: i128 = text

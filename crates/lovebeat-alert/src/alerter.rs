@@ -11,13 +11,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use lovebeat_core::ViewChange;
+use lovebeat_core::clock::now_ms;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
-use lovebeat_core::clock::now_ms;
-
-use crate::AlertError;
 use crate::alert::{Alert, Kind, Target};
 use crate::backend::{self, Backend, DeliveryError, Shared};
+use crate::error::AlertError;
 use crate::outbox::{Delivery, Outbox, blocking};
 use crate::rules;
 use crate::settings::Settings;

@@ -22,10 +22,12 @@
 //! * `alerter`: [`Alerter`] and [`test_alert`].
 //! * [`stats`]: counters and per-entry status.
 //! * [`settings`]: what the configuration tells the alerter.
+//! * `error`: [`AlertError`].
 
 pub mod alert;
 mod alerter;
 pub mod backend;
+mod error;
 pub mod format;
 pub mod outbox;
 pub mod retry;
@@ -34,46 +36,11 @@ pub mod settings;
 pub mod stats;
 mod worker;
 
-use std::fmt;
-
 pub use alert::{Alert, Kind, Target};
 pub use alerter::{Alerter, test_alert};
 pub use backend::{Backend, DeliveryError};
+pub use error::AlertError;
 pub use outbox::{Delivery, MemoryOutbox, Outbox, OutboxError, adopt_announced_states};
 pub use retry::RetryPolicy;
 pub use settings::{Entry, MailSettings, MailTls, MailgunSettings, Settings};
 pub use stats::{EntryStatus, Outcome};
-
-/// Why the alerter could not start (or `test-alert` could not run).
-#[derive(Debug)]
-pub enum AlertError {
-    /// `test-alert` named no `[alerts.NAME]` entry.
-    UnknownEntry(String),
-    /// The SMTP settings cannot be used.
-    Mail(String),
-    /// The HTTP client cannot be built.
-    Http(reqwest::Error),
-    /// The outbox cannot be read.
-    Outbox(OutboxError),
-}
-
-impl fmt::Display for AlertError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AlertError::UnknownEntry(name) => write!(f, "there is no [alerts.{name}] table"),
-            AlertError::Mail(e) => write!(f, "mail: {e}"),
-            AlertError::Http(e) => write!(f, "http client: {e}"),
-            AlertError::Outbox(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for AlertError {}
-
-/// Installs rustls' ring provider unless the process has one (the binary
-/// installs it in `main`; this covers tests and other embedders).
-pub(crate) fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}

@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use lettre::message::Mailbox;
+
 use crate::retry::RetryPolicy;
 
 /// Everything the alerter runs on.
@@ -115,7 +117,20 @@ pub struct MailgunSettings {
 
 /// Whether `list` (comma-separated) is a list of mail addresses.
 pub fn check_mailboxes(list: &str) -> Result<(), String> {
-    crate::backend::mail::parse_mailboxes(list).map(|_| ())
+    parse_mailboxes(list).map(|_| ())
+}
+
+/// An entry's `mail` value: comma-separated addresses, each trimmed; none
+/// may be empty.
+pub(crate) fn parse_mailboxes(list: &str) -> Result<Vec<Mailbox>, String> {
+    list.split(',')
+        .map(|address| {
+            let address = address.trim();
+            address
+                .parse::<Mailbox>()
+                .map_err(|e| format!("{address:?}: {e}"))
+        })
+        .collect()
 }
 
 /// Whether a webhook header name and value can be sent.
@@ -133,6 +148,13 @@ mod tests {
             assert_eq!(tls.as_str().parse::<MailTls>(), Ok(tls));
         }
         assert!("ssl".parse::<MailTls>().is_err());
+    }
+
+    #[test]
+    fn recipients_are_trimmed() {
+        let boxes = parse_mailboxes(" a@x.com ,b@y.com").unwrap();
+        let addresses: Vec<String> = boxes.iter().map(|m| m.email.to_string()).collect();
+        assert_eq!(addresses, ["a@x.com", "b@y.com"]);
     }
 
     #[test]

@@ -8,9 +8,8 @@
 //! the history and needs the absolute time of each beat. The engine calls
 //! [`Algorithm::estimate`] (or the rhythm state) after every new interval;
 //! `median` and `adaptive` are pure arithmetic on fixed stack buffers.
-//! [`sim`] (`auto_sim.rs`) scores all of them on generated and recorded
-//! beat traces. Choosing the algorithm (config) and applying the deadline
-//! are not here.
+//! Choosing the algorithm (config) and applying the deadline are not here;
+//! scoring the estimators on beat traces is the `lovebeat-sim` crate's.
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,8 +18,6 @@ use serde::{Deserialize, Serialize};
 
 #[path = "auto_rhythm.rs"]
 mod rhythm;
-#[path = "auto_sim.rs"]
-pub mod sim;
 
 pub use rhythm::Rhythm;
 

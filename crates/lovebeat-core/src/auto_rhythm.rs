@@ -3,7 +3,8 @@
 //!
 //! Per service it keeps (about 1.6 KB, whatever the history length):
 //! * the last [`RING`] *effective* intervals (wall time minus learned quiet
-//!   time); their median is the period estimate P;
+//!   time); their mean without the lowest and highest eighth is the
+//!   period estimate P;
 //! * a long-memory histogram of `next interval / P`, the ratio a timeout
 //!   `x × P` has to cover. Its upper quantile, calibrated to [`TARGET`]
 //!   misses and extrapolated from its 90th and 99th percentiles while it
@@ -20,7 +21,7 @@
 //!
 //! Pure and time-free like the rest of the core: times are passed in. The
 //! engine (`service.rs`) feeds it each new interval and asks for the
-//! timeout; the simulator and `validate-auto` do the same.
+//! timeout; the simulator (`lovebeat-sim`) and `validate-auto` do the same.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -985,17 +986,25 @@ mod tests {
 
     /// A state with random slot maps and a 5-minute period.
     fn random_maps(seed: u64) -> Rhythm {
-        let mut rng = crate::auto::sim::Rng::new(seed);
+        // SplitMix64, as lovebeat-sim's `Rng` (the same maps as when the
+        // simulator lived in this crate).
+        let mut state = seed;
+        let mut next_u64 = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let z = (state ^ (state >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
         let mut r = Rhythm::new();
         for w in 0..WEEK_WORDS {
             // Runs of equal states, a quarter of them quiet or candidate.
-            let runs = rng.next_u64() & rng.next_u64();
-            r.week.lo[w] = rng.next_u64() ^ (runs << 1);
+            let runs = next_u64() & next_u64();
+            r.week.lo[w] = next_u64() ^ (runs << 1);
             r.week.hi[w] = runs & (runs >> 1);
         }
         for w in 0..r.day.lo.len() {
-            r.day.lo[w] = rng.next_u64();
-            r.day.hi[w] = rng.next_u64();
+            r.day.lo[w] = next_u64();
+            r.day.hi[w] = next_u64();
         }
         r.rebuild_quiet_map();
         r.period = 300_000.0;

@@ -4,10 +4,13 @@
 //! ([`Millis`] since the epoch), so every behaviour can be tested with a
 //! simulated clock. The server's actor owns the one [`Engine`].
 //!
+//! Of lovebeat's crates it may import only `lovebeat-proto` (today it
+//! imports none); the store, the alerter, the server and the simulator
+//! (`lovebeat-sim`) import it, never the reverse.
+//!
 //! # Layout
 //! * [`types`]: time, timeouts, states.
-//! * [`auto`]: the AUTO timeout estimators (`median`, `adaptive`, `rhythm`),
-//!   and [`auto::sim`], which scores them on beat traces.
+//! * [`auto`]: the AUTO timeout estimators (`median`, `adaptive`, `rhythm`).
 //! * [`pattern`]: view membership (legacy regex views, 1.0 glob alarms).
 //! * [`engine`]: services and views, commands, deadlines, events.
 //! * `service`, `view`: one service / one view and their rules.
@@ -30,6 +33,6 @@ pub use engine::{
     ViewInfo,
 };
 pub use intervals::Intervals;
-pub use service::{Analysis, HISTORY_RESOLUTION_MS, ServiceRecord, analyze};
+pub use service::{Analysis, AutoService, HISTORY_RESOLUTION_MS, ServiceRecord, analyze};
 pub use types::{Failure, Millis, Severity, State, Timeout, TimeoutKind};
 pub use view::ViewRecord;

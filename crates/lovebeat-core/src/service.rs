@@ -312,6 +312,40 @@ impl Service {
     }
 }
 
+/// A lone service with an AUTO error timeout, beaten through the engine's
+/// own code: how `lovebeat-sim` scores the estimators without an engine.
+/// The engine does not use it.
+#[derive(Debug)]
+pub struct AutoService {
+    service: Service,
+    algorithm: Algorithm,
+    capacity: usize,
+}
+
+impl AutoService {
+    /// A service created at `now` that estimates with `algorithm` over a
+    /// history of up to `capacity` intervals.
+    pub fn new(algorithm: Algorithm, capacity: usize, now: Millis) -> AutoService {
+        let mut service = Service::new("".into(), now);
+        service.edit().err_timeout = Timeout::Auto;
+        service.edit().auto_algorithm = Some(algorithm);
+        AutoService {
+            service,
+            algorithm,
+            capacity,
+        }
+    }
+
+    /// A beat at `now`; returns the AUTO timeout in ms from this beat on,
+    /// or None while the estimator sets no deadline.
+    pub fn beat(&mut self, now: Millis) -> Option<u64> {
+        if self.service.beat(now, self.capacity) {
+            self.service.recompute_auto(self.algorithm);
+        }
+        self.service.auto_ms
+    }
+}
+
 /// The spread of a service's beat intervals, for people (§2.3 of the Go
 /// reference): the 10th and 90th percentile in seconds. Never used for
 /// alerting.
@@ -419,6 +453,15 @@ mod tests {
             s.beat(i * 10_000 + i * i * 1000, 3);
         }
         assert_eq!(s.record.history.to_vec(), [15_000, 17_000, 19_000]);
+    }
+
+    #[test]
+    fn an_auto_service_estimates_after_each_beat_as_the_engine_does() {
+        let mut s = AutoService::new(Algorithm::Median, 5, 0);
+        let timeouts: Vec<Option<u64>> = (0..=6).map(|i| s.beat(i * 60_000)).collect();
+        assert_eq!(timeouts[..5], [None; 5]);
+        assert_eq!(timeouts[5..], [Some(90_000); 2]);
+        assert_eq!(s.beat(6 * 60_000 + 500), Some(90_000));
     }
 
     #[test]

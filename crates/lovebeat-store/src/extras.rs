@@ -173,7 +173,7 @@ mod tests {
         store.put_token(&token("a", "22")).unwrap();
         store.remove_token("b").unwrap();
         drop(store);
-        let store = crate::store::open_again(&path).unwrap();
+        let store = crate::testing::open_again(&path).unwrap();
         assert_eq!(store.tokens().unwrap(), vec![token("a", "22")]);
     }
 
@@ -195,7 +195,7 @@ mod tests {
             store.put_message(&record).unwrap();
         }
         drop(store);
-        let store = crate::store::open_again(&path).unwrap();
+        let store = crate::testing::open_again(&path).unwrap();
         let texts: Vec<String> = store
             .messages()
             .unwrap()

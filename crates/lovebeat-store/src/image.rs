@@ -191,7 +191,7 @@ impl Input {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::service;
+    use crate::testing::service;
 
     fn records() -> Vec<ServiceRecord> {
         vec![service("b", 2), service("a", 1), service("c", 3)]

@@ -115,11 +115,11 @@ mod tests {
     fn ids_keep_increasing_across_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let store = crate::store::open_again(&path).unwrap();
+        let store = crate::testing::open_again(&path).unwrap();
         let a = store.outbox_push(b"a").unwrap();
         store.outbox_remove(a).unwrap();
         drop(store);
-        let store = crate::store::open_again(&path).unwrap();
+        let store = crate::testing::open_again(&path).unwrap();
         let b = store.outbox_push(b"b").unwrap();
         assert!(b > a, "{b} > {a}");
     }
@@ -128,10 +128,10 @@ mod tests {
     fn entries_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let store = crate::store::open_again(&path).unwrap();
+        let store = crate::testing::open_again(&path).unwrap();
         let a = store.outbox_push(b"alert").unwrap();
         drop(store);
-        let store = crate::store::open_again(&path).unwrap();
+        let store = crate::testing::open_again(&path).unwrap();
         assert_eq!(
             store.outbox_entries().unwrap(),
             vec![(a, b"alert".to_vec())]

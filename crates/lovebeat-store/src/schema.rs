@@ -2,8 +2,8 @@
 //! encoding and the migrations between formats (the binary service record
 //! itself is `record`'s).
 //!
-//! The crate documentation describes the schema for people; this module is
-//! the one place in code that knows it. [`check_format`] runs at every open.
+//! `docs/STORE.md` describes the schema for people; this module is the one
+//! place in code that knows it. [`check_format`] runs at every open.
 
 use lovebeat_core::{ServiceRecord, ViewRecord};
 use serde::Serialize;
@@ -281,7 +281,7 @@ mod tests {
         services.insert("backup.nightly", SERVICE_V1).unwrap();
         db.flush().unwrap();
         drop((services, db));
-        let store = crate::store::open_again(&path).unwrap();
+        let store = crate::testing::open_again(&path).unwrap();
         let version = (store.handles().unwrap().db.get(FORMAT_KEY))
             .unwrap()
             .unwrap();

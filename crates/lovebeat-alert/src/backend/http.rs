@@ -9,21 +9,29 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderName, HeaderValue};
 
-use super::{Backend, BoxFuture, DeliveryError};
-use crate::AlertError;
+use super::delivery::{Backend, BoxFuture, DeliveryError};
 use crate::alert::Alert;
+use crate::error::AlertError;
 use crate::format;
 
 /// The client every HTTP back-end shares. Each request also runs under
 /// the worker's attempt timeout; this one bounds the connect alone.
 pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, AlertError> {
-    crate::ensure_crypto_provider();
+    ensure_crypto_provider();
     reqwest::Client::builder()
         .user_agent("Lovebeat")
         .connect_timeout(timeout)
         .timeout(timeout)
         .build()
         .map_err(AlertError::Http)
+}
+
+/// Installs rustls' ring provider unless the process has one (the binary
+/// installs it in `main`; this covers tests and other embedders).
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
 }
 
 /// A header the webhook can send, or why not.

@@ -13,11 +13,11 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use super::{Backend, BoxFuture, DeliveryError};
-use crate::AlertError;
+use super::delivery::{Backend, BoxFuture, DeliveryError};
 use crate::alert::Alert;
+use crate::error::AlertError;
 use crate::format;
-use crate::settings::{MailSettings, MailTls, MailgunSettings, Settings};
+use crate::settings::{MailSettings, MailTls, MailgunSettings, Settings, parse_mailboxes};
 
 type Smtp = AsyncSmtpTransport<Tokio1Executor>;
 
@@ -83,18 +83,6 @@ fn smtp(mail: &MailSettings, timeout: std::time::Duration) -> Result<Smtp, Alert
         builder = builder.credentials(Credentials::new(user.clone(), password));
     }
     Ok(builder.build())
-}
-
-/// Comma-separated addresses, each trimmed; none may be empty.
-pub(crate) fn parse_mailboxes(list: &str) -> Result<Vec<Mailbox>, String> {
-    list.split(',')
-        .map(|address| {
-            let address = address.trim();
-            address
-                .parse::<Mailbox>()
-                .map_err(|e| format!("{address:?}: {e}"))
-        })
-        .collect()
 }
 
 /// One entry's mail back-end.
@@ -172,13 +160,6 @@ mod tests {
     use lovebeat_core::State;
 
     use super::*;
-
-    #[test]
-    fn recipients_are_trimmed() {
-        let boxes = parse_mailboxes(" a@x.com ,b@y.com").unwrap();
-        let addresses: Vec<String> = boxes.iter().map(|m| m.email.to_string()).collect();
-        assert_eq!(addresses, ["a@x.com", "b@y.com"]);
-    }
 
     #[test]
     fn the_message_goes_to_all_recipients_at_once() {

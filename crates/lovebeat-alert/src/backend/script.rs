@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
-use super::{Backend, BoxFuture, DeliveryError};
+use super::delivery::{Backend, BoxFuture, DeliveryError};
 use crate::alert::Alert;
 use crate::format;
 

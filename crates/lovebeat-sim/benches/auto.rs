@@ -1,4 +1,5 @@
-//! Per-beat cost of the AUTO estimators (`cargo bench -p lovebeat-core`).
+//! Per-beat cost of the AUTO estimators (`cargo bench -p lovebeat-sim`),
+//! here for the simulator's traces; the estimators are lovebeat-core's.
 //!
 //! One iteration is what the engine does for one new interval: `rhythm`
 //! observes it and computes the next timeout; `median` and `adaptive`
@@ -8,8 +9,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use lovebeat_core::auto::{Algorithm, Rhythm, sim};
+use lovebeat_core::auto::{Algorithm, Rhythm};
 use lovebeat_core::{Engine, EngineConfig, Millis};
+use lovebeat_sim as sim;
 
 /// A warmed-up rhythm state and the beats to feed it next, in a loop.
 fn warmed(trace: &sim::Trace, warm: usize) -> (Rhythm, Vec<(u32, Millis)>) {
