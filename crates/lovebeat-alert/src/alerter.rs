@@ -23,7 +23,7 @@ use crate::settings::Settings;
 use crate::stats::{EntryStatus, Outcome, Stats};
 use crate::worker::{Clock, Context, Queued, Worker};
 
-/// The handle the server holds: cheap to clone.
+/// The handle the engine's actor holds: cheap to clone.
 #[derive(Clone)]
 pub struct Alerter {
     /// None: no alerts configured or a test server.

@@ -2,13 +2,13 @@
 //! a Slack message, a script run, and the entry's `on_ok` / `on_error`
 //! commands, delivered from an outbox with retries.
 //!
-//! The server's actor calls [`Alerter::raise`] with each view change; the
+//! The engine's actor calls [`Alerter::raise`] with each view change; the
 //! router picks the targets of each `[alerts.NAME]` entry the view lists
 //! ([`rules`]), writes one [`Delivery`] per target to the [`Outbox`] and
 //! queues it for that entry's worker of that kind. Workers deliver
 //! independently, retry with exponential backoff and give up after an
 //! age; counters and last errors are in [`Alerter::status`] and
-//! [`Alerter::count`]. The crate knows no store: the server implements
+//! [`Alerter::count`]. The crate knows no store: the engine implements
 //! [`Outbox`] for it.
 //!
 //! # Layout

@@ -1,7 +1,7 @@
 //! The engine: every service and view, and the rules that move their states.
 //!
 //! Pure and single-threaded: the caller passes the time into every call and
-//! owns the only `Engine` (the server's actor). Commands apply at once;
+//! owns the only `Engine` (the actor of `lovebeat-engine`). Commands apply at once;
 //! deadlines are kept in a timer queue, so [`Engine::tick`] touches only the
 //! services whose deadline passed and the caller can sleep until
 //! [`Engine::next_deadline`]. What changed is collected for

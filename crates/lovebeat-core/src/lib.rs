@@ -2,14 +2,18 @@
 //!
 //! Pure: no I/O, no threads, no clock. Time is a parameter of every call
 //! ([`Millis`] since the epoch), so every behaviour can be tested with a
-//! simulated clock. The server's actor owns the one [`Engine`].
+//! simulated clock. (The wall-clock reader the runtime crates share,
+//! [`clock::now_ms`], lives here too; no model code calls it.) The engine's actor (`lovebeat-engine`) owns the one
+//! [`Engine`].
 //!
 //! Of lovebeat's crates it may import only `lovebeat-proto` (today it
-//! imports none); the store, the alerter, the server and the simulator
-//! (`lovebeat-sim`) import it, never the reverse.
+//! imports none); the store, the alerter, the runtime crates and the
+//! simulator (`lovebeat-sim`) import it, never the reverse.
 //!
 //! # Layout
 //! * [`types`]: time, timeouts, states.
+//! * [`clock`]: the wall clock, for the runtime crates.
+//! * [`json`]: the JSON shape of services and views (API, websocket, logs).
 //! * [`auto`]: the AUTO timeout estimators (`median`, `adaptive`, `rhythm`).
 //! * [`pattern`]: view membership (legacy regex views, 1.0 glob alarms).
 //! * [`engine`]: services and views, commands, deadlines, events.

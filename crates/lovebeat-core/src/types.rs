@@ -1,6 +1,6 @@
 //! The small value types of the model: time, timeouts and states.
 //!
-//! These are what every other crate speaks: the server renders them as
+//! These are what every other crate speaks: the HTTP API renders them as
 //! JSON, the store persists them, the alerter names them in messages.
 
 use std::fmt;

@@ -3,8 +3,9 @@
 //! (false alarms, detection delay), and writes `docs/DETECTION.md`, which
 //! `lovebeat simulate --markdown` prints. A tool for people choosing and
 //! tuning estimators, on `lovebeat-core`'s own code. The daemon's runtime
-//! crates (proto, core, store, alert, server) must never import it: only
-//! the binary's `simulate` subcommand and benches do.
+//! crates (proto, core, store, alert, engine, ingest, http, monitors, ops,
+//! daemon) must never import it: only the binary's `simulate` subcommand
+//! and benches do.
 //!
 //! # Layout
 //! * `traces`: [`Rng`], [`Trace`], [`Family`] and the standard [`families`].

@@ -2,7 +2,7 @@
 //! small trees written through at once (every call flushes), read whole at
 //! startup.
 //!
-//! Callers: the server's token book (`POST /api/tokens/{name}`, `POST
+//! Callers: the monitors' token book (`POST /api/tokens/{name}`, `POST
 //! /signal`) and message board (`POST /api/messages`). Neither knows how
 //! a token is hashed or what a message says; they keep the records.
 
@@ -118,12 +118,12 @@ impl Store {
         Ok(stored.map(|bytes| bytes.to_vec()))
     }
 
-    /// Saves the status page's hourly history (the server's bytes) in
+    /// Saves the status page's hourly history (`lovebeat-monitors`' bytes) in
     /// the `status-history` file, through a temporary renamed over it.
     /// Not in the database: sled reads every large value written since
     /// its last snapshot when it opens, and this one is tens of bytes per
     /// service. Not synced either: it is only a picture of the past, and
-    /// the server's reader refuses one a crash cut short.
+    /// the monitors' reader refuses one a crash cut short.
     pub fn put_status_history(&self, bytes: &[u8]) -> Result<(), StoreError> {
         let path = self.path().join(STATUS_HISTORY_FILE);
         replace::replace(&path, |mut file| file.write_all(bytes)).map_err(|source| {

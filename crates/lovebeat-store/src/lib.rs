@@ -2,14 +2,14 @@
 //! database, plus reading and writing the Go lovebeat database format.
 //!
 //! The engine's memory is authoritative; this crate is where it is kept
-//! between runs. It knows nothing of timing: the server's write-behind
+//! between runs. It knows nothing of timing: the engine's write-behind
 //! thread decides when to [`Store::save`], `main` decides where the store is
 //! ([`locate`]) and [`Store::load`]s it once at startup, the alerter uses
 //! the outbox, and the S3 copy reads a [`Store::snapshot`]. All calls are
 //! synchronous; call them off the async runtime's worker threads.
 //!
 //! Of lovebeat's crates it imports only `lovebeat-core` (the records it
-//! stores), and it must never import the server, the alerter, the protocol
+//! stores), and it must never import the runtime crates, the alerter, the protocol
 //! or the simulator, nor an async runtime: the outbox's bytes are the
 //! alerter's, opaque here.
 //!

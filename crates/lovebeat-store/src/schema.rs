@@ -26,7 +26,7 @@ pub(crate) const GENERATION_KEY: &[u8] = b"generation";
 /// in the store module), in the default tree.
 pub(crate) const GO_IMPORT_KEY: &[u8] = b"go_import";
 
-/// Key of the status page's hourly history (the server's bytes, opaque
+/// Key of the status page's hourly history (`lovebeat-monitors`' bytes, opaque
 /// here), in the default tree.
 pub(crate) const STATUS_HISTORY_KEY: &[u8] = b"status_history";
 

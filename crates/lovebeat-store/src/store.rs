@@ -1,7 +1,7 @@
 //! [`Store`]: opening the sled database, loading it whole, saving batches of
 //! changed records, and importing a Go database's records.
 //!
-//! Writers: the server's write-behind thread calls [`Store::save`]; alert
+//! Writers: the engine's write-behind thread calls [`Store::save`]; alert
 //! workers use the outbox (`outbox` module); `main` calls [`Store::load`]
 //! once at startup and [`Store::import`] for a Go database.
 
