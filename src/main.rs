@@ -49,8 +49,8 @@ const EXIT_FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    // reqwest (alerts, active checks) is built without a TLS provider of its
-    // own; lettre uses ring.
+    // reqwest (alerts, active checks, the S3 copy, peer notify, `lovebeat
+    // services`) is built without a TLS provider of its own; lettre uses ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match &cli.command {
         Command::ValidateAuto(args) => {

@@ -32,6 +32,8 @@ pub enum ClientError {
     BadAnswer(String),
     /// Writing the output failed.
     Output(io::Error),
+    /// The HTTP client could not be set up.
+    Start(String),
 }
 
 impl fmt::Display for ClientError {
@@ -43,6 +45,7 @@ impl fmt::Display for ClientError {
             ClientError::Refused { status, reason } => write!(f, "{reason} (HTTP {status})"),
             ClientError::BadAnswer(why) => write!(f, "unexpected answer from lovebeat: {why}"),
             ClientError::Output(e) => write!(f, "{e}"),
+            ClientError::Start(why) => write!(f, "cannot start the HTTP client: {why}"),
         }
     }
 }
@@ -74,7 +77,7 @@ pub struct Api {
 
 /// Runs one command against the daemon, writing to `out`.
 pub fn run(api: &Api, command: &ServicesCommand, mut out: impl Write) -> Result<(), ClientError> {
-    let client = Client::new(&api.url, api.token.as_deref());
+    let client = Client::new(&api.url, api.token.as_deref())?;
     match command {
         ServicesCommand::List { view } => list(&client, view.as_deref(), &mut out),
         ServicesCommand::Beat { name, timeouts } => {
@@ -125,7 +128,7 @@ pub fn save_status_page(
     base: &str,
     dir: &std::path::Path,
 ) -> Result<std::path::PathBuf, ClientError> {
-    let page = Client::new(base, None).get_page("/status-page")?;
+    let page = Client::new(base, None)?.get_page("/status-page")?;
     std::fs::create_dir_all(dir).map_err(ClientError::Output)?;
     let file = dir.join("index.html");
     // Write beside it and rename, so a web server never serves half a page.
@@ -158,74 +161,86 @@ fn form(timeouts: &Timeouts, beat: Option<bool>) -> String {
     form.finish()
 }
 
+/// The daemon's API over reqwest, on a current-thread runtime of its own:
+/// each command is synchronous and sends one request.
 struct Client {
     base: String,
-    agent: ureq::Agent,
+    http: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
     /// `Bearer TOKEN`, sent with every request when set.
     authorization: Option<String>,
 }
 
 impl Client {
-    fn new(base: &str, token: Option<&str>) -> Client {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(TIMEOUT))
-            .http_status_as_error(false)
+    fn new(base: &str, token: Option<&str>) -> Result<Client, ClientError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
-            .into();
-        Client {
+            .map_err(|e| ClientError::Start(e.to_string()))?;
+        let http = {
+            let _inside = runtime.enter();
+            reqwest::Client::builder()
+                .timeout(TIMEOUT)
+                .build()
+                .map_err(|e| ClientError::Start(lovebeat_alert::error_chain(&e)))?
+        };
+        Ok(Client {
             base: base.trim_end_matches('/').to_owned(),
-            agent,
+            http,
+            runtime,
             authorization: token.map(|t| format!("Bearer {t}")),
-        }
+        })
     }
 
-    /// The request, with the token when there is one.
-    fn request<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+    /// A request to `path`, with the token when there is one.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
         match &self.authorization {
             Some(value) => request.header("Authorization", value),
             None => request,
         }
     }
 
-    fn answer(
-        &self,
-        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<String, ClientError> {
-        let mut response = response.map_err(|e| ClientError::Unreachable {
-            url: self.base.clone(),
-            reason: e.to_string(),
-        })?;
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| ClientError::BadAnswer(e.to_string()))?;
-        if status >= 400 {
-            let mut reason = body.lines().next().unwrap_or("").trim().to_owned();
-            if status == 401 || status == 403 {
-                reason.push_str(
-                    " (give a write token of [http] write_tokens: --token or LOVEBEAT_TOKEN)",
-                );
+    /// Sends `request`; the body of a success, else why not.
+    fn answer(&self, request: reqwest::RequestBuilder) -> Result<String, ClientError> {
+        self.runtime.block_on(async {
+            let response = request.send().await.map_err(|e| ClientError::Unreachable {
+                url: self.base.clone(),
+                reason: lovebeat_alert::error_chain(&e),
+            })?;
+            let status = response.status().as_u16();
+            let body = response
+                .text()
+                .await
+                .map_err(|e| ClientError::BadAnswer(lovebeat_alert::error_chain(&e)))?;
+            if status >= 400 {
+                let mut reason = body.lines().next().unwrap_or("").trim().to_owned();
+                if status == 401 || status == 403 {
+                    reason.push_str(
+                        " (give a write token of [http] write_tokens: --token or LOVEBEAT_TOKEN)",
+                    );
+                }
+                return Err(ClientError::Refused { status, reason });
             }
-            return Err(ClientError::Refused { status, reason });
-        }
-        Ok(body)
+            Ok(body)
+        })
     }
 
     fn get(&self, path: &str) -> Result<String, ClientError> {
-        let response = self
-            .request(self.agent.get(format!("{}{path}", self.base)))
-            .header("Accept", "application/json")
-            .call();
-        self.answer(response)
+        let request = self
+            .request(reqwest::Method::GET, path)
+            .header("Accept", "application/json");
+        self.answer(request)
     }
 
     fn post(&self, path: &str, form: &str) -> Result<(), ClientError> {
-        let response = self
-            .request(self.agent.post(format!("{}{path}", self.base)))
+        self.answer(self.post_form(path, form)).map(drop)
+    }
+
+    fn post_form(&self, path: &str, form: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, path)
             .header("Content-Type", "application/x-www-form-urlencoded")
-            .send(form);
-        self.answer(response).map(drop)
+            .body(form.to_owned())
     }
 
     /// A token from `POST /api/tokens/{name}`.
@@ -234,12 +249,8 @@ impl Client {
         struct Issued {
             token: String,
         }
-        let url = format!("{}/api/tokens/{}", self.base, encode(name));
-        let response = self
-            .request(self.agent.post(url))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .send(form);
-        let body = self.answer(response)?;
+        let path = format!("/api/tokens/{}", encode(name));
+        let body = self.answer(self.post_form(&path, form))?;
         let issued: Issued =
             serde_json::from_str(&body).map_err(|e| ClientError::BadAnswer(e.to_string()))?;
         Ok(issued.token)
@@ -247,16 +258,12 @@ impl Client {
 
     /// An HTML page.
     fn get_page(&self, path: &str) -> Result<String, ClientError> {
-        let response = self
-            .request(self.agent.get(format!("{}{path}", self.base)))
-            .call();
-        self.answer(response)
+        self.answer(self.request(reqwest::Method::GET, path))
     }
 
     fn delete(&self, path: &str) -> Result<(), ClientError> {
-        let url = format!("{}{path}", self.base);
-        let response = self.request(self.agent.delete(url)).call();
-        self.answer(response).map(drop)
+        self.answer(self.request(reqwest::Method::DELETE, path))
+            .map(drop)
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{DEADLINE, Daemon, LISTEN, binary, eventually, free_port};
+use crate::util::{DEADLINE, Daemon, LISTEN, binary, eventually, free_port, try_http};
 
 const BUCKET: &str = "lovebeat-test";
 const KEY: &str = "backups/lovebeat.db";
@@ -112,21 +112,13 @@ impl Drop for Moto {
 /// One plain-HTTP request to moto; (status, body), or Err when nothing
 /// answers. moto refuses unsigned reads of private objects but checks no
 /// signature, so any `Authorization` header does.
-fn request(method: &str, url: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), ureq::Error> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    let request = ureq::http::Request::builder()
-        .method(method)
-        .uri(url)
-        .header("Authorization", "AWS testing:unsigned")
-        .body(body)
-        .unwrap();
-    let mut response = agent.run(request)?;
-    let status = response.status().as_u16();
-    Ok((status, response.body_mut().read_to_vec()?))
+fn request(method: &str, url: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), reqwest::Error> {
+    try_http(
+        method,
+        url,
+        &[("Authorization", "AWS testing:unsigned")],
+        body,
+    )
 }
 
 /// The `[database]` table of a lovebeat that keeps its copy in `endpoint`.

@@ -278,24 +278,41 @@ fn unbound() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 0))
 }
 
-/// One HTTP request with ureq; any status is returned, not an error.
+/// One HTTP request; any status is returned, not an error. Panics when
+/// nothing answers; the body is read as lossy UTF-8.
 pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    let mut request = ureq::http::Request::builder().method(method).uri(url);
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let request = request.body(body.to_owned()).unwrap();
-    let mut response = agent
-        .run(request)
+    let (status, body) = try_http(method, url, headers, body.as_bytes().to_vec())
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (status, text)
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// One HTTP request with reqwest, on a runtime of its own (the tests are
+/// synchronous); any status is returned, Err when nothing answers.
+pub fn try_http(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<(u16, Vec<u8>), reqwest::Error> {
+    // reqwest is built without a crypto provider; the binary installs ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = client.request(method, url).body(body);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.bytes().await?.to_vec()))
+    })
 }
 
 /// Runs the binary with `args` and `stdin`; returns (status, stdout, stderr).

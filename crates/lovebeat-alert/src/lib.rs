@@ -38,7 +38,7 @@ mod worker;
 
 pub use alert::{Alert, Kind, Target};
 pub use alerter::{Alerter, test_alert};
-pub use backend::{Backend, DeliveryError};
+pub use backend::{Backend, DeliveryError, error_chain};
 pub use error::AlertError;
 pub use outbox::{Delivery, MemoryOutbox, Outbox, OutboxError, adopt_announced_states};
 pub use retry::RetryPolicy;

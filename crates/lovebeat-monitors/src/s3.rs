@@ -259,7 +259,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// reqwest is built without a default TLS crypto provider (it would be
-/// aws-lc-rs, a C build); ring, which ureq uses too, is installed instead.
+/// aws-lc-rs, a C build); ring, which lettre uses too, is installed instead.
 fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {

@@ -59,8 +59,8 @@ pub struct OpsSettings {
 pub enum OpsError {
     /// The event log could not be opened.
     EventLog(std::path::PathBuf, std::io::Error),
-    /// A notifier thread could not be started.
-    Notifier(std::io::Error),
+    /// The peer notifier's HTTP client could not be built.
+    Notifier(reqwest::Error),
 }
 
 impl std::fmt::Display for OpsError {
@@ -69,7 +69,11 @@ impl std::fmt::Display for OpsError {
             OpsError::EventLog(path, e) => {
                 write!(f, "cannot open the event log {}: {e}", path.display())
             }
-            OpsError::Notifier(e) => write!(f, "cannot start the peer notifier: {e}"),
+            OpsError::Notifier(e) => write!(
+                f,
+                "cannot start the peer notifier: {}",
+                lovebeat_alert::error_chain(e)
+            ),
         }
     }
 }

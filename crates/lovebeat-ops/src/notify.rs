@@ -8,15 +8,15 @@
 //! * `alerter`, every interval;
 //! * `save`, after a periodic flush, at most once per interval.
 //!
-//! Each peer has its own thread and a queue of `QUEUE` beats: posts to a
+//! Each peer has its own task and a queue of `QUEUE` beats: posts to a
 //! peer are sequential with a 10 s timeout, a slow or dead peer never
 //! delays another, and a full queue drops the beat ("Failed to notify
-//! heartbeats!", as Go lovebeat said).
+//! heartbeats!", as Go lovebeat said). The tasks share one HTTP client.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
+use tokio::sync::mpsc::{Receiver, Sender, channel, error::TrySendError};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -79,26 +79,35 @@ fn hostname() -> Option<String> {
     String::from_utf8(buf[..end].to_vec()).ok()
 }
 
-/// The queues of every peer's thread.
+/// The queues of every peer's task.
 pub(crate) struct Peers {
-    queues: Vec<(String, SyncSender<PeerMetric>)>,
+    queues: Vec<(String, Sender<PeerMetric>)>,
     metrics: Arc<Metrics>,
 }
 
 impl Peers {
-    /// Starts a thread per peer.
-    pub(crate) fn start(settings: &PeerSettings, metrics: Arc<Metrics>) -> std::io::Result<Peers> {
+    /// Starts a task per peer (in the current runtime); each ends when
+    /// `Peers` is dropped and its last post is done. Fails only when the
+    /// HTTP client cannot be built (the process must have installed a
+    /// rustls crypto provider: the binary installs ring in `main`).
+    pub(crate) fn start(
+        settings: &PeerSettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Peers, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .timeout(POST_TIMEOUT)
+            .user_agent("Lovebeat")
+            .build()?;
         let mut queues = Vec::with_capacity(settings.urls.len());
         for url in &settings.urls {
-            let (tx, rx) = sync_channel(QUEUE);
+            let (tx, rx) = channel(QUEUE);
             let peer = Peer {
                 base: url.clone(),
                 host: settings.host.clone(),
+                client: client.clone(),
                 metrics: metrics.clone(),
             };
-            std::thread::Builder::new()
-                .name("lovebeat-notify".into())
-                .spawn(move || peer.run(rx))?;
+            tokio::spawn(peer.run(rx));
             queues.push((url.clone(), tx));
         }
         Ok(Peers { queues, metrics })
@@ -125,32 +134,17 @@ impl Peers {
 struct Peer {
     base: String,
     host: String,
+    client: reqwest::Client,
     metrics: Arc<Metrics>,
 }
 
 impl Peer {
     /// Posts queued beats until every sender is gone.
-    fn run(self, queue: Receiver<PeerMetric>) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(POST_TIMEOUT))
-            .user_agent("Lovebeat")
-            .build()
-            .into();
-        for metric in queue {
-            let url = format!(
-                "{}/api/services/lovebeat.{}.{}",
-                self.base,
-                self.host,
-                metric.as_str()
-            );
-            let sent = agent
-                .post(&url)
-                .header("Content-Type", "application/json")
-                .header("Accept", "application/json")
-                .send("{\"timeout\": -2}");
+    async fn run(self, mut queue: Receiver<PeerMetric>) {
+        while let Some(metric) = queue.recv().await {
             let peer = self.base.as_str();
-            match sent {
-                Ok(_) => {
+            match self.post(metric).await {
+                Ok(()) => {
                     let result = PeerResult::Sent;
                     PeerBeat {
                         peer,
@@ -161,7 +155,7 @@ impl Peer {
                     .emit(&self.metrics);
                 }
                 Err(e) => {
-                    let error = e.to_string();
+                    let error = lovebeat_alert::error_chain(&e);
                     let result = PeerResult::Failed;
                     PeerBeat {
                         peer,
@@ -173,6 +167,28 @@ impl Peer {
                 }
             }
         }
+    }
+
+    /// One beat; an answer other than 2xx is an error. The answer is read
+    /// so that the connection can carry the next beat.
+    async fn post(&self, metric: PeerMetric) -> Result<(), reqwest::Error> {
+        let url = format!(
+            "{}/api/services/lovebeat.{}.{}",
+            self.base,
+            self.host,
+            metric.as_str()
+        );
+        self.client
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .body("{\"timeout\": -2}")
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await
+            .map(drop)
     }
 }
 
@@ -243,7 +259,7 @@ mod tests {
     #[test]
     fn a_full_queue_drops_and_counts() {
         let metrics = Arc::new(Metrics::new("test"));
-        let (tx, _rx) = sync_channel(1);
+        let (tx, _rx) = channel(1);
         let peers = Peers {
             queues: vec![("http://peer".into(), tx)],
             metrics: metrics.clone(),
@@ -252,5 +268,61 @@ mod tests {
         peers.beat(PeerMetric::Monitor);
         let dropped = metrics.peer_beats(PeerMetric::Monitor, PeerResult::Dropped);
         assert_eq!(dropped, 1);
+    }
+
+    #[tokio::test]
+    async fn beats_are_posted_and_a_refusal_counts_as_failed() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let settings = PeerSettings {
+            urls: vec![format!("http://{}", listener.local_addr().unwrap())],
+            host: "alpha".into(),
+            interval: Duration::from_secs(1),
+        };
+        let metrics = Arc::new(Metrics::new("test"));
+        let peers = Peers::start(&settings, metrics.clone()).unwrap();
+
+        peers.beat(PeerMetric::Save);
+        let request = answer(&listener, "200 OK").await;
+        assert!(
+            request.starts_with("POST /api/services/lovebeat.alpha.save HTTP/1.1\r\n"),
+            "{request}"
+        );
+        let lower = request.to_ascii_lowercase();
+        assert!(lower.contains("\r\nuser-agent: lovebeat\r\n"), "{request}");
+        assert!(
+            lower.contains("\r\ncontent-type: application/json\r\n"),
+            "{request}"
+        );
+        peers.beat(PeerMetric::Monitor);
+        answer(&listener, "500 Internal Server Error").await;
+
+        let counted = || {
+            metrics.peer_beats(PeerMetric::Save, PeerResult::Sent) == 1
+                && metrics.peer_beats(PeerMetric::Monitor, PeerResult::Failed) == 1
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !counted() {
+            assert!(Instant::now() < deadline, "the beats were not counted");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Reads one request (its body is the beat's) from the next connection
+    /// and answers `status`, closing the connection.
+    async fn answer(listener: &tokio::net::TcpListener, status: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        while !request.ends_with(b"{\"timeout\": -2}") {
+            let mut chunk = [0u8; 1024];
+            let n = conn.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "{}", String::from_utf8_lossy(&request));
+            request.extend_from_slice(&chunk[..n]);
+        }
+        let response =
+            format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        conn.write_all(response.as_bytes()).await.unwrap();
+        String::from_utf8(request).unwrap()
     }
 }

@@ -59,8 +59,10 @@ impl fmt::Display for DeliveryError {
 
 impl std::error::Error for DeliveryError {}
 
-/// An error and its causes on one line (reqwest hides the useful part).
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its causes on one line (reqwest hides the useful part);
+/// the peer notifier and `lovebeat services` use it for their reqwest
+/// errors too.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

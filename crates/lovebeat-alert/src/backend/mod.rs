@@ -13,7 +13,7 @@ pub(crate) mod script;
 
 use std::sync::Arc;
 
-pub use delivery::{Backend, BoxFuture, DeliveryError};
+pub use delivery::{Backend, BoxFuture, DeliveryError, error_chain};
 
 use crate::alert::Target;
 use crate::error::AlertError;
