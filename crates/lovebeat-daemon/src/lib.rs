@@ -22,7 +22,7 @@ use lovebeat_http::{AppState, HttpAccess, HttpLimits, HttpService, StatusPageSet
 use lovebeat_ingest::Ingest;
 use lovebeat_monitors::history::{self, StateHistory};
 use lovebeat_monitors::messages::MessageBoard;
-use lovebeat_monitors::probes::{CheckMetrics, Probes};
+use lovebeat_monitors::probes::{ProbeMetrics, Probes};
 use lovebeat_monitors::s3::{S3Copy, Uploader};
 use lovebeat_monitors::signals::TokenBook;
 use lovebeat_ops::alert_series::AlertSeries;
@@ -146,13 +146,13 @@ impl Server {
         let stop_actor = CancellationToken::new();
         let actor = tokio::spawn(actor.run(stop_actor.clone()));
 
-        let checks = settings.probes.board.clone();
+        let probes = settings.probes.board.clone();
         metrics.add_collector(Arc::new(ModelSeries {
             engine: engine.clone(),
             settings: settings.series,
         }));
         metrics.add_collector(Arc::new(AlertSeries(alerter.clone())));
-        metrics.add_collector(Arc::new(CheckMetrics(checks.clone())));
+        metrics.add_collector(Arc::new(ProbeMetrics(probes.clone())));
         metrics.add_collector(Arc::new(lovebeat_http::StatuscopeMetrics {
             engine: engine.clone(),
             tokens: settings.tokens.clone(),
@@ -165,7 +165,7 @@ impl Server {
                 tokens: settings.tokens,
                 messages: settings.messages,
                 history: history.clone(),
-                checks,
+                checks: probes,
                 status_page: Arc::new(settings.status_page),
                 ..AppState::new(engine.clone(), &settings.version, &settings.base_path)
             }

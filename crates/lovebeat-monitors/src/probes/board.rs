@@ -1,7 +1,7 @@
-//! What the active checks found: the last result and the recent ones of
-//! every check, for `/api/checks`, the status page and `/metrics`.
+//! What the probes found: the last result and the recent ones of every
+//! probe, for `/api/checks`, the status page and `/metrics`.
 //!
-//! Written by the check tasks after each run, read by HTTP handlers and
+//! Written by the probe tasks after each run, read by HTTP handlers and
 //! scrapes; one short lock each.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -18,10 +18,10 @@ use serde::Serialize;
 
 use lovebeat_telemetry::names;
 
-/// Results kept per check.
+/// Results kept per probe.
 pub const RECENT: usize = 60;
 
-/// One run of one check.
+/// One run of one probe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunResult {
     /// When the run ended, ms since the epoch.
@@ -36,9 +36,9 @@ pub struct RunResult {
     pub reason: Option<String>,
 }
 
-/// One check as `/api/checks` shows it.
+/// One probe as `/api/checks` shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckStatus {
+pub struct ProbeStatus {
     pub name: String,
     /// `http`, `https` or `tcp`.
     #[serde(rename = "type")]
@@ -53,16 +53,16 @@ pub struct CheckStatus {
     pub recent: VecDeque<RunResult>,
 }
 
-/// Every check's status, by name.
+/// Every probe's status, by name.
 #[derive(Debug, Default)]
-pub struct CheckBoard {
-    checks: Mutex<BTreeMap<String, CheckStatus>>,
+pub struct ProbeBoard {
+    probes: Mutex<BTreeMap<String, ProbeStatus>>,
 }
 
-impl CheckBoard {
-    /// Lists a check before its first run.
+impl ProbeBoard {
+    /// Lists a probe before its first run.
     pub fn add(&self, name: &str, kind: &'static str, target: String, interval_seconds: u64) {
-        let status = CheckStatus {
+        let status = ProbeStatus {
             name: name.to_owned(),
             kind,
             target,
@@ -77,8 +77,8 @@ impl CheckBoard {
 
     /// Notes a run's result.
     pub fn record(&self, name: &str, result: RunResult) {
-        let mut checks = self.lock();
-        let Some(status) = checks.get_mut(name) else {
+        let mut probes = self.lock();
+        let Some(status) = probes.get_mut(name) else {
             return;
         };
         status.runs += 1;
@@ -90,13 +90,13 @@ impl CheckBoard {
         status.last = Some(result);
     }
 
-    /// Every check, in name order.
-    pub fn list(&self) -> Vec<CheckStatus> {
+    /// Every probe, in name order.
+    pub fn list(&self) -> Vec<ProbeStatus> {
         self.lock().values().cloned().collect()
     }
 
-    /// One check.
-    pub fn get(&self, name: &str) -> Option<CheckStatus> {
+    /// One probe.
+    pub fn get(&self, name: &str) -> Option<ProbeStatus> {
         self.lock().get(name).cloned()
     }
 
@@ -104,25 +104,26 @@ impl CheckBoard {
         self.lock().is_empty()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, CheckStatus>> {
-        self.checks
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ProbeStatus>> {
+        self.probes
             .lock()
             .expect("no panics while holding the lock")
     }
 }
 
-/// `/metrics` of the checks: up, latency and runs by result.
+/// `/metrics` of the probes: up, latency and runs by result (their
+/// names and labels say `check`, like the config key).
 #[derive(Debug)]
-pub struct CheckMetrics(pub std::sync::Arc<CheckBoard>);
+pub struct ProbeMetrics(pub std::sync::Arc<ProbeBoard>);
 
-impl Collector for CheckMetrics {
+impl Collector for ProbeMetrics {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let checks = self.0.list();
-        if checks.is_empty() {
+        let probes = self.0.list();
+        if probes.is_empty() {
             return Ok(());
         }
         let ran = || {
-            checks
+            probes
                 .iter()
                 .filter_map(|c| c.last.as_ref().map(|l| (c, l)))
         };
@@ -152,7 +153,7 @@ impl Collector for CheckMetrics {
             None,
             MetricType::Counter,
         )?;
-        for c in &checks {
+        for c in &probes {
             for (result, n) in [("pass", c.runs - c.failures), ("fail", c.failures)] {
                 let labels = [("check", c.name.as_str()), ("result", result)];
                 ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
@@ -178,7 +179,7 @@ mod tests {
 
     #[test]
     fn runs_are_counted_and_the_recent_ones_kept() {
-        let board = CheckBoard::default();
+        let board = ProbeBoard::default();
         board.add("web", "http", "http://x/".into(), 10);
         for i in 0..(RECENT as i64 + 5) {
             board.record("web", result(i, i % 2 == 0));
