@@ -19,13 +19,13 @@
 //!
 //! # Layout
 //! * [`names`]: every metric name.
-//! * [`labels`]: the label values.
+//! * `labels`: the label values.
 //! * [`events`]: one struct per counted or logged happening.
 //! * `process`: `process_*` from `/proc/self`.
 //! * `text`: OpenMetrics to text format 0.0.4.
 
 pub mod events;
-pub mod labels;
+pub(crate) mod labels;
 pub mod names;
 mod process;
 mod text;
@@ -111,6 +111,7 @@ impl Format {
         }
     }
 
+    /// The `Content-Type` of a scrape in this format.
     pub fn content_type(self) -> &'static str {
         match self {
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
@@ -120,6 +121,7 @@ impl Format {
 }
 
 impl Metrics {
+    /// Every counter at zero, registered; `version` labels `lovebeat_build_info`.
     pub fn new(version: &str) -> Metrics {
         let mut registry = Registry::default();
         let beats = Counter::default();
@@ -320,7 +322,8 @@ impl Metrics {
     }
 
     /// Uploads to the S3 copy so far: (successful, failed).
-    pub fn s3_uploads(&self) -> (u64, u64) {
+    #[cfg(test)]
+    pub(crate) fn s3_uploads(&self) -> (u64, u64) {
         (self.s3_uploads.get(), self.s3_upload_errors.get())
     }
 
@@ -336,12 +339,14 @@ impl Metrics {
     }
 
     /// Accepted beats so far.
-    pub fn beats(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn beats(&self) -> u64 {
         self.beats.get()
     }
 
     /// Lines rejected for `reason` so far.
-    pub fn rejected(&self, reason: Reject) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn rejected(&self, reason: Reject) -> u64 {
         self.rejected[reason as usize].get()
     }
 
