@@ -4,7 +4,7 @@
 //! unfinished lines. It imports the protocol grammar, the engine's handle
 //! and the counters; it must never import HTTP, operations or the monitors.
 //!
-//! What one wake-up of the UDP socket takes (up to [`PER_CALL`] datagrams),
+//! What one wake-up of the UDP socket takes (up to `PER_CALL` datagrams),
 //! and each read of complete TCP lines, becomes one [`Batch`]. Rejected lines are counted and logged (rate-limited) here and
 //! never reach the actor. UDP never waits: when the engine's queue is full
 //! the datagram is dropped and counted. TCP waits for room, which pushes
@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::datagrams::{Datagrams, PER_CALL};
 
-pub mod allow;
+pub(crate) mod allow;
 mod datagrams;
 
 pub use allow::{Allow, parse_network};
@@ -143,7 +143,7 @@ fn first_bound<T>(
 }
 
 /// Receives datagrams until `stop`. Each wake-up takes what is queued
-/// (see [`Datagrams`]) and sends the actor one batch of all of it.
+/// (see `Datagrams`) and sends the actor one batch of all of it.
 pub async fn serve_udp(socket: UdpSocket, ingest: Ingest, stop: CancellationToken) {
     let (handle, limits, metrics) = (&ingest.engine, &ingest.settings, &*ingest.metrics);
     let mut datagrams = Datagrams::new();
