@@ -19,38 +19,40 @@ use serde::Serialize;
 use lovebeat_telemetry::names;
 
 /// Results kept per probe.
-pub const RECENT: usize = 60;
+pub(crate) const RECENT: usize = 60;
 
 /// One run of one probe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunResult {
     /// When the run ended, ms since the epoch.
-    pub at: Millis,
+    pub(crate) at: Millis,
+    /// Whether it passed.
     pub ok: bool,
     /// How long the deciding attempt took, in ms.
     pub latency_ms: u64,
     /// Attempts made.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
 /// One probe as `/api/checks` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeStatus {
-    pub name: String,
+    pub(crate) name: String,
     /// `http`, `https` or `tcp`.
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// The URL, or `host:port`.
-    pub target: String,
-    pub interval_seconds: u64,
-    pub runs: u64,
-    pub failures: u64,
+    pub(crate) target: String,
+    pub(crate) interval_seconds: u64,
+    pub(crate) runs: u64,
+    pub(crate) failures: u64,
+    /// The latest run; None before the first.
     pub last: Option<RunResult>,
     /// The most recent results, oldest first.
-    pub recent: VecDeque<RunResult>,
+    pub(crate) recent: VecDeque<RunResult>,
 }
 
 /// Every probe's status, by name.
@@ -61,7 +63,13 @@ pub struct ProbeBoard {
 
 impl ProbeBoard {
     /// Lists a probe before its first run.
-    pub fn add(&self, name: &str, kind: &'static str, target: String, interval_seconds: u64) {
+    pub(crate) fn add(
+        &self,
+        name: &str,
+        kind: &'static str,
+        target: String,
+        interval_seconds: u64,
+    ) {
         let status = ProbeStatus {
             name: name.to_owned(),
             kind,
@@ -76,7 +84,7 @@ impl ProbeBoard {
     }
 
     /// Notes a run's result.
-    pub fn record(&self, name: &str, result: RunResult) {
+    pub(crate) fn record(&self, name: &str, result: RunResult) {
         let mut probes = self.lock();
         let Some(status) = probes.get_mut(name) else {
             return;
@@ -98,10 +106,6 @@ impl ProbeBoard {
     /// One probe.
     pub fn get(&self, name: &str) -> Option<ProbeStatus> {
         self.lock().get(name).cloned()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ProbeStatus>> {

@@ -19,9 +19,9 @@
 //!
 //! # Layout
 //! * this module: [`ProbeSpec`], [`Probes`] and the run loop.
-//! * [`board`]: the results.
+//! * `board`: the results.
 
-pub mod board;
+pub(crate) mod board;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +46,7 @@ const MAX_BODY: usize = 1 << 20;
 pub enum Target {
     /// GET the URL (http or https).
     Http {
+        /// What to GET.
         url: String,
         /// The status that passes; any 2xx when None.
         expect_status: Option<u16>,
@@ -55,7 +56,12 @@ pub enum Target {
         ca_pem: Option<Vec<u8>>,
     },
     /// Open a TCP connection.
-    Tcp { host: String, port: u16 },
+    Tcp {
+        /// A name or an address.
+        host: String,
+        /// The port to connect to.
+        port: u16,
+    },
 }
 
 /// One probe: a `[[checks]]` entry, validated.
@@ -65,9 +71,11 @@ pub struct ProbeSpec {
     pub name: String,
     /// `http`, `https` or `tcp`, as configured.
     pub kind: &'static str,
+    /// What to ask, and how.
     pub target: Target,
     /// Per attempt.
     pub timeout: Duration,
+    /// Between the starts of two runs.
     pub interval: Duration,
     /// At least 1.
     pub attempts: u32,
@@ -75,7 +83,7 @@ pub struct ProbeSpec {
 
 impl ProbeSpec {
     /// The URL, or `host:port`.
-    pub fn target_text(&self) -> String {
+    pub(crate) fn target_text(&self) -> String {
         match &self.target {
             Target::Http { url, .. } => url.clone(),
             Target::Tcp { host, port } => format!("{host}:{port}"),
@@ -84,7 +92,7 @@ impl ProbeSpec {
 
     /// The error timeout the probe's service gets: three intervals plus
     /// the longest a run can take.
-    pub fn service_timeout(&self) -> Duration {
+    pub(crate) fn service_timeout(&self) -> Duration {
         self.interval * 3 + self.timeout * self.attempts
     }
 }
@@ -104,9 +112,9 @@ pub struct ProbeSettings {
 #[derive(Debug)]
 pub struct ProbeError {
     /// The probe's name.
-    pub probe: String,
+    pub(crate) probe: String,
     /// Why.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 impl std::fmt::Display for ProbeError {
@@ -122,6 +130,7 @@ impl std::error::Error for ProbeError {}
 pub struct Probes {
     probes: Vec<(ProbeSpec, Option<reqwest::Client>)>,
     concurrency: usize,
+    /// Where the runs' results go; HTTP and `/metrics` read it.
     pub board: Arc<ProbeBoard>,
 }
 
@@ -151,15 +160,6 @@ impl Probes {
             concurrency: settings.concurrency.max(1),
             board,
         })
-    }
-
-    /// No probes at all.
-    pub fn none() -> Probes {
-        Probes {
-            probes: Vec::new(),
-            concurrency: 1,
-            board: Arc::default(),
-        }
     }
 
     /// Starts every probe; they stop at `stop`.
