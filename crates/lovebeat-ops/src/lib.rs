@@ -48,7 +48,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// What to run; the binary builds it from the configuration.
 #[derive(Debug, Clone, Default)]
 pub struct OpsSettings {
+    /// No server: no statsd output.
     pub statsd: Option<StatsdSettings>,
+    /// No file: no event log.
     pub eventlog: Option<EventLogSettings>,
     /// No peers: no notifier.
     pub peers: Option<PeerSettings>,
