@@ -82,12 +82,6 @@ pub struct Settings {
 
 /// A running lovebeat.
 pub struct Server {
-    /// Where UDP beats are taken.
-    pub udp_addr: SocketAddr,
-    /// Where TCP beats are taken.
-    pub tcp_addr: SocketAddr,
-    /// Where HTTP is served.
-    pub http_addr: SocketAddr,
     /// The engine's handle, for the binary's own tasks.
     pub engine: EngineHandle,
     /// What is counted.
@@ -106,9 +100,9 @@ pub struct Server {
 #[derive(Debug)]
 pub struct BindError {
     /// Which listener: "UDP", "TCP" or "HTTP".
-    pub what: &'static str,
+    pub(crate) what: &'static str,
     /// Why.
-    pub source: io::Error,
+    pub(crate) source: io::Error,
 }
 
 impl std::fmt::Display for BindError {
@@ -199,9 +193,6 @@ impl Server {
         tracing::info!("TCP listening on {tcp_addr}");
         tracing::info!("HTTP listening on {http_addr}");
         Ok(Server {
-            udp_addr,
-            tcp_addr,
-            http_addr,
             engine,
             metrics,
             stop_ingest,

@@ -14,7 +14,7 @@ use lovebeat_http::{ApiError, beat_batch};
 use lovebeat_ingest::LineBuffer;
 
 /// The `line` target: the first byte picks where TCP reads end, the rest
-/// is the stream (see [`check_line_protocol`]).
+/// is the stream (see `check_line_protocol`).
 pub fn line(data: &[u8]) {
     if let Some((&cuts, stream)) = data.split_first() {
         check_line_protocol(stream, usize::from(cuts) + 1);
@@ -24,7 +24,7 @@ pub fn line(data: &[u8]) {
 /// A TCP stream read in pieces of `piece` bytes and the same bytes as one
 /// datagram, through the line buffer, the parser and an engine. Panics if
 /// any rule of the line protocol breaks.
-pub fn check_line_protocol(stream: &[u8], piece: usize) {
+pub(crate) fn check_line_protocol(stream: &[u8], piece: usize) {
     let mut buffer = LineBuffer::new(MAX_LINE);
     let mut engine = Engine::new(EngineConfig::default(), 0);
     let mut complete = Vec::new();
@@ -77,7 +77,7 @@ pub fn http_beat(data: &[u8]) {
 /// A beat request as the HTTP API decodes it, applied to an engine.
 /// Returns the one-line reason of a refused request. Panics if a refusal
 /// is not one line or a decoded request does not apply.
-pub fn check_beat_request(
+pub(crate) fn check_beat_request(
     name: &str,
     query: Option<&str>,
     content_type: &str,
