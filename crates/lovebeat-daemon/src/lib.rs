@@ -1,6 +1,7 @@
-//! The lovebeat daemon: wires the rooms together and shuts them down in
-//! order. Nothing here decides anything about beats, state, storage or
-//! HTTP; it only starts each part with what it needs.
+//! The lovebeat daemon: it owns the wiring of the rooms, and the order in
+//! which they start and stop. Nothing here decides anything about beats,
+//! state, storage or HTTP; it only starts each part with what it needs. It
+//! imports every room; no room may import it (only the binary does).
 //!
 //! [`Server::start`] binds the UDP, TCP and HTTP listeners, starts the
 //! engine's actor, the listeners (`lovebeat-ingest`, `lovebeat-http`), the
@@ -9,6 +10,9 @@
 //! [`Server::shutdown`] stops taking beats, drains the queue and hands the
 //! engine back after its final save. The self-monitoring tasks
 //! (`lovebeat_ops::Ops`) are started beside it by the binary.
+//!
+//! # Layout
+//! * this file: [`Settings`], [`Server`] and [`BindError`].
 
 use std::io;
 use std::net::SocketAddr;

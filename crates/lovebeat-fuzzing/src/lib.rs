@@ -1,9 +1,18 @@
-//! Entry points for the fuzz targets in `fuzz/`: the code that takes bytes
-//! from the network, run without sockets, with the checks each target
-//! makes. A crate of its own, outside the daemon, so no production crate
-//! carries fuzzing code; compiled and linted with the workspace, and its
-//! tests replay the committed corpora, so the targets drive the very
-//! functions ingest and the HTTP API call.
+//! Entry points for the fuzz targets in `fuzz/`: it owns the code that
+//! runs bytes from the network through ingest's line buffer, the parser,
+//! the HTTP API's beat decoding and an engine, without sockets, and the
+//! checks each target makes. It imports the protocol, the model, the
+//! engine, ingest and HTTP; it must never import the daemon, the monitors
+//! or operations, and no production crate may import it.
+//!
+//! A crate of its own, outside the daemon, so no production crate carries
+//! fuzzing code; compiled and linted with the workspace, and its tests
+//! replay the committed corpora, so the targets drive the very functions
+//! ingest and the HTTP API call.
+//!
+//! # Layout
+//! * this file: one entry point per target ([`line()`], [`http_beat`],
+//!   [`pattern`]), each with its checks; the corpus replays in `tests`.
 
 use lovebeat_core::pattern::{PatternErrorKind, ViewTemplate};
 use lovebeat_core::{Engine, EngineConfig};

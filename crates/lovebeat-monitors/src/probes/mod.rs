@@ -21,7 +21,7 @@
 //! * this module: [`ProbeSpec`], [`Probes`] and the run loop.
 //! * `board`: the results.
 
-pub(crate) mod board;
+mod board;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
