@@ -556,7 +556,7 @@ fn probe_settings(config: &Config) -> Result<ProbeSettings, (u8, String)> {
         checks.push(spec);
     }
     Ok(ProbeSettings {
-        checks,
+        probes: checks,
         concurrency: config.probes.concurrency,
         user_agent: format!("lovebeat/{}", env!("CARGO_PKG_VERSION")),
     })

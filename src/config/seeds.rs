@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lovebeat_http::StatusPageSettings;
-use lovebeat_monitors::probes::{CheckSpec, Target};
+use lovebeat_monitors::probes::{ProbeSpec, Target};
 use lovebeat_proto::is_valid_name;
 use toml::Spanned;
 
@@ -21,7 +21,7 @@ pub const MAX_ATTEMPTS: u32 = 10;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckDef {
     /// The check; its `ca_pem` is read from `ca_file` when lovebeat starts.
-    pub spec: CheckSpec,
+    pub spec: ProbeSpec,
     /// PEM certificates the check trusts instead of the system's roots.
     pub ca_file: Option<PathBuf>,
 }
@@ -131,7 +131,7 @@ fn check(c: &mut Checker<'_>, raw: raw::Check, span: Range<usize>) -> Option<Che
     let target = target(c, kind, &raw, span)?;
     let ca_file = raw.ca_file.map(|f| PathBuf::from(f.into_inner()));
     Some(CheckDef {
-        spec: CheckSpec {
+        spec: ProbeSpec {
             name,
             kind: kind.as_str(),
             target,

@@ -1,6 +1,7 @@
-//! The lovebeat daemon: wires the rooms together and shuts them down in
-//! order. Nothing here decides anything about beats, state, storage or
-//! HTTP; it only starts each part with what it needs.
+//! The lovebeat daemon: it owns the wiring of the rooms, and the order in
+//! which they start and stop. Nothing here decides anything about beats,
+//! state, storage or HTTP; it only starts each part with what it needs. It
+//! imports every room; no room may import it (only the binary does).
 //!
 //! [`Server::start`] binds the UDP, TCP and HTTP listeners, starts the
 //! engine's actor, the listeners (`lovebeat-ingest`, `lovebeat-http`), the
@@ -9,6 +10,9 @@
 //! [`Server::shutdown`] stops taking beats, drains the queue and hands the
 //! engine back after its final save. The self-monitoring tasks
 //! (`lovebeat_ops::Ops`) are started beside it by the binary.
+//!
+//! # Layout
+//! * this file: [`Settings`], [`Server`] and [`BindError`].
 
 use std::io;
 use std::net::SocketAddr;
@@ -22,7 +26,7 @@ use lovebeat_http::{AppState, HttpAccess, HttpLimits, HttpService, StatusPageSet
 use lovebeat_ingest::Ingest;
 use lovebeat_monitors::history::{self, StateHistory};
 use lovebeat_monitors::messages::MessageBoard;
-use lovebeat_monitors::probes::{CheckMetrics, Probes};
+use lovebeat_monitors::probes::{ProbeMetrics, Probes};
 use lovebeat_monitors::s3::{S3Copy, Uploader};
 use lovebeat_monitors::signals::TokenBook;
 use lovebeat_ops::alert_series::AlertSeries;
@@ -82,12 +86,6 @@ pub struct Settings {
 
 /// A running lovebeat.
 pub struct Server {
-    /// Where UDP beats are taken.
-    pub udp_addr: SocketAddr,
-    /// Where TCP beats are taken.
-    pub tcp_addr: SocketAddr,
-    /// Where HTTP is served.
-    pub http_addr: SocketAddr,
     /// The engine's handle, for the binary's own tasks.
     pub engine: EngineHandle,
     /// What is counted.
@@ -106,9 +104,9 @@ pub struct Server {
 #[derive(Debug)]
 pub struct BindError {
     /// Which listener: "UDP", "TCP" or "HTTP".
-    pub what: &'static str,
+    pub(crate) what: &'static str,
     /// Why.
-    pub source: io::Error,
+    pub(crate) source: io::Error,
 }
 
 impl std::fmt::Display for BindError {
@@ -146,13 +144,13 @@ impl Server {
         let stop_actor = CancellationToken::new();
         let actor = tokio::spawn(actor.run(stop_actor.clone()));
 
-        let checks = settings.probes.board.clone();
+        let probes = settings.probes.board.clone();
         metrics.add_collector(Arc::new(ModelSeries {
             engine: engine.clone(),
             settings: settings.series,
         }));
         metrics.add_collector(Arc::new(AlertSeries(alerter.clone())));
-        metrics.add_collector(Arc::new(CheckMetrics(checks.clone())));
+        metrics.add_collector(Arc::new(ProbeMetrics(probes.clone())));
         metrics.add_collector(Arc::new(lovebeat_http::StatuscopeMetrics {
             engine: engine.clone(),
             tokens: settings.tokens.clone(),
@@ -165,7 +163,7 @@ impl Server {
                 tokens: settings.tokens,
                 messages: settings.messages,
                 history: history.clone(),
-                checks,
+                checks: probes,
                 status_page: Arc::new(settings.status_page),
                 ..AppState::new(engine.clone(), &settings.version, &settings.base_path)
             }
@@ -199,9 +197,6 @@ impl Server {
         tracing::info!("TCP listening on {tcp_addr}");
         tracing::info!("HTTP listening on {http_addr}");
         Ok(Server {
-            udp_addr,
-            tcp_addr,
-            http_addr,
             engine,
             metrics,
             stop_ingest,

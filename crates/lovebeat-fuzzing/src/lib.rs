@@ -1,9 +1,18 @@
-//! Entry points for the fuzz targets in `fuzz/`: the code that takes bytes
-//! from the network, run without sockets, with the checks each target
-//! makes. A crate of its own, outside the daemon, so no production crate
-//! carries fuzzing code; compiled and linted with the workspace, and its
-//! tests replay the committed corpora, so the targets drive the very
-//! functions ingest and the HTTP API call.
+//! Entry points for the fuzz targets in `fuzz/`: it owns the code that
+//! runs bytes from the network through ingest's line buffer, the parser,
+//! the HTTP API's beat decoding and an engine, without sockets, and the
+//! checks each target makes. It imports the protocol, the model, the
+//! engine, ingest and HTTP; it must never import the daemon, the monitors
+//! or operations, and no production crate may import it.
+//!
+//! A crate of its own, outside the daemon, so no production crate carries
+//! fuzzing code; compiled and linted with the workspace, and its tests
+//! replay the committed corpora, so the targets drive the very functions
+//! ingest and the HTTP API call.
+//!
+//! # Layout
+//! * this file: one entry point per target ([`line()`], [`http_beat`],
+//!   [`pattern`]), each with its checks; the corpus replays in `tests`.
 
 use lovebeat_core::pattern::{PatternErrorKind, ViewTemplate};
 use lovebeat_core::{Engine, EngineConfig};
@@ -14,7 +23,7 @@ use lovebeat_http::{ApiError, beat_batch};
 use lovebeat_ingest::LineBuffer;
 
 /// The `line` target: the first byte picks where TCP reads end, the rest
-/// is the stream (see [`check_line_protocol`]).
+/// is the stream (see `check_line_protocol`).
 pub fn line(data: &[u8]) {
     if let Some((&cuts, stream)) = data.split_first() {
         check_line_protocol(stream, usize::from(cuts) + 1);
@@ -24,7 +33,7 @@ pub fn line(data: &[u8]) {
 /// A TCP stream read in pieces of `piece` bytes and the same bytes as one
 /// datagram, through the line buffer, the parser and an engine. Panics if
 /// any rule of the line protocol breaks.
-pub fn check_line_protocol(stream: &[u8], piece: usize) {
+pub(crate) fn check_line_protocol(stream: &[u8], piece: usize) {
     let mut buffer = LineBuffer::new(MAX_LINE);
     let mut engine = Engine::new(EngineConfig::default(), 0);
     let mut complete = Vec::new();
@@ -77,7 +86,7 @@ pub fn http_beat(data: &[u8]) {
 /// A beat request as the HTTP API decodes it, applied to an engine.
 /// Returns the one-line reason of a refused request. Panics if a refusal
 /// is not one line or a decoded request does not apply.
-pub fn check_beat_request(
+pub(crate) fn check_beat_request(
     name: &str,
     query: Option<&str>,
     content_type: &str,

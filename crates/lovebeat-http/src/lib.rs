@@ -11,16 +11,16 @@
 
 mod access;
 mod alerts;
-mod checks;
 mod guard;
 mod messages;
 mod plain_beat;
+mod probes;
 mod render;
 mod serve;
 mod services;
+mod signals;
 mod status;
 mod status_page;
-mod statuscope;
 mod ui;
 mod ws;
 
@@ -38,7 +38,7 @@ use lovebeat_alert::Alerter;
 use lovebeat_engine::{EngineHandle, SendError, Snapshot};
 use lovebeat_monitors::history::StateHistory;
 use lovebeat_monitors::messages::MessageBoard;
-use lovebeat_monitors::probes::CheckBoard;
+use lovebeat_monitors::probes::ProbeBoard;
 use lovebeat_monitors::signals::TokenBook;
 use lovebeat_telemetry::Metrics;
 
@@ -46,8 +46,8 @@ pub use access::Tokens;
 pub use plain_beat::HttpService;
 pub use serve::serve;
 pub use services::beat_batch;
+pub use signals::StatuscopeMetrics;
 pub use status_page::StatusPageSettings;
-pub use statuscope::StatuscopeMetrics;
 pub use ui::normalize_path;
 
 use crate::render::pretty;
@@ -72,7 +72,7 @@ pub struct AppState {
     /// The last 24 hours, for the status page's bars.
     pub history: Arc<StateHistory>,
     /// Active check results (`/api/checks`, the status page).
-    pub checks: Arc<CheckBoard>,
+    pub checks: Arc<ProbeBoard>,
     pub status_page: Arc<StatusPageSettings>,
     pub limits: Arc<HttpLimits>,
     pub access: Arc<HttpAccess>,
@@ -220,17 +220,17 @@ fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/status", get(status::status))
         .route("/metrics", get(status::metrics))
         .route("/version", get(status::version))
-        .route("/signal", post(statuscope::signal))
-        .route("/checks", get(statuscope::list))
-        .route("/checks/{application}", get(statuscope::show))
+        .route("/signal", post(signals::signal))
+        .route("/checks", get(signals::list))
+        .route("/checks/{application}", get(signals::show))
         .route(
             "/api/tokens/{name}",
-            post(statuscope::issue).delete(statuscope::remove),
+            post(signals::issue).delete(signals::remove),
         )
         .route("/api/messages", get(messages::list).post(messages::post))
         .route("/api/messages/{id}/resolve", post(messages::resolve))
-        .route("/api/checks", get(checks::list))
-        .route("/api/checks/{name}", get(checks::show))
+        .route("/api/checks", get(probes::list))
+        .route("/api/checks/{name}", get(probes::show))
         .route("/status-page", get(status_page::page))
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), guard::buffer_body))

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use lovebeat_store::MessageRecord;
 
-use super::statuscope::{param, params};
+use super::signals::{param, params};
 use super::{ApiError, AppState, json, pretty};
 use lovebeat_core::clock::now_ms;
 use lovebeat_monitors::messages::MessageError;

@@ -8,7 +8,7 @@
 //! view) with their member services, then the chosen services
 //! (`[status_page] services`, default those in no view), each with its
 //! state now and a bar of the last 24 hours (`history`), and the latency
-//! of the last run for services fed by an active check. Nothing on it can
+//! of the last run for services fed by a probe. Nothing on it can
 //! change anything.
 
 use std::fmt::Write as _;
@@ -26,7 +26,7 @@ use super::ui::escape;
 use lovebeat_core::clock::now_ms;
 use lovebeat_engine::Snapshot;
 use lovebeat_monitors::history::{HOURS, Kind, StateHistory, bar_start};
-use lovebeat_monitors::probes::CheckBoard;
+use lovebeat_monitors::probes::ProbeBoard;
 
 /// Most services listed (in name order); the rest are counted.
 const MAX_SERVICES: usize = 1000;
@@ -69,7 +69,7 @@ pub(super) async fn page(State(state): State<Arc<AppState>>) -> Response {
         settings: &state.status_page,
         snapshot: &snapshot,
         history: &state.history,
-        checks: &state.checks,
+        probes: &state.checks,
         messages: state.messages.shown(now_ms()),
         version: &state.version,
         now: now_ms(),
@@ -93,7 +93,7 @@ pub(crate) struct Inputs<'a> {
     pub settings: &'a StatusPageSettings,
     pub snapshot: &'a Snapshot,
     pub history: &'a StateHistory,
-    pub checks: &'a CheckBoard,
+    pub probes: &'a ProbeBoard,
     pub messages: Vec<MessageRecord>,
     pub version: &'a str,
     pub now: Millis,
@@ -255,7 +255,7 @@ fn item_html(out: &mut String, item: &Item, inputs: &Inputs<'_>) {
     let name = escape(&item.name);
     let state = item.state.as_str();
     let latency = match item.kind {
-        Kind::Service => latency(inputs.checks, &item.name),
+        Kind::Service => latency(inputs.probes, &item.name),
         Kind::View => String::new(),
     };
     let _ = write!(
@@ -267,10 +267,10 @@ fn item_html(out: &mut String, item: &Item, inputs: &Inputs<'_>) {
     out.push_str("</li>\n");
 }
 
-/// ` 12 ms ` for a service an active check feeds (its last run passed),
+/// ` 12 ms ` for a service a probe feeds (its last run passed),
 /// else nothing.
-fn latency(checks: &CheckBoard, name: &str) -> String {
-    match checks.get(name).and_then(|c| c.last).filter(|l| l.ok) {
+fn latency(probes: &ProbeBoard, name: &str) -> String {
+    match probes.get(name).and_then(|c| c.last).filter(|l| l.ok) {
         Some(last) => format!("<span class=\"latency\">{} ms</span> ", last.latency_ms),
         None => String::new(),
     }
@@ -319,7 +319,7 @@ mod tests {
             settings,
             snapshot: &snapshot,
             history: &history,
-            checks: &CheckBoard::default(),
+            probes: &ProbeBoard::default(),
             messages,
             version: "1.1.0",
             now: 1000,

@@ -13,7 +13,7 @@ pub struct Allow(pub Vec<IpNet>);
 impl Allow {
     /// Whether `ip` may send. An IPv4 peer on a dual-stack socket
     /// (`::ffff:192.0.2.7`) counts as the IPv4 address it is.
-    pub fn permits(&self, ip: IpAddr) -> bool {
+    pub(crate) fn permits(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         self.0.is_empty() || self.0.iter().any(|net| net.contains(&ip))
     }

@@ -1,14 +1,15 @@
-//! Where beats enter: the UDP and TCP listeners of the line protocol.
+//! Where beats enter: it owns the UDP and TCP listeners of the line
+//! protocol, their sockets, the open TCP connections and their unfinished
+//! lines. It imports the protocol grammar, the model's clock, the engine's
+//! handle and the counters; it must never import HTTP, operations or the
+//! monitors.
 //!
-//! State it owns: the sockets, the open TCP connections and their
-//! unfinished lines. It imports the protocol grammar, the engine's handle
-//! and the counters; it must never import HTTP, operations or the monitors.
-//!
-//! What one wake-up of the UDP socket takes (up to [`PER_CALL`] datagrams),
-//! and each read of complete TCP lines, becomes one [`Batch`]. Rejected lines are counted and logged (rate-limited) here and
-//! never reach the actor. UDP never waits: when the engine's queue is full
-//! the datagram is dropped and counted. TCP waits for room, which pushes
-//! back on the sender through the socket.
+//! What one wake-up of the UDP socket takes (up to `PER_CALL` datagrams),
+//! and each read of complete TCP lines, becomes one [`Batch`]. Rejected
+//! lines are counted and logged (rate-limited) here and never reach the
+//! actor. UDP never waits: when the engine's queue is full the datagram is
+//! dropped and counted. TCP waits for room, which pushes back on the
+//! sender through the socket.
 //!
 //! Hostile input (see docs/RELIABILITY.md): datagrams and connections from
 //! outside `[udp] allow` / `[tcp] allow` are dropped and counted; a line
@@ -18,6 +19,12 @@
 //! closes the one that has been silent longest (if any has been silent a
 //! while) instead of being refused, so idle connections cannot lock out
 //! live clients; one silent for `[limits] tcp_idle_timeout` is closed.
+//!
+//! # Layout
+//! * this file: [`Settings`], [`Ingest`], the bind and serve functions,
+//!   the TCP connections and the [`LineBuffer`].
+//! * `allow`: [`Allow`], the source allow-lists.
+//! * `datagrams`: many datagrams per `recvmmsg(2)`.
 
 use std::collections::HashMap;
 use std::io;
@@ -37,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::datagrams::{Datagrams, PER_CALL};
 
-pub mod allow;
+mod allow;
 mod datagrams;
 
 pub use allow::{Allow, parse_network};
@@ -143,7 +150,7 @@ fn first_bound<T>(
 }
 
 /// Receives datagrams until `stop`. Each wake-up takes what is queued
-/// (see [`Datagrams`]) and sends the actor one batch of all of it.
+/// (see `Datagrams`) and sends the actor one batch of all of it.
 pub async fn serve_udp(socket: UdpSocket, ingest: Ingest, stop: CancellationToken) {
     let (handle, limits, metrics) = (&ingest.engine, &ingest.settings, &*ingest.metrics);
     let mut datagrams = Datagrams::new();

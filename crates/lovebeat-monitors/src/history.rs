@@ -6,7 +6,7 @@
 //! for at most [`HOURS`] hours: 24 bytes and a few words per name. A task
 //! (`follow`) feeds it from the engine's published changes, starting
 //! from the current states of the snapshot. With a store, the server
-//! saves it at shutdown ([`StateHistory::to_bytes`], a compact binary form) and loads it at
+//! saves it at shutdown (`StateHistory::to_bytes`, a compact binary form) and loads it at
 //! start, so a restart keeps the bars; the hours while lovebeat was down
 //! show the state it was in when it stopped.
 
@@ -31,7 +31,9 @@ const HOUR_MS: Millis = 3600 * 1000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// A service's bar.
     Service,
+    /// A view's bar.
     View,
 }
 
@@ -279,7 +281,8 @@ fn read_binary(mut bytes: &[u8]) -> Result<Tracks, String> {
 
 impl StateHistory {
     /// Notes that `name` is in `state` at `at`.
-    pub fn record(&self, kind: Kind, name: &Arc<str>, at: Millis, state: State) {
+    #[cfg(test)]
+    pub(crate) fn record(&self, kind: Kind, name: &Arc<str>, at: Millis, state: State) {
         self.lock().record(kind, name, at, state);
     }
 
@@ -298,7 +301,7 @@ impl StateHistory {
     /// state's place in [`State::ALL`]); integers little-endian. A million
     /// services save and load in a fraction of a second (JSON, lovebeat
     /// 1.1's first form, took seconds; it still loads).
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let tracks = self.lock();
         let mut out = Vec::with_capacity(1 + tracks.len() * (HOURS + 32));
         out.push(SAVED_BINARY);
@@ -321,7 +324,7 @@ impl StateHistory {
     /// A history saved with [`StateHistory::to_bytes`] (or as JSON, by an
     /// earlier lovebeat); empty if it does not read (it is only a picture
     /// of the past).
-    pub fn from_bytes(bytes: &[u8]) -> StateHistory {
+    pub(crate) fn from_bytes(bytes: &[u8]) -> StateHistory {
         let read = match bytes.first() {
             Some(&SAVED_BINARY) => read_binary(&bytes[1..]),
             _ => serde_json::from_slice::<Vec<(Kind, String, SavedTrack)>>(bytes)
@@ -356,7 +359,7 @@ impl StateHistory {
     }
 
     /// Applies one round of published events.
-    pub fn apply(&self, events: &[Event], at: Millis) {
+    pub(crate) fn apply(&self, events: &[Event], at: Millis) {
         let mut tracks = self.lock();
         for event in events {
             match event {

@@ -13,21 +13,26 @@ use lovebeat_core::Millis;
 use lovebeat_store::{MessageRecord, Store, StoreError};
 
 /// Longest message text, in bytes.
-pub const MAX_TEXT: usize = 2000;
+pub(crate) const MAX_TEXT: usize = 2000;
 /// Most unresolved messages at once.
-pub const MAX_OPEN: usize = 100;
+pub(crate) const MAX_OPEN: usize = 100;
 /// How long a resolved message is still shown (as resolved).
-pub const RESOLVED_SHOWN: Millis = 24 * 3600 * 1000;
+pub(crate) const RESOLVED_SHOWN: Millis = 24 * 3600 * 1000;
 /// How long a resolved message is kept at all.
 const RESOLVED_KEPT: Millis = 7 * 24 * 3600 * 1000;
 
 /// Why a message was not taken.
 #[derive(Debug)]
 pub enum MessageError {
+    /// No text.
     Empty,
+    /// More text than a message holds.
     TooLong,
+    /// Too many messages are open already.
     TooMany,
+    /// No message has that id.
     NotFound,
+    /// The store could not save it.
     Store(StoreError),
 }
 
@@ -119,7 +124,7 @@ impl MessageBoard {
     }
 
     /// What the status page shows at `now`: open messages, and those
-    /// resolved within [`RESOLVED_SHOWN`]; newest first.
+    /// resolved within `RESOLVED_SHOWN`; newest first.
     pub fn shown(&self, now: Millis) -> Vec<MessageRecord> {
         let mut shown: Vec<MessageRecord> = (self.lock().iter())
             .filter(|m| m.resolved.is_none_or(|at| now - at <= RESOLVED_SHOWN))

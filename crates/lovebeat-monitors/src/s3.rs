@@ -8,10 +8,10 @@
 //!   when it differs from the last one uploaded, PUTs it whole; S3 replaces
 //!   an object atomically, so a reader gets the old copy or the new one. A
 //!   failed upload is logged, counted (`lovebeat_s3_upload_errors_total`)
-//!   and retried with backoff ([`RETRY_FIRST`] doubling, at most the
+//!   and retried with backoff (`RETRY_FIRST` doubling, at most the
 //!   interval), each time with a fresh snapshot; lovebeat goes on without
 //!   it. At shutdown, after the last save, one more upload is tried for at
-//!   most [`FINAL_UPLOAD_DEADLINE`].
+//!   most `FINAL_UPLOAD_DEADLINE`.
 //! * **Download**: [`S3Copy::download_at_startup`], which `main` calls when
 //!   the local store is empty. "No such key" (S3 answers the same for a
 //!   missing bucket) means there is no copy yet: lovebeat starts empty, and
@@ -53,9 +53,9 @@ pub const STARTUP_ATTEMPTS: u32 = 5;
 /// The pause after the first failed startup download; it doubles.
 const STARTUP_RETRY_FIRST: Duration = Duration::from_millis(500);
 /// The pause after the first failed upload; it doubles up to the interval.
-pub const RETRY_FIRST: Duration = Duration::from_secs(1);
+pub(crate) const RETRY_FIRST: Duration = Duration::from_secs(1);
 /// How long shutdown waits for the last upload.
-pub const FINAL_UPLOAD_DEADLINE: Duration = Duration::from_secs(3);
+pub(crate) const FINAL_UPLOAD_DEADLINE: Duration = Duration::from_secs(3);
 /// One request's limits.
 const REQUEST_TIMEOUT: &str = "30 seconds";
 const CONNECT_TIMEOUT: &str = "5 seconds";
@@ -65,11 +65,13 @@ const CONNECT_TIMEOUT: &str = "5 seconds";
 pub struct S3Settings {
     /// `s3://BUCKET/KEY`.
     pub url: String,
+    /// The bucket's region.
     pub region: String,
     /// An S3-compatible store's `http(s)://HOST[:PORT]`; None: AWS.
     pub endpoint: Option<String>,
     /// Both or neither; None: the environment's or the instance's.
     pub access_key_id: Option<String>,
+    /// Goes with `access_key_id`.
     pub secret_access_key: Option<String>,
     /// The most often a snapshot is uploaded.
     pub interval: Duration,
@@ -91,11 +93,19 @@ impl fmt::Debug for S3Settings {
 #[derive(Debug)]
 pub enum S3Error {
     /// The settings make no client (a bad URL or key).
-    Setup { url: String, detail: String },
+    Setup {
+        /// The copy's `s3://` URL.
+        url: String,
+        /// What was wrong.
+        detail: String,
+    },
     /// A request failed.
     Request {
+        /// The copy's `s3://` URL.
         url: String,
+        /// What the request was for.
         action: &'static str,
+        /// What S3 or the network said.
         detail: String,
     },
     /// The local store could not give a snapshot.
@@ -188,7 +198,7 @@ impl S3Copy {
     }
 
     /// The object's bytes, or None when there is no such key.
-    pub async fn download(&self) -> Result<Option<Vec<u8>>, S3Error> {
+    pub(crate) async fn download(&self) -> Result<Option<Vec<u8>>, S3Error> {
         let got = match self.client.get(&self.key).await {
             Ok(got) => got.bytes().await,
             Err(e) => Err(e),
@@ -201,7 +211,7 @@ impl S3Copy {
     }
 
     /// Replaces the object with `bytes`.
-    pub async fn upload(&self, bytes: Vec<u8>) -> Result<(), S3Error> {
+    pub(crate) async fn upload(&self, bytes: Vec<u8>) -> Result<(), S3Error> {
         self.client
             .put(&self.key, PutPayload::from(bytes))
             .await
@@ -209,7 +219,7 @@ impl S3Copy {
             .map_err(|e| self.request_error("upload", &e))
     }
 
-    /// [`S3Copy::download`], tried up to [`STARTUP_ATTEMPTS`] times while
+    /// `S3Copy::download`, tried up to [`STARTUP_ATTEMPTS`] times while
     /// it fails with anything but "no such key"; each failure is logged.
     pub async fn download_at_startup(&self) -> Result<Option<Vec<u8>>, S3Error> {
         let mut pause = STARTUP_RETRY_FIRST;
@@ -297,7 +307,7 @@ impl Uploader {
     }
 
     /// After the last save: uploads what changed since the last upload,
-    /// waiting at most [`FINAL_UPLOAD_DEADLINE`].
+    /// waiting at most `FINAL_UPLOAD_DEADLINE`.
     pub async fn finish(self) {
         self.stop.cancel();
         let abort = self.task.abort_handle();

@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 const ALPHABET: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
 /// Characters in a token (about 140 bits).
-pub const TOKEN_LEN: usize = 24;
+pub(crate) const TOKEN_LEN: usize = 24;
 
 type Digest256 = [u8; 32];
 

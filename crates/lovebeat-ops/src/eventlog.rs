@@ -36,6 +36,7 @@ const ROTATION_CHECK: Duration = Duration::from_secs(1);
 /// `[eventlog]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventLogSettings {
+    /// The file lines are appended to.
     pub path: PathBuf,
     /// Permission bits of a new file (before the umask).
     pub mode: u32,

@@ -1,6 +1,9 @@
-//! Operating lovebeat: what lets other tools watch it. The model's series
-//! of `/metrics` ([`series`], [`alert_series`]), and the tasks started
-//! beside the daemon by [`Ops::start`].
+//! Operating lovebeat: what lets other tools watch it. It owns the model's
+//! series of `/metrics` ([`series`], [`alert_series`]), the tasks started
+//! beside the daemon by [`Ops::start`], the event log's file and the
+//! peers' queues. It imports the engine's handle, the model, the alerter
+//! and the counters; it must never import ingest, HTTP or the monitors
+//! (only the daemon and the binary import it).
 //!
 //! Each task follows the engine's published changes on its own
 //! subscription, so none can slow ingest or each other: the state log
@@ -9,11 +12,8 @@
 //! Statsd's `db.save.*` and the peers' `save` beat follow the store's
 //! periodic flushes through [`Flushes`], from the write-behind's status.
 //!
-//! State it owns: the event log's file and the peers' queues. It imports
-//! the engine's handle, the model, the alerter and the counters; nothing
-//! imports it but the daemon.
-//!
 //! # Layout
+//! * this file: [`OpsSettings`], [`Ops`] and [`OpsError`].
 //! * [`series`]: the snapshot's metrics, per scrape.
 //! * [`alert_series`]: the alerter's metrics, per scrape.
 //! * [`eventlog`]: every event as a JSON line (§7.4).
@@ -48,7 +48,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// What to run; the binary builds it from the configuration.
 #[derive(Debug, Clone, Default)]
 pub struct OpsSettings {
+    /// No server: no statsd output.
     pub statsd: Option<StatsdSettings>,
+    /// No file: no event log.
     pub eventlog: Option<EventLogSettings>,
     /// No peers: no notifier.
     pub peers: Option<PeerSettings>,

@@ -7,7 +7,7 @@
 //! `service.count` and `alarm.count` at every periodic flush, and
 //! `db.save.count` and `db.save.duration` (ms) when the flush was a real
 //! store flush. Unlike Go, each round's lines are packed into as few
-//! datagrams as fit [`MAX_DATAGRAM`] bytes.
+//! datagrams as fit `MAX_DATAGRAM` bytes.
 //!
 //! State numbers are 1.0's, with warning added after them: new 0, ok 1,
 //! error 2, muted 3, warning 4.
@@ -27,18 +27,19 @@ use lovebeat_telemetry::{Metrics, Subscriber};
 
 /// The largest datagram sent: fits an Ethernet MTU with IPv6 and UDP
 /// headers, so nothing is fragmented.
-pub const MAX_DATAGRAM: usize = 1432;
+pub(crate) const MAX_DATAGRAM: usize = 1432;
 
 /// `[metrics]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatsdSettings {
     /// `host:port`, resolved when lovebeat starts (and again after a failure).
     pub server: String,
+    /// Put before every metric name.
     pub prefix: String,
 }
 
 /// The gauge value of a state.
-pub fn state_number(state: State) -> u8 {
+pub(crate) fn state_number(state: State) -> u8 {
     match state {
         State::New => 0,
         State::Ok => 1,

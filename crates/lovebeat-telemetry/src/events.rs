@@ -59,11 +59,14 @@ impl RateLimit {
 
 /// A protocol line that did not parse; the other lines of its packet apply.
 pub struct LineRejected {
+    /// Where the line came from.
     pub protocol: Protocol,
+    /// Why it did not parse.
     pub reason: Reject,
 }
 
 impl LineRejected {
+    /// Counts the line by reason and logs it (at most once a second).
     pub fn emit(self, metrics: &Metrics) {
         static LIMIT: RateLimit = RateLimit::new();
         metrics.rejected[self.reason as usize].inc();
@@ -81,11 +84,14 @@ impl LineRejected {
 
 /// Commands ingest handed to the engine.
 pub struct LinesAccepted {
+    /// Where the commands came from.
     pub protocol: Protocol,
+    /// How many.
     pub lines: usize,
 }
 
 impl LinesAccepted {
+    /// Counts them by protocol.
     pub fn emit(self, metrics: &Metrics) {
         metrics.ingest_lines[self.protocol as usize].inc_by(self.lines as u64);
     }
@@ -94,11 +100,14 @@ impl LinesAccepted {
 /// Commands dropped because the engine queue was full (UDP only: TCP and
 /// HTTP wait for room).
 pub struct BatchDropped {
+    /// Where the batch came from.
     pub protocol: Protocol,
+    /// Commands in the batch.
     pub lines: usize,
 }
 
 impl BatchDropped {
+    /// Counts the commands and logs the drop (at most once a second).
     pub fn emit(self, metrics: &Metrics) {
         static LIMIT: RateLimit = RateLimit::new();
         metrics.ingest_dropped[self.protocol as usize].inc_by(self.lines as u64);
@@ -115,10 +124,12 @@ impl BatchDropped {
 
 /// Beats the actor applied.
 pub struct BeatsApplied {
+    /// How many (0 counts nothing).
     pub beats: u64,
 }
 
 impl BeatsApplied {
+    /// Counts the beats.
     pub fn emit(self, metrics: &Metrics) {
         if self.beats > 0 {
             metrics.beats.inc_by(self.beats);
@@ -129,11 +140,14 @@ impl BeatsApplied {
 /// A subscriber fell so far behind that the broadcast dropped rounds of
 /// changes it had not read.
 pub struct SubscriberLagged {
+    /// Who fell behind.
     pub subscriber: Subscriber,
+    /// Rounds of changes it never saw.
     pub missed: u64,
 }
 
 impl SubscriberLagged {
+    /// Counts the missed rounds and logs them.
     pub fn emit(self, metrics: &Metrics) {
         metrics.lagged[self.subscriber as usize].inc_by(self.missed);
         tracing::warn!(
@@ -148,10 +162,12 @@ impl SubscriberLagged {
 
 /// Lines appended to the event log.
 pub struct EventLogWritten {
+    /// How many.
     pub lines: usize,
 }
 
 impl EventLogWritten {
+    /// Counts the lines.
     pub fn emit(self, metrics: &Metrics) {
         metrics.eventlog_lines.inc_by(self.lines as u64);
     }
@@ -159,11 +175,14 @@ impl EventLogWritten {
 
 /// The event log could not be opened or written.
 pub struct EventLogFailed<'a> {
+    /// The event log's file.
     pub path: &'a std::path::Path,
+    /// What the system said.
     pub error: &'a io::Error,
 }
 
 impl EventLogFailed<'_> {
+    /// Counts the failure and logs it (at most once a second).
     pub fn emit(self, metrics: &Metrics) {
         static LIMIT: RateLimit = RateLimit::new();
         metrics.eventlog_errors.inc();
@@ -180,12 +199,14 @@ impl EventLogFailed<'_> {
 
 /// The event log was reopened.
 pub struct EventLogReopened<'a> {
+    /// The event log's file.
     pub path: &'a std::path::Path,
     /// "SIGHUP" or "rotated".
     pub why: &'static str,
 }
 
 impl EventLogReopened<'_> {
+    /// Counts the reopen and logs it.
     pub fn emit(self, metrics: &Metrics) {
         metrics.eventlog_reopens.inc();
         tracing::info!(path = %self.path.display(), why = self.why, "reopened the event log");
@@ -194,10 +215,12 @@ impl EventLogReopened<'_> {
 
 /// Datagrams went to the statsd server.
 pub struct StatsdSent {
+    /// How many.
     pub datagrams: usize,
 }
 
 impl StatsdSent {
+    /// Counts them.
     pub fn emit(self, metrics: &Metrics) {
         metrics.statsd_datagrams.inc_by(self.datagrams as u64);
     }
@@ -205,11 +228,14 @@ impl StatsdSent {
 
 /// A datagram could not be sent to the statsd server.
 pub struct StatsdFailed<'a> {
+    /// The statsd server's address.
     pub server: &'a str,
+    /// What the system said.
     pub error: &'a io::Error,
 }
 
 impl StatsdFailed<'_> {
+    /// Counts the failure and logs it (at most once a second).
     pub fn emit(self, metrics: &Metrics) {
         static LIMIT: RateLimit = RateLimit::new();
         metrics.statsd_errors.inc();
@@ -226,14 +252,18 @@ impl StatsdFailed<'_> {
 
 /// What became of one autobeat to one peer.
 pub struct PeerBeat<'a> {
+    /// The peer's base URL.
     pub peer: &'a str,
+    /// Which autobeat.
     pub metric: PeerMetric,
+    /// Sent, failed or dropped.
     pub result: PeerResult,
     /// Why it failed.
     pub error: Option<&'a str>,
 }
 
 impl PeerBeat<'_> {
+    /// Counts the beat by metric and result; logs a failure or a drop (at most once a second).
     pub fn emit(self, metrics: &Metrics) {
         static LIMIT: RateLimit = RateLimit::new();
         metrics.peer_beats[self.metric as usize][self.result as usize].inc();
@@ -308,15 +338,20 @@ impl StoreSaveFailed<'_> {
 
 /// A snapshot of the database reached the S3 copy.
 pub struct S3Uploaded<'a> {
+    /// Where the copy is.
     pub url: &'a str,
+    /// The size of the snapshot.
     pub bytes: usize,
+    /// Services in the snapshot.
     pub services: usize,
     /// The snapshot holds every change saved before this (ms since the epoch).
     pub saved_at: Millis,
+    /// How long the upload took.
     pub duration: Duration,
 }
 
 impl S3Uploaded<'_> {
+    /// Counts the upload, moves the uploaded timestamp and logs it.
     pub fn emit(self, metrics: &Metrics) {
         metrics.s3_uploads.inc();
         metrics.s3_uploaded_at.fetch_max(self.saved_at, Relaxed);
@@ -332,13 +367,16 @@ impl S3Uploaded<'_> {
 
 /// An upload to the S3 copy failed.
 pub struct S3UploadFailed<'a> {
+    /// Where the copy is.
     pub url: &'a str,
+    /// What S3 or the network said.
     pub error: &'a str,
     /// When it is tried again; None: never, lovebeat is stopping.
     pub retry: Option<Duration>,
 }
 
 impl S3UploadFailed<'_> {
+    /// Counts the failure and logs it with the retry.
     pub fn emit(self, metrics: &Metrics) {
         // Retries come no faster than one a second, so every one is logged.
         metrics.s3_upload_errors.inc();
@@ -365,6 +403,7 @@ pub struct S3Unchanged {
 }
 
 impl S3Unchanged {
+    /// Moves the uploaded timestamp; nothing was sent.
     pub fn emit(self, metrics: &Metrics) {
         metrics.s3_uploaded_at.fetch_max(self.saved_at, Relaxed);
     }
@@ -372,11 +411,14 @@ impl S3Unchanged {
 
 /// The S3 copy took an upload again after failures.
 pub struct S3UploadRecovered<'a> {
+    /// Where the copy is.
     pub url: &'a str,
+    /// Uploads that failed before this one.
     pub failures: u64,
 }
 
 impl S3UploadRecovered<'_> {
+    /// Logs the recovery (the upload itself is an `S3Uploaded`).
     pub fn emit(self) {
         tracing::info!(
             url = self.url,
@@ -388,10 +430,12 @@ impl S3UploadRecovered<'_> {
 
 /// A `[limits]` key refused or closed something.
 pub struct Limited {
+    /// The key that did it.
     pub limit: Limit,
 }
 
 impl Limited {
+    /// Counts it by key and logs it (at most once a second per key).
     pub fn emit(self, metrics: &Metrics) {
         static LIMITS: [RateLimit; Limit::ALL.len()] =
             [const { RateLimit::new() }; Limit::ALL.len()];
@@ -405,11 +449,14 @@ impl Limited {
 
 /// Access control refused a datagram, connection or request.
 pub struct Denied {
+    /// What refused it, and where.
     pub denial: Denial,
+    /// Who was refused, when known.
     pub peer: Option<std::net::IpAddr>,
 }
 
 impl Denied {
+    /// Counts it by protocol and reason and logs it (at most once a second per reason).
     pub fn emit(self, metrics: &Metrics) {
         static LIMITS: [RateLimit; Denial::ALL.len()] =
             [const { RateLimit::new() }; Denial::ALL.len()];

@@ -4,15 +4,18 @@
 /// The transports beats arrive on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
+    /// Datagrams.
     Udp,
+    /// Line-protocol connections.
     Tcp,
+    /// The HTTP API.
     Http,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 3] = [Protocol::Udp, Protocol::Tcp, Protocol::Http];
+    pub(crate) const ALL: [Protocol; 3] = [Protocol::Udp, Protocol::Tcp, Protocol::Http];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Protocol::Udp => "udp",
             Protocol::Tcp => "tcp",
@@ -44,7 +47,7 @@ pub enum Limit {
 }
 
 impl Limit {
-    pub const ALL: [Limit; 8] = [
+    pub(crate) const ALL: [Limit; 8] = [
         Limit::TcpConnections,
         Limit::TcpIdleTimeout,
         Limit::HttpConnections,
@@ -55,7 +58,7 @@ impl Limit {
         Limit::Queue,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Limit::TcpConnections => "tcp_connections",
             Limit::TcpIdleTimeout => "tcp_idle_timeout",
@@ -83,7 +86,7 @@ pub enum Denial {
 }
 
 impl Denial {
-    pub const ALL: [Denial; 4] = [
+    pub(crate) const ALL: [Denial; 4] = [
         Denial::UdpSource,
         Denial::TcpSource,
         Denial::HttpToken,
@@ -91,7 +94,7 @@ impl Denial {
     ];
 
     /// The `protocol` and `reason` labels.
-    pub fn labels(self) -> (&'static str, &'static str) {
+    pub(crate) fn labels(self) -> (&'static str, &'static str) {
         match self {
             Denial::UdpSource => ("udp", "source"),
             Denial::TcpSource => ("tcp", "source"),
@@ -104,19 +107,22 @@ impl Denial {
 /// The tasks that follow the engine's published changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subscriber {
+    /// The event log (`[eventlog]`).
     EventLog,
+    /// The statsd output (`[metrics]`).
     Statsd,
+    /// The process log's lines of the model's events.
     StateLog,
 }
 
 impl Subscriber {
-    pub const ALL: [Subscriber; 3] = [
+    pub(crate) const ALL: [Subscriber; 3] = [
         Subscriber::EventLog,
         Subscriber::Statsd,
         Subscriber::StateLog,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Subscriber::EventLog => "eventlog",
             Subscriber::Statsd => "statsd",
@@ -137,8 +143,10 @@ pub enum PeerMetric {
 }
 
 impl PeerMetric {
-    pub const ALL: [PeerMetric; 3] = [PeerMetric::Monitor, PeerMetric::Alerter, PeerMetric::Save];
+    pub(crate) const ALL: [PeerMetric; 3] =
+        [PeerMetric::Monitor, PeerMetric::Alerter, PeerMetric::Save];
 
+    /// The label text, also the last part of the beaten service's name.
     pub fn as_str(self) -> &'static str {
         match self {
             PeerMetric::Monitor => "monitor",
@@ -151,16 +159,19 @@ impl PeerMetric {
 /// What became of one autobeat to one peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerResult {
+    /// The peer took it.
     Sent,
+    /// The post failed.
     Failed,
     /// The peer's queue was full (it is slow or down).
     Dropped,
 }
 
 impl PeerResult {
-    pub const ALL: [PeerResult; 3] = [PeerResult::Sent, PeerResult::Failed, PeerResult::Dropped];
+    pub(crate) const ALL: [PeerResult; 3] =
+        [PeerResult::Sent, PeerResult::Failed, PeerResult::Dropped];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PeerResult::Sent => "sent",
             PeerResult::Failed => "failed",

@@ -1,31 +1,30 @@
-//! What lovebeat says about itself: the counters every room bumps, their
-//! Prometheus rendering, and the log line that goes with each counted
-//! happening.
+//! What lovebeat says about itself: it owns the counters every room
+//! bumps, their Prometheus rendering, and the log line that goes with each
+//! counted happening. It imports nothing of lovebeat's but the protocol's
+//! reject reasons and the model's time unit, and must never import the
+//! engine, ingest, HTTP, the monitors or operations.
 //!
 //! [`Metrics`] owns the registry. Rooms never bump a counter at a call
 //! site: they emit one of the [`events`] structs, whose `emit` writes the
 //! rate-limited log line and bumps the counter with fixed labels. Parts
 //! that know more than counters (the model's per-service series, the
 //! alerter, the probes) add a collector with [`Metrics::add_collector`],
-//! encoded at every scrape.
-//!
-//! Metrics only count: no room learns anything from another through this
-//! crate. It imports nothing of lovebeat's but the protocol's reject
-//! reasons and the model's time unit, and must never import the engine,
-//! ingest, HTTP or operations crates.
+//! encoded at every scrape. Metrics only count: no room learns anything
+//! from another through this crate.
 //!
 //! A scrape is OpenMetrics when the `Accept` header asks for it (Prometheus
 //! does) and the Prometheus text format 0.0.4 otherwise (curl, promtool).
 //!
 //! # Layout
+//! * this file: [`Metrics`], [`Format`] and the [`Open`] guard.
 //! * [`names`]: every metric name.
-//! * [`labels`]: the label values.
+//! * `labels`: the label values (re-exported here: [`Protocol`], [`Limit`]...).
 //! * [`events`]: one struct per counted or logged happening.
 //! * `process`: `process_*` from `/proc/self`.
 //! * `text`: OpenMetrics to text format 0.0.4.
 
 pub mod events;
-pub mod labels;
+mod labels;
 pub mod names;
 mod process;
 mod text;
@@ -111,6 +110,7 @@ impl Format {
         }
     }
 
+    /// The `Content-Type` of a scrape in this format.
     pub fn content_type(self) -> &'static str {
         match self {
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
@@ -120,6 +120,7 @@ impl Format {
 }
 
 impl Metrics {
+    /// Every counter at zero, registered; `version` labels `lovebeat_build_info`.
     pub fn new(version: &str) -> Metrics {
         let mut registry = Registry::default();
         let beats = Counter::default();
@@ -320,7 +321,8 @@ impl Metrics {
     }
 
     /// Uploads to the S3 copy so far: (successful, failed).
-    pub fn s3_uploads(&self) -> (u64, u64) {
+    #[cfg(test)]
+    pub(crate) fn s3_uploads(&self) -> (u64, u64) {
         (self.s3_uploads.get(), self.s3_upload_errors.get())
     }
 
@@ -336,12 +338,14 @@ impl Metrics {
     }
 
     /// Accepted beats so far.
-    pub fn beats(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn beats(&self) -> u64 {
         self.beats.get()
     }
 
     /// Lines rejected for `reason` so far.
-    pub fn rejected(&self, reason: Reject) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn rejected(&self, reason: Reject) -> u64 {
         self.rejected[reason as usize].get()
     }
 

@@ -3,19 +3,19 @@
 //!
 //! Counter families are named without `_total`, as OpenMetrics names them;
 //! their samples (and their family in the Prometheus text format, see
-//! `text::downgrade`) carry the suffix: [`BEATS`] is scraped as
+//! `text::downgrade`) carry the suffix: `BEATS` is scraped as
 //! `lovebeat_beats_total`.
 
 // Ingest.
 
 /// Counter: accepted beats, all protocols.
-pub const BEATS: &str = "lovebeat_beats";
+pub(crate) const BEATS: &str = "lovebeat_beats";
 /// Counter `{reason}`: protocol lines rejected, by reason.
-pub const LINES_REJECTED: &str = "lovebeat_lines_rejected";
+pub(crate) const LINES_REJECTED: &str = "lovebeat_lines_rejected";
 /// Counter `{protocol}`: commands ingest handed to the engine.
-pub const INGEST_LINES: &str = "lovebeat_ingest_lines";
+pub(crate) const INGEST_LINES: &str = "lovebeat_ingest_lines";
 /// Counter `{protocol}`: commands dropped because the engine queue was full.
-pub const INGEST_DROPPED: &str = "lovebeat_ingest_dropped";
+pub(crate) const INGEST_DROPPED: &str = "lovebeat_ingest_dropped";
 /// Gauge: batches waiting in the engine queue.
 pub const QUEUE_DEPTH: &str = "lovebeat_queue_depth";
 /// Gauge: batches the engine queue holds.
@@ -25,15 +25,15 @@ pub const QUEUE_CAPACITY: &str = "lovebeat_queue_capacity";
 
 /// Counter `{limit}`: connections, requests and new services refused, and
 /// connections closed, by the `[limits]` key that did it.
-pub const LIMITED: &str = "lovebeat_limited";
+pub(crate) const LIMITED: &str = "lovebeat_limited";
 /// Counter `{protocol,reason}`: datagrams, connections and requests refused
 /// by `[udp] allow`, `[tcp] allow`, `[http]` tokens or the websocket
 /// origin check.
-pub const DENIED: &str = "lovebeat_denied";
+pub(crate) const DENIED: &str = "lovebeat_denied";
 /// Gauge: open line-protocol TCP connections.
-pub const TCP_CONNECTIONS: &str = "lovebeat_tcp_connections";
+pub(crate) const TCP_CONNECTIONS: &str = "lovebeat_tcp_connections";
 /// Gauge: open websocket clients.
-pub const WEBSOCKET_CLIENTS: &str = "lovebeat_websocket_clients";
+pub(crate) const WEBSOCKET_CLIENTS: &str = "lovebeat_websocket_clients";
 
 // The model, from the published snapshot.
 
@@ -70,39 +70,39 @@ pub const STATUSCOPE_CHECK_OK: &str = "statuscope_check_ok";
 
 /// Counter `{subscriber}`: rounds of changes a subscriber fell behind on
 /// and never saw.
-pub const EVENTS_LAGGED: &str = "lovebeat_events_lagged";
+pub(crate) const EVENTS_LAGGED: &str = "lovebeat_events_lagged";
 /// Counter: lines appended to the event log.
-pub const EVENTLOG_LINES: &str = "lovebeat_eventlog_lines";
+pub(crate) const EVENTLOG_LINES: &str = "lovebeat_eventlog_lines";
 /// Counter: failures to open or write the event log.
-pub const EVENTLOG_ERRORS: &str = "lovebeat_eventlog_errors";
+pub(crate) const EVENTLOG_ERRORS: &str = "lovebeat_eventlog_errors";
 /// Counter: times the event log was reopened (SIGHUP or rotation).
-pub const EVENTLOG_REOPENS: &str = "lovebeat_eventlog_reopens";
+pub(crate) const EVENTLOG_REOPENS: &str = "lovebeat_eventlog_reopens";
 /// Counter: datagrams sent to the statsd server.
-pub const STATSD_DATAGRAMS: &str = "lovebeat_statsd_datagrams";
+pub(crate) const STATSD_DATAGRAMS: &str = "lovebeat_statsd_datagrams";
 /// Counter: datagrams that could not be sent to the statsd server.
-pub const STATSD_ERRORS: &str = "lovebeat_statsd_errors";
+pub(crate) const STATSD_ERRORS: &str = "lovebeat_statsd_errors";
 /// Counter `{metric,result}`: autobeats to `[[notify]]` peers.
-pub const PEER_BEATS: &str = "lovebeat_peer_beats";
+pub(crate) const PEER_BEATS: &str = "lovebeat_peer_beats";
 
 // Persistence and alerts.
 
 /// Histogram: how long each periodic store flush took, in seconds.
-pub const STORE_FLUSH_DURATION: &str = "lovebeat_store_flush_duration_seconds";
+pub(crate) const STORE_FLUSH_DURATION: &str = "lovebeat_store_flush_duration_seconds";
 /// Counter: successful database saves.
-pub const STORE_SAVES: &str = "lovebeat_store_saves";
+pub(crate) const STORE_SAVES: &str = "lovebeat_store_saves";
 /// Counter: failed database saves (each is retried).
-pub const STORE_SAVE_ERRORS: &str = "lovebeat_store_save_errors";
+pub(crate) const STORE_SAVE_ERRORS: &str = "lovebeat_store_save_errors";
 /// Gauge: 1 while the store saves, 0 from a failed save until the next
 /// one that succeeds (lovebeat keeps running from memory meanwhile).
-pub const STORE_UP: &str = "lovebeat_store_up";
+pub(crate) const STORE_UP: &str = "lovebeat_store_up";
 /// Gauge: every change applied before this time is on disk.
-pub const STORE_SAVED_TIMESTAMP: &str = "lovebeat_store_saved_timestamp_seconds";
+pub(crate) const STORE_SAVED_TIMESTAMP: &str = "lovebeat_store_saved_timestamp_seconds";
 /// Counter: snapshots of the database uploaded to the S3 copy.
-pub const S3_UPLOADS: &str = "lovebeat_s3_uploads";
+pub(crate) const S3_UPLOADS: &str = "lovebeat_s3_uploads";
 /// Counter: failed uploads to the S3 copy (each is retried).
-pub const S3_UPLOAD_ERRORS: &str = "lovebeat_s3_upload_errors";
+pub(crate) const S3_UPLOAD_ERRORS: &str = "lovebeat_s3_upload_errors";
 /// Gauge: the S3 copy holds every change saved before this time.
-pub const S3_UPLOADED_TIMESTAMP: &str = "lovebeat_s3_uploaded_timestamp_seconds";
+pub(crate) const S3_UPLOADED_TIMESTAMP: &str = "lovebeat_s3_uploaded_timestamp_seconds";
 /// Counter `{kind,result}`: alert deliveries by back-end kind and result,
 /// encoded by the alert outbox's collector (`Metrics::add_collector`).
 pub const ALERTS: &str = "lovebeat_alerts";
@@ -112,18 +112,18 @@ pub const ALERTS_PENDING: &str = "lovebeat_alerts_pending";
 // The process.
 
 /// Gauge `{version}`: always 1.
-pub const BUILD_INFO: &str = "lovebeat_build_info";
+pub(crate) const BUILD_INFO: &str = "lovebeat_build_info";
 /// Counter: user and system CPU time, in seconds.
-pub const PROCESS_CPU: &str = "process_cpu_seconds";
+pub(crate) const PROCESS_CPU: &str = "process_cpu_seconds";
 /// Gauge: resident memory in bytes.
-pub const PROCESS_RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+pub(crate) const PROCESS_RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
 /// Gauge: virtual memory in bytes.
-pub const PROCESS_VIRTUAL_MEMORY: &str = "process_virtual_memory_bytes";
+pub(crate) const PROCESS_VIRTUAL_MEMORY: &str = "process_virtual_memory_bytes";
 /// Gauge: open file descriptors.
-pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
+pub(crate) const PROCESS_OPEN_FDS: &str = "process_open_fds";
 /// Gauge: the file descriptor limit.
-pub const PROCESS_MAX_FDS: &str = "process_max_fds";
+pub(crate) const PROCESS_MAX_FDS: &str = "process_max_fds";
 /// Gauge: process start, in seconds since the epoch.
-pub const PROCESS_START_TIME: &str = "process_start_time_seconds";
+pub(crate) const PROCESS_START_TIME: &str = "process_start_time_seconds";
 /// Gauge: OS threads.
-pub const PROCESS_THREADS: &str = "process_threads";
+pub(crate) const PROCESS_THREADS: &str = "process_threads";

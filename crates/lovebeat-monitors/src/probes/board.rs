@@ -1,7 +1,7 @@
-//! What the active checks found: the last result and the recent ones of
-//! every check, for `/api/checks`, the status page and `/metrics`.
+//! What the probes found: the last result and the recent ones of every
+//! probe, for `/api/checks`, the status page and `/metrics`.
 //!
-//! Written by the check tasks after each run, read by HTTP handlers and
+//! Written by the probe tasks after each run, read by HTTP handlers and
 //! scrapes; one short lock each.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -18,51 +18,59 @@ use serde::Serialize;
 
 use lovebeat_telemetry::names;
 
-/// Results kept per check.
-pub const RECENT: usize = 60;
+/// Results kept per probe.
+pub(crate) const RECENT: usize = 60;
 
-/// One run of one check.
+/// One run of one probe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunResult {
     /// When the run ended, ms since the epoch.
-    pub at: Millis,
+    pub(crate) at: Millis,
+    /// Whether it passed.
     pub ok: bool,
     /// How long the deciding attempt took, in ms.
     pub latency_ms: u64,
     /// Attempts made.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
-/// One check as `/api/checks` shows it.
+/// One probe as `/api/checks` shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckStatus {
-    pub name: String,
+pub struct ProbeStatus {
+    pub(crate) name: String,
     /// `http`, `https` or `tcp`.
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// The URL, or `host:port`.
-    pub target: String,
-    pub interval_seconds: u64,
-    pub runs: u64,
-    pub failures: u64,
+    pub(crate) target: String,
+    pub(crate) interval_seconds: u64,
+    pub(crate) runs: u64,
+    pub(crate) failures: u64,
+    /// The latest run; None before the first.
     pub last: Option<RunResult>,
     /// The most recent results, oldest first.
-    pub recent: VecDeque<RunResult>,
+    pub(crate) recent: VecDeque<RunResult>,
 }
 
-/// Every check's status, by name.
+/// Every probe's status, by name.
 #[derive(Debug, Default)]
-pub struct CheckBoard {
-    checks: Mutex<BTreeMap<String, CheckStatus>>,
+pub struct ProbeBoard {
+    probes: Mutex<BTreeMap<String, ProbeStatus>>,
 }
 
-impl CheckBoard {
-    /// Lists a check before its first run.
-    pub fn add(&self, name: &str, kind: &'static str, target: String, interval_seconds: u64) {
-        let status = CheckStatus {
+impl ProbeBoard {
+    /// Lists a probe before its first run.
+    pub(crate) fn add(
+        &self,
+        name: &str,
+        kind: &'static str,
+        target: String,
+        interval_seconds: u64,
+    ) {
+        let status = ProbeStatus {
             name: name.to_owned(),
             kind,
             target,
@@ -76,9 +84,9 @@ impl CheckBoard {
     }
 
     /// Notes a run's result.
-    pub fn record(&self, name: &str, result: RunResult) {
-        let mut checks = self.lock();
-        let Some(status) = checks.get_mut(name) else {
+    pub(crate) fn record(&self, name: &str, result: RunResult) {
+        let mut probes = self.lock();
+        let Some(status) = probes.get_mut(name) else {
             return;
         };
         status.runs += 1;
@@ -90,39 +98,36 @@ impl CheckBoard {
         status.last = Some(result);
     }
 
-    /// Every check, in name order.
-    pub fn list(&self) -> Vec<CheckStatus> {
+    /// Every probe, in name order.
+    pub fn list(&self) -> Vec<ProbeStatus> {
         self.lock().values().cloned().collect()
     }
 
-    /// One check.
-    pub fn get(&self, name: &str) -> Option<CheckStatus> {
+    /// One probe.
+    pub fn get(&self, name: &str) -> Option<ProbeStatus> {
         self.lock().get(name).cloned()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, CheckStatus>> {
-        self.checks
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ProbeStatus>> {
+        self.probes
             .lock()
             .expect("no panics while holding the lock")
     }
 }
 
-/// `/metrics` of the checks: up, latency and runs by result.
+/// `/metrics` of the probes: up, latency and runs by result (their
+/// names and labels say `check`, like the config key).
 #[derive(Debug)]
-pub struct CheckMetrics(pub std::sync::Arc<CheckBoard>);
+pub struct ProbeMetrics(pub std::sync::Arc<ProbeBoard>);
 
-impl Collector for CheckMetrics {
+impl Collector for ProbeMetrics {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let checks = self.0.list();
-        if checks.is_empty() {
+        let probes = self.0.list();
+        if probes.is_empty() {
             return Ok(());
         }
         let ran = || {
-            checks
+            probes
                 .iter()
                 .filter_map(|c| c.last.as_ref().map(|l| (c, l)))
         };
@@ -152,7 +157,7 @@ impl Collector for CheckMetrics {
             None,
             MetricType::Counter,
         )?;
-        for c in &checks {
+        for c in &probes {
             for (result, n) in [("pass", c.runs - c.failures), ("fail", c.failures)] {
                 let labels = [("check", c.name.as_str()), ("result", result)];
                 ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
@@ -178,7 +183,7 @@ mod tests {
 
     #[test]
     fn runs_are_counted_and_the_recent_ones_kept() {
-        let board = CheckBoard::default();
+        let board = ProbeBoard::default();
         board.add("web", "http", "http://x/".into(), 10);
         for i in 0..(RECENT as i64 + 5) {
             board.record("web", result(i, i % 2 == 0));

@@ -1,26 +1,27 @@
-//! Active checks (`[[checks]]`): lovebeat asks HTTP, HTTPS and TCP
-//! endpoints itself, as the Heartbeat and checkup seeds do.
+//! Active probes: lovebeat asks HTTP, HTTPS and TCP endpoints itself, as
+//! the Heartbeat and checkup seeds do. The config key (`[[checks]]`) and
+//! the API (`/api/checks`) keep the seeds' word; in code they are probes.
 //!
-//! Each check runs every `interval` in its own task; at most
+//! Each probe runs every `interval` in its own task; at most
 //! `concurrency` runs are in flight at once (a semaphore). A run makes up
 //! to `attempts` attempts and passes at the first one that passes, so a
 //! single blip is smoothed out; it fails only when every attempt failed.
-//! A passing run is a beat of the service named like the check, a failing
+//! A passing run is a beat of the service named like the probe, a failing
 //! run a failure report (`fail`) with the reason, so the service is
 //! `error` from the first failing run until the next passing one. At
-//! start each service gets an error timeout of a few intervals, so a check
+//! start each service gets an error timeout of a few intervals, so a probe
 //! that stops running shows too. Results and latencies go to the
-//! [`CheckBoard`] (`/api/checks`, the status page, `/metrics`).
+//! [`ProbeBoard`] (`/api/checks`, the status page, `/metrics`).
 //!
 //! HTTPS goes through rustls (reqwest built without a provider of its own;
-//! `main` installs ring's). A check may name its own CA certificates
+//! `main` installs ring's). A probe may name its own CA certificates
 //! (`ca_file`), which then are the only roots it trusts.
 //!
 //! # Layout
-//! * this module: [`CheckSpec`], [`Probes`] and the run loop.
-//! * [`board`]: the results.
+//! * this module: [`ProbeSpec`], [`Probes`] and the run loop.
+//! * `board`: the results.
 
-pub mod board;
+mod board;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +33,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-pub use board::{CheckBoard, CheckMetrics, CheckStatus, RunResult};
+pub use board::{ProbeBoard, ProbeMetrics, ProbeStatus, RunResult};
 
 use lovebeat_core::clock::now_ms;
 use lovebeat_engine::{Batch, EngineHandle, Op};
@@ -45,6 +46,7 @@ const MAX_BODY: usize = 1 << 20;
 pub enum Target {
     /// GET the URL (http or https).
     Http {
+        /// What to GET.
         url: String,
         /// The status that passes; any 2xx when None.
         expect_status: Option<u16>,
@@ -54,36 +56,43 @@ pub enum Target {
         ca_pem: Option<Vec<u8>>,
     },
     /// Open a TCP connection.
-    Tcp { host: String, port: u16 },
+    Tcp {
+        /// A name or an address.
+        host: String,
+        /// The port to connect to.
+        port: u16,
+    },
 }
 
-/// One `[[checks]]` entry, validated.
+/// One probe: a `[[checks]]` entry, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckSpec {
+pub struct ProbeSpec {
     /// The service the results go to.
     pub name: String,
     /// `http`, `https` or `tcp`, as configured.
     pub kind: &'static str,
+    /// What to ask, and how.
     pub target: Target,
     /// Per attempt.
     pub timeout: Duration,
+    /// Between the starts of two runs.
     pub interval: Duration,
     /// At least 1.
     pub attempts: u32,
 }
 
-impl CheckSpec {
+impl ProbeSpec {
     /// The URL, or `host:port`.
-    pub fn target_text(&self) -> String {
+    pub(crate) fn target_text(&self) -> String {
         match &self.target {
             Target::Http { url, .. } => url.clone(),
             Target::Tcp { host, port } => format!("{host}:{port}"),
         }
     }
 
-    /// The error timeout the check's service gets: three intervals plus
+    /// The error timeout the probe's service gets: three intervals plus
     /// the longest a run can take.
-    pub fn service_timeout(&self) -> Duration {
+    pub(crate) fn service_timeout(&self) -> Duration {
         self.interval * 3 + self.timeout * self.attempts
     }
 }
@@ -91,47 +100,51 @@ impl CheckSpec {
 /// `[[checks]]` and `[probes]`.
 #[derive(Debug, Clone, Default)]
 pub struct ProbeSettings {
-    pub checks: Vec<CheckSpec>,
+    /// One per `[[checks]]` entry.
+    pub probes: Vec<ProbeSpec>,
     /// Runs in flight at once, at least 1.
     pub concurrency: usize,
     /// Sent as the User-Agent.
     pub user_agent: String,
 }
 
-/// A check that could not be set up.
+/// A probe that could not be set up.
 #[derive(Debug)]
 pub struct ProbeError {
-    pub check: String,
-    pub reason: String,
+    /// The probe's name.
+    pub(crate) probe: String,
+    /// Why.
+    pub(crate) reason: String,
 }
 
 impl std::fmt::Display for ProbeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "check {:?}: {}", self.check, self.reason)
+        write!(f, "check {:?}: {}", self.probe, self.reason)
     }
 }
 
 impl std::error::Error for ProbeError {}
 
-/// The checks, ready to run: one HTTP client each.
+/// The probes, ready to run: one HTTP client each.
 #[derive(Debug)]
 pub struct Probes {
-    checks: Vec<(CheckSpec, Option<reqwest::Client>)>,
+    probes: Vec<(ProbeSpec, Option<reqwest::Client>)>,
     concurrency: usize,
-    pub board: Arc<CheckBoard>,
+    /// Where the runs' results go; HTTP and `/metrics` read it.
+    pub board: Arc<ProbeBoard>,
 }
 
 impl Probes {
-    /// Builds each check's client (its TLS roots, its timeouts).
+    /// Builds each probe's client (its TLS roots, its timeouts).
     pub fn new(settings: ProbeSettings) -> Result<Probes, ProbeError> {
-        let board = Arc::new(CheckBoard::default());
-        let mut checks = Vec::with_capacity(settings.checks.len());
-        for spec in settings.checks {
+        let board = Arc::new(ProbeBoard::default());
+        let mut probes = Vec::with_capacity(settings.probes.len());
+        for spec in settings.probes {
             let client = match &spec.target {
                 Target::Http { ca_pem, .. } => Some(
                     http_client(&spec, ca_pem.as_deref(), &settings.user_agent).map_err(
                         |reason| ProbeError {
-                            check: spec.name.clone(),
+                            probe: spec.name.clone(),
                             reason,
                         },
                     )?,
@@ -140,28 +153,19 @@ impl Probes {
             };
             let interval = spec.interval.as_secs();
             board.add(&spec.name, spec.kind, spec.target_text(), interval);
-            checks.push((spec, client));
+            probes.push((spec, client));
         }
         Ok(Probes {
-            checks,
+            probes,
             concurrency: settings.concurrency.max(1),
             board,
         })
     }
 
-    /// No checks at all.
-    pub fn none() -> Probes {
-        Probes {
-            checks: Vec::new(),
-            concurrency: 1,
-            board: Arc::default(),
-        }
-    }
-
-    /// Starts every check; they stop at `stop`.
+    /// Starts every probe; they stop at `stop`.
     pub fn start(self, engine: &EngineHandle, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         let permits = Arc::new(Semaphore::new(self.concurrency));
-        (self.checks.into_iter())
+        (self.probes.into_iter())
             .map(|(spec, client)| {
                 let runner = Runner {
                     spec,
@@ -177,7 +181,7 @@ impl Probes {
 }
 
 fn http_client(
-    spec: &CheckSpec,
+    spec: &ProbeSpec,
     ca_pem: Option<&[u8]>,
     user_agent: &str,
 ) -> Result<reqwest::Client, String> {
@@ -197,12 +201,12 @@ fn http_client(
     builder.build().map_err(|e| chain(&e))
 }
 
-/// One check's task.
+/// One probe's task.
 struct Runner {
-    spec: CheckSpec,
+    spec: ProbeSpec,
     client: Option<reqwest::Client>,
     engine: EngineHandle,
-    board: Arc<CheckBoard>,
+    board: Arc<ProbeBoard>,
     permits: Arc<Semaphore>,
 }
 
@@ -291,7 +295,7 @@ impl Runner {
 }
 
 /// The failure message a failed run leaves on its service.
-fn failure_message(spec: &CheckSpec, result: &RunResult, reason: &str) -> String {
+fn failure_message(spec: &ProbeSpec, result: &RunResult, reason: &str) -> String {
     let tries = match result.attempts {
         1 => String::new(),
         n => format!(" ({n} attempts)"),
@@ -375,8 +379,8 @@ fn seconds(d: Duration) -> String {
 mod tests {
     use super::*;
 
-    fn tcp_spec(port: u16) -> CheckSpec {
-        CheckSpec {
+    fn tcp_spec(port: u16) -> ProbeSpec {
+        ProbeSpec {
             name: "db".into(),
             kind: "tcp",
             target: Target::Tcp {
@@ -405,7 +409,7 @@ mod tests {
     }
 
     #[test]
-    fn the_failure_message_names_the_check_and_the_attempts() {
+    fn the_failure_message_names_the_probe_and_the_attempts() {
         let spec = tcp_spec(5432);
         let result = RunResult {
             at: 0,

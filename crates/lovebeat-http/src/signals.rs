@@ -1,7 +1,8 @@
-//! statuscope's API on lovebeat: `POST /signal` with a per-service token,
-//! `GET /checks` and `GET /checks/{application}`; and the admin endpoint
-//! that makes and removes the tokens, `POST|DELETE /api/tokens/{name}`
-//! (what `lovebeat services add|token|remove` call).
+//! Signals, statuscope's push-token API on lovebeat: `POST /signal` with a
+//! per-service token, `GET /checks` and `GET /checks/{application}` (the
+//! paths are statuscope's); and the admin endpoint that makes and removes
+//! the tokens, `POST|DELETE /api/tokens/{name}` (what `lovebeat services
+//! add|token|remove` call).
 //!
 //! An application is a service. Its `interval` is the service's error
 //! timeout in seconds (0: no deadline, "just remember the last state"),
@@ -38,7 +39,7 @@ use crate::{ApiError, AppState, is_json_mime, json};
 
 /// One application as statuscope's `/checks` shows it.
 #[derive(Debug, PartialEq, Eq, Serialize)]
-pub struct CheckJson {
+pub struct SignalStatus {
     pub application: String,
     pub team: Option<String>,
     /// `ok`, `outdated` or `fail`.
@@ -80,7 +81,7 @@ impl Collector for StatuscopeMetrics {
             .iter()
             .filter_map(|n| snapshot.services.get(n.as_str()))
         {
-            let check = CheckJson::new(info, now);
+            let check = SignalStatus::new(info, now);
             let value: i64 = match check.state {
                 "ok" => 1,
                 "outdated" => 2,
@@ -94,8 +95,8 @@ impl Collector for StatuscopeMetrics {
     }
 }
 
-impl CheckJson {
-    pub fn new(info: &ServiceInfo, now: Millis) -> CheckJson {
+impl SignalStatus {
+    pub fn new(info: &ServiceInfo, now: Millis) -> SignalStatus {
         let r = &info.record;
         let interval = match r.err_timeout {
             Timeout::After(ms) => ms / 1000,
@@ -110,7 +111,7 @@ impl CheckJson {
             (true, false) => "outdated",
             (true, true) => "ok",
         };
-        CheckJson {
+        SignalStatus {
             application: r.name.to_string(),
             team: r.team.clone(),
             state,
@@ -226,17 +227,17 @@ pub(super) async fn signal(
     }
     let application = signal.application.clone();
     submit(&state, signal.into_batch()).await?;
-    let body = check_of(&state, &application).await?;
+    let body = status_of(&state, &application).await?;
     Ok((StatusCode::CREATED, json(pretty(&body))).into_response())
 }
 
-async fn check_of(state: &AppState, application: &str) -> Result<CheckJson, ApiError> {
+async fn status_of(state: &AppState, application: &str) -> Result<SignalStatus, ApiError> {
     let snapshot = state.snapshot().await;
     let info = snapshot
         .services
         .get(application)
         .ok_or_else(|| ApiError::NotFound(format!("no application named {application:?}")))?;
-    Ok(CheckJson::new(info, now_ms()))
+    Ok(SignalStatus::new(info, now_ms()))
 }
 
 /// `GET /checks/{application}`.
@@ -244,7 +245,7 @@ pub(super) async fn show(
     State(state): State<Arc<AppState>>,
     Path(application): Path<String>,
 ) -> Response {
-    match check_of(&state, &application).await {
+    match status_of(&state, &application).await {
         Ok(check) => json(pretty(&check)),
         Err(_) => {
             let error = format!("Couldn't find Heartbeat {application:?}");
@@ -261,10 +262,10 @@ pub(super) async fn show(
 pub(super) async fn list(State(state): State<Arc<AppState>>) -> Response {
     let snapshot = state.snapshot().await;
     let now = now_ms();
-    let checks: Vec<CheckJson> = snapshot
+    let checks: Vec<SignalStatus> = snapshot
         .services
         .values()
-        .map(|s| CheckJson::new(s, now))
+        .map(|s| SignalStatus::new(s, now))
         .collect();
     json(pretty(&checks))
 }
@@ -427,7 +428,7 @@ mod tests {
         let mut e = engine_with_interval(16_800);
         e.beat(1_544_016_420_980, "my_app");
         e.set_team(0, "my_app", Some("puzzle"));
-        let check = CheckJson::new(&info(&e), 1_544_016_421_000);
+        let check = SignalStatus::new(&info(&e), 1_544_016_421_000);
         assert_eq!(check.state, "ok");
         assert_eq!(check.interval, 16_800);
         assert_eq!(check.check_in.as_deref(), Some("2018-12-05T13:27:00.980Z"));
@@ -438,9 +439,9 @@ mod tests {
     fn an_old_good_signal_is_outdated_and_a_failure_fails() {
         let mut e = engine_with_interval(10);
         e.beat(0, "my_app");
-        assert_eq!(CheckJson::new(&info(&e), 10_000).state, "outdated");
+        assert_eq!(SignalStatus::new(&info(&e), 10_000).state, "outdated");
         e.fail(20_000, "my_app", Severity::Error, "backup failed");
-        let check = CheckJson::new(&info(&e), 20_001);
+        let check = SignalStatus::new(&info(&e), 20_001);
         assert_eq!((check.state, check.last_signal_ok), ("fail", false));
         assert_eq!(check.check_in.as_deref(), Some("1970-01-01T00:00:20.000Z"));
     }
@@ -449,7 +450,7 @@ mod tests {
     fn interval_zero_only_remembers_the_last_state() {
         let mut e = Engine::new(EngineConfig::default(), 0);
         e.beat(0, "my_app");
-        let check = CheckJson::new(&info(&e), 1_000_000_000);
+        let check = SignalStatus::new(&info(&e), 1_000_000_000);
         assert_eq!((check.state, check.interval), ("ok", 0));
     }
 
@@ -501,7 +502,7 @@ mod tests {
     #[test]
     fn never_signalled_is_fail_as_in_statuscope() {
         let e = engine_with_interval(-1);
-        let check = CheckJson::new(&info(&e), 0);
+        let check = SignalStatus::new(&info(&e), 0);
         assert_eq!((check.state, check.check_in), ("fail", None));
     }
 }

@@ -1,5 +1,6 @@
-//! `GET /api/checks`: every active check (`[[checks]]`) with its last
-//! result and recent latencies; `GET /api/checks/{name}` for one.
+//! `GET /api/checks`: every probe with its last result and recent
+//! latencies; `GET /api/checks/{name}` for one. The endpoint is named
+//! after the config key the probes come from (`[[checks]]`).
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ pub(super) async fn show(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let check = (state.checks.get(&name))
+    let probe = (state.checks.get(&name))
         .ok_or_else(|| ApiError::NotFound(format!("no check named {name:?}")))?;
-    Ok(json(pretty(&check)))
+    Ok(json(pretty(&probe)))
 }
