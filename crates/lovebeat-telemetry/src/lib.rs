@@ -327,7 +327,7 @@ impl Metrics {
     }
 
     /// Adds a collector encoded at every scrape, after lovebeat's own
-    /// metrics: the way in for parts that start after the server, such as
+    /// metrics: the way in for what other crates know, such as
     /// the alert outbox's `lovebeat_alerts{kind,result}` (see
     /// [`names::ALERTS`]). It must not name a family already exposed.
     pub fn add_collector(&self, collector: Arc<dyn Collector>) {
@@ -344,8 +344,7 @@ impl Metrics {
     }
 
     /// Lines rejected for `reason` so far.
-    #[cfg(test)]
-    pub(crate) fn rejected(&self, reason: Reject) -> u64 {
+    pub fn rejected(&self, reason: Reject) -> u64 {
         self.rejected[reason as usize].get()
     }
 
