@@ -13,7 +13,6 @@
 //! changes the restore caused (`grace`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -26,8 +25,9 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::batch::{Applied, Batch, Reply};
+use crate::batch::{Applied, Batch, Op, Reply};
 use crate::grace::Grace;
+use crate::read_barrier::{self, ReadBarrier};
 use crate::snapshot::Snapshot;
 use crate::write_behind::{AfterSave, Persistence, StoreStatus, WriteBehind};
 
@@ -39,10 +39,10 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(50);
 /// Batches applied before the actor publishes and looks at deadlines again.
 const MAX_ROUND: usize = 1024;
 
-enum Msg {
+pub(crate) enum Msg {
     Batch(Batch),
-    /// A batch its sender answered once it was queued (see
-    /// [`EngineHandle::send_answered`]).
+    /// A beat its sender answered once it was queued (see
+    /// [`EngineHandle::beat_at_once`]).
     Answered(Batch),
     DeleteView(String, DeleteReply),
 }
@@ -65,17 +65,16 @@ pub enum SendError {
     Closed,
 }
 
-/// The cheap, cloneable way in: send batches; read snapshots, the
-/// published changes and the store's health.
+/// The cheap, cloneable way in: send batches; read snapshots (an API
+/// read past the [`ReadBarrier`]), the published changes and the store's
+/// health.
 #[derive(Clone)]
 pub struct EngineHandle {
-    tx: mpsc::Sender<Msg>,
-    snapshot: Arc<ArcSwap<Snapshot>>,
+    pub(crate) tx: mpsc::Sender<Msg>,
+    pub(crate) snapshot: Arc<ArcSwap<Snapshot>>,
     published: broadcast::Sender<Arc<Published>>,
     store_status: watch::Receiver<StoreStatus>,
-    /// Batches answered once queued whose effect readers may not see yet:
-    /// counted up before they are queued, down once a snapshot shows them.
-    unpublished_answers: Arc<AtomicUsize>,
+    pub(crate) barrier: ReadBarrier,
 }
 
 impl std::fmt::Debug for EngineHandle {
@@ -87,16 +86,11 @@ impl std::fmt::Debug for EngineHandle {
 }
 
 impl EngineHandle {
-    /// The latest published snapshot.
+    /// The latest published snapshot, behind no barrier: for followers of
+    /// the published changes and periodic exporters. An API read, which
+    /// must see the beats answered before it, takes [`EngineHandle::read`].
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
-    }
-
-    /// The latest published snapshot for a quick look, without taking a
-    /// reference count (which the actor's publication contends for): for
-    /// hot paths that read one thing and let go.
-    pub fn glance(&self) -> arc_swap::Guard<Arc<Snapshot>> {
-        self.snapshot.load()
     }
 
     /// The store's health, as the write-behind last sent it (the default,
@@ -134,32 +128,6 @@ impl EngineHandle {
             .map_err(|_| SendError::Closed)
     }
 
-    /// Queues a batch its caller answers at once, without waiting for it
-    /// to be applied; [`EngineHandle::fresh_snapshot`] then waits for it,
-    /// so a read after the answer still sees it. Only for batches that
-    /// can be refused nothing and need no save before their answer.
-    pub fn send_answered(&self, batch: Batch) -> Result<(), SendError> {
-        self.unpublished_answers.fetch_add(1, Ordering::AcqRel);
-        self.tx.try_send(Msg::Answered(batch)).map_err(|e| {
-            self.unpublished_answers.fetch_sub(1, Ordering::AcqRel);
-            match e {
-                mpsc::error::TrySendError::Full(_) => SendError::Full,
-                mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-            }
-        })
-    }
-
-    /// The latest snapshot once it shows every batch answered before this
-    /// call ([`EngineHandle::send_answered`]): at once when there is none
-    /// pending, else after the actor's next publication. When the queue
-    /// stays full for `queue_wait`, the latest snapshot as it is.
-    pub async fn fresh_snapshot(&self, queue_wait: Duration) -> Arc<Snapshot> {
-        if self.unpublished_answers.load(Ordering::Acquire) > 0 {
-            let _ = self.apply(Batch::new(), queue_wait).await;
-        }
-        self.snapshot()
-    }
-
     /// Applies a batch and waits until readers can see its effect. Waits
     /// at most `queue_wait` for room in the queue: [`SendError::Full`]
     /// after that (HTTP answers 503 and Retry-After rather than hang).
@@ -188,6 +156,36 @@ impl EngineHandle {
     }
 }
 
+/// Beats answered once queued, and the reads that must see them (see
+/// [`read_barrier`]).
+impl EngineHandle {
+    /// Queues a beat of `name` that its caller may answer at once, if it
+    /// is one: of a service readers see `ok` whose next deadline is more
+    /// than a second away. Such a beat cannot be refused (the
+    /// service exists) and needs no save before its answer, since it
+    /// changes no state. False, having queued nothing, for any other beat
+    /// and when the queue is full: apply it the usual way.
+    pub fn beat_at_once(&self, name: &str) -> bool {
+        if !read_barrier::stays_ok(&self.snapshot.load(), name, now_ms()) {
+            return false;
+        }
+        let mut batch = Batch::new();
+        batch.push(name, Op::Beat);
+        (self.barrier).count_in(|| self.tx.try_send(Msg::Answered(batch)).is_ok())
+    }
+
+    /// The snapshot an API read answers from: the latest once it shows
+    /// every beat answered before this call, at once when none is pending,
+    /// else after the actor's next publication (see [`read_barrier`]).
+    /// When the queue stays full for `queue_wait`, the latest as it is.
+    pub async fn read(&self, queue_wait: Duration) -> Arc<Snapshot> {
+        if self.barrier.pending() > 0 {
+            let _ = self.apply(Batch::new(), queue_wait).await;
+        }
+        self.snapshot()
+    }
+}
+
 /// The engine's owner; [`Actor::run`] until cancelled.
 pub struct Actor {
     engine: Engine,
@@ -203,8 +201,9 @@ pub struct Actor {
     /// beats alone are published at most every [`PUBLISH_EVERY`], so a
     /// busy engine does not rebuild the snapshot for every round.
     publish_due: Option<Instant>,
-    /// Batches answered once queued, applied since the last publication.
-    answered_unpublished: usize,
+    /// Beats answered once queued applied since the last publication,
+    /// which counts them out of the [`ReadBarrier`].
+    answered: usize,
 }
 
 /// Why the actor woke up.
@@ -243,7 +242,7 @@ impl Actor {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             published,
             store_status,
-            unpublished_answers: Arc::default(),
+            barrier: ReadBarrier::default(),
         };
         let actor = Actor {
             engine,
@@ -255,7 +254,7 @@ impl Actor {
             persist: None,
             grace: None,
             publish_due: None,
-            answered_unpublished: 0,
+            answered: 0,
         };
         (actor, handle)
     }
@@ -394,7 +393,7 @@ impl Actor {
     fn handle(&mut self, msg: Msg, now: Millis, replies: &mut Replies) {
         match msg {
             Msg::Answered(batch) => {
-                self.answered_unpublished += 1;
+                self.answered += 1;
                 self.handle(Msg::Batch(batch), now, replies);
             }
             Msg::Batch(mut batch) => {
@@ -427,19 +426,15 @@ impl Actor {
                 self.alerter.raise(change);
             }
         }
-        // Readers that see this count fall find the snapshot stored before.
-        let answered = std::mem::take(&mut self.answered_unpublished);
-        let shown = |handle: &EngineHandle| {
-            (handle.unpublished_answers).fetch_sub(answered, Ordering::AcqRel);
-        };
+        let answered = std::mem::take(&mut self.answered);
         if changes.events.is_empty() && changes.services.is_empty() && changes.views.is_empty() {
-            shown(&self.handle);
+            self.handle.barrier.shown(answered);
             return;
         }
         let previous = self.handle.snapshot.load();
         let snapshot = Arc::new(previous.updated(&self.engine, &changes, now));
         self.handle.snapshot.store(snapshot.clone());
-        shown(&self.handle);
+        self.handle.barrier.shown(answered);
         if self.handle.published.receiver_count() > 0 {
             let _ = self
                 .handle
@@ -499,22 +494,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_answered_once_queued_is_pending_until_a_snapshot_shows_it() {
-        let engine = Engine::new(lovebeat_core::EngineConfig::default(), now_ms());
+    async fn a_beat_answered_once_queued_is_pending_until_a_snapshot_shows_it() {
+        let now = now_ms();
+        let mut engine = Engine::new(lovebeat_core::EngineConfig::default(), now);
+        engine.beat(now, "a");
+        engine.beat(now, "b");
         let (actor, handle) = Actor::new(engine, 1, Arc::default(), Alerter::disabled());
-        let pending = || handle.unpublished_answers.load(Ordering::Acquire);
-        let mut beat = Batch::new();
-        beat.push("a", crate::batch::Op::Beat);
-        handle.send_answered(beat).unwrap();
+        let pending = || handle.barrier.pending();
+        assert!(handle.beat_at_once("a"));
         assert_eq!(pending(), 1);
-        let mut refused = Batch::new();
-        refused.push("b", crate::batch::Op::Beat);
-        assert_eq!(handle.send_answered(refused).err(), Some(SendError::Full));
-        assert_eq!(pending(), 1, "a batch the queue refused is not pending");
+        assert!(!handle.beat_at_once("b"), "the queue is full");
+        assert_eq!(pending(), 1, "a beat the queue refused is not pending");
+        assert!(
+            !handle.beat_at_once("new"),
+            "a new service takes the usual way"
+        );
+        assert_eq!(pending(), 1);
         let stop = CancellationToken::new();
         tokio::spawn(actor.run(stop.clone()));
-        let snapshot = handle.fresh_snapshot(Duration::from_secs(10)).await;
-        assert_eq!(snapshot.services["a"].record.beats, 1);
+        let snapshot = handle.read(Duration::from_secs(10)).await;
+        assert_eq!(snapshot.services["a"].record.beats, 2);
         assert_eq!(pending(), 0);
         stop.cancel();
     }

@@ -21,15 +21,19 @@
 //! * [`write_behind`]: saving changes to the store, and [`StoreStatus`].
 //! * `grace`: holding back the restore's view changes (`startup_grace`).
 //! * [`outbox`]: the store as the alerts' durable outbox.
+//! * [`read_barrier`]: read-your-write for beats answered once queued,
+//!   the way every API read takes.
 
 pub mod actor;
 pub mod batch;
 mod grace;
 pub mod outbox;
+pub mod read_barrier;
 pub mod snapshot;
 pub mod write_behind;
 
 pub use actor::{Actor, EngineHandle, Published, SendError};
 pub use batch::{Applied, Batch, Op};
+pub use read_barrier::ReadBarrier;
 pub use snapshot::Snapshot;
 pub use write_behind::{Flush, Flushes, Persistence, StoreFailure, StoreStatus};

@@ -1,10 +1,12 @@
 //! The HTTP API on port 8080: beats and service changes, views, `/status`,
 //! `/metrics`, `/version`, the dashboard and its websocket.
 //!
-//! Reads are answered from the published snapshot; writes go through the
+//! Reads are answered from the published snapshot past the engine's
+//! [`ReadBarrier`](lovebeat_engine::ReadBarrier); writes go through the
 //! actor and answer once their effect is visible, except a plain beat of
-//! a healthy service, answered once queued (`plain_beat`): reads wait for
-//! those, so a read after any answered write sees it. Every bad request
+//! a healthy service, answered once queued before the router
+//! (`plain_beat`): the barrier makes reads wait for those, so a read
+//! after any answered write sees it. Every bad request
 //! gets a 4xx with a one-line reason and changes nothing. With `[http] base_path`
 //! every route moves under that path (`/monitoring/lovebeat/api/services`)
 //! and nothing is served outside it.
@@ -101,11 +103,11 @@ impl AppState {
         }
     }
 
-    /// The snapshot an API read answers from: it shows every beat
-    /// answered before the read began, those answered once queued
-    /// (`plain_beat`) included.
-    async fn snapshot(&self) -> Arc<Snapshot> {
-        self.engine.fresh_snapshot(self.limits.queue_wait).await
+    /// The snapshot an API read answers from: past the engine's
+    /// [`ReadBarrier`](lovebeat_engine::ReadBarrier), it shows every beat
+    /// answered before the read began.
+    async fn read(&self) -> Arc<Snapshot> {
+        self.engine.read(self.limits.queue_wait).await
     }
 
     /// The same state under other limits and access rules.

@@ -292,7 +292,7 @@ pub(super) async fn list(State(state): State<Arc<AppState>>) -> Response {
         services: Vec<ServiceJson<'a>>,
         now: i64,
     }
-    let snapshot = state.snapshot().await;
+    let snapshot = state.read().await;
     let body = Body {
         services: snapshot
             .services
@@ -314,7 +314,7 @@ pub(super) async fn show(
         now: i64,
     }
     check_name(&name)?;
-    let snapshot = state.snapshot().await;
+    let snapshot = state.read().await;
     let service = snapshot
         .services
         .get(name.as_str())

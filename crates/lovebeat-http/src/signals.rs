@@ -69,7 +69,7 @@ impl Collector for StatuscopeMetrics {
         if names.is_empty() {
             return Ok(());
         }
-        let snapshot = self.engine.glance();
+        let snapshot = self.engine.snapshot();
         let now = now_ms();
         let mut m = encoder.encode_descriptor(
             STATUSCOPE_CHECK_OK,
@@ -232,7 +232,7 @@ pub(super) async fn signal(
 }
 
 async fn status_of(state: &AppState, application: &str) -> Result<SignalStatus, ApiError> {
-    let snapshot = state.snapshot().await;
+    let snapshot = state.read().await;
     let info = snapshot
         .services
         .get(application)
@@ -260,7 +260,7 @@ pub(super) async fn show(
 
 /// `GET /checks`: every service, statuscope-style.
 pub(super) async fn list(State(state): State<Arc<AppState>>) -> Response {
-    let snapshot = state.snapshot().await;
+    let snapshot = state.read().await;
     let now = now_ms();
     let checks: Vec<SignalStatus> = snapshot
         .services
@@ -313,7 +313,7 @@ impl TokenRequest {
     }
 
     /// The service changes: the interval as the error timeout, the team.
-    fn into_batch(self, name: &str, state: &AppState) -> Batch {
+    async fn into_batch(self, name: &str, state: &AppState) -> Batch {
         let mut batch = Batch::new();
         if let Some(seconds) = self.interval {
             let timeout = match seconds {
@@ -327,7 +327,7 @@ impl TokenRequest {
         }
         if batch.is_empty() {
             // Make sure the service exists, without beating it.
-            let warn = current_warn(state, name);
+            let warn = current_warn(state, name).await;
             batch.push(name, Op::SetTimeout(TimeoutKind::Warn, warn));
         }
         batch
@@ -358,7 +358,7 @@ pub(super) async fn issue(
     })
     .await?;
     let (interval, team) = (request.interval, request.team.clone());
-    submit(&state, request.into_batch(&name, &state)).await?;
+    submit(&state, request.into_batch(&name, &state).await).await?;
     let issued = Issued {
         service: &name,
         token,
@@ -369,8 +369,8 @@ pub(super) async fn issue(
 }
 
 /// The service's warning timeout, to set it to itself (never if new).
-fn current_warn(state: &AppState, name: &str) -> Timeout {
-    (state.engine.snapshot().services.get(name)).map_or(Timeout::Never, |s| s.record.warn_timeout)
+async fn current_warn(state: &AppState, name: &str) -> Timeout {
+    (state.read().await.services.get(name)).map_or(Timeout::Never, |s| s.record.warn_timeout)
 }
 
 /// `DELETE /api/tokens/{name}`: forgets the token and deletes the service.
@@ -384,7 +384,7 @@ pub(super) async fn remove(
         move || tokens.remove(&name)
     })
     .await?;
-    let existed = state.engine.snapshot().services.contains_key(name.as_str());
+    let existed = state.read().await.services.contains_key(name.as_str());
     if !had_token && !existed {
         return Err(ApiError::NotFound(format!("no application named {name:?}")));
     }

@@ -64,7 +64,7 @@ pub struct StatusPageSettings {
 
 /// `GET /status-page`.
 pub(super) async fn page(State(state): State<Arc<AppState>>) -> Response {
-    let snapshot = state.snapshot().await;
+    let snapshot = state.read().await;
     let html = render(&Inputs {
         settings: &state.status_page,
         snapshot: &snapshot,
