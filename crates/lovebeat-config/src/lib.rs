@@ -4,7 +4,7 @@
 //! settings, the engine's config, the ops and monitors settings), so the
 //! binary hands them over as they are.
 //!
-//! Two layers (STYLE item 10). [`raw`] mirrors the TOML one to one: every key
+//! Two layers (STYLE item 10). `raw` mirrors the TOML one to one: every key
 //! optional, every value with its position in the file, unknown keys
 //! rejected. `validate` turns the merged raw files into a [`Config`] of
 //! durations, listen addresses, compiled view templates and enums, collecting
@@ -31,9 +31,9 @@
 //! moved into one offset space shared by all files (`load::Sources`).
 //!
 //! # Layout
-//! * [`load`]: which files, reading and merging them ([`from_strs`] does
+//! * `load`: which files, reading and merging them ([`from_strs`] does
 //!   the same for texts).
-//! * [`raw`]: the TOML mirror; [`locate`]: the key a TOML error points at.
+//! * `raw`: the TOML mirror; `locate`: the key a TOML error points at.
 //! * `check`: collecting problems, and the value checks sections share.
 //! * `validate`: the merged raw files into a [`Config`], section by
 //!   section: `database`, `line_protocol` (`[udp]`, `[tcp]`), `http`,
@@ -41,22 +41,22 @@
 //!   `[delivery]`), `views` (`[[alarms]]`, `[[views]]`), `auto`, `ops`
 //!   (`[metrics]`, `[eventlog]`, `[[notify]]`, `[peers]`, `[prometheus]`),
 //!   `probes` (`[[checks]]`, `[probes]`), `status_page`.
-//! * [`error`]: [`Problem`] and [`ConfigError`]; [`listen`]: [`ListenAddr`].
+//! * `error`: [`Problem`] and [`ConfigError`]; `listen`: [`ListenAddr`].
 
 mod alerts;
 mod auto;
 mod check;
 mod database;
-pub mod error;
+mod error;
 mod http;
 mod limits;
 mod line_protocol;
-pub mod listen;
-pub mod load;
-pub mod locate;
+mod listen;
+mod load;
+mod locate;
 mod ops;
 mod probes;
-pub mod raw;
+mod raw;
 mod status_page;
 mod validate;
 mod views;

@@ -11,7 +11,8 @@
 //!
 //! State it owns: the event log's file and the peers' queues. It imports
 //! the engine's handle, the model, the alerter and the counters; nothing
-//! imports it but the daemon.
+//! imports it but the daemon (and `lovebeat-config`, which builds its
+//! settings types).
 //!
 //! # Layout
 //! * [`series`]: the snapshot's metrics, per scrape.
@@ -45,7 +46,8 @@ use crate::statsd::StatsdSettings;
 /// How long [`Ops::shutdown`] waits for the tasks to write what is left.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-/// What to run; the binary builds it from the configuration.
+/// What to run; the binary builds it from the settings `lovebeat-config`
+/// made.
 #[derive(Debug, Clone, Default)]
 pub struct OpsSettings {
     pub statsd: Option<StatsdSettings>,
