@@ -101,15 +101,32 @@ pub(crate) fn host_port(s: String) -> Result<String, String> {
     }
 }
 
+/// Whether `url` is http or https, with a host.
+fn is_http(url: &str) -> bool {
+    url.strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+}
+
 /// An http or https URL to POST to.
 pub(crate) fn http_url(url: String) -> Result<String, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(url),
-        _ => Err(format!(
+    if is_http(&url) {
+        Ok(url)
+    } else {
+        Err(format!(
             "invalid URL {url:?}: expected http://HOST/… or https://…"
-        )),
+        ))
+    }
+}
+
+/// An http or https base URL that paths are appended to, kept without a
+/// trailing `/`; `what` names it in the error (`URL`, `endpoint`).
+pub(crate) fn base_url(url: String, what: &str) -> Result<String, String> {
+    if is_http(&url) {
+        Ok(url.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!(
+            "invalid {what} {url:?}: expected http://HOST[:PORT] or https://…"
+        ))
     }
 }

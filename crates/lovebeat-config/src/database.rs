@@ -7,7 +7,7 @@ use std::time::Duration;
 use lovebeat_monitors::s3::S3Settings;
 use toml::Spanned;
 
-use crate::check::{Checker, non_empty, off_if_empty, seconds, seconds_or_zero, text};
+use crate::check::{Checker, base_url, non_empty, off_if_empty, seconds, seconds_or_zero, text};
 use crate::raw;
 
 /// `[database]`.
@@ -61,7 +61,8 @@ fn remote_s3(c: &mut Checker<'_>, db: &mut raw::Database) -> Option<S3Settings> 
         "[database] remote_s3_endpoint",
         db.remote_s3_endpoint.take(),
         None,
-        |e| off_if_empty(e).map(s3_endpoint).transpose(),
+        // An S3-compatible store's base URL.
+        |e| off_if_empty(e).map(|e| base_url(e, "endpoint")).transpose(),
     );
     let key_span = db.remote_s3_access_key_id.as_ref().map(Spanned::span);
     let secret_span = db.remote_s3_secret_access_key.as_ref().map(Spanned::span);
@@ -112,21 +113,6 @@ fn s3_url(url: String) -> Result<String, String> {
         Err(format!(
             "invalid S3 URL {url:?}: expected s3://BUCKET/PATH/TO/OBJECT"
         ))
-    }
-}
-
-/// An S3-compatible store's base URL, kept without a trailing `/`.
-fn s3_endpoint(url: String) -> Result<String, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {
-            Ok(url.trim_end_matches('/').to_owned())
-        }
-        _ => Err(format!(
-            "invalid endpoint {url:?}: expected http://HOST[:PORT] or https://…"
-        )),
     }
 }
 

@@ -66,7 +66,6 @@ use std::time::Duration;
 
 use lovebeat_alert::{MailSettings, MailTls, RetryPolicy};
 use lovebeat_core::EngineConfig;
-use lovebeat_core::auto::Algorithm;
 use lovebeat_http::{HttpAccess, HttpLimits, StatusPageSettings};
 use lovebeat_monitors::s3::S3Settings;
 use lovebeat_ops::eventlog::EventLogSettings;
@@ -84,7 +83,8 @@ pub use ops::MAX_PROMETHEUS_SERVICES;
 pub use probes::{CheckDef, MAX_ATTEMPTS, Probes};
 
 /// The validated configuration. [`Config::default`] is what lovebeat runs
-/// on without any config file.
+/// on without any config file: each crate's own default where it has one
+/// (`lovebeat.toml`, every key at its default, is tested against it).
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database: Database,
@@ -140,13 +140,7 @@ impl Default for Config {
             tcp_listen: ListenAddr::Any(8127),
             http_listen: ListenAddr::Any(8080),
             base_path: String::new(),
-            ingest: lovebeat_ingest::Settings {
-                line_length: 1024,
-                tcp_connections: 10_000,
-                tcp_idle_timeout: None,
-                udp_allow: Default::default(),
-                tcp_allow: Default::default(),
-            },
+            ingest: lovebeat_ingest::Settings::default(),
             http_access: HttpAccess {
                 tokens: lovebeat_http::Tokens {
                     write: Vec::new(),
@@ -156,20 +150,11 @@ impl Default for Config {
                 },
                 allowed_origins: Vec::new(),
             },
-            http_limits: HttpLimits {
-                connections: 1024,
-                body: 64 * 1024,
-                read_timeout: Duration::from_secs(10),
-                websockets: 256,
-                ..HttpLimits::default()
-            },
+            http_limits: HttpLimits::default(),
             queue: 4096,
             engine: EngineConfig {
-                algorithm: Algorithm::Median,
-                history: 100,
-                views: Vec::new(),
                 max_services: 1_000_000,
-                utc_offset_min: 0,
+                ..EngineConfig::default()
             },
             alert: lovebeat_alert::Settings {
                 entries: Default::default(),
@@ -186,11 +171,7 @@ impl Default for Config {
                     "https://hooks.slack.com/services/TXXXXXXXX/BXXXXXXXX/XXXXXXXXXXXXXXXXX"
                         .to_owned(),
                 public_url: "http://lovebeat.example.com/".to_owned(),
-                retry: RetryPolicy {
-                    first: Duration::from_secs(1),
-                    max: Duration::from_secs(300),
-                    give_up_after: Duration::from_secs(86_400),
-                },
+                retry: RetryPolicy::default(),
                 timeout: Duration::from_secs(10),
             },
             statsd: None,
@@ -200,9 +181,7 @@ impl Default for Config {
                 host: String::new(),
                 interval: Duration::from_secs(60),
             },
-            series: SeriesSettings {
-                max_services: 10_000,
-            },
+            series: SeriesSettings::default(),
             checks: Vec::new(),
             probes: Probes::default(),
             status_page: status_page::default_status_page(),

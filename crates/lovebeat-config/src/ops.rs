@@ -9,7 +9,7 @@ use lovebeat_ops::notify::PeerSettings;
 use lovebeat_ops::statsd::StatsdSettings;
 use toml::Spanned;
 
-use crate::check::{Checker, host_port, off_if_empty, seconds};
+use crate::check::{Checker, base_url, host_port, off_if_empty, seconds};
 use crate::{Config, raw};
 
 /// The most services `[prometheus] max_services` may ask for.
@@ -83,7 +83,8 @@ pub(crate) fn apply_notify(
         peers
             .urls
             .extend(c.value("[[notify]] lovebeat", Some(url), None, |u| {
-                notify_url(u).map(Some)
+                // A peer's base URL (§7.2): the API path is appended.
+                base_url(u, "URL").map(Some)
             }));
     }
 }
@@ -121,22 +122,6 @@ fn max_services(value: i64) -> Result<usize, String> {
         .ok()
         .filter(|n| *n <= MAX_PROMETHEUS_SERVICES)
         .ok_or_else(|| format!("must be from 0 to {MAX_PROMETHEUS_SERVICES} (got {value})"))
-}
-
-/// A peer's base URL (§7.2): http or https; a trailing `/` is dropped since
-/// the API path is appended.
-fn notify_url(url: String) -> Result<String, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {
-            Ok(url.trim_end_matches('/').to_owned())
-        }
-        _ => Err(format!(
-            "invalid URL {url:?}: expected http://HOST[:PORT] or https://…"
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use lovebeat_alert::{Entry, MailgunSettings};
+use lovebeat_core::auto::Algorithm;
 use lovebeat_core::pattern::ViewTemplate;
 use lovebeat_http::Tokens;
 use lovebeat_ingest::Allow;
