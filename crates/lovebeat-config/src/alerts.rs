@@ -40,27 +40,29 @@ pub(crate) fn apply_sending(
     slack: raw::Slack,
 ) {
     let s = settings;
-    s.public_url = c.value(
+    c.set(
+        &mut s.public_url,
         "public_url",
         public_url,
-        s.public_url.clone(),
         self::public_url,
     );
     let m = &mut s.mail;
-    m.server = c.value("[mail] server", mail.server, m.server.clone(), host_port);
-    m.from = c.value("[mail] from", mail.from, m.from.clone(), mailbox);
-    m.tls = c.value("[mail] tls", mail.tls, m.tls, |s| s.parse());
-    m.user = c.value("[mail] user", mail.user, m.user.clone(), |s| {
-        Ok(off_if_empty(s))
-    });
-    m.password = c.value("[mail] password", mail.password, m.password.clone(), |s| {
-        Ok(off_if_empty(s))
-    });
+    c.set(&mut m.server, "[mail] server", mail.server, host_port);
+    c.set(&mut m.from, "[mail] from", mail.from, mailbox);
+    c.set(&mut m.tls, "[mail] tls", mail.tls, |s| s.parse());
+    let off_if_empty = |s| Ok(off_if_empty(s));
+    c.set(&mut m.user, "[mail] user", mail.user, off_if_empty);
+    c.set(
+        &mut m.password,
+        "[mail] password",
+        mail.password,
+        off_if_empty,
+    );
     s.mailgun = mailgun_settings(c, mailgun);
-    s.slack_webhook_url = c.value(
+    c.set(
+        &mut s.slack_webhook_url,
         "[slack] webhook_url",
         slack.webhook_url,
-        s.slack_webhook_url.clone(),
         Ok,
     );
 }
@@ -84,19 +86,24 @@ pub(crate) fn apply_delivery(
     settings: &mut lovebeat_alert::Settings,
     raw: raw::Delivery,
 ) {
-    let retry = &mut settings.retry;
-    settings.timeout = c.value("[delivery] timeout", raw.timeout, settings.timeout, seconds);
-    retry.first = c.value(
+    let (timeout, retry) = (&mut settings.timeout, &mut settings.retry);
+    c.set(timeout, "[delivery] timeout", raw.timeout, seconds);
+    c.set(
+        &mut retry.first,
         "[delivery] retry_first",
         raw.retry_first,
-        retry.first,
         seconds,
     );
-    retry.max = c.value("[delivery] retry_max", raw.retry_max, retry.max, seconds);
-    retry.give_up_after = c.value(
+    c.set(
+        &mut retry.max,
+        "[delivery] retry_max",
+        raw.retry_max,
+        seconds,
+    );
+    c.set(
+        &mut retry.give_up_after,
         "[delivery] give_up_after",
         raw.give_up_after,
-        retry.give_up_after,
         seconds,
     );
 }

@@ -10,10 +10,13 @@ pub const MAX_HISTORY: usize = 10_000;
 
 /// `[auto]` over the defaults in `engine`.
 pub(crate) fn apply(c: &mut Checker<'_>, engine: &mut EngineConfig, auto: raw::Auto) {
-    engine.algorithm = c.value("[auto] algorithm", auto.algorithm, engine.algorithm, |s| {
-        s.parse().map_err(|err| format!("{err}"))
-    });
-    engine.history = c.value("[auto] history", auto.history, engine.history, history);
+    c.set(
+        &mut engine.algorithm,
+        "[auto] algorithm",
+        auto.algorithm,
+        |s| s.parse().map_err(|err| format!("{err}")),
+    );
+    c.set(&mut engine.history, "[auto] history", auto.history, history);
 }
 
 /// Beat intervals kept per service, 1 to [`MAX_HISTORY`].

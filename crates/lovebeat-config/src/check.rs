@@ -47,6 +47,20 @@ impl Checker<'_> {
         })
     }
 
+    /// Sets `field` to `check(value)` of a key; leaves it (the default)
+    /// when the key is absent or its value is bad (then reported).
+    pub(crate) fn set<T, U>(
+        &mut self,
+        field: &mut U,
+        key: &str,
+        raw: Option<Spanned<T>>,
+        check: impl FnOnce(T) -> Result<U, String>,
+    ) {
+        if let Some(value) = self.value(key, raw, None, |v| check(v).map(Some)) {
+            *field = value;
+        }
+    }
+
     pub(crate) fn finish(mut self, config: Config) -> Result<Config, ConfigError> {
         if self.problems.is_empty() {
             return Ok(config);

@@ -31,17 +31,14 @@ pub const DEFAULT_S3_INTERVAL: Duration = Duration::from_secs(60);
 /// `[database]` over the defaults in `d`.
 pub(crate) fn apply(c: &mut Checker<'_>, d: &mut Database, mut db: raw::Database) {
     d.remote_s3 = remote_s3(c, &mut db);
-    d.filename = c.value(
-        "[database] filename",
-        db.filename,
-        d.filename.clone(),
-        |f| non_empty(f).map(PathBuf::from),
-    );
-    d.interval = c.value("[database] interval", db.interval, d.interval, seconds);
-    d.startup_grace = c.value(
+    c.set(&mut d.filename, "[database] filename", db.filename, |f| {
+        non_empty(f).map(PathBuf::from)
+    });
+    c.set(&mut d.interval, "[database] interval", db.interval, seconds);
+    c.set(
+        &mut d.startup_grace,
         "[database] startup_grace",
         db.startup_grace,
-        d.startup_grace,
         seconds_or_zero,
     );
 }

@@ -8,39 +8,40 @@ use crate::{Config, raw};
 
 /// `[http]` over the defaults in `config`.
 pub(crate) fn apply(c: &mut Checker<'_>, config: &mut Config, http: raw::Http) {
-    config.http_listen = c.value("[http] listen", http.listen, config.http_listen, |s| {
+    c.set(&mut config.http_listen, "[http] listen", http.listen, |s| {
         s.parse()
     });
-    config.base_path = c.value(
+    c.set(
+        &mut config.base_path,
         "[http] base_path",
         http.base_path,
-        std::mem::take(&mut config.base_path),
         base_path,
     );
     let HttpAccess {
         tokens: t,
         allowed_origins,
     } = &mut config.http_access;
-    t.write = c.value("[http] write_tokens", http.write_tokens, vec![], tokens);
-    t.read = c.value("[http] read_tokens", http.read_tokens, vec![], tokens);
-    t.public_status = c.value(
+    c.set(
+        &mut t.write,
+        "[http] write_tokens",
+        http.write_tokens,
+        tokens,
+    );
+    c.set(&mut t.read, "[http] read_tokens", http.read_tokens, tokens);
+    c.set(
+        &mut t.public_status,
         "[http] public_status",
         http.public_status,
-        t.public_status,
         Ok,
     );
-    t.public_metrics = c.value(
+    c.set(
+        &mut t.public_metrics,
         "[http] public_metrics",
         http.public_metrics,
-        t.public_metrics,
         Ok,
     );
-    *allowed_origins = c.value(
-        "[http] allowed_origins",
-        http.allowed_origins,
-        vec![],
-        origins,
-    );
+    let key = "[http] allowed_origins";
+    c.set(allowed_origins, key, http.allowed_origins, origins);
 }
 
 /// The shortest token accepted: long enough not to be guessed.

@@ -14,10 +14,14 @@ pub(crate) fn apply(
     tcp: raw::Listener,
 ) {
     let ingest = &mut config.ingest;
-    config.udp_listen = c.value("[udp] listen", udp.listen, config.udp_listen, |s| s.parse());
-    ingest.udp_allow = c.value("[udp] allow", udp.allow, Allow::default(), allow);
-    config.tcp_listen = c.value("[tcp] listen", tcp.listen, config.tcp_listen, |s| s.parse());
-    ingest.tcp_allow = c.value("[tcp] allow", tcp.allow, Allow::default(), allow);
+    c.set(&mut config.udp_listen, "[udp] listen", udp.listen, |s| {
+        s.parse()
+    });
+    c.set(&mut ingest.udp_allow, "[udp] allow", udp.allow, allow);
+    c.set(&mut config.tcp_listen, "[tcp] listen", tcp.listen, |s| {
+        s.parse()
+    });
+    c.set(&mut ingest.tcp_allow, "[tcp] allow", tcp.allow, allow);
 }
 
 /// `[udp] allow`, `[tcp] allow`: networks, each `ADDRESS[/PREFIX]`.

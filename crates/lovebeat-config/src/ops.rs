@@ -52,8 +52,8 @@ pub(crate) fn apply(
     });
     config.eventlog = path.map(|path| EventLogSettings { path, mode });
     let p = &mut config.peers;
-    p.interval = c.value("[peers] interval", peers.interval, p.interval, seconds);
-    p.host = c.value("[peers] host", peers.host, String::new(), |h| {
+    c.set(&mut p.interval, "[peers] interval", peers.interval, seconds);
+    c.set(&mut p.host, "[peers] host", peers.host, |h| {
         off_if_empty(h)
             .map(peer_host)
             .transpose()
@@ -63,11 +63,11 @@ pub(crate) fn apply(
 
 /// `[prometheus]` over the defaults in `config`.
 pub(crate) fn apply_prometheus(c: &mut Checker<'_>, config: &mut Config, raw: raw::Prometheus) {
-    let series = &mut config.series;
-    series.max_services = c.value(
+    let max = &mut config.series.max_services;
+    c.set(
+        max,
         "[prometheus] max_services",
         raw.max_services,
-        series.max_services,
         max_services,
     );
 }
