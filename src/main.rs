@@ -1,11 +1,11 @@
 //! The `lovebeat` binary: command line and wiring.
 //!
 //! Everything with a rule in it lives in the library crates; this file
-//! reads the config (`lovebeat_config`), sets up logging, opens the database (`database`),
-//! starts the server and the tasks that let other tools watch it, and
-//! handles signals: SIGTERM and SIGINT save everything and stop it, SIGHUP
-//! reopens the event log. `lovebeat services …` is a client of a running
-//! daemon (`services`).
+//! reads the config (`lovebeat_config`), sets up logging, opens the
+//! database (`database`), starts the server and the tasks that let other
+//! tools watch it, and handles signals: SIGTERM and SIGINT save everything
+//! and stop it, SIGHUP reopens the event log. `lovebeat services …` is a
+//! client of a running daemon (`services`).
 
 mod cli;
 mod database;
@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use lovebeat_alert::{Alerter, adopt_announced_states};
 use lovebeat_config::{Config, ConfigError};
-
 use lovebeat_core::Engine;
 use lovebeat_core::clock::now_ms;
 use lovebeat_daemon::{Server, Settings};
@@ -274,13 +273,8 @@ fn ops_settings(config: &Config) -> OpsSettings {
 
 async fn serve(config: Config) -> ExitCode {
     raise_fd_limit(&config);
-    let s3 = match config
-        .database
-        .remote_s3
-        .as_ref()
-        .map(S3Copy::new)
-        .transpose()
-    {
+    let s3 = config.database.remote_s3.as_ref().map(S3Copy::new);
+    let s3 = match s3.transpose() {
         Ok(s3) => s3,
         Err(e) => {
             eprintln!("lovebeat: {e}");
