@@ -14,11 +14,10 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
+use lovebeat_config::DEFAULT_CONFIG_DIR;
 use lovebeat_core::auto::Algorithm;
 use lovebeat_core::{Engine, EngineConfig, Millis};
 use lovebeat_sim as sim;
-
-use crate::config::DEFAULT_CONFIG_DIR;
 
 /// What `--version` prints after the program name.
 const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
@@ -26,8 +25,9 @@ const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 /// The parsed command line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cli {
-    /// `--config FILE`. None when not given: then `config::DEFAULT_CONFIG_FILE`
-    /// is read if it exists (see `config::resolve_files`).
+    /// `--config FILE`. None when not given: then
+    /// `lovebeat_config::DEFAULT_CONFIG_FILE` is read if it exists (see
+    /// `lovebeat_config::resolve_files`).
     pub config: Option<PathBuf>,
     /// `--config-dir DIR`, default [`DEFAULT_CONFIG_DIR`].
     pub config_dir: PathBuf,
@@ -644,7 +644,7 @@ fn parse_interval(text: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DEFAULT_CONFIG_FILE;
+    use lovebeat_config::DEFAULT_CONFIG_FILE;
 
     fn args(list: &[&str]) -> Vec<OsString> {
         std::iter::once("lovebeat")

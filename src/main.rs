@@ -1,14 +1,13 @@
-//! The `lovebeat` binary: command line, configuration and wiring.
+//! The `lovebeat` binary: command line and wiring.
 //!
 //! Everything with a rule in it lives in the library crates; this file
-//! reads the config, sets up logging, opens the database (`database`),
-//! starts the server and the tasks that let other tools watch it, and
-//! handles signals: SIGTERM and SIGINT save everything and stop it, SIGHUP
-//! reopens the event log. `lovebeat services …` is a client of a running
-//! daemon (`services`).
+//! reads the config (`lovebeat_config`), sets up logging, opens the
+//! database (`database`), starts the server and the tasks that let other
+//! tools watch it, and handles signals: SIGTERM and SIGINT save everything
+//! and stop it, SIGHUP reopens the event log. `lovebeat services …` is a
+//! client of a running daemon (`services`).
 
 mod cli;
-mod config;
 mod database;
 mod logging;
 mod services;
@@ -16,29 +15,23 @@ mod services;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use lovebeat_alert::{Alerter, RetryPolicy, adopt_announced_states};
-
+use lovebeat_alert::{Alerter, adopt_announced_states};
+use lovebeat_config::{Config, ConfigError};
+use lovebeat_core::Engine;
 use lovebeat_core::clock::now_ms;
-use lovebeat_core::{Engine, EngineConfig};
 use lovebeat_daemon::{Server, Settings};
 use lovebeat_engine::Persistence;
 use lovebeat_engine::outbox::StoreOutbox;
-use lovebeat_http::Tokens;
-use lovebeat_http::{HttpAccess, HttpLimits};
 use lovebeat_monitors::history::{self, StateHistory};
 use lovebeat_monitors::messages::MessageBoard;
 use lovebeat_monitors::probes::{ProbeSettings, Probes, Target};
-use lovebeat_monitors::s3::{S3Copy, S3Settings};
+use lovebeat_monitors::s3::S3Copy;
 use lovebeat_monitors::signals::TokenBook;
-use lovebeat_ops::eventlog::EventLogSettings;
 use lovebeat_ops::notify::{PeerSettings, service_host};
-use lovebeat_ops::series::SeriesSettings;
-use lovebeat_ops::statsd::StatsdSettings;
 use lovebeat_ops::{Ops, OpsSettings};
 use lovebeat_store::Store;
 
 use crate::cli::{Cli, Command, ServicesCommand};
-use crate::config::Config;
 use crate::logging::Logging;
 use crate::services::Api;
 
@@ -94,7 +87,7 @@ fn daemon_url(cli: &Cli, url: Option<&str>) -> Result<String, ExitCode> {
     match url {
         Some(url) => Ok(url.to_owned()),
         None => match load_config(cli, false) {
-            Ok(config) => Ok(services::url_of_listen(&config.http.listen)),
+            Ok(config) => Ok(services::url_of_listen(&config.http_listen)),
             Err(e) => {
                 eprintln!("lovebeat: {e}");
                 Err(ExitCode::from(EXIT_CONFIG))
@@ -122,7 +115,7 @@ fn test_alert(cli: &Cli, name: &str) -> ExitCode {
         .enable_all()
         .build()
         .expect("the tokio runtime starts");
-    let results = runtime.block_on(lovebeat_alert::test_alert(alert_settings(&config), name));
+    let results = runtime.block_on(lovebeat_alert::test_alert(config.alert, name));
     let results = match results {
         Ok(results) => results,
         Err(e) => {
@@ -148,57 +141,6 @@ fn test_alert(cli: &Cli, name: &str) -> ExitCode {
         ExitCode::from(EXIT_FAILURE)
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-/// What the alerter needs from the configuration.
-fn alert_settings(config: &Config) -> lovebeat_alert::Settings {
-    let entries = config
-        .alerts
-        .iter()
-        .map(|(name, a)| {
-            let entry = lovebeat_alert::Entry {
-                mail: a.mail.clone(),
-                webhook: a.webhook.clone(),
-                webhook_headers: a.webhook_headers.clone(),
-                slack_channel: a.slack_channel.clone(),
-                script: a.script.clone(),
-                on_ok: a.on_ok.clone(),
-                on_error: a.on_error.clone(),
-                warnings: a.warnings,
-            };
-            (name.clone(), entry)
-        })
-        .collect();
-    let mail = &config.mail;
-    let delivery = &config.delivery;
-    lovebeat_alert::Settings {
-        entries,
-        views: config.views.iter().map(|v| v.alerts.clone()).collect(),
-        mail: lovebeat_alert::MailSettings {
-            server: mail.server.clone(),
-            from: mail.from.clone(),
-            tls: mail.tls,
-            user: mail.user.clone(),
-            password: mail.password.clone(),
-        },
-        mailgun: config
-            .mailgun
-            .as_ref()
-            .map(|m| lovebeat_alert::MailgunSettings {
-                domain: m.domain.clone(),
-                from: m.from.clone(),
-                api_key: m.api_key.clone(),
-                api_url: m.api_url.clone(),
-            }),
-        slack_webhook_url: config.slack.webhook_url.clone(),
-        public_url: config.public_url.clone(),
-        retry: RetryPolicy {
-            first: delivery.retry_first,
-            max: delivery.retry_max,
-            give_up_after: delivery.give_up_after,
-        },
-        timeout: delivery.timeout,
     }
 }
 
@@ -238,14 +180,14 @@ fn run_import(cli: &Cli, file: &std::path::Path) -> ExitCode {
     }
 }
 
-fn load_config(cli: &Cli, log: bool) -> Result<Config, config::ConfigError> {
-    let files = config::resolve_files(cli.config.as_deref(), &cli.config_dir)?;
+fn load_config(cli: &Cli, log: bool) -> Result<Config, ConfigError> {
+    let files = lovebeat_config::resolve_files(cli.config.as_deref(), &cli.config_dir)?;
     if log {
         for file in &files {
             tracing::info!("Reading configuration file {}", file.display());
         }
     }
-    config::load(&files)
+    lovebeat_config::load(&files)
 }
 
 fn run_services(
@@ -281,12 +223,12 @@ fn daemon_api(cli: &Cli, url: Option<&str>, token: Option<&str>) -> Result<Api, 
                 eprintln!("lovebeat: {e}");
                 ExitCode::from(EXIT_CONFIG)
             })?;
-            (services::url_of_listen(&config.http.listen), Some(config))
+            (services::url_of_listen(&config.http_listen), Some(config))
         }
     };
     let token = token
         .map(str::to_owned)
-        .or_else(|| config?.http.write_tokens.into_iter().next());
+        .or_else(|| config?.http_access.tokens.write.into_iter().next());
     Ok(Api { url, token })
 }
 
@@ -316,47 +258,23 @@ fn run_daemon(cli: &Cli) -> ExitCode {
     runtime.block_on(serve(config))
 }
 
-/// The self-monitoring the config asks for.
+/// The self-monitoring the config asks for: its settings, the peers'
+/// host named.
 fn ops_settings(config: &Config) -> OpsSettings {
     OpsSettings {
-        statsd: config.metrics.server.as_ref().map(|server| StatsdSettings {
-            server: server.clone(),
-            prefix: config.metrics.prefix.clone(),
-        }),
-        eventlog: config.eventlog.path.as_ref().map(|path| EventLogSettings {
-            path: path.clone(),
-            mode: config.eventlog.mode,
-        }),
+        statsd: config.statsd.clone(),
+        eventlog: config.eventlog.clone(),
         peers: Some(PeerSettings {
-            urls: config.notify.clone(),
-            host: service_host(config.peers.host.as_deref().unwrap_or("")),
-            interval: config.peers.interval,
+            host: service_host(&config.peers.host),
+            ..config.peers.clone()
         }),
     }
 }
 
-/// The client of the S3 copy the config asks for.
-fn s3_copy(remote: &config::RemoteS3) -> Result<S3Copy, lovebeat_monitors::s3::S3Error> {
-    S3Copy::new(&S3Settings {
-        url: remote.url.clone(),
-        region: remote.region.clone(),
-        endpoint: remote.endpoint.clone(),
-        access_key_id: remote.access_key_id.clone(),
-        secret_access_key: remote.secret_access_key.clone(),
-        interval: remote.interval,
-    })
-}
-
 async fn serve(config: Config) -> ExitCode {
-    let engine_config = EngineConfig {
-        algorithm: config.auto.algorithm,
-        history: config.auto.history,
-        views: config.views.iter().map(|v| v.template.clone()).collect(),
-        max_services: config.limits.services.unwrap_or(usize::MAX),
-        utc_offset_min: 0,
-    };
     raise_fd_limit(&config);
-    let s3 = match config.database.remote_s3.as_ref().map(s3_copy).transpose() {
+    let s3 = config.database.remote_s3.as_ref().map(S3Copy::new);
+    let s3 = match s3.transpose() {
         Ok(s3) => s3,
         Err(e) => {
             eprintln!("lovebeat: {e}");
@@ -384,7 +302,12 @@ async fn serve(config: Config) -> ExitCode {
     // of a second each: side by side, on the two threads of a small machine.
     let (engine, extras) = std::thread::scope(|scope| {
         let extras = scope.spawn(|| Extras::load(&config, &opened.store));
-        let engine = Engine::restore(engine_config, now_ms(), contents.services, contents.views);
+        let engine = Engine::restore(
+            config.engine.clone(),
+            now_ms(),
+            contents.services,
+            contents.views,
+        );
         (
             engine,
             extras.join().expect("loading the extras does not panic"),
@@ -397,8 +320,9 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let ops_settings = ops_settings(&config);
     // Alerts left undelivered by the last run are queued first.
-    let alerter = match Alerter::start(alert_settings(&config), outbox) {
+    let alerter = match Alerter::start(config.alert, outbox) {
         Ok(alerter) => alerter,
         Err(e) => {
             eprintln!("lovebeat: {e}");
@@ -406,15 +330,13 @@ async fn serve(config: Config) -> ExitCode {
         }
     };
     let settings = Settings {
-        udp: config.udp.listen.bind_addrs(),
-        tcp: config.tcp.listen.bind_addrs(),
-        http: config.http.listen.bind_addrs(),
-        base_path: config.http.base_path.clone(),
-        queue: config.limits.queue,
+        udp: config.udp_listen.bind_addrs(),
+        tcp: config.tcp_listen.bind_addrs(),
+        http: config.http_listen.bind_addrs(),
+        base_path: config.base_path,
+        queue: config.queue,
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        series: SeriesSettings {
-            max_services: config.prometheus.max_services,
-        },
+        series: config.series,
         persistence: Some(Persistence {
             store: opened.store,
             interval: config.database.interval,
@@ -425,25 +347,11 @@ async fn serve(config: Config) -> ExitCode {
         messages: extras.messages,
         history: extras.history,
         probes: extras.probes,
-        status_page: config.status_page.clone(),
+        status_page: config.status_page,
         alerter,
-        ingest: ingest_settings(&config),
-        http_limits: HttpLimits {
-            connections: config.limits.http_connections,
-            body: config.limits.http_body,
-            read_timeout: config.limits.http_read_timeout,
-            websockets: config.limits.websockets,
-            ..HttpLimits::default()
-        },
-        http_access: HttpAccess {
-            tokens: Tokens {
-                write: config.http.write_tokens.clone(),
-                read: config.http.read_tokens.clone(),
-                public_status: config.http.public_status,
-                public_metrics: config.http.public_metrics,
-            },
-            allowed_origins: config.http.allowed_origins.clone(),
-        },
+        ingest: config.ingest,
+        http_limits: config.http_limits,
+        http_access: config.http_access,
     };
     let server = match Server::start(settings, engine).await {
         Ok(server) => server,
@@ -452,7 +360,7 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let ops = match Ops::start(&server.engine, &server.metrics, ops_settings(&config)) {
+    let ops = match Ops::start(&server.engine, &server.metrics, ops_settings) {
         Ok(ops) => ops,
         Err(e) => {
             eprintln!("lovebeat: {e}");
@@ -465,16 +373,6 @@ async fn serve(config: Config) -> ExitCode {
     server.shutdown().await;
     ops.shutdown().await;
     ExitCode::SUCCESS
-}
-
-fn ingest_settings(config: &Config) -> lovebeat_ingest::Settings {
-    lovebeat_ingest::Settings {
-        line_length: config.limits.line_length,
-        tcp_connections: config.limits.tcp_connections,
-        tcp_idle_timeout: config.limits.tcp_idle_timeout,
-        udp_allow: config.udp.allow.clone(),
-        tcp_allow: config.tcp.allow.clone(),
-    }
 }
 
 /// File descriptors kept for everything but client connections: the
@@ -505,7 +403,7 @@ fn raise_fd_limit(config: &Config) {
             limit.rlim_cur
         }
     };
-    let needed = (config.limits.tcp_connections + config.limits.http_connections) as u64;
+    let needed = (config.ingest.tcp_connections + config.http_limits.connections) as u64;
     if soft < needed + FD_RESERVE {
         tracing::warn!(
             "the open-file limit ({soft}) is below [limits] tcp_connections + http_connections \

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::cli::{ServicesCommand, Timeouts};
-use crate::config::ListenAddr;
+use lovebeat_config::ListenAddr;
 
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,15 +1,11 @@
 //! The config loader: any text as one or several config files, through
 //! TOML, the raw layer, merging and validation.
 //!
-//! Includes the binary's `src/config.rs` as it is (built with `--cfg
-//! fuzzing`, which makes `from_strs` public). Input: files separated by
-//! `\0`. Checks: nothing panics; a refused config names at least one
-//! problem, each one line, and a line number within its file.
+//! Through `lovebeat_config::from_strs`, as the daemon loads files.
+//! Input: files separated by `\0`. Checks: nothing panics; a refused
+//! config names at least one problem, each one line, and a line number
+//! within its file.
 #![no_main]
-
-#[allow(dead_code, unused_imports)]
-#[path = "../../src/config.rs"]
-mod config;
 
 use libfuzzer_sys::fuzz_target;
 
@@ -19,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let names = ["a.toml", "b.toml", "c.toml", "d.toml"];
     let files: Vec<(&str, &str)> = names.iter().copied().zip(text.split('\0')).collect();
-    if let Err(error) = config::from_strs(&files) {
+    if let Err(error) = lovebeat_config::from_strs(&files) {
         let message = error.to_string();
         assert!(!message.is_empty());
         for line in message.lines() {

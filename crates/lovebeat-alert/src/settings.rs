@@ -1,8 +1,8 @@
 //! What the alerter is told: the `[alerts.NAME]` entries, which views name
 //! them, and how to reach mail servers and webhooks.
 //!
-//! Built once by the binary from its validated configuration; the alerter
-//! never reads files. Plain data, no checks here: the binary's config layer
+//! Built once by `lovebeat-config` from the validated configuration; the
+//! alerter never reads files. Plain data, no checks here: `lovebeat-config`
 //! reports bad values with their file and line (using [`check_mailboxes`]
 //! and [`check_header`] for the parts only this crate understands).
 

@@ -5,7 +5,7 @@
 //! unanchored (a substring match), under a fixed name (§11). 1.0 `[[alarms]]`
 //! entries are globs (§4.2): anchored, `*` matches anything (dots included)
 //! and `$ident` captures one dot-free segment, which the name template can
-//! use, so one template yields many views. The config layer compiles entries
+//! use, so one template yields many views. `lovebeat-config` compiles entries
 //! into [`ViewTemplate`]s and the engine asks [`ViewTemplate::view_for`] when a
 //! service is created or loaded. Views' state and alerting are not here.
 

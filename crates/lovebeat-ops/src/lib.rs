@@ -3,7 +3,8 @@
 //! beside the daemon by [`Ops::start`], the event log's file and the
 //! peers' queues. It imports the engine's handle, the model, the alerter
 //! and the counters; it must never import ingest, HTTP or the monitors
-//! (only the daemon and the binary import it).
+//! (only the daemon, the binary and `lovebeat-config`, which builds its
+//! settings types, import it).
 //!
 //! Each task follows the engine's published changes on its own
 //! subscription, so none can slow ingest or each other: the state log
@@ -45,7 +46,8 @@ use crate::statsd::StatsdSettings;
 /// How long [`Ops::shutdown`] waits for the tasks to write what is left.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-/// What to run; the binary builds it from the configuration.
+/// What to run; the binary builds it from the settings `lovebeat-config`
+/// made.
 #[derive(Debug, Clone, Default)]
 pub struct OpsSettings {
     /// No server: no statsd output.

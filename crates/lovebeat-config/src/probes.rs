@@ -1,18 +1,16 @@
-//! The configuration of what lovebeat took over from the other seed
-//! monitors: active checks (`[[checks]]`, `[probes]`) and the status page
-//! (`[status_page]`). Validated here into the server's types; the raw
-//! tables live with the others in `raw`.
+//! Active checks: `[[checks]]` (HTTP, HTTPS and TCP, each feeding a
+//! service) into the monitors' [`ProbeSpec`], and `[probes]`, how they run.
 
 use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lovebeat_http::StatusPageSettings;
 use lovebeat_monitors::probes::{ProbeSpec, Target};
 use lovebeat_proto::is_valid_name;
 use toml::Spanned;
 
-use super::{Checker, raw};
+use crate::check::Checker;
+use crate::raw;
 
 /// Most attempts a check may make per run.
 pub const MAX_ATTEMPTS: u32 = 10;
@@ -39,16 +37,8 @@ impl Default for Probes {
     }
 }
 
-/// The default `[status_page]`: every view, the services in none.
-pub fn default_status_page() -> StatusPageSettings {
-    StatusPageSettings {
-        title: "Status".to_owned(),
-        views: Vec::new(),
-        services: Vec::new(),
-    }
-}
-
-pub(super) fn probes(c: &mut Checker<'_>, raw: raw::Probes) -> Probes {
+/// `[probes]` over its defaults.
+pub(crate) fn probes(c: &mut Checker<'_>, raw: raw::Probes) -> Probes {
     let d = Probes::default();
     let concurrency = c.value(
         "[probes] concurrency",
@@ -64,26 +54,9 @@ pub(super) fn probes(c: &mut Checker<'_>, raw: raw::Probes) -> Probes {
     Probes { concurrency }
 }
 
-pub(super) fn status_page(c: &mut Checker<'_>, raw: raw::StatusPage) -> StatusPageSettings {
-    let d = default_status_page();
-    let strings = |list: Vec<Spanned<String>>| list.into_iter().map(Spanned::into_inner).collect();
-    let services = raw
-        .services
-        .map(Spanned::into_inner)
-        .map_or_else(Vec::new, strings);
-    StatusPageSettings {
-        title: c.value("[status_page] title", raw.title, d.title, Ok),
-        views: raw
-            .views
-            .map(Spanned::into_inner)
-            .map_or_else(Vec::new, strings),
-        services,
-    }
-}
-
 /// Every `[[checks]]` entry; a bad one is reported and left out. Two
 /// checks may not feed one service.
-pub(super) fn checks(c: &mut Checker<'_>, entries: Vec<Spanned<raw::Check>>) -> Vec<CheckDef> {
+pub(crate) fn checks(c: &mut Checker<'_>, entries: Vec<Spanned<raw::Check>>) -> Vec<CheckDef> {
     let mut defs: Vec<CheckDef> = Vec::new();
     for entry in entries {
         let span = entry.span();
@@ -273,9 +246,9 @@ fn url(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::from_str;
+    use crate::from_str;
 
-    fn parse(text: &str) -> crate::config::Config {
+    fn parse(text: &str) -> crate::Config {
         from_str(text, "test.toml").unwrap_or_else(|err| panic!("{err}"))
     }
 
@@ -364,19 +337,5 @@ mod tests {
         assert_eq!(config.status_page.views, ["web"]);
         assert_eq!(config.status_page.services, ["backup"]);
         assert!(error("[probes]\nconcurrency = 0\n").contains("must be from 1 to 1000"));
-    }
-
-    #[test]
-    fn an_alarm_with_only_a_team_takes_every_service_of_the_team() {
-        let config = parse("[[alarms]]\nname = \"ops\"\nteam = \"ops\"\n");
-        let template = &config.views[0].template;
-        assert_eq!(template.team(), Some("ops"));
-        assert_eq!(
-            template
-                .view_for_member("any.thing", Some("ops"))
-                .as_deref(),
-            Some("ops")
-        );
-        assert_eq!(template.view_for_member("any.thing", None), None);
     }
 }

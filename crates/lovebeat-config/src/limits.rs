@@ -1,0 +1,69 @@
+//! `[limits]`: how much of anything lovebeat takes (docs/RELIABILITY.md),
+//! each key within its range, into the settings of what enforces it: the
+//! line protocol's ingest, the HTTP server, the engine and its queue.
+
+use toml::Spanned;
+
+use crate::check::{Checker, seconds, seconds_or_zero};
+use crate::{Config, raw};
+
+const MILLION: usize = 1_000_000;
+
+/// `[limits]` over the defaults in `config`.
+pub(crate) fn apply(c: &mut Checker<'_>, config: &mut Config, raw: raw::Limits) {
+    let mut count =
+        |key: &str, value: Option<Spanned<i64>>, default: usize, min: usize, max: usize| {
+            c.value(&format!("[limits] {key}"), value, default, |v| {
+                usize::try_from(v)
+                    .ok()
+                    .filter(|n| (min..=max).contains(n))
+                    .ok_or_else(|| format!("must be from {min} to {max} (got {v})"))
+            })
+        };
+    let (ingest, http) = (&mut config.ingest, &mut config.http_limits);
+    ingest.line_length = count(
+        "line_length",
+        raw.line_length,
+        ingest.line_length,
+        16,
+        65_536,
+    );
+    ingest.tcp_connections = count(
+        "tcp_connections",
+        raw.tcp_connections,
+        ingest.tcp_connections,
+        1,
+        MILLION,
+    );
+    http.connections = count(
+        "http_connections",
+        raw.http_connections,
+        http.connections,
+        1,
+        MILLION,
+    );
+    http.body = count("http_body", raw.http_body, http.body, 1024, 64 << 20);
+    http.websockets = count("websockets", raw.websockets, http.websockets, 0, MILLION);
+    config.queue = count("queue", raw.queue, config.queue, 1, MILLION);
+    // 0 is no limit.
+    let services = count(
+        "services",
+        raw.services,
+        config.engine.max_services,
+        0,
+        100 * MILLION,
+    );
+    config.engine.max_services = if services == 0 { usize::MAX } else { services };
+    ingest.tcp_idle_timeout = c.value(
+        "[limits] tcp_idle_timeout",
+        raw.tcp_idle_timeout,
+        ingest.tcp_idle_timeout,
+        |s| seconds_or_zero(s).map(|d| (!d.is_zero()).then_some(d)),
+    );
+    http.read_timeout = c.value(
+        "[limits] http_read_timeout",
+        raw.http_read_timeout,
+        http.read_timeout,
+        seconds,
+    );
+}
