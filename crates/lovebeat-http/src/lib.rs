@@ -1,15 +1,31 @@
-//! The HTTP API on port 8080: beats and service changes, views, `/status`,
-//! `/metrics`, `/version`, the dashboard and its websocket.
+//! Every HTTP endpoint on port 8080, and where each is answered:
+//!
+//! | path | module |
+//! |---|---|
+//! | `/`, `/services`, `/views/{name}`, `/ui/*` (the dashboard) | `ui` |
+//! | `/ws` (the dashboard's live events) | `ws` |
+//! | `/api/services[/{name}[/mute\|/unmute]]` (beats and changes) | `services`, and `plain_beat` in front of the router |
+//! | `/api/views…`, `/api/alarms…`, `/status`, `/api/status`, `/status/store`, `/metrics`, `/version` | `status` |
+//! | `/api/alerts[/{name}]` | `alerts` |
+//! | `/signal`, `/checks[/{application}]`, `/api/tokens/{name}` (statuscope's API) | `signals` |
+//! | `/api/checks[/{name}]` (probe results; the path follows `[[checks]]`) | `probes` |
+//! | `/api/messages…` and `/status-page` | `messages`, `status_page` |
+//!
+//! Every request first passes `guard` (bearer tokens from `access`, body
+//! limits) and is served by `serve` (connection limits, timeouts).
+//! It owns no state of its own beyond its limits: it reads the engine's
+//! snapshots and the monitors' books, and it must never import ingest,
+//! operations or the daemon.
 //!
 //! Reads are answered from the published snapshot past the engine's
 //! [`ReadBarrier`](lovebeat_engine::ReadBarrier); writes go through the
 //! actor and answer once their effect is visible, except a plain beat of
 //! a healthy service, answered once queued before the router
-//! (`plain_beat`): the barrier makes reads wait for those, so a read
-//! after any answered write sees it. Every bad request
-//! gets a 4xx with a one-line reason and changes nothing. With `[http] base_path`
-//! every route moves under that path (`/monitoring/lovebeat/api/services`)
-//! and nothing is served outside it.
+//! (`plain_beat`): the barrier makes reads wait for those, so a read after
+//! any answered write sees it. Every bad request gets a 4xx with a
+//! one-line reason and changes nothing. With `[http] base_path` every
+//! route moves under that path (`/monitoring/lovebeat/api/services`) and
+//! nothing is served outside it.
 
 mod access;
 mod alerts;
