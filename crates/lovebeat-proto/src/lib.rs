@@ -40,8 +40,6 @@
 mod command;
 mod grammar;
 mod lines;
-#[cfg(test)]
-mod oracle;
 mod reject;
 mod timeout;
 
