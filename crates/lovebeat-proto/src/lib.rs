@@ -15,9 +15,11 @@
 //!
 //! # Layout
 //!
-//! - `lines`: [`parse_line`], [`lines`] and [`MAX_LINE`], the entry points.
-//! - `metric`: the statsd grammar and the service-name rule (hot path, plain bytes).
-//! - `check`: the DogStatsD service-check grammar (written with `nom`).
+//! - `lines`: [`parse_line`], [`lines`] and [`MAX_LINE`], the entry points
+//!   and the framing rules.
+//! - `grammar`: the statsd/graphite and DogStatsD service-check grammars in
+//!   `nom`, the split into lines, the service-name and integer rules;
+//!   `grammar::bytes`, the input type its parsers read.
 //! - `command`: [`Command`], [`Action`], [`CheckStatus`].
 //! - `reject`: [`Reject`], one variant per reason a line is refused.
 //! - `timeout`: [`parse_timeout_param`] for the HTTP `timeout` parameter.
@@ -35,15 +37,14 @@
 //! assert_eq!(it.next(), None);
 //! ```
 
-mod check;
 mod command;
+mod grammar;
 mod lines;
-mod metric;
 mod reject;
 mod timeout;
 
 pub use command::{Action, CheckStatus, Command, value_to_ms};
+pub use grammar::is_valid_name;
 pub use lines::{Lines, MAX_LINE, lines, parse_line};
-pub use metric::is_valid_name;
 pub use reject::Reject;
 pub use timeout::{TimeoutParamError, parse_timeout_param};

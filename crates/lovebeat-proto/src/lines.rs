@@ -2,13 +2,12 @@
 //!
 //! Owns the framing rules shared by UDP and TCP: a trailing `\r` is dropped
 //! (so CRLF works on both, unlike lovebeat 1.0's UDP), empty lines are
-//! skipped, and lines over [`MAX_LINE`] are refused before any parsing. Then
-//! dispatches to the service-check or the statsd grammar.
+//! skipped, and lines over [`MAX_LINE`] are refused before any parsing. The
+//! split into lines and each line's parse are the grammar's.
 
 use std::iter::FusedIterator;
 
-use crate::check::{self, parse_check};
-use crate::metric::parse_metric;
+use crate::grammar::{parse_command, split_line};
 use crate::{Command, Reject};
 
 /// The longest accepted line by default, in bytes, not counting a trailing
@@ -27,10 +26,8 @@ pub fn parse_line(line: &[u8]) -> Result<Command<'_>, Reject> {
 fn parse_stripped(line: &[u8], max_line: usize) -> Result<Command<'_>, Reject> {
     if line.len() > max_line {
         Err(Reject::TooLong)
-    } else if line.starts_with(check::PREFIX) {
-        parse_check(line)
     } else {
-        parse_metric(line)
+        parse_command(line)
     }
 }
 
@@ -69,11 +66,7 @@ impl<'a> Iterator for Lines<'a> {
     type Item = Result<Command<'a>, Reject>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.rest.is_empty() {
-            let (line, rest) = match self.rest.iter().position(|&b| b == b'\n') {
-                Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
-                None => (self.rest, &self.rest[self.rest.len()..]),
-            };
+        while let Some((rest, line)) = split_line(self.rest) {
             self.rest = rest;
             let line = strip_cr(line);
             if !line.is_empty() {

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::metric::parse_i64;
+use crate::grammar::parse_i64;
 
 /// Parses an HTTP timeout: `auto` gives -2, otherwise an integer >= -2 in
 /// seconds. Surrounding whitespace is trimmed. Empty strings, `+`, decimals,
