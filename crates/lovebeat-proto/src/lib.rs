@@ -10,8 +10,9 @@
 //! It also holds the two rules the HTTP API shares with the line protocol:
 //! [`is_valid_name`] and [`parse_timeout_param`].
 //!
-//! The server crate owns sockets, framing limits and metrics; `core` owns what
-//! a command *means*.
+//! It imports nothing of lovebeat's. `lovebeat-ingest` owns the sockets and
+//! framing limits, `lovebeat-telemetry` the counters, and `lovebeat-core`
+//! what a command *means*.
 //!
 //! # Layout
 //!

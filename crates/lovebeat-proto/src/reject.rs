@@ -1,6 +1,6 @@
 //! Why a line was refused: [`Reject`], one variant per reason.
 //!
-//! The server counts rejects by [`Reject::as_str`] (the `reason` label of
+//! Ingest counts rejects by [`Reject::as_str`] (the `reason` label of
 //! `lovebeat_lines_rejected_total`) and may log the [`Display`] sentence.
 
 use std::fmt;

@@ -3,7 +3,7 @@
 //! Lives here so that HTTP and the line protocol agree on what a timeout is:
 //! seconds (> 0), 0 (always error), -1 (clear) or -2 / `auto`. Unlike
 //! lovebeat 1.0, garbage is an error instead of silently meaning 0. The
-//! server converts the result with [`crate::value_to_ms`].
+//! HTTP API converts the result with [`crate::value_to_ms`].
 
 use std::fmt;
 
