@@ -81,7 +81,7 @@ impl TokenBook {
         if let Some(store) = &self.store {
             let record = TokenRecord {
                 service: service.to_owned(),
-                sha256: to_hex(&digest),
+                sha256: hex::encode(digest),
                 created: now,
             };
             store.put_token(&record).map_err(TokenError::Store)?;
@@ -150,19 +150,11 @@ fn digest(token: &str) -> Digest256 {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
+/// The digest a stored record's hex spells, if it spells one.
 fn from_hex(text: &str) -> Option<Digest256> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    let mut digest = Digest256::default();
+    hex::decode_to_slice(text, &mut digest).ok()?;
+    Some(digest)
 }
 
 #[cfg(test)]
@@ -210,7 +202,7 @@ mod tests {
             .issue("a", 0)
             .unwrap();
         let records = store.tokens().unwrap();
-        assert_eq!(records[0].sha256, to_hex(&digest(&token)));
+        assert_eq!(records[0].sha256, hex::encode(digest(&token)));
         assert!(!records[0].sha256.contains(&token));
         let book = TokenBook::load(Some(store)).unwrap();
         assert!(book.verify("a", &token));
@@ -219,7 +211,8 @@ mod tests {
     #[test]
     fn hex_round_trips() {
         let d = digest("x");
-        assert_eq!(from_hex(&to_hex(&d)), Some(d));
+        assert_eq!(from_hex(&hex::encode(d)), Some(d));
         assert_eq!(from_hex("zz"), None);
+        assert_eq!(from_hex(&hex::encode([1u8; 31])), None, "too short");
     }
 }
