@@ -65,6 +65,7 @@ impl Lines<'_> {
 impl<'a> Iterator for Lines<'a> {
     type Item = Result<Command<'a>, Reject>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         while let Some((rest, line)) = split_line(self.rest) {
             self.rest = rest;
