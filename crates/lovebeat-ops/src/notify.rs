@@ -142,30 +142,18 @@ impl Peer {
     /// Posts queued beats until every sender is gone.
     async fn run(self, mut queue: Receiver<PeerMetric>) {
         while let Some(metric) = queue.recv().await {
-            let peer = self.base.as_str();
-            match self.post(metric).await {
-                Ok(()) => {
-                    let result = PeerResult::Sent;
-                    PeerBeat {
-                        peer,
-                        metric,
-                        result,
-                        error: None,
-                    }
-                    .emit(&self.metrics);
-                }
-                Err(e) => {
-                    let error = lovebeat_alert::error_chain(&e);
-                    let result = PeerResult::Failed;
-                    PeerBeat {
-                        peer,
-                        metric,
-                        result,
-                        error: Some(&error),
-                    }
-                    .emit(&self.metrics);
-                }
+            let error = (self.post(metric).await.err()).map(|e| lovebeat_alert::error_chain(&e));
+            let result = match error {
+                None => PeerResult::Sent,
+                Some(_) => PeerResult::Failed,
+            };
+            PeerBeat {
+                peer: &self.base,
+                metric,
+                result,
+                error: error.as_deref(),
             }
+            .emit(&self.metrics);
         }
     }
 
