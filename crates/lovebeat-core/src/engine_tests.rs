@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::State;
 use crate::auto::Algorithm;
 
 const ERR: TimeoutKind = TimeoutKind::Err;

@@ -28,6 +28,7 @@ mod intervals;
 pub mod json;
 mod names;
 pub mod pattern;
+mod published;
 mod service;
 pub mod types;
 mod view;

@@ -4,7 +4,7 @@
 //! the split of a buffer into lines, and the two rules the HTTP API shares:
 //! the service name and the integer.
 //!
-//! Called by [`crate::lines`]: [`split_line`] splits a buffer, [`parse_command`]
+//! Called by the `lines` module: [`split_line`] splits a buffer, [`parse_command`]
 //! parses one line already stripped of `\r` and length-checked. Parsers read
 //! [`Bytes`] (a `&[u8]`) and return slices of it, so a [`Command`] borrows its
 //! name and message from the input and nothing is allocated.
