@@ -158,8 +158,9 @@ fn to_i64(negative: bool, digits: Bytes<'_>) -> Option<i64> {
     }
 }
 
-/// `<name>.<action>:<value>|<type>[|@<rate>]`.
-#[inline]
+/// `<name>.<action>:<value>|<type>[|@<rate>]`. Kept out of line, which
+/// timed faster (BENCHMARKS.md, "Parser: nom grammar").
+#[inline(never)]
 fn metric(input: Bytes<'_>) -> Res<'_, Command<'_>> {
     let (input, (name, action)) = key(input)?;
     // A timeout is seconds, or 0 (always), -1 (clear), -2 (auto).
