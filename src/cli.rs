@@ -168,7 +168,7 @@ pub enum ServicesCommand {
     },
 }
 
-/// `--warn` and `--err` of `services beat` and `services set`.
+/// `--warn`, `--err` and `--schedule` of `services beat` and `services set`.
 #[derive(Debug, Clone, Default, PartialEq, clap::Args)]
 pub struct Timeouts {
     /// Warning timeout: seconds, a duration (90s, 5m, 2h, 1d), auto, never or always
@@ -177,6 +177,16 @@ pub struct Timeouts {
     /// Error timeout: seconds, a duration (90s, 5m, 2h, 1d), auto, never or always
     #[arg(long, value_name = "TIMEOUT", value_parser = parse_timeout)]
     pub err: Option<String>,
+    /// A calendar the job runs on: cron ("0 2 * * 1-5") or systemd
+    /// OnCalendar ("Mon..Fri 02:00"); "" takes the service off its schedule
+    #[arg(long, value_name = "EXPRESSION")]
+    pub schedule: Option<String>,
+    /// The schedule's time zone, an IANA name such as Europe/Berlin [default: UTC]
+    #[arg(long, value_name = "ZONE", requires = "schedule")]
+    pub tz: Option<String>,
+    /// How late a scheduled run may report: seconds or a duration (90s, 5m, 2h, 1d) [default: 1h]
+    #[arg(long, value_name = "DURATION", requires = "schedule")]
+    pub grace: Option<String>,
 }
 
 /// A daemon URL: http or https, without a trailing `/`.
@@ -198,21 +208,7 @@ pub fn parse_timeout(text: &str) -> Result<String, String> {
         "always" | "0" => return Ok("0".to_owned()),
         _ => {}
     }
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => 0,
-    };
-    number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(scale))
+    lovebeat_proto::parse_duration(text)
         .filter(|&s| s > 0)
         .map(|s| s.to_string())
         .ok_or_else(|| {
@@ -761,8 +757,8 @@ mod tests {
         };
         assert_eq!(url.as_deref(), Some("http://h:1"));
         let timeouts = Timeouts {
-            warn: None,
             err: Some("300".into()),
+            ..Timeouts::default()
         };
         let beat = ServicesCommand::Beat {
             name: "a.b".into(),

@@ -302,12 +302,15 @@ async fn serve(config: Config) -> ExitCode {
     // of a second each: side by side, on the two threads of a small machine.
     let (engine, extras) = std::thread::scope(|scope| {
         let extras = scope.spawn(|| Extras::load(&config, &opened.store));
-        let engine = Engine::restore(
+        let mut engine = Engine::restore(
             config.engine.clone(),
             now_ms(),
             contents.services,
             contents.views,
         );
+        for service in &config.services {
+            engine.set_schedule(now_ms(), &service.name, Some(service.schedule.clone()));
+        }
         (
             engine,
             extras.join().expect("loading the extras does not panic"),

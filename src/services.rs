@@ -84,9 +84,9 @@ pub fn run(api: &Api, command: &ServicesCommand, mut out: impl Write) -> Result<
             client.post(&service_path(name, ""), &form(timeouts, None))
         }
         ServicesCommand::Set { name, timeouts } => {
-            if timeouts.warn.is_none() && timeouts.err.is_none() {
+            if timeouts.warn.is_none() && timeouts.err.is_none() && timeouts.schedule.is_none() {
                 return Err(ClientError::BadAnswer(
-                    "nothing to set: give --warn, --err or both".into(),
+                    "nothing to set: give --warn, --err or --schedule".into(),
                 ));
             }
             client.post(&service_path(name, ""), &form(timeouts, Some(false)))
@@ -154,6 +154,16 @@ fn form(timeouts: &Timeouts, beat: Option<bool>) -> String {
     }
     if let Some(err) = &timeouts.err {
         form.append_pair("err-tmo", err);
+    }
+    let schedule = [
+        ("schedule", &timeouts.schedule),
+        ("tz", &timeouts.tz),
+        ("grace", &timeouts.grace),
+    ];
+    for (key, value) in schedule {
+        if let Some(value) = value {
+            form.append_pair(key, value);
+        }
     }
     if let Some(beat) = beat {
         form.append_pair("beat", if beat { "true" } else { "false" });
@@ -447,11 +457,22 @@ mod tests {
         let timeouts = Timeouts {
             warn: Some("30".into()),
             err: Some("auto".into()),
+            ..Timeouts::default()
         };
         assert_eq!(
             form(&timeouts, Some(false)),
             "warn-tmo=30&err-tmo=auto&beat=false"
         );
         assert_eq!(form(&Timeouts::default(), None), "");
+        let scheduled = Timeouts {
+            schedule: Some("0 2 * * 1-5".into()),
+            tz: Some("Europe/Berlin".into()),
+            grace: Some("30m".into()),
+            ..Timeouts::default()
+        };
+        assert_eq!(
+            form(&scheduled, Some(false)),
+            "schedule=0+2+*+*+1-5&tz=Europe%2FBerlin&grace=30m&beat=false"
+        );
     }
 }

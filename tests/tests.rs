@@ -17,6 +17,8 @@
 //!   an empty lovebeat, an outage, an unreachable or damaged copy.
 //! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
 //!   `chromium-driver`), and the `/ws` websocket.
+//! * `schedules`: services on a cron or `OnCalendar` schedule, declared,
+//!   set over HTTP and the CLI, late after their grace, kept over a crash.
 //! * `seeds`: what came from the other seed monitors: explicit failure,
 //!   statuscope's README with real curl, active HTTP/HTTPS/TCP checks
 //!   against local servers, the status page (also in Chromium).
@@ -29,6 +31,7 @@ mod daemon;
 mod hostile;
 mod ops;
 mod s3;
+mod schedules;
 mod seeds;
 mod store;
 mod ui;

@@ -24,7 +24,7 @@
 //! `--config-dir`, in name order. They are merged as they are read: a later
 //! file's scalar keys override earlier ones, an `[alerts.NAME]` table
 //! replaces the earlier table of the same name, and the arrays `[[alarms]]`,
-//! `[[views]]`, `[[notify]]` and `[[checks]]` are **concatenated** (Go lovebeat let a later
+//! `[[views]]`, `[[notify]]`, `[[checks]]` and `[[services]]` are **concatenated** (Go lovebeat let a later
 //! file's array replace the earlier one, leaking fields between entries;
 //! concatenating lets each file in the directory add its own alarms). To keep
 //! errors pointing into the right file after merging, each file's spans are
@@ -40,7 +40,8 @@
 //!   `limits`, `alerts` (with `[mail]`, `[mailgun]`, `[slack]`,
 //!   `[delivery]`), `views` (`[[alarms]]`, `[[views]]`), `auto`, `ops`
 //!   (`[metrics]`, `[eventlog]`, `[[notify]]`, `[peers]`, `[prometheus]`),
-//!   `probes` (`[[checks]]`, `[probes]`), `status_page`.
+//!   `probes` (`[[checks]]`, `[probes]`), `status_page`, `services`
+//!   (`[[services]]`).
 //! * `error`: [`Problem`] and [`ConfigError`]; `listen`: [`ListenAddr`].
 
 mod alerts;
@@ -57,6 +58,7 @@ mod locate;
 mod ops;
 mod probes;
 mod raw;
+mod services;
 mod status_page;
 mod validate;
 mod views;
@@ -81,6 +83,7 @@ pub use listen::ListenAddr;
 pub use load::{DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_FILE, from_str, from_strs, load, resolve_files};
 pub use ops::MAX_PROMETHEUS_SERVICES;
 pub use probes::{CheckDef, MAX_ATTEMPTS, Probes};
+pub use services::ServiceDef;
 
 /// The validated configuration. [`Config::default`] is what lovebeat runs
 /// on without any config file: each crate's own default where it has one
@@ -125,6 +128,8 @@ pub struct Config {
     pub checks: Vec<CheckDef>,
     pub probes: Probes,
     pub status_page: StatusPageSettings,
+    /// `[[services]]`: services with a schedule, in file order.
+    pub services: Vec<ServiceDef>,
 }
 
 impl Default for Config {
@@ -185,6 +190,7 @@ impl Default for Config {
             checks: Vec::new(),
             probes: Probes::default(),
             status_page: status_page::default_status_page(),
+            services: Vec::new(),
         }
     }
 }

@@ -61,6 +61,37 @@ pub(crate) struct File {
     pub probes: Probes,
     /// `[status_page]`.
     pub status_page: StatusPage,
+    /// `[[services]]`: services declared here, with their schedules.
+    pub services: Vec<Spanned<Service>>,
+}
+
+/// One `[[services]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Service {
+    /// The service.
+    pub name: Spanned<String>,
+    /// A cron or systemd `OnCalendar` expression.
+    pub schedule: Opt<String>,
+    /// The schedule's IANA time zone (UTC if absent).
+    pub tz: Opt<String>,
+    /// How late a run may report.
+    pub grace: Opt<Duration>,
+}
+
+/// A duration: whole seconds, or a string with a unit (`"90s"`, `"5m"`,
+/// `"2h"`, `"1d"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Duration {
+    Seconds(i64),
+    Text(String),
+}
+
+impl Rebase for Duration {
+    fn rebase(self, _: usize) -> Self {
+        self
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -463,12 +494,13 @@ rebase_fields! {
         expect_body, ca_file
     }
     View { name, regexp, alerts }
+    Service { name, schedule, tz, grace }
     Alert { mail, webhook, slack_channel, script, webhook_headers, on_ok, on_error, warnings }
     File {
         public_url, general, database, udp, tcp, http, mail, mailgun, slack,
         metrics, eventlog, notify, peers, prometheus, alarms, views, alerts, delivery, auto,
         limits,
-        checks, probes, status_page
+        checks, probes, status_page, services
     }
 }
 
@@ -501,5 +533,6 @@ impl File {
         self.checks.extend(later.checks);
         self.probes.merge(later.probes);
         self.status_page.merge(later.status_page);
+        self.services.extend(later.services);
     }
 }

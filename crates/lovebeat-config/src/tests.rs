@@ -97,6 +97,7 @@ fn lovebeat_toml_examples_are_valid() {
     assert_eq!(alert.slack_channel.as_deref(), Some("#ops"));
     assert!(alert.mail.is_some() && alert.webhook.is_some() && alert.script.is_some());
     assert_eq!(config.peers.urls, strings(&["http://other-host:8080"]));
+    assert_eq!(config.services[0].schedule.zone(), "Europe/Berlin");
 }
 
 #[test]
@@ -104,6 +105,14 @@ fn every_key_is_parsed() {
     let config = parse(
         r##"
         public_url = "https://beats.example.org"
+        [[services]]
+        name = "backup.nightly"
+        schedule = "0 2 * * 1-5"
+        tz = "Europe/Berlin"
+        grace = "30m"
+        [[services]]
+        name = "report.weekly"
+        schedule = "Mon 08:00"
         [database]
         filename = "/var/lib/lovebeat/state.db"
         interval = 30
@@ -315,10 +324,47 @@ fn every_key_is_parsed() {
         checks: Vec::new(),
         probes: Probes::default(),
         status_page: crate::status_page::default_status_page(),
+        services: vec![
+            ServiceDef {
+                name: "backup.nightly".to_owned(),
+                schedule: schedule("0 2 * * 1-5", Some("Europe/Berlin"), 1800),
+            },
+            ServiceDef {
+                name: "report.weekly".to_owned(),
+                schedule: schedule("Mon 08:00", None, lovebeat_core::Schedule::DEFAULT_GRACE_S),
+            },
+        ],
     };
     // S3Settings' Debug, which the comparison uses, leaves out the keys.
     assert_eq!(config.database.remote_s3, expected.database.remote_s3);
     assert_eq!(config, expected);
+}
+
+fn schedule(
+    expression: &str,
+    zone: Option<&str>,
+    grace_s: u64,
+) -> std::sync::Arc<lovebeat_core::Schedule> {
+    let schedule = lovebeat_core::Schedule::new(expression, zone, grace_s * 1000).unwrap();
+    std::sync::Arc::new(schedule)
+}
+
+#[test]
+fn bad_services_say_what_to_write() {
+    let text = "[[services]]\nname = \"a\"\nschedule = \"0 25 * * *\"\n\
+                [[services]]\nname = \"b\"\nschedule = \"daily\"\ntz = \"Mars/Base\"\n\
+                [[services]]\nname = \"c\"\n\
+                [[services]]\nname = \"d\"\nschedule = \"daily\"\ngrace = \"soon\"\n\
+                [[services]]\nname = \"e\"\nschedule = \"daily\"\n\
+                [[services]]\nname = \"e\"\nschedule = \"weekly\"\n";
+    let err = from_str(text, "f").unwrap_err();
+    let messages: Vec<String> = err.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(messages.len(), 5, "{messages:#?}");
+    assert!(messages[0].starts_with("f:3:") && messages[0].contains("bad cron expression"));
+    assert!(messages[1].contains("IANA name"));
+    assert!(messages[2].contains("missing: give schedule"));
+    assert!(messages[3].contains("not a duration"));
+    assert!(messages[4].contains("already declared"));
 }
 
 #[test]

@@ -6,7 +6,7 @@ use crate::check::Checker;
 use crate::load::Sources;
 use crate::{
     Config, ConfigError, alerts, auto, database, http, limits, line_protocol, ops, probes, raw,
-    status_page, views,
+    services, status_page, views,
 };
 
 /// The merged raw files, validated.
@@ -40,5 +40,6 @@ pub(crate) fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, Conf
     config.checks = probes::checks(&mut c, raw.checks);
     config.probes = probes::probes(&mut c, raw.probes);
     config.status_page = status_page::apply(&mut c, raw.status_page);
+    config.services = services::apply(&mut c, raw.services);
     c.finish(config)
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::auto::Algorithm;
 use crate::names::NameIndex;
 use crate::pattern::ViewTemplate;
+use crate::schedule::Schedule;
 use crate::service::{Service, ServiceRecord};
 use crate::types::{Failure, Millis, Severity, Timeout, TimeoutKind};
 use crate::view::{View, ViewRecord};
@@ -231,6 +232,20 @@ impl Engine {
         if s.uses_auto() {
             s.recompute_auto(default);
         }
+        self.refresh(id, now);
+    }
+
+    /// Puts a service on a calendar schedule, or takes it off (`None`): its
+    /// deadlines are then its timeouts' alone.
+    pub fn set_schedule(&mut self, now: Millis, name: &str, schedule: Option<Arc<Schedule>>) {
+        let Some(id) = self.id_or_create(now, name) else {
+            return;
+        };
+        let s = self.service_mut(id);
+        if s.record.schedule == schedule {
+            return;
+        }
+        s.edit().schedule = schedule;
         self.refresh(id, now);
     }
 

@@ -44,6 +44,23 @@ pub struct ServiceJson<'a> {
     /// The team label, when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     team: Option<&'a str>,
+    /// The calendar schedule, when the service has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule: Option<ScheduleJson<'a>>,
+}
+
+/// A service's schedule as the API shows it.
+#[derive(Serialize)]
+struct ScheduleJson<'a> {
+    /// The cron or `OnCalendar` expression.
+    expression: &'a str,
+    /// The IANA time zone.
+    tz: &'a str,
+    /// ms after the expected run that the service is in error.
+    grace: u64,
+    /// The next expected run, ms since the epoch (absent: never again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected: Option<Millis>,
 }
 
 /// How many intervals `recent_intervals` shows.
@@ -76,6 +93,12 @@ impl<'a> ServiceJson<'a> {
             failure: r.failure.as_deref(),
             recent_intervals: recent,
             team: r.team.as_deref(),
+            schedule: r.schedule.as_deref().map(|s| ScheduleJson {
+                expression: s.expression(),
+                tz: s.zone(),
+                grace: s.grace_ms(),
+                expected: s.expected_after(r.last_beat.unwrap_or(r.created)),
+            }),
         }
     }
 }

@@ -6,12 +6,13 @@
 //! [`clock::now_ms`], lives here too; no model code calls it.) The engine's actor (`lovebeat-engine`) owns the one
 //! [`Engine`].
 //!
-//! Of lovebeat's crates it may import only `lovebeat-proto` (today it
-//! imports none); the store, the alerter, the runtime crates and the
+//! Of lovebeat's crates it may import only `lovebeat-proto` and
+//! `lovebeat-calendar` (today it imports the calendar alone); the store, the alerter, the runtime crates and the
 //! simulator (`lovebeat-sim`) import it, never the reverse.
 //!
 //! # Layout
 //! * [`types`]: time, timeouts, states.
+//! * [`Schedule`]: a service's calendar (cron or `OnCalendar`, a zone, a grace).
 //! * [`clock`]: the wall clock, for the runtime crates.
 //! * [`json`]: the JSON shape of services and views (API, websocket, logs).
 //! * [`auto`]: the AUTO timeout estimators (`median`, `adaptive`, `rhythm`).
@@ -29,6 +30,7 @@ pub mod json;
 mod names;
 pub mod pattern;
 mod published;
+mod schedule;
 mod service;
 pub mod types;
 mod view;
@@ -38,6 +40,7 @@ pub use engine::{
     ViewInfo,
 };
 pub use intervals::Intervals;
+pub use schedule::Schedule;
 pub use service::{Analysis, AutoService, HISTORY_RESOLUTION_MS, ServiceRecord, analyze};
 pub use types::{Failure, Millis, Severity, State, Timeout, TimeoutKind};
 pub use view::ViewRecord;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auto::{Algorithm, Rhythm};
 use crate::intervals::Intervals;
+use crate::schedule::Schedule;
 use crate::types::{Failure, Millis, State, Timeout, TimeoutKind};
 
 /// Beats closer together than this still count (they move `last_beat`),
@@ -50,6 +51,10 @@ pub struct ServiceRecord {
     /// `/metrics` carries it. Absent in records older than lovebeat 1.1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
+    /// When the service's job is expected (cron or `OnCalendar`), if it
+    /// runs on a calendar rather than (or beside) an interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Arc<Schedule>>,
 }
 
 impl ServiceRecord {
@@ -71,19 +76,34 @@ impl ServiceRecord {
             auto_algorithm: None,
             rhythm: None,
             team: None,
+            schedule: None,
         }
     }
 
-    /// The moment this timeout puts the service in its state, if ever, with
-    /// AUTO standing for `auto_ms`. `Some(Millis::MIN)` for a timeout of 0
-    /// ("always").
-    fn expiry(&self, timeout: Timeout, auto_ms: Option<u64>) -> Option<Millis> {
+    /// The moment the service's warning or error timeout (`kind`) puts it
+    /// in that state, if ever, with AUTO standing for `auto_ms`.
+    /// `Some(Millis::MIN)` for a timeout of 0 ("always"). With a schedule,
+    /// the error comes `grace` after the next expected run (or the error
+    /// timeout, if that is sooner), and a warning timeout counts from the
+    /// expected run.
+    fn expiry(&self, kind: TimeoutKind, auto_ms: Option<u64>) -> Option<Millis> {
         let base = self.last_beat.unwrap_or(self.created);
-        match timeout {
+        let after = |timeout: Timeout, base: Millis| match timeout {
             Timeout::Never => None,
             Timeout::Always => Some(Millis::MIN),
             Timeout::After(ms) => Some(base.saturating_add_unsigned(ms)),
             Timeout::Auto => auto_ms.map(|ms| base.saturating_add_unsigned(ms)),
+        };
+        let expected = self.schedule.as_ref().and_then(|s| s.expected_after(base));
+        match (kind, expected) {
+            (TimeoutKind::Err, Some(expected)) => {
+                let grace = self.schedule.as_ref().map_or(0, |s| s.grace_ms());
+                let by_schedule = expected.saturating_add_unsigned(grace);
+                Some(after(self.err_timeout, base).map_or(by_schedule, |at| at.min(by_schedule)))
+            }
+            (TimeoutKind::Err, None) => after(self.err_timeout, base),
+            (TimeoutKind::Warn, Some(expected)) => after(self.warn_timeout, expected),
+            (TimeoutKind::Warn, None) => after(self.warn_timeout, base),
         }
     }
 
@@ -97,10 +117,10 @@ impl ServiceRecord {
         if let Some(failure) = &self.failure {
             return failure.severity.state();
         }
-        let expired = |t: Timeout| self.expiry(t, auto_ms).is_some_and(|at| now >= at);
-        if expired(self.err_timeout) {
+        let expired = |kind| self.expiry(kind, auto_ms).is_some_and(|at| now >= at);
+        if expired(TimeoutKind::Err) {
             State::Error
-        } else if expired(self.warn_timeout) {
+        } else if expired(TimeoutKind::Warn) {
             State::Warning
         } else if self.last_beat.is_none() {
             State::New
@@ -115,12 +135,12 @@ impl ServiceRecord {
         if self.muted_since.is_some() || self.failure.is_some() {
             return None;
         }
-        let err = self.expiry(self.err_timeout, auto_ms);
+        let err = self.expiry(TimeoutKind::Err, auto_ms);
         if err.is_some_and(|at| at <= now) {
             return None;
         }
         let warn = self
-            .expiry(self.warn_timeout, auto_ms)
+            .expiry(TimeoutKind::Warn, auto_ms)
             .filter(|&at| at > now);
         match (warn, err) {
             (Some(w), Some(e)) => Some(w.min(e)),

@@ -6,9 +6,10 @@
 //! the text and one for the list, not one per line.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use lovebeat_core::auto::Algorithm;
-use lovebeat_core::{Engine, Millis, Severity, Timeout, TimeoutKind};
+use lovebeat_core::{Engine, Millis, Schedule, Severity, Timeout, TimeoutKind};
 use lovebeat_proto::{Action, CheckStatus, Command, Reject};
 use tokio::sync::oneshot;
 
@@ -24,6 +25,8 @@ pub enum Op {
     Fail(Severity, Range<u32>),
     /// Sets (Some: the range is the team in the batch text) or clears the team.
     SetTeam(Option<Range<u32>>),
+    /// Puts the service on a calendar schedule, or takes it off.
+    SetSchedule(Option<Arc<Schedule>>),
     Mute,
     Unmute,
     Delete,
@@ -161,6 +164,7 @@ impl Batch {
                         .map(|t| &self.text[t.start as usize..t.end as usize]);
                     engine.set_team(now, name, team);
                 }
+                Op::SetSchedule(schedule) => engine.set_schedule(now, name, schedule.clone()),
                 Op::Mute => engine.mute(now, name),
                 Op::Unmute => engine.unmute(now, name),
                 Op::Delete => {

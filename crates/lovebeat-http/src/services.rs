@@ -7,7 +7,9 @@
 //! `beat=false` (JSON) to change a timeout without beating, `status=fail`
 //! with an optional `message` to report a failure, `auto_algorithm` to give
 //! the service its own AUTO estimator (`default` for the configured one),
-//! `team` to set the team label (empty: none).
+//! `team` to set the team label (empty: none), `schedule` (a cron or
+//! `OnCalendar` expression; empty: none) with `tz` and `grace` to put the
+//! service on a calendar.
 
 use std::sync::Arc;
 
@@ -16,8 +18,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use lovebeat_core::auto::Algorithm;
-use lovebeat_core::{Severity, Timeout, TimeoutKind};
-use lovebeat_proto::{is_valid_name, parse_timeout_param};
+use lovebeat_core::{Schedule, Severity, Timeout, TimeoutKind};
+use lovebeat_proto::{is_valid_name, parse_duration, parse_timeout_param};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -50,6 +52,13 @@ struct BeatRequest {
     algorithm: Option<Option<Algorithm>>,
     /// The team label to set; `Some("")` clears it.
     team: Option<String>,
+    /// The schedule expression to set; `Some("")` takes the service off it.
+    schedule: Option<String>,
+    /// The schedule's time zone (UTC if not given).
+    tz: Option<String>,
+    /// The schedule's grace in seconds ([`Schedule::DEFAULT_GRACE_S`] if
+    /// not given).
+    grace: Option<u64>,
 }
 
 impl BeatRequest {
@@ -78,6 +87,15 @@ impl BeatRequest {
                 )));
             }
             "team" => self.team = Some(value.trim().to_owned()),
+            "schedule" => self.schedule = Some(value.trim().to_owned()),
+            "tz" => self.tz = Some(value.trim().to_owned()),
+            "grace" => {
+                self.grace = Some(parse_duration(value).ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "grace must be seconds or a duration (90s, 5m, 2h, 1d), got {value:?}"
+                    ))
+                })?);
+            }
             _ => {}
         }
         Ok(())
@@ -119,8 +137,34 @@ impl BeatRequest {
         self.read_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
     }
 
-    fn into_batch(self, name: &str) -> Batch {
+    /// The schedule to set, if the request sets or clears one.
+    fn schedule(&self) -> Result<Option<Option<Arc<Schedule>>>, ApiError> {
+        let Some(expression) = &self.schedule else {
+            if self.tz.is_some() || self.grace.is_some() {
+                return Err(ApiError::BadRequest(
+                    "tz and grace go with schedule: give the schedule too".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        if expression.is_empty() {
+            return Ok(Some(None));
+        }
+        let grace_ms = self
+            .grace
+            .unwrap_or(Schedule::DEFAULT_GRACE_S)
+            .saturating_mul(1000);
+        let schedule = Schedule::new(expression, self.tz.as_deref(), grace_ms)
+            .map_err(|e| ApiError::BadRequest(format!("schedule: {e}")))?;
+        Ok(Some(Some(Arc::new(schedule))))
+    }
+
+    fn into_batch(self, name: &str) -> Result<Batch, ApiError> {
+        let schedule = self.schedule()?;
         let mut batch = Batch::new();
+        if let Some(schedule) = schedule {
+            batch.push(name, Op::SetSchedule(schedule));
+        }
         if let Some(t) = self.err {
             batch.push(name, Op::SetTimeout(TimeoutKind::Err, t));
         }
@@ -138,7 +182,7 @@ impl BeatRequest {
         } else if self.beat != Some(false) {
             batch.push(name, Op::Beat);
         }
-        batch
+        Ok(batch)
     }
 }
 
@@ -222,7 +266,7 @@ pub fn beat_batch(
         let form = form_pairs(body);
         request.read_pairs(form.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     }
-    Ok(request.into_batch(name))
+    request.into_batch(name)
 }
 
 async fn change(state: &AppState, name: &str, op: Op) -> Result<Response, ApiError> {
@@ -371,7 +415,7 @@ mod tests {
         assert_eq!(r.err, Some(Timeout::After(10_000)));
         assert_eq!(r.warn, Some(Timeout::Auto));
         assert_eq!(r.beat, Some(false));
-        assert!(r.into_batch("a").len() == 2);
+        assert!(r.into_batch("a").unwrap().len() == 2);
     }
 
     #[test]
@@ -401,15 +445,44 @@ mod tests {
         assert!(matches!(err, ApiError::BadRequest(m) if m.contains("\"rhythm\"")));
         let batch = parse(&[("auto_algorithm", "rhythm"), ("timeout", "auto")])
             .unwrap()
-            .into_batch("a");
+            .into_batch("a")
+            .unwrap();
         assert_eq!(batch.len(), 3);
+    }
+
+    #[test]
+    fn a_schedule_is_checked_and_set_with_its_zone_and_grace() {
+        let batch = parse(&[
+            ("schedule", "0 2 * * 1-5"),
+            ("tz", "Europe/Berlin"),
+            ("grace", "30m"),
+        ])
+        .unwrap()
+        .into_batch("a")
+        .unwrap();
+        assert_eq!(batch.len(), 2, "the schedule and the beat");
+        let cleared = parse(&[("schedule", ""), ("beat", "false")])
+            .unwrap()
+            .into_batch("a");
+        assert_eq!(cleared.unwrap().len(), 1);
+        let refused = |pairs: &[(&str, &str)], needle: &str| {
+            let err = parse(pairs).and_then(|r| r.into_batch("a")).unwrap_err();
+            assert!(
+                matches!(&err, ApiError::BadRequest(m) if m.contains(needle)),
+                "{err:?}"
+            );
+        };
+        refused(&[("schedule", "0 25 * * *")], "bad cron expression");
+        refused(&[("schedule", "daily"), ("tz", "Moon/Base")], "IANA");
+        refused(&[("tz", "UTC")], "go with schedule");
+        refused(&[("schedule", "daily"), ("grace", "soon")], "grace must be");
     }
 
     #[test]
     fn a_team_is_set_or_cleared_with_the_beat() {
         let r = parse(&[("team", " ops ")]).unwrap();
         assert_eq!(r.team.as_deref(), Some("ops"));
-        assert_eq!(r.into_batch("a").len(), 2, "the team and the beat");
+        assert_eq!(r.into_batch("a").unwrap().len(), 2, "the team and the beat");
         assert_eq!(parse(&[("team", "")]).unwrap().team.as_deref(), Some(""));
         assert!(parse(&[("team", &"x".repeat(MAX_NAME + 1))]).is_err());
     }

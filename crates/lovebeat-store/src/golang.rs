@@ -226,6 +226,7 @@ fn service_record(s: GoService, now: Millis) -> ServiceRecord {
         history: history.into(),
         failure: s.failure,
         team: None,
+        schedule: None,
     }
 }
 
@@ -424,6 +425,7 @@ mod tests {
                 auto_algorithm: None,
                 rhythm: None,
                 team: None,
+                schedule: None,
             }],
             views: vec![ViewRecord {
                 name: "v".into(),

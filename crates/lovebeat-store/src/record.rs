@@ -25,13 +25,16 @@
 //! | 1 | `auto_algorithm`, if `HAS_ALGORITHM`: 0 median, 1 adaptive, 2 rhythm |
 //! | text | `rhythm` as JSON, if `HAS_RHYTHM` (rare, and it changes shape more often) |
 //! | text | `team`, if `HAS_TEAM` |
+//! | text + text + 8 | `schedule`, if `HAS_SCHEDULE`: the expression, the time zone, the grace in ms (`u64`) |
 //!
 //! A text is its length in bytes (`u32`), then UTF-8.
 
 use std::sync::Arc;
 
 use lovebeat_core::auto::{Algorithm, Rhythm};
-use lovebeat_core::{Failure, Intervals, Millis, ServiceRecord, Severity, State, Timeout};
+use lovebeat_core::{
+    Failure, Intervals, Millis, Schedule, ServiceRecord, Severity, State, Timeout,
+};
 
 /// The first byte of a binary service record (never `{`): its history is
 /// packed as the engine holds it, so a load copies it as it is.
@@ -47,6 +50,7 @@ const HAS_FAILURE: u8 = 1 << 2;
 const HAS_ALGORITHM: u8 = 1 << 3;
 const HAS_RHYTHM: u8 = 1 << 4;
 const HAS_TEAM: u8 = 1 << 5;
+const HAS_SCHEDULE: u8 = 1 << 6;
 
 /// The bytes of `record` (its name aside).
 pub(crate) fn encode_service(r: &ServiceRecord) -> Vec<u8> {
@@ -57,6 +61,7 @@ pub(crate) fn encode_service(r: &ServiceRecord) -> Vec<u8> {
         (r.auto_algorithm.is_some(), HAS_ALGORITHM),
         (r.rhythm.is_some(), HAS_RHYTHM),
         (r.team.is_some(), HAS_TEAM),
+        (r.schedule.is_some(), HAS_SCHEDULE),
     ]
     .iter()
     .filter(|(present, _)| *present)
@@ -100,6 +105,11 @@ pub(crate) fn encode_service(r: &ServiceRecord) -> Vec<u8> {
     if let Some(team) = &r.team {
         put_text(&mut out, team.as_bytes());
     }
+    if let Some(schedule) = &r.schedule {
+        put_text(&mut out, schedule.expression().as_bytes());
+        put_text(&mut out, schedule.zone().as_bytes());
+        out.extend(schedule.grace_ms().to_le_bytes());
+    }
     out
 }
 
@@ -134,6 +144,9 @@ pub(crate) fn decode_service(name: &[u8], bytes: &[u8]) -> Result<ServiceRecord,
         auto_algorithm: has(HAS_ALGORITHM).then(|| r.algorithm()).transpose()?,
         rhythm: has(HAS_RHYTHM).then(|| r.rhythm()).transpose()?,
         team: has(HAS_TEAM).then(|| r.text()).transpose()?,
+        schedule: has(HAS_SCHEDULE)
+            .then(|| r.schedule().map(Arc::new))
+            .transpose()?,
     };
     match bytes.len() - r.at {
         0 => Ok(record),
@@ -291,6 +304,13 @@ impl<'a> Reader<'a> {
         let bytes = self.bytes()?;
         String::from_utf8(bytes.to_vec()).map_err(|_| "a text is not UTF-8".to_owned())
     }
+
+    fn schedule(&mut self) -> Result<Schedule, String> {
+        let expression = self.text()?;
+        let zone = self.text()?;
+        let grace = self.u64()?;
+        Schedule::new(&expression, Some(&zone), grace).map_err(|e| format!("schedule: {e}"))
+    }
 }
 
 #[cfg(test)]
@@ -316,6 +336,9 @@ mod tests {
                 message: "backup failed: disk full ✗".to_owned(),
             })),
             team: Some("ops".to_owned()),
+            schedule: Some(Arc::new(
+                Schedule::new("0 2 * * 1-5", Some("Europe/Berlin"), 1_800_000).unwrap(),
+            )),
             ..rhythm_source
         }
     }
@@ -337,6 +360,7 @@ mod tests {
             auto_algorithm: None,
             rhythm: None,
             team: None,
+            schedule: None,
         }
     }
 

@@ -41,5 +41,6 @@ pub(crate) fn service(name: &str, last_beat: Millis) -> ServiceRecord {
         auto_algorithm: None,
         rhythm: None,
         team: None,
+        schedule: None,
     }
 }
