@@ -88,3 +88,45 @@ fn a_schedule_set_over_http_or_the_cli_survives_kill_9_and_bad_ones_are_refused(
     assert_eq!(code, 200);
     assert!(d.service("backup").unwrap().get("schedule").is_none());
 }
+
+#[test]
+fn a_run_that_started_and_never_finished_goes_late_and_exit_statuses_are_reported() {
+    let d = Daemon::start();
+    // Runs of `job` may take 2 s.
+    let (code, body) = post(&d, "/api/services/job", "max_duration=2s&beat=false");
+    assert_eq!(code, 200, "{body}");
+    d.send_udp("job.start:1|c\n");
+    let job = eventually("the run to open", || {
+        d.service("job")
+            .filter(|s| s["runs"]["open"].as_array().is_some_and(|o| o.len() == 1))
+    });
+    assert_eq!(job["runs"]["max_duration"], 2000);
+    d.wait_state("job", "error");
+    d.send_udp("job.exit:0|g\n");
+    d.wait_state("job", "ok");
+    let job = d.service("job").unwrap();
+    assert!(
+        job["runs"]["last_duration"].as_u64().unwrap() >= 2000,
+        "{job}"
+    );
+    assert!(job["runs"].get("open").is_none(), "{job}");
+    d.send_udp("job.exit:3|g\n");
+    d.wait_state("job", "error");
+    assert_eq!(
+        d.service("job").unwrap()["failure"]["message"],
+        "exit status 3"
+    );
+    // Over HTTP, run ids pair overlapping runs: ending `a` leaves `b` open.
+    for form in ["status=start&rid=a", "status=start&rid=b", "rid=a"] {
+        assert_eq!(post(&d, "/api/services/job", form).0, 200, "{form}");
+    }
+    let open = d.service("job").unwrap()["runs"]["open"].clone();
+    assert_eq!(open.as_array().unwrap().len(), 1, "{open}");
+    assert_eq!(open[0]["id"], "b");
+    let metrics = eventually("the run duration series", || {
+        let (_, text) = d.get("/metrics");
+        text.contains("lovebeat_service_last_run_duration_seconds{service=\"job\"}")
+            .then_some(text)
+    });
+    assert!(metrics.contains("# TYPE lovebeat_service_last_run_duration_seconds gauge"));
+}

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::auto::Algorithm;
 use crate::names::NameIndex;
 use crate::pattern::ViewTemplate;
+use crate::runs::RunEnd;
 use crate::schedule::Schedule;
 use crate::service::{Service, ServiceRecord};
 use crate::types::{Failure, Millis, Severity, Timeout, TimeoutKind};
@@ -169,17 +170,63 @@ impl Engine {
         self.refused
     }
 
-    /// A heartbeat: moves the last beat, clears a failure report.
+    /// A heartbeat: moves the last beat, clears a failure report, closes
+    /// every open run.
     pub fn beat(&mut self, now: Millis, name: &str) {
-        let Some(id) = self.id_or_create(now, name) else {
-            return;
-        };
+        if let Some(id) = self.id_or_create(now, name) {
+            self.beat_id(id, now, RunEnd::All);
+        }
+    }
+
+    fn beat_id(&mut self, id: u32, now: Millis, end: RunEnd<'_>) {
         let capacity = self.config.history;
         let algorithm = self.config.algorithm;
         let s = self.service_mut(id);
-        if s.beat(now, capacity) && s.uses_auto() {
+        if s.beat(now, capacity, end) && s.uses_auto() {
             s.recompute_auto(algorithm);
         }
+        self.refresh(id, now);
+    }
+
+    /// A run starts (`start`), with the run id it gave, if any.
+    pub fn start_run(&mut self, now: Millis, name: &str, run: Option<&str>) {
+        let Some(id) = self.id_or_create(now, name) else {
+            return;
+        };
+        let record = self.service_mut(id).edit();
+        record.runs.get_or_insert_default().start(now, run);
+        self.refresh(id, now);
+    }
+
+    /// The run started with id `run` ends: a beat, or with `failure` a
+    /// failure report; other open runs stay open.
+    pub fn finish_run(
+        &mut self,
+        now: Millis,
+        name: &str,
+        run: &str,
+        failure: Option<(Severity, &str)>,
+    ) {
+        let Some(id) = self.id_or_create(now, name) else {
+            return;
+        };
+        match failure {
+            None => self.beat_id(id, now, RunEnd::Id(run)),
+            Some((severity, message)) => self.fail_id(id, now, severity, message, RunEnd::Id(run)),
+        }
+    }
+
+    /// How long a run may take before the service is late (`None`: the
+    /// schedule's grace, else the error timeout).
+    pub fn set_max_duration(&mut self, now: Millis, name: &str, max: Option<u64>) {
+        let Some(id) = self.id_or_create(now, name) else {
+            return;
+        };
+        let s = self.service_mut(id);
+        if s.record.runs.as_ref().and_then(|r| r.max_duration) == max {
+            return;
+        }
+        s.edit().runs.get_or_insert_default().max_duration = max;
         self.refresh(id, now);
     }
 
@@ -250,16 +297,30 @@ impl Engine {
     }
 
     /// An explicit failure report: the service is in `severity`'s state
-    /// until its next good beat.
+    /// until its next good beat. Closes every open run.
     pub fn fail(&mut self, now: Millis, name: &str, severity: Severity, message: &str) {
-        let Some(id) = self.id_or_create(now, name) else {
-            return;
-        };
-        self.service_mut(id).edit().failure = Some(Box::new(Failure {
+        if let Some(id) = self.id_or_create(now, name) {
+            self.fail_id(id, now, severity, message, RunEnd::All);
+        }
+    }
+
+    fn fail_id(
+        &mut self,
+        id: u32,
+        now: Millis,
+        severity: Severity,
+        message: &str,
+        end: RunEnd<'_>,
+    ) {
+        let record = self.service_mut(id).edit();
+        record.failure = Some(Box::new(Failure {
             at: now,
             severity,
             message: message.to_owned(),
         }));
+        if let Some(runs) = &mut record.runs {
+            runs.end(now, end);
+        }
         self.refresh(id, now);
     }
 

@@ -868,3 +868,44 @@ fn a_warning_timeout_counts_from_the_expected_run_and_an_error_timeout_beside_it
     e.beat(at("2026-12-09T03:00:00Z"), "job");
     assert_eq!(deadline(&e, "job"), Some(at("2026-12-09T03:10:00Z")));
 }
+
+#[test]
+fn a_run_that_started_and_did_not_finish_is_late_after_its_limit() {
+    // Daily at 02:00 UTC, 30 minutes of grace, runs of at most 10 minutes:
+    // a run that starts at 02:00:04 and is still going at 02:10:04 is late.
+    let mut e = engine();
+    let day = at("2026-12-08T00:00:00Z");
+    scheduled(&mut e, day, "backup", "0 2 * * *", "UTC", 1800);
+    e.set_max_duration(day, "backup", Some(600_000));
+    e.beat(day, "backup");
+    e.start_run(at("2026-12-08T02:00:04Z"), "backup", None);
+    assert_eq!(deadline(&e, "backup"), Some(at("2026-12-08T02:10:04Z")));
+    e.tick(at("2026-12-08T02:10:03Z"));
+    assert_eq!(state(&e, "backup"), State::Ok);
+    e.tick(at("2026-12-08T02:10:04Z"));
+    assert_eq!(state(&e, "backup"), State::Error);
+    // It finishes: ok again, with its duration, until tomorrow 02:30.
+    e.beat(at("2026-12-08T02:41:04Z"), "backup");
+    assert_eq!(state(&e, "backup"), State::Ok);
+    let record = e.service("backup").unwrap().record;
+    assert_eq!(
+        record.runs.as_ref().unwrap().last_duration,
+        Some(41 * 60_000)
+    );
+    assert_eq!(deadline(&e, "backup"), Some(at("2026-12-09T02:30:00Z")));
+    // A failure closes the run too, and says so.
+    e.start_run(at("2026-12-09T02:00:00Z"), "backup", Some("r1"));
+    e.finish_run(
+        at("2026-12-09T02:05:00Z"),
+        "backup",
+        "r1",
+        Some((Severity::Error, "exit status 2")),
+    );
+    assert_eq!(state(&e, "backup"), State::Error);
+    let record = e.service("backup").unwrap().record;
+    assert!(record.runs.as_ref().unwrap().open.is_empty());
+    assert_eq!(
+        record.runs.as_ref().unwrap().last_duration,
+        Some(5 * 60_000)
+    );
+}

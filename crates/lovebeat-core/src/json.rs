@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::auto::Algorithm;
+use crate::runs::Runs;
 use crate::{Analysis, Failure, Millis, ServiceInfo, State, ViewInfo, analyze};
 
 /// A service as the API and the websocket show it.
@@ -47,6 +48,10 @@ pub struct ServiceJson<'a> {
     /// The calendar schedule, when the service has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     schedule: Option<ScheduleJson<'a>>,
+    /// Open runs, the last run's duration and the runs' limit, for a
+    /// service that ever received `start`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runs: Option<&'a Runs>,
 }
 
 /// A service's schedule as the API shows it.
@@ -99,6 +104,7 @@ impl<'a> ServiceJson<'a> {
                 grace: s.grace_ms(),
                 expected: s.expected_after(r.last_beat.unwrap_or(r.created)),
             }),
+            runs: r.runs.as_deref(),
         }
     }
 }

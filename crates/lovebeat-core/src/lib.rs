@@ -13,6 +13,7 @@
 //! # Layout
 //! * [`types`]: time, timeouts, states.
 //! * [`Schedule`]: a service's calendar (cron or `OnCalendar`, a zone, a grace).
+//! * [`runs`]: a job's runs, `start` to success or failure, and their durations.
 //! * [`clock`]: the wall clock, for the runtime crates.
 //! * [`json`]: the JSON shape of services and views (API, websocket, logs).
 //! * [`auto`]: the AUTO timeout estimators (`median`, `adaptive`, `rhythm`).
@@ -30,6 +31,7 @@ pub mod json;
 mod names;
 pub mod pattern;
 mod published;
+pub mod runs;
 mod schedule;
 mod service;
 pub mod types;

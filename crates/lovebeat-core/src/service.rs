@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auto::{Algorithm, Rhythm};
 use crate::intervals::Intervals;
+use crate::runs::{RunEnd, Runs};
 use crate::schedule::Schedule;
 use crate::types::{Failure, Millis, State, Timeout, TimeoutKind};
 
@@ -55,6 +56,10 @@ pub struct ServiceRecord {
     /// runs on a calendar rather than (or beside) an interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Arc<Schedule>>,
+    /// Runs started and not finished, and the last run's duration, for a
+    /// service that ever received `start`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs: Option<Box<Runs>>,
 }
 
 impl ServiceRecord {
@@ -77,7 +82,25 @@ impl ServiceRecord {
             rhythm: None,
             team: None,
             schedule: None,
+            runs: None,
         }
+    }
+
+    /// When the oldest open run is late: its start plus the runs'
+    /// `max_duration`, else the schedule's grace, else the error timeout
+    /// (AUTO standing for `auto_ms`). `None` with no open run or no limit.
+    pub fn run_deadline(&self, auto_ms: Option<u64>) -> Option<Millis> {
+        let runs = self.runs.as_deref()?;
+        let started = runs.oldest_open()?.started;
+        let limit = runs
+            .max_duration
+            .or_else(|| self.schedule.as_ref().map(|s| s.grace_ms()))
+            .or(match self.err_timeout {
+                Timeout::After(ms) => Some(ms),
+                Timeout::Auto => auto_ms,
+                Timeout::Never | Timeout::Always => None,
+            })?;
+        Some(started.saturating_add_unsigned(limit))
     }
 
     /// The moment the service's warning or error timeout (`kind`) puts it
@@ -85,7 +108,7 @@ impl ServiceRecord {
     /// `Some(Millis::MIN)` for a timeout of 0 ("always"). With a schedule,
     /// the error comes `grace` after the next expected run (or the error
     /// timeout, if that is sooner), and a warning timeout counts from the
-    /// expected run.
+    /// expected run. An open run past its limit is an error too.
     fn expiry(&self, kind: TimeoutKind, auto_ms: Option<u64>) -> Option<Millis> {
         let base = self.last_beat.unwrap_or(self.created);
         let after = |timeout: Timeout, base: Millis| match timeout {
@@ -95,13 +118,17 @@ impl ServiceRecord {
             Timeout::Auto => auto_ms.map(|ms| base.saturating_add_unsigned(ms)),
         };
         let expected = self.schedule.as_ref().and_then(|s| s.expected_after(base));
+        let sooner = |a: Option<Millis>, b: Option<Millis>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match (kind, expected) {
-            (TimeoutKind::Err, Some(expected)) => {
+            (TimeoutKind::Err, expected) => {
                 let grace = self.schedule.as_ref().map_or(0, |s| s.grace_ms());
-                let by_schedule = expected.saturating_add_unsigned(grace);
-                Some(after(self.err_timeout, base).map_or(by_schedule, |at| at.min(by_schedule)))
+                let by_schedule = expected.map(|at| at.saturating_add_unsigned(grace));
+                let by_timeout = after(self.err_timeout, base);
+                sooner(sooner(by_schedule, by_timeout), self.run_deadline(auto_ms))
             }
-            (TimeoutKind::Err, None) => after(self.err_timeout, base),
             (TimeoutKind::Warn, Some(expected)) => after(self.warn_timeout, expected),
             (TimeoutKind::Warn, None) => after(self.warn_timeout, base),
         }
@@ -224,12 +251,16 @@ impl Service {
         }
     }
 
-    /// Registers a beat; returns whether the history (and so AUTO) changed.
-    pub fn beat(&mut self, now: Millis, capacity: usize) -> bool {
+    /// Registers a beat, closing the runs `end` names; returns whether the
+    /// history (and so AUTO) changed.
+    pub fn beat(&mut self, now: Millis, capacity: usize, end: RunEnd<'_>) -> bool {
         let record = self.edit();
         record.beats += 1;
         record.last_beat = Some(now);
         record.failure = None;
+        if let Some(runs) = &mut record.runs {
+            runs.end(now, end);
+        }
         match self.history_anchor {
             None => {
                 self.history_anchor = Some(now);
@@ -359,7 +390,7 @@ impl AutoService {
     /// A beat at `now`; returns the AUTO timeout in ms from this beat on,
     /// or None while the estimator sets no deadline.
     pub fn beat(&mut self, now: Millis) -> Option<u64> {
-        if self.service.beat(now, self.capacity) {
+        if self.service.beat(now, self.capacity, RunEnd::All) {
             self.service.recompute_auto(self.algorithm);
         }
         self.service.auto_ms
@@ -424,7 +455,7 @@ mod tests {
     #[test]
     fn error_wins_over_warning() {
         let mut s = service();
-        s.beat(0, 100);
+        s.beat(0, 100, RunEnd::All);
         s.edit().warn_timeout = Timeout::After(1000);
         s.edit().err_timeout = Timeout::After(2000);
         assert_eq!(s.state_at(999), State::Ok);
@@ -457,10 +488,10 @@ mod tests {
     #[test]
     fn fast_beats_count_but_coalesce_in_the_history() {
         let mut s = service();
-        assert!(!s.beat(0, 100));
-        assert!(!s.beat(500, 100));
-        assert!(s.beat(1200, 100));
-        assert!(!s.beat(1300, 100));
+        assert!(!s.beat(0, 100, RunEnd::All));
+        assert!(!s.beat(500, 100, RunEnd::All));
+        assert!(s.beat(1200, 100, RunEnd::All));
+        assert!(!s.beat(1300, 100, RunEnd::All));
         assert_eq!(s.record.beats, 4);
         assert_eq!(s.record.last_beat, Some(1300));
         assert_eq!(s.record.history.to_vec(), [1200]);
@@ -470,7 +501,7 @@ mod tests {
     fn history_is_a_bounded_ring_in_arrival_order() {
         let mut s = service();
         for i in 0..=5 {
-            s.beat(i * 10_000 + i * i * 1000, 3);
+            s.beat(i * 10_000 + i * i * 1000, 3, RunEnd::All);
         }
         assert_eq!(s.record.history.to_vec(), [15_000, 17_000, 19_000]);
     }
@@ -488,7 +519,7 @@ mod tests {
     fn auto_without_an_estimate_sets_no_deadline() {
         let mut s = service();
         s.edit().err_timeout = Timeout::Auto;
-        s.beat(0, 100);
+        s.beat(0, 100, RunEnd::All);
         s.recompute_auto(Algorithm::Adaptive);
         assert_eq!(s.next_deadline(0), None);
         assert_eq!(s.state_at(1_000_000), State::Ok);
@@ -499,7 +530,7 @@ mod tests {
         let mut s = service();
         s.edit().err_timeout = Timeout::Auto;
         for i in 0..=6 {
-            s.beat(i * 60_000, 100);
+            s.beat(i * 60_000, 100, RunEnd::All);
         }
         s.recompute_auto(Algorithm::Median);
         assert_eq!(s.auto_ms, Some(90_000));
@@ -518,7 +549,7 @@ mod tests {
         s.edit().err_timeout = Timeout::Auto;
         s.edit().auto_algorithm = Some(Algorithm::Rhythm);
         for i in 0..=40 {
-            if s.beat(i * 60_000, 100) {
+            if s.beat(i * 60_000, 100, RunEnd::All) {
                 s.recompute_auto(Algorithm::Median);
             }
         }
@@ -537,7 +568,7 @@ mod tests {
         s.edit().err_timeout = Timeout::Auto;
         s.edit().auto_algorithm = Some(Algorithm::Rhythm);
         for i in 0..=40 {
-            if s.beat(i * 60_000, 100) {
+            if s.beat(i * 60_000, 100, RunEnd::All) {
                 s.recompute_auto(Algorithm::Median);
             }
         }
@@ -553,7 +584,7 @@ mod tests {
         let mut s = service();
         s.edit().auto_algorithm = Some(Algorithm::Rhythm);
         for i in 0..=5 {
-            s.beat(i * 60_000, 100);
+            s.beat(i * 60_000, 100, RunEnd::All);
         }
         s.recompute_auto(Algorithm::Median);
         assert_eq!((s.auto_ms, s.rhythm.is_none()), (None, true));
@@ -600,7 +631,7 @@ mod tests {
             message: "backup failed".into(),
         }));
         assert_eq!(s.state_at(0), State::Error);
-        s.beat(1, 100);
+        s.beat(1, 100, RunEnd::All);
         assert_eq!(s.state_at(1), State::Ok);
     }
 }

@@ -27,6 +27,16 @@ pub enum Op {
     SetTeam(Option<Range<u32>>),
     /// Puts the service on a calendar schedule, or takes it off.
     SetSchedule(Option<Arc<Schedule>>),
+    /// A run starts; the range, if any, is its run id in the batch text.
+    Start(Option<Range<u32>>),
+    /// The run with this id (a range of the batch text) ends: a beat, or
+    /// with a range of message text a failure. Other runs stay open.
+    Finish(Range<u32>, Option<Range<u32>>),
+    /// The job exited with this status: 0 is a beat, the rest failures.
+    Exit(u8),
+    /// How long a run may take, in ms (None: the schedule's grace or the
+    /// error timeout).
+    SetMaxDuration(Option<u64>),
     Mute,
     Unmute,
     Delete,
@@ -113,6 +123,21 @@ impl Batch {
         self.ops.push((name, Op::Fail(severity, message)));
     }
 
+    /// A run starts, with its run id if it gave one.
+    pub fn push_start(&mut self, name: &str, run: Option<&str>) {
+        let name = self.append(name);
+        let run = run.map(|r| self.append(r));
+        self.ops.push((name, Op::Start(run)));
+    }
+
+    /// The run `run` ends: a beat, or a failure with `failure`'s message.
+    pub fn push_finish(&mut self, name: &str, run: &str, failure: Option<&str>) {
+        let name = self.append(name);
+        let run = self.append(run);
+        let failure = failure.map(|m| self.append(m));
+        self.ops.push((name, Op::Finish(run, failure)));
+    }
+
     /// Sets or clears the service's team label.
     pub fn push_team(&mut self, name: &str, team: Option<&str>) {
         let name = self.append(name);
@@ -137,6 +162,11 @@ impl Batch {
         };
         let reply = (self.done.take()).map(|done| Reply { done, applied });
         (applied, reply)
+    }
+
+    /// The text of a range of this batch.
+    fn slice(&self, range: &Range<u32>) -> &str {
+        &self.text[range.start as usize..range.end as usize]
     }
 
     fn apply_ops(&self, engine: &mut Engine, now: Millis) -> u64 {
@@ -165,6 +195,25 @@ impl Batch {
                     engine.set_team(now, name, team);
                 }
                 Op::SetSchedule(schedule) => engine.set_schedule(now, name, schedule.clone()),
+                Op::Start(run) => {
+                    let run = run.as_ref().map(|r| self.slice(r));
+                    engine.start_run(now, name, run);
+                }
+                Op::Finish(run, failure) => {
+                    let failure = failure.as_ref().map(|m| (Severity::Error, self.slice(m)));
+                    if failure.is_none() {
+                        beats += 1;
+                    }
+                    engine.finish_run(now, name, self.slice(run), failure);
+                }
+                Op::Exit(0) => {
+                    beats += 1;
+                    engine.beat(now, name);
+                }
+                Op::Exit(status) => {
+                    engine.fail(now, name, Severity::Error, &format!("exit status {status}"));
+                }
+                Op::SetMaxDuration(max) => engine.set_max_duration(now, name, *max),
                 Op::Mute => engine.mute(now, name),
                 Op::Unmute => engine.unmute(now, name),
                 Op::Delete => {
@@ -193,6 +242,8 @@ fn op_of(text: &str, command: &Command<'_>) -> (Range<u32>, Op) {
             Op::SetTimeout(kind, timeout)
         }
         Action::Fail | Action::Check(CheckStatus::Critical) => Op::Fail(Severity::Error, message()),
+        Action::Start => Op::Start(None),
+        Action::Exit => Op::Exit(u8::try_from(command.value).expect("proto checks exit statuses")),
         Action::Check(CheckStatus::Warning | CheckStatus::Unknown) => {
             Op::Fail(Severity::Warning, message())
         }

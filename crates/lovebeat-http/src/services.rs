@@ -7,6 +7,9 @@
 //! `beat=false` (JSON) to change a timeout without beating, `status=fail`
 //! with an optional `message` to report a failure, `auto_algorithm` to give
 //! the service its own AUTO estimator (`default` for the configured one),
+//! `status=start` (with an optional `rid`) when a run starts, `rid` on the
+//! success or failure that ends it, `exit` for the job's exit status (0 is
+//! success), `max_duration` for how long a run may take,
 //! `team` to set the team label (empty: none), `schedule` (a cron or
 //! `OnCalendar` expression; empty: none) with `tz` and `grace` to put the
 //! service on a calendar.
@@ -44,8 +47,14 @@ struct BeatRequest {
     warn: Option<Timeout>,
     /// `false` to change timeouts only.
     beat: Option<bool>,
-    /// A failure report instead of a good beat.
-    failed: bool,
+    /// A good beat, a failure report, or the start of a run.
+    status: Status,
+    /// The run a start, success or failure is of (healthchecks' `rid`).
+    rid: Option<String>,
+    /// The job's exit status: 0 a good beat, anything else a failure.
+    exit: Option<u8>,
+    /// How long a run may take, in seconds; `Some(None)`: the default.
+    max_duration: Option<Option<u64>>,
     /// What failed, for a failure report.
     message: String,
     /// A new per-service AUTO estimator; `Some(None)`: the configured one.
@@ -69,15 +78,38 @@ impl BeatRequest {
             "warn-tmo" | "warn_timeout" => self.warn = timeout_param(key, value)?,
             "beat" => self.beat = Some(bool_param(key, value)?),
             "status" => {
-                self.failed = match value {
-                    "ok" => false,
-                    "fail" | "error" => true,
+                self.status = match value {
+                    "ok" => Status::Ok,
+                    "fail" | "error" => Status::Fail,
+                    "start" => Status::Start,
                     _ => {
                         return Err(ApiError::BadRequest(format!(
-                            "status must be \"ok\" or \"fail\", got {value:?}"
+                            "status must be \"ok\", \"fail\" or \"start\", got {value:?}"
                         )));
                     }
                 }
+            }
+            "rid" if value.len() > MAX_NAME => {
+                return Err(ApiError::BadRequest(format!(
+                    "rid is longer than {MAX_NAME} bytes"
+                )));
+            }
+            "rid" => self.rid = Some(value.to_owned()).filter(|r| !r.is_empty()),
+            "exit" => {
+                self.exit = Some(value.trim().parse().map_err(|_| {
+                    ApiError::BadRequest(format!("exit must be 0 to 255, got {value:?}"))
+                })?);
+            }
+            "max_duration" => {
+                self.max_duration = Some(match value.trim() {
+                    "" | "default" => None,
+                    text => Some(parse_duration(text).filter(|&s| s > 0).ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "max_duration must be seconds or a duration (90s, 5m, 2h, 1d), \
+                             got {value:?}"
+                        ))
+                    })?),
+                });
             }
             "message" => self.message = value.to_owned(),
             "auto_algorithm" | "auto-algorithm" => self.algorithm = algorithm_param(value)?,
@@ -177,12 +209,49 @@ impl BeatRequest {
         if let Some(team) = &self.team {
             batch.push_team(name, (!team.is_empty()).then_some(team.as_str()));
         }
-        if self.failed {
-            batch.push_fail(name, Severity::Error, &self.message);
-        } else if self.beat != Some(false) {
-            batch.push(name, Op::Beat);
+        if let Some(max) = self.max_duration {
+            batch.push(
+                name,
+                Op::SetMaxDuration(max.map(|s| s.saturating_mul(1000))),
+            );
+        }
+        let failure = match (self.status, self.exit) {
+            (Status::Start, _) => {
+                batch.push_start(name, self.rid.as_deref());
+                return Ok(batch);
+            }
+            (Status::Fail, exit) => Some(exit_message(exit.filter(|&c| c != 0), &self.message)),
+            (Status::Ok, Some(exit)) if exit != 0 => Some(exit_message(Some(exit), &self.message)),
+            (Status::Ok, _) => None,
+        };
+        match (&self.rid, failure) {
+            (Some(rid), failure) => batch.push_finish(name, rid, failure.as_deref()),
+            (None, Some(message)) => batch.push_fail(name, Severity::Error, &message),
+            (None, None) if self.beat != Some(false) => batch.push(name, Op::Beat),
+            (None, None) => {}
         }
         Ok(batch)
+    }
+}
+
+/// What a request reports.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// A good beat (`status=ok`, or no status).
+    #[default]
+    Ok,
+    /// A failure (`status=fail`).
+    Fail,
+    /// A run starts (`status=start`).
+    Start,
+}
+
+/// A failure's message: the exit status, if not 0, before the text sent.
+fn exit_message(exit: Option<u8>, message: &str) -> String {
+    match (exit, message.is_empty()) {
+        (Some(code), true) => format!("exit status {code}"),
+        (Some(code), false) => format!("exit status {code}: {message}"),
+        (None, _) => message.to_owned(),
     }
 }
 
@@ -430,7 +499,7 @@ mod tests {
     #[test]
     fn a_failure_keeps_its_message_whatever_the_order() {
         let r = parse(&[("message", "disk full"), ("status", "fail")]).unwrap();
-        assert!(r.failed);
+        assert_eq!(r.status, Status::Fail);
         assert_eq!(r.message, "disk full");
     }
 
@@ -448,6 +517,31 @@ mod tests {
             .into_batch("a")
             .unwrap();
         assert_eq!(batch.len(), 3);
+    }
+
+    #[test]
+    fn runs_start_end_by_id_and_exit_statuses_fail() {
+        let ops = |pairs: &[(&str, &str)]| {
+            let batch = parse(pairs).and_then(|r| r.into_batch("a")).unwrap();
+            format!("{batch:?}")
+        };
+        assert!(ops(&[("status", "start"), ("rid", "r1")]).contains("Start(Some("));
+        assert!(ops(&[("rid", "r1")]).contains("Finish("));
+        assert!(ops(&[("exit", "0")]).contains("Beat"));
+        let failed = ops(&[("exit", "3"), ("message", "no space")]);
+        assert!(failed.contains("exit status 3: no space"), "{failed}");
+        assert!(
+            ops(&[("max_duration", "30m"), ("beat", "false")])
+                .contains("SetMaxDuration(Some(1800000))")
+        );
+        for bad in [
+            ("exit", "256"),
+            ("exit", "x"),
+            ("status", "begin"),
+            ("max_duration", "soon"),
+        ] {
+            assert!(parse(&[bad]).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

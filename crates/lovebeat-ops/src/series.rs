@@ -7,6 +7,8 @@
 //!   state; services with a team label carry it as `team`;
 //! * `lovebeat_service_last_beat_timestamp_seconds{service}`: only for
 //!   services that ever beat;
+//! * `lovebeat_service_last_run_duration_seconds{service}`: only for
+//!   services that finished a run (`start`, then a success or failure);
 //! * `lovebeat_service_timeout_seconds{service,kind="warn|err"}`: only for
 //!   timeouts that can fire; `0` for "always", and AUTO as the value it
 //!   stands for now (absent while AUTO has too little history).
@@ -168,6 +170,20 @@ impl SnapshotSeries {
                 sample(&mut m, &[("service", &*s.record.name)], at)?;
             }
         }
+        let mut timed = self
+            .shown()
+            .filter_map(|s| Some((&*s.record.name, s.record.runs.as_ref()?.last_duration?)))
+            .peekable();
+        if timed.peek().is_some() {
+            let mut m = gauge(
+                encoder,
+                names::SERVICE_LAST_RUN_DURATION,
+                "How long the service's last finished run took, in seconds.",
+            )?;
+            for (name, ms) in timed {
+                sample(&mut m, &[("service", name)], ms as f64 / 1000.0)?;
+            }
+        }
         let mut m = gauge(
             encoder,
             names::SERVICE_TIMEOUT,
@@ -277,6 +293,19 @@ mod tests {
         assert_eq!(
             lines_of(&text, names::SERVICE_LAST_BEAT),
             ["lovebeat_service_last_beat_timestamp_seconds{service=\"backup\"} 1.0"]
+        );
+    }
+
+    #[test]
+    fn the_last_run_duration_is_a_series_of_services_that_ran() {
+        let mut engine = Engine::new(EngineConfig::default(), 0);
+        engine.beat(1000, "plain");
+        engine.start_run(1000, "backup", None);
+        engine.beat(62_500, "backup");
+        let text = render(&engine, 10);
+        assert_eq!(
+            lines_of(&text, names::SERVICE_LAST_RUN_DURATION),
+            ["lovebeat_service_last_run_duration_seconds{service=\"backup\"} 61.5"]
         );
     }
 

@@ -18,6 +18,11 @@ pub enum Action {
     WarnTimeout,
     /// `fail`: report an explicit failure now. The value is ignored.
     Fail,
+    /// `start`: a run of the job starts. The value is ignored.
+    Start,
+    /// `exit`: the job ended with the exit status in the value (0 to 255):
+    /// 0 is a beat, anything else a failure.
+    Exit,
     /// A DogStatsD service check (`_sc|…`) with its reported status.
     Check(CheckStatus),
 }
@@ -31,6 +36,8 @@ impl Action {
             Action::ErrTimeout => "timeout",
             Action::WarnTimeout => "warn",
             Action::Fail => "fail",
+            Action::Start => "start",
+            Action::Exit => "exit",
             Action::Check(_) => "check",
         }
     }

@@ -227,6 +227,7 @@ fn service_record(s: GoService, now: Millis) -> ServiceRecord {
         failure: s.failure,
         team: None,
         schedule: None,
+        runs: None,
     }
 }
 
@@ -426,6 +427,7 @@ mod tests {
                 rhythm: None,
                 team: None,
                 schedule: None,
+                runs: None,
             }],
             views: vec![ViewRecord {
                 name: "v".into(),

@@ -26,12 +26,14 @@
 //! | text | `rhythm` as JSON, if `HAS_RHYTHM` (rare, and it changes shape more often) |
 //! | text | `team`, if `HAS_TEAM` |
 //! | text + text + 8 | `schedule`, if `HAS_SCHEDULE`: the expression, the time zone, the grace in ms (`u64`) |
+//! | text | `runs` as JSON, if `HAS_RUNS` (rare) |
 //!
 //! A text is its length in bytes (`u32`), then UTF-8.
 
 use std::sync::Arc;
 
 use lovebeat_core::auto::{Algorithm, Rhythm};
+use lovebeat_core::runs::Runs;
 use lovebeat_core::{
     Failure, Intervals, Millis, Schedule, ServiceRecord, Severity, State, Timeout,
 };
@@ -51,6 +53,7 @@ const HAS_ALGORITHM: u8 = 1 << 3;
 const HAS_RHYTHM: u8 = 1 << 4;
 const HAS_TEAM: u8 = 1 << 5;
 const HAS_SCHEDULE: u8 = 1 << 6;
+const HAS_RUNS: u8 = 1 << 7;
 
 /// The bytes of `record` (its name aside).
 pub(crate) fn encode_service(r: &ServiceRecord) -> Vec<u8> {
@@ -62,6 +65,7 @@ pub(crate) fn encode_service(r: &ServiceRecord) -> Vec<u8> {
         (r.rhythm.is_some(), HAS_RHYTHM),
         (r.team.is_some(), HAS_TEAM),
         (r.schedule.is_some(), HAS_SCHEDULE),
+        (r.runs.is_some(), HAS_RUNS),
     ]
     .iter()
     .filter(|(present, _)| *present)
@@ -110,6 +114,9 @@ pub(crate) fn encode_service(r: &ServiceRecord) -> Vec<u8> {
         put_text(&mut out, schedule.zone().as_bytes());
         out.extend(schedule.grace_ms().to_le_bytes());
     }
+    if let Some(runs) = &r.runs {
+        put_text(&mut out, &serde_json::to_vec(runs).expect("runs serialize"));
+    }
     out
 }
 
@@ -147,6 +154,7 @@ pub(crate) fn decode_service(name: &[u8], bytes: &[u8]) -> Result<ServiceRecord,
         schedule: has(HAS_SCHEDULE)
             .then(|| r.schedule().map(Arc::new))
             .transpose()?,
+        runs: has(HAS_RUNS).then(|| r.runs()).transpose()?,
     };
     match bytes.len() - r.at {
         0 => Ok(record),
@@ -305,6 +313,11 @@ impl<'a> Reader<'a> {
         String::from_utf8(bytes.to_vec()).map_err(|_| "a text is not UTF-8".to_owned())
     }
 
+    fn runs(&mut self) -> Result<Box<Runs>, String> {
+        let n = self.u32()? as usize;
+        serde_json::from_slice(self.take(n)?).map_err(|e| format!("runs: {e}"))
+    }
+
     fn schedule(&mut self) -> Result<Schedule, String> {
         let expression = self.text()?;
         let zone = self.text()?;
@@ -316,6 +329,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lovebeat_core::runs::OpenRun;
 
     /// A record with every optional field set.
     fn full() -> ServiceRecord {
@@ -339,6 +353,14 @@ mod tests {
             schedule: Some(Arc::new(
                 Schedule::new("0 2 * * 1-5", Some("Europe/Berlin"), 1_800_000).unwrap(),
             )),
+            runs: Some(Box::new(Runs {
+                open: vec![OpenRun {
+                    id: Some("r-1".into()),
+                    started: 1_700_000_000_000,
+                }],
+                last_duration: Some(61_000),
+                max_duration: Some(1_800_000),
+            })),
             ..rhythm_source
         }
     }
@@ -361,6 +383,7 @@ mod tests {
             rhythm: None,
             team: None,
             schedule: None,
+            runs: None,
         }
     }
 

@@ -42,5 +42,6 @@ pub(crate) fn service(name: &str, last_beat: Millis) -> ServiceRecord {
         rhythm: None,
         team: None,
         schedule: None,
+        runs: None,
     }
 }

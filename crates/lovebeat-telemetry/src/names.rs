@@ -45,6 +45,8 @@ pub const VIEWS: &str = "lovebeat_views";
 pub const SERVICE_STATE: &str = "lovebeat_service_state";
 /// Gauge `{service}`: the last beat, in seconds since the epoch.
 pub const SERVICE_LAST_BEAT: &str = "lovebeat_service_last_beat_timestamp_seconds";
+/// Gauge `{service}`: how long the service's last finished run took.
+pub const SERVICE_LAST_RUN_DURATION: &str = "lovebeat_service_last_run_duration_seconds";
 /// Gauge `{service,kind}`: the warn/err timeout in seconds, AUTO resolved.
 pub const SERVICE_TIMEOUT: &str = "lovebeat_service_timeout_seconds";
 /// Gauge `{view,state}`: 1 for the view's state, 0 for the others.

@@ -163,8 +163,13 @@ fn to_i64(negative: bool, digits: Bytes<'_>) -> Option<i64> {
 #[inline(never)]
 fn metric(input: Bytes<'_>) -> Res<'_, Command<'_>> {
     let (input, (name, action)) = key(input)?;
-    // A timeout is seconds, or 0 (always), -1 (clear), -2 (auto).
-    let fits = |v: &i64| !action.is_timeout() || *v >= -2;
+    // A timeout is seconds, or 0 (always), -1 (clear), -2 (auto); an exit
+    // status is 0 to 255.
+    let fits = |v: &i64| match action {
+        Action::ErrTimeout | Action::WarnTimeout => *v >= -2,
+        Action::Exit => (0..=255).contains(v),
+        _ => true,
+    };
     let (input, value) = refuse(Reject::BadValue, field(verify(integer, fits)))(input)?;
     let (input, _) = refuse(Reject::BadType, preceded(tag("|"), field(kind)))(input)?;
     let (input, _) = refuse(Reject::BadRate, all_consuming(opt(rate)))(input)?;
@@ -209,6 +214,8 @@ fn action(input: Bytes<'_>) -> Res<'_, Action> {
         value(Action::ErrTimeout, alt((tag("timeout"), tag("err")))),
         value(Action::WarnTimeout, tag("warn")),
         value(Action::Fail, tag("fail")),
+        value(Action::Start, tag("start")),
+        value(Action::Exit, tag("exit")),
     ))
     .parse_complete(input)
 }
@@ -425,6 +432,15 @@ mod tests {
         assert_eq!(ok("s.autobeat:-5|c").2, -5);
         assert_eq!(ok("s.fail:-5|c").2, -5);
         assert_eq!(parse("s.fail:x|c"), Err(Reject::BadValue));
+    }
+
+    #[test]
+    fn start_and_exit_statuses_from_0_to_255() {
+        assert_eq!(ok("backup.start:1|c"), ("backup", Action::Start, 1));
+        assert_eq!(ok("backup.exit:0|g"), ("backup", Action::Exit, 0));
+        assert_eq!(ok("backup.exit:255|g").2, 255);
+        assert_eq!(parse("backup.exit:256|g"), Err(Reject::BadValue));
+        assert_eq!(parse("backup.exit:-1|g"), Err(Reject::BadValue));
     }
 
     #[test]
