@@ -271,6 +271,7 @@ fn every_key_is_parsed() {
                         on_ok: Some("promote".to_owned()),
                         on_error: Some("demote".to_owned()),
                         warnings: true,
+                        ..Entry::default()
                     },
                 ),
                 ("quiet".to_owned(), Entry::default()),
@@ -291,6 +292,7 @@ fn every_key_is_parsed() {
             }),
             slack_webhook_url: "https://hooks.slack.com/services/T/B/X".to_owned(),
             public_url: "https://beats.example.org/".to_owned(),
+            view_teams: vec![None, None],
             retry: RetryPolicy {
                 first: Duration::from_secs(2),
                 max: Duration::from_secs(60),
