@@ -646,3 +646,26 @@ fn alertmanagers_each_get_the_alert_keep_it_firing_and_resolve_it() {
     });
     assert_eq!(am1.active_ends_at(), None);
 }
+
+#[test]
+fn an_alertmanager_that_is_down_holds_up_nothing() {
+    let receiver = HttpRecorder::start(Answer::Status(200));
+    let am = Alertmanager::start(&receiver.url("/am"));
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let ops = format!("alertmanager = [\"{down}\", \"{}\"]", am.url);
+    let d = Daemon::with_config(&config(&ops));
+    fail_web(&d);
+    eventually("the firing notification", || {
+        each_notified(&receiver, &[&am], "firing").then_some(())
+    });
+    recover_web(&d);
+    eventually("the resolved notification", || {
+        each_notified(&receiver, &[&am], "resolved").then_some(())
+    });
+    let alert = d.get_json("/api/alerts/ops")["alert"].clone();
+    assert_eq!(alert["pending"], 0, "{alert}");
+    assert!(
+        d.log_text().contains(&format!("url={down}")),
+        "the one down is logged"
+    );
+}

@@ -96,6 +96,9 @@ fn lovebeat_toml_examples_are_valid() {
     let alert = &config.alert.entries["mail-ops"];
     assert_eq!(alert.slack_channel.as_deref(), Some("#ops"));
     assert!(alert.mail.is_some() && alert.webhook.is_some() && alert.script.is_some());
+    let oncall = &config.alert.entries["oncall"];
+    assert_eq!(oncall.channels.len(), lovebeat_alert::Channel::ALL.len());
+    assert!(oncall.webhook_body.is_some());
     assert_eq!(config.peers.urls, strings(&["http://other-host:8080"]));
 }
 
