@@ -81,10 +81,29 @@ pub mod default_url {
 /// `alertmanager_resend` is not set (Prometheus's `resend-delay` is 1m).
 pub const ALERTMANAGER_RESEND: Duration = Duration::from_secs(60);
 
-/// One channel of an entry and what it needs to reach it. Base URLs are
-/// kept without a trailing `/`.
+/// One channel of an entry and what it needs to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelConfig {
+    /// A paging, chat or push service: one request per alert.
+    Service(Service),
+    /// `alertmanager`: every listed Alertmanager (base URLs without a
+    /// trailing `/`), re-sent every `resend` while firing.
+    Alertmanager { urls: Vec<String>, resend: Duration },
+}
+
+impl ChannelConfig {
+    pub fn channel(&self) -> Channel {
+        match self {
+            ChannelConfig::Service(service) => service.channel(),
+            ChannelConfig::Alertmanager { .. } => Channel::Alertmanager,
+        }
+    }
+}
+
+/// A paging, chat or push service and what it needs to reach it. Base
+/// URLs are kept without a trailing `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Service {
     /// Events API v2: `pagerduty_routing_key` (an integration key).
     PagerDuty { routing_key: String, url: String },
     /// Alert API v2: `opsgenie_api_key` (an API integration key).
@@ -123,24 +142,20 @@ pub enum ChannelConfig {
         user: String,
         url: String,
     },
-    /// `alertmanager`: every listed Alertmanager, re-sent every `resend`
-    /// while firing.
-    Alertmanager { urls: Vec<String>, resend: Duration },
 }
 
-impl ChannelConfig {
+impl Service {
     pub fn channel(&self) -> Channel {
         match self {
-            ChannelConfig::PagerDuty { .. } => Channel::PagerDuty,
-            ChannelConfig::Opsgenie { .. } => Channel::Opsgenie,
-            ChannelConfig::Teams { .. } => Channel::Teams,
-            ChannelConfig::Discord { .. } => Channel::Discord,
-            ChannelConfig::Telegram { .. } => Channel::Telegram,
-            ChannelConfig::Ntfy { .. } => Channel::Ntfy,
-            ChannelConfig::Gotify { .. } => Channel::Gotify,
-            ChannelConfig::Matrix { .. } => Channel::Matrix,
-            ChannelConfig::Pushover { .. } => Channel::Pushover,
-            ChannelConfig::Alertmanager { .. } => Channel::Alertmanager,
+            Service::PagerDuty { .. } => Channel::PagerDuty,
+            Service::Opsgenie { .. } => Channel::Opsgenie,
+            Service::Teams { .. } => Channel::Teams,
+            Service::Discord { .. } => Channel::Discord,
+            Service::Telegram { .. } => Channel::Telegram,
+            Service::Ntfy { .. } => Channel::Ntfy,
+            Service::Gotify { .. } => Channel::Gotify,
+            Service::Matrix { .. } => Channel::Matrix,
+            Service::Pushover { .. } => Channel::Pushover,
         }
     }
 }

@@ -44,7 +44,7 @@ pub use alert::{Alert, Kind, Target};
 pub use alerter::{Alerter, test_alert};
 pub use backend::template::BodyTemplate;
 pub use backend::{Backend, DeliveryError, error_chain};
-pub use channel::{Channel, ChannelConfig};
+pub use channel::{Channel, ChannelConfig, Service};
 pub use error::AlertError;
 pub use outbox::{Delivery, MemoryOutbox, Outbox, OutboxError, adopt_announced_states};
 pub use retry::RetryPolicy;

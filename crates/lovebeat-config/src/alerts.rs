@@ -134,9 +134,7 @@ fn entry(c: &mut Checker<'_>, name: &str, mut alert: raw::Alert) -> Entry {
             Err(message) => c.report(span, &key("webhook_headers"), message),
         }
     }
-    let content_type = (webhook_headers.iter())
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-        .map_or(lovebeat_alert::backend::template::JSON, |(_, v)| v.as_str());
+    let content_type = lovebeat_alert::backend::template::content_type(&webhook_headers);
     let body = alert.webhook_body.take();
     let webhook_body = channels::webhook_body(c, &table, body, webhook.is_some(), content_type);
     Entry {

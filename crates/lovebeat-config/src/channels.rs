@@ -10,7 +10,7 @@
 use std::ops::Range;
 
 use lovebeat_alert::channel::{ALERTMANAGER_RESEND, default_url};
-use lovebeat_alert::{BodyTemplate, ChannelConfig};
+use lovebeat_alert::{BodyTemplate, ChannelConfig, Service};
 use toml::Spanned;
 
 use crate::check::{Checker, base_url, http_url, seconds};
@@ -92,7 +92,7 @@ fn base(url: String) -> Result<String, String> {
 
 /// Every channel the entry sets, in [`lovebeat_alert::Channel::ALL`] order.
 pub(crate) fn channels(c: &mut Checker<'_>, table: &str, a: &mut raw::Alert) -> Vec<ChannelConfig> {
-    let all = [
+    let services = [
         pagerduty(Group::new(c, table), a),
         opsgenie(Group::new(c, table), a),
         webhook_channel(
@@ -100,24 +100,24 @@ pub(crate) fn channels(c: &mut Checker<'_>, table: &str, a: &mut raw::Alert) -> 
             a.teams_webhook.take(),
             "teams_webhook",
         )
-        .map(|webhook| ChannelConfig::Teams { webhook }),
+        .map(|webhook| Service::Teams { webhook }),
         webhook_channel(
             Group::new(c, table),
             a.discord_webhook.take(),
             "discord_webhook",
         )
-        .map(|webhook| ChannelConfig::Discord { webhook }),
+        .map(|webhook| Service::Discord { webhook }),
         telegram(Group::new(c, table), a),
         ntfy(Group::new(c, table), a),
         gotify(Group::new(c, table), a),
         matrix(Group::new(c, table), a),
         pushover(Group::new(c, table), a),
-        alertmanager(c, table, a),
     ];
-    all.into_iter().flatten().collect()
+    let services = services.into_iter().flatten().map(ChannelConfig::Service);
+    services.chain(alertmanager(c, table, a)).collect()
 }
 
-fn pagerduty(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<ChannelConfig> {
+fn pagerduty(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<Service> {
     let routing_key = g.need(
         "pagerduty_routing_key",
         a.pagerduty_routing_key.take(),
@@ -125,17 +125,17 @@ fn pagerduty(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<ChannelConfig> 
     );
     let url = g.may("pagerduty_url", a.pagerduty_url.take(), base);
     g.finish()?;
-    Some(ChannelConfig::PagerDuty {
+    Some(Service::PagerDuty {
         routing_key: routing_key?,
         url: url.unwrap_or_else(|| default_url::PAGERDUTY.to_owned()),
     })
 }
 
-fn opsgenie(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<ChannelConfig> {
+fn opsgenie(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<Service> {
     let api_key = g.need("opsgenie_api_key", a.opsgenie_api_key.take(), text);
     let url = g.may("opsgenie_url", a.opsgenie_url.take(), base);
     g.finish()?;
-    Some(ChannelConfig::Opsgenie {
+    Some(Service::Opsgenie {
         api_key: api_key?,
         url: url.unwrap_or_else(|| default_url::OPSGENIE.to_owned()),
     })
@@ -152,46 +152,46 @@ fn webhook_channel(
     webhook
 }
 
-fn telegram(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<ChannelConfig> {
+fn telegram(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<Service> {
     let bot_token = g.need("telegram_bot_token", a.telegram_bot_token.take(), text);
     let chat_id = g.need("telegram_chat_id", a.telegram_chat_id.take(), text);
     let url = g.may("telegram_url", a.telegram_url.take(), base);
     g.finish()?;
-    Some(ChannelConfig::Telegram {
+    Some(Service::Telegram {
         bot_token: bot_token?,
         chat_id: chat_id?,
         url: url.unwrap_or_else(|| default_url::TELEGRAM.to_owned()),
     })
 }
 
-fn ntfy(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<ChannelConfig> {
+fn ntfy(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<Service> {
     let topic = g.need("ntfy_topic", a.ntfy_topic.take(), text);
     let url = g.may("ntfy_url", a.ntfy_url.take(), base);
     let token = g.may("ntfy_token", a.ntfy_token.take(), text);
     g.finish()?;
-    Some(ChannelConfig::Ntfy {
+    Some(Service::Ntfy {
         topic: topic?,
         url: url.unwrap_or_else(|| default_url::NTFY.to_owned()),
         token,
     })
 }
 
-fn gotify(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<ChannelConfig> {
+fn gotify(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<Service> {
     let url = g.need("gotify_url", a.gotify_url.take(), base);
     let token = g.need("gotify_token", a.gotify_token.take(), text);
     g.finish()?;
-    Some(ChannelConfig::Gotify {
+    Some(Service::Gotify {
         url: url?,
         token: token?,
     })
 }
 
-fn matrix(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<ChannelConfig> {
+fn matrix(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<Service> {
     let homeserver = g.need("matrix_homeserver", a.matrix_homeserver.take(), base);
     let room = g.need("matrix_room", a.matrix_room.take(), room_id);
     let token = g.need("matrix_token", a.matrix_token.take(), text);
     g.finish()?;
-    Some(ChannelConfig::Matrix {
+    Some(Service::Matrix {
         homeserver: homeserver?,
         room: room?,
         token: token?,
@@ -209,12 +209,12 @@ fn room_id(room: String) -> Result<String, String> {
     }
 }
 
-fn pushover(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<ChannelConfig> {
+fn pushover(mut g: Group<'_, '_>, a: &mut raw::Alert) -> Option<Service> {
     let token = g.need("pushover_token", a.pushover_token.take(), text);
     let user = g.need("pushover_user", a.pushover_user.take(), text);
     let url = g.may("pushover_url", a.pushover_url.take(), base);
     g.finish()?;
-    Some(ChannelConfig::Pushover {
+    Some(Service::Pushover {
         token: token?,
         user: user?,
         url: url.unwrap_or_else(|| default_url::PUSHOVER.to_owned()),
@@ -302,33 +302,27 @@ mod tests {
                 Channel::Pushover
             ]
         );
-        assert_eq!(
-            channels[0],
-            ChannelConfig::PagerDuty {
-                routing_key: "r".into(),
-                url: default_url::PAGERDUTY.into()
-            }
-        );
-        assert_eq!(
-            channels[3],
-            ChannelConfig::Ntfy {
-                topic: "t".into(),
-                url: default_url::NTFY.into(),
-                token: None
-            }
-        );
+        let pagerduty = Service::PagerDuty {
+            routing_key: "r".into(),
+            url: default_url::PAGERDUTY.into(),
+        };
+        assert_eq!(channels[0], ChannelConfig::Service(pagerduty));
+        let ntfy = Service::Ntfy {
+            topic: "t".into(),
+            url: default_url::NTFY.into(),
+            token: None,
+        };
+        assert_eq!(channels[3], ChannelConfig::Service(ntfy));
     }
 
     #[test]
     fn a_base_url_override_loses_its_trailing_slash() {
         let channels = entry_channels("gotify_url = \"http://127.0.0.1:8/\"\ngotify_token = \"t\"");
-        assert_eq!(
-            channels,
-            [ChannelConfig::Gotify {
-                url: "http://127.0.0.1:8".into(),
-                token: "t".into()
-            }]
-        );
+        let gotify = Service::Gotify {
+            url: "http://127.0.0.1:8".into(),
+            token: "t".into(),
+        };
+        assert_eq!(channels, [ChannelConfig::Service(gotify)]);
     }
 
     #[test]

@@ -16,13 +16,13 @@ use serde_json::{Value, json};
 
 use super::http::{Body, Method, Outgoing, Render};
 use crate::alert::Alert;
-use crate::channel::ChannelConfig;
+use crate::channel::Service;
 use crate::format;
 use crate::rules;
 
 /// One channel of one entry.
 pub(crate) struct ChannelRender {
-    pub config: ChannelConfig,
+    pub service: Service,
     pub public_url: String,
     /// The entry's `warnings`: whether a warning is firing.
     pub warnings: bool,
@@ -36,27 +36,24 @@ impl Render for ChannelRender {
             public_url: &self.public_url,
             firing: is_firing(alert, self.warnings),
         };
-        match &self.config {
-            ChannelConfig::PagerDuty { routing_key, url } => pagerduty(&message, routing_key, url),
-            ChannelConfig::Opsgenie { api_key, url } => opsgenie(&message, api_key, url),
-            ChannelConfig::Teams { webhook } => teams(&message, webhook),
-            ChannelConfig::Discord { webhook } => discord(&message, webhook),
-            ChannelConfig::Telegram {
+        match &self.service {
+            Service::PagerDuty { routing_key, url } => pagerduty(&message, routing_key, url),
+            Service::Opsgenie { api_key, url } => opsgenie(&message, api_key, url),
+            Service::Teams { webhook } => teams(&message, webhook),
+            Service::Discord { webhook } => discord(&message, webhook),
+            Service::Telegram {
                 bot_token,
                 chat_id,
                 url,
             } => telegram(&message, bot_token, chat_id, url),
-            ChannelConfig::Ntfy { topic, url, token } => ntfy(&message, topic, url, token),
-            ChannelConfig::Gotify { url, token } => gotify(&message, url, token),
-            ChannelConfig::Matrix {
+            Service::Ntfy { topic, url, token } => ntfy(&message, topic, url, token),
+            Service::Gotify { url, token } => gotify(&message, url, token),
+            Service::Matrix {
                 homeserver,
                 room,
                 token,
             } => matrix(&message, homeserver, room, token),
-            ChannelConfig::Pushover { token, user, url } => pushover(&message, token, user, url),
-            ChannelConfig::Alertmanager { .. } => {
-                unreachable!("Alertmanager has its own back-end")
-            }
+            Service::Pushover { token, user, url } => pushover(&message, token, user, url),
         }
     }
 }
@@ -339,9 +336,9 @@ mod tests {
 
     const URL: &str = "http://lb.example.com/";
 
-    fn render(config: ChannelConfig, from: State, to: State) -> Outgoing {
+    fn render(service: Service, from: State, to: State) -> Outgoing {
         let channel = ChannelRender {
-            config,
+            service,
             public_url: URL.to_owned(),
             warnings: false,
         };
@@ -364,8 +361,8 @@ mod tests {
         }
     }
 
-    fn pagerduty() -> ChannelConfig {
-        ChannelConfig::PagerDuty {
+    fn pagerduty() -> Service {
+        Service::PagerDuty {
             routing_key: "R0UT1NG".into(),
             url: "https://events.pagerduty.com".into(),
         }
@@ -395,7 +392,7 @@ mod tests {
 
     #[test]
     fn opsgenie_closes_by_alias() {
-        let config = ChannelConfig::Opsgenie {
+        let config = Service::Opsgenie {
             api_key: "k".into(),
             url: "https://api.eu.opsgenie.com".into(),
         };
@@ -410,7 +407,7 @@ mod tests {
 
     #[test]
     fn matrix_puts_with_an_escaped_room_and_a_transaction_per_alert() {
-        let config = ChannelConfig::Matrix {
+        let config = Service::Matrix {
             homeserver: "https://matrix.example.org".into(),
             room: "!abc:example.org".into(),
             token: "t".into(),
@@ -425,7 +422,7 @@ mod tests {
 
     #[test]
     fn telegram_sends_a_numeric_chat_id_as_a_number() {
-        let config = |chat_id: &str| ChannelConfig::Telegram {
+        let config = |chat_id: &str| Service::Telegram {
             bot_token: "1:x".into(),
             chat_id: chat_id.into(),
             url: "https://api.telegram.org".into(),

@@ -164,9 +164,7 @@ impl Render for Webhook {
         let mut request = match &self.body {
             None => Outgoing::json(&self.url, format::webhook_body(alert, &self.public_url)),
             Some(template) => {
-                let content_type = (self.headers.iter())
-                    .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-                    .map_or(template::JSON, |(_, v)| v.as_str());
+                let content_type = template::content_type(&self.headers);
                 let text = template.render(alert, &self.public_url, content_type);
                 let request = Outgoing::post(&self.url, Body::Text(text));
                 request.header("Content-Type", content_type)

@@ -92,8 +92,8 @@ impl Shared {
                     entry.warnings,
                 ))
             }
-            config => self.http(channels::ChannelRender {
-                config,
+            ChannelConfig::Service(service) => self.http(channels::ChannelRender {
+                service,
                 public_url,
                 warnings: entry.warnings,
             }),

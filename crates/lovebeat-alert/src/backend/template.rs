@@ -7,12 +7,22 @@
 //! the inside of a JSON string, so `"text": "{{summary}}"` stays valid
 //! whatever the view is called; otherwise values go in as they are.
 
+use std::collections::BTreeMap;
+
 use crate::alert::Alert;
 use crate::format;
 
 /// The `Content-Type` of a templated body unless `webhook_headers` sets
 /// one.
 pub const JSON: &str = "application/json";
+
+/// The `Content-Type` a templated body is sent as: the one the webhook's
+/// headers set (named in any case), else [`JSON`].
+pub fn content_type(headers: &BTreeMap<String, String>) -> &str {
+    (headers.iter())
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map_or(JSON, |(_, value)| value.as_str())
+}
 
 /// A field of the alert a template can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
