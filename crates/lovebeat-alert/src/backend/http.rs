@@ -193,3 +193,48 @@ impl Render for Slack {
         Outgoing::json(&self.url, body)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(name: &str, value: &str) -> (String, String) {
+        (name.to_owned(), value.to_owned())
+    }
+
+    #[test]
+    fn a_templated_webhook_sends_its_body_as_the_type_its_headers_say() {
+        let webhook = Webhook {
+            url: "http://h/".to_owned(),
+            headers: BTreeMap::from([header("content-type", "text/plain"), header("X-Key", "k")]),
+            body: Some(BodyTemplate::parse("alarm={{view}}").unwrap()),
+            public_url: "http://lb/".to_owned(),
+        };
+        let request = webhook.render(&Alert::sample(0));
+        assert_eq!(
+            request.body,
+            Body::Text("alarm=lovebeat-test-alert".to_owned())
+        );
+        assert_eq!(
+            request.headers,
+            [
+                header("Content-Type", "text/plain"),
+                header("X-Lovebeat", "1"),
+                header("X-Key", "k")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_plain_webhook_sends_the_json_body() {
+        let webhook = Webhook {
+            url: "http://h/".to_owned(),
+            headers: BTreeMap::new(),
+            body: None,
+            public_url: "http://lb/".to_owned(),
+        };
+        let request = webhook.render(&Alert::sample(0));
+        assert_eq!(request.method, Method::Post);
+        assert!(matches!(&request.body, Body::Json(json) if json["to_state"] == "error"));
+    }
+}
