@@ -4,7 +4,10 @@
 //! webhook body uses lower-case states as lovebeat's docs showed them, and
 //! adds `failed_services`, a `timestamp` and a `link` to the view. Scripts
 //! get the `LOVEBEAT_*` environment, with `LOVEBEAT_VIEW` for scripts
-//! written for the legacy name. Pure: no I/O.
+//! written for the legacy name. The paging, chat and push channels and
+//! Alertmanager say the same thing everywhere: a [`headline`] and a
+//! [`summary`] (the mail's sentence, the failed services, the link).
+//! Pure: no I/O.
 
 use std::time::{Duration, UNIX_EPOCH};
 
