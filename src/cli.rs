@@ -51,7 +51,8 @@ pub enum Command {
     /// ones): false alarms and detection delay, as in docs/DETECTION.md.
     Simulate(SimulateArgs),
     /// Send a sample alert (view "lovebeat-test-alert", OK to ERROR) through
-    /// every back-end of the [alerts.NAME] entry, once, and report each result.
+    /// every back-end of the [alerts.NAME] entry, once, and report each result
+    /// (PagerDuty, Opsgenie and Alertmanager are sent its recovery too).
     TestAlert {
         /// The [alerts.NAME] table to test.
         name: String,

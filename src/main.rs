@@ -124,7 +124,7 @@ fn test_alert(cli: &Cli, name: &str) -> ExitCode {
         }
     };
     if results.is_empty() {
-        println!("[alerts.{name}] has no mail, webhook, slack_channel or script to test");
+        println!("[alerts.{name}] has no mail, webhook, slack_channel, script or channel to test");
     }
     let mut failed = false;
     for (target, result) in results {

@@ -5,6 +5,10 @@
 //!   configuration and the command line.
 //! * `alert`: mail, webhook, Slack and script alerts against real
 //!   receivers; retries, giving up, `test-alert`.
+//! * `channels`: PagerDuty, Opsgenie, Teams, Discord, Telegram, ntfy,
+//!   Gotify, Matrix, Pushover and the templated webhook against a receiver
+//!   that judges each request by the service's API; Alertmanager against
+//!   real `alertmanager` processes.
 //! * `ops`: operating it: `/metrics` (strict parse, promtool), the Nagios
 //!   plugin and check_http, the example clients, statsd out, the event log,
 //!   two peered daemons, `lovebeat services …`, the systemd unit.
@@ -27,6 +31,7 @@ mod browser;
 mod util;
 
 mod alert;
+mod channels;
 mod daemon;
 mod hostile;
 mod ops;

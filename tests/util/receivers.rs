@@ -1,7 +1,7 @@
 //! Real receivers for alerts, on free loopback ports: an SMTP server that
 //! keeps every message, an HTTP server that records every request and
-//! answers 200, another status, or not at all, and a server that answers
-//! garbage.
+//! answers 200, another status, a status its judge gives the request, or
+//! not at all, and a server that answers garbage.
 //!
 //! Both speak their protocol for real over TCP (lovebeat's lettre and
 //! reqwest clients talk to them unmodified). Every loop is bounded: accept
@@ -252,11 +252,14 @@ fn read_data(reader: &mut BufReader<TcpStream>, stop: &AtomicBool) -> Option<Str
 }
 
 /// How the HTTP server answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Answer {
     Status(u16),
     /// Reads the request and never answers (until stopped, or [`IDLE`]).
     Hang,
+    /// The status this function gives the request (a receiver that
+    /// checks requests as a real service does).
+    Judge(fn(&Request) -> u16),
 }
 
 /// One request the HTTP server received.
@@ -340,7 +343,10 @@ fn http_exchange(
     let Some(mut request) = read_request(&mut reader, stop) else {
         return;
     };
-    let answer = *answer.lock().unwrap();
+    let answer = match *answer.lock().unwrap() {
+        Answer::Judge(judge) => Answer::Status(judge(&request)),
+        answer => answer,
+    };
     if let Answer::Status(code) = answer {
         request.answered = Some(code);
     }
@@ -351,7 +357,7 @@ fn http_exchange(
                 format!("HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
             let _ = out.write_all(head.as_bytes());
         }
-        Answer::Hang => {
+        Answer::Hang | Answer::Judge(_) => {
             let start = Instant::now();
             while !stop.load(Ordering::Relaxed) && start.elapsed() < IDLE {
                 std::thread::sleep(TICK);

@@ -7,7 +7,9 @@
 use std::fmt;
 
 use lovebeat_core::{Millis, State, ViewChange};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::channel::Channel;
 
 /// A view's state change, as the back-ends tell it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +23,9 @@ pub struct Alert {
     pub at: Millis,
     /// Members in warning or error at the change.
     pub failed: Vec<String>,
+    /// The view's `[[alarms]] team`, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 impl Alert {
@@ -32,6 +37,7 @@ impl Alert {
             incident: change.incident,
             at: change.at,
             failed: change.failed.iter().map(|s| s.to_string()).collect(),
+            team: None,
         }
     }
 
@@ -44,6 +50,18 @@ impl Alert {
             incident: 1,
             at,
             failed: vec!["lovebeat.test.service".to_owned()],
+            team: None,
+        }
+    }
+
+    /// The sample's view recovering, a second later.
+    pub fn sample_recovery(&self) -> Alert {
+        Alert {
+            from: self.to,
+            to: State::Ok,
+            at: self.at + 1_000,
+            failed: Vec::new(),
+            ..self.clone()
         }
     }
 }
@@ -60,11 +78,27 @@ pub enum Target {
     OnOk,
     /// The entry's `on_error` command.
     OnError,
+    Channel(Channel),
 }
 
 impl Target {
     /// The notifications, in the order an alert offers itself to them.
-    pub const NOTIFY: [Target; 4] = [Target::Mail, Target::Webhook, Target::Slack, Target::Script];
+    pub const NOTIFY: [Target; 14] = [
+        Target::Mail,
+        Target::Webhook,
+        Target::Slack,
+        Target::Script,
+        Target::Channel(Channel::PagerDuty),
+        Target::Channel(Channel::Opsgenie),
+        Target::Channel(Channel::Teams),
+        Target::Channel(Channel::Discord),
+        Target::Channel(Channel::Telegram),
+        Target::Channel(Channel::Ntfy),
+        Target::Channel(Channel::Gotify),
+        Target::Channel(Channel::Matrix),
+        Target::Channel(Channel::Pushover),
+        Target::Channel(Channel::Alertmanager),
+    ];
 
     pub fn kind(self) -> Kind {
         match self {
@@ -73,6 +107,7 @@ impl Target {
             Target::Slack => Kind::Slack,
             Target::Script => Kind::Script,
             Target::OnOk | Target::OnError => Kind::Command,
+            Target::Channel(channel) => Kind::Channel(channel),
         }
     }
 }
@@ -80,8 +115,7 @@ impl Target {
 /// A back-end kind: the `kind` label of `lovebeat_alerts_total`. Each entry
 /// delivers through one queue per kind, so `on_error` and `on_ok` of one
 /// entry run in the order their changes happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     Mail,
     Webhook,
@@ -89,15 +123,26 @@ pub enum Kind {
     Script,
     /// `on_ok` and `on_error`.
     Command,
+    Channel(Channel),
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Mail,
         Kind::Webhook,
         Kind::Slack,
         Kind::Script,
         Kind::Command,
+        Kind::Channel(Channel::PagerDuty),
+        Kind::Channel(Channel::Opsgenie),
+        Kind::Channel(Channel::Teams),
+        Kind::Channel(Channel::Discord),
+        Kind::Channel(Channel::Telegram),
+        Kind::Channel(Channel::Ntfy),
+        Kind::Channel(Channel::Gotify),
+        Kind::Channel(Channel::Matrix),
+        Kind::Channel(Channel::Pushover),
+        Kind::Channel(Channel::Alertmanager),
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -107,7 +152,27 @@ impl Kind {
             Kind::Slack => "slack",
             Kind::Script => "script",
             Kind::Command => "command",
+            Kind::Channel(channel) => channel.as_str(),
         }
+    }
+
+    /// Its place in [`Kind::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Kind::Mail => 0,
+            Kind::Webhook => 1,
+            Kind::Slack => 2,
+            Kind::Script => 3,
+            Kind::Command => 4,
+            Kind::Channel(channel) => 5 + channel as usize,
+        }
+    }
+}
+
+/// As its label, `"pagerduty"` as well as `"mail"`.
+impl Serialize for Kind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -148,5 +213,16 @@ mod tests {
         assert_eq!(Target::OnOk.kind(), Kind::Command);
         assert_eq!(Target::OnError.kind(), Kind::Command);
         assert_eq!(Target::Slack.kind().as_str(), "slack");
+    }
+
+    #[test]
+    fn every_kind_has_its_own_index_and_label() {
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), i, "{kind}");
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        let channel = Target::Channel(Channel::Ntfy);
+        assert_eq!(channel.kind().as_str(), "ntfy");
+        assert!(Target::NOTIFY.contains(&channel));
     }
 }

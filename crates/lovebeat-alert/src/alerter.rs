@@ -105,14 +105,8 @@ pub(crate) type Backends = BTreeMap<(String, Kind), Vec<(Target, Arc<dyn Backend
 fn backends(shared: &Arc<Shared>) -> Backends {
     let mut all = Backends::new();
     for (name, entry) in &shared.settings.entries {
-        for target in [
-            Target::Mail,
-            Target::Webhook,
-            Target::Slack,
-            Target::Script,
-            Target::OnOk,
-            Target::OnError,
-        ] {
+        let commands = [Target::OnOk, Target::OnError];
+        for target in Target::NOTIFY.into_iter().chain(commands) {
             if let Some(backend) = backend::build(shared, entry, target) {
                 let key = (name.clone(), target.kind());
                 all.entry(key).or_default().push((target, backend));
@@ -180,7 +174,8 @@ impl Router {
     fn raise(&self, change: &ViewChange) {
         let settings = &self.settings;
         let names = settings.views.get(change.template).map_or(&[][..], |v| v);
-        let alert = Alert::from_change(change);
+        let mut alert = Alert::from_change(change);
+        alert.team = settings.view_teams.get(change.template).cloned().flatten();
         for name in names {
             let Some(entry) = settings.entries.get(name) else {
                 tracing::warn!(
@@ -238,7 +233,9 @@ impl Router {
 }
 
 /// What `lovebeat test-alert NAME` does: sends a sample alert once through
-/// every notification back-end of entry `name` (not `on_ok`/`on_error`).
+/// every notification back-end of entry `name` (not `on_ok`/`on_error`);
+/// the channels that keep an incident open (PagerDuty, Opsgenie,
+/// Alertmanager) are sent its recovery next, so none stays open.
 pub async fn test_alert(
     settings: Settings,
     name: &str,
@@ -256,12 +253,25 @@ pub async fn test_alert(
         let Some(backend) = backend::build(&shared, &entry, target) else {
             continue;
         };
-        let result = tokio::time::timeout(timeout, backend.deliver(&alert))
-            .await
-            .unwrap_or(Err(DeliveryError::TimedOut(timeout)));
+        let mut result = deliver_once(backend.as_ref(), &alert, timeout).await;
+        if result.is_ok() && matches!(target, Target::Channel(c) if c.keeps_incidents_open()) {
+            let recovery = alert.sample_recovery();
+            result = deliver_once(backend.as_ref(), &recovery, timeout).await;
+        }
         results.push((target, result));
     }
     Ok(results)
+}
+
+/// One attempt, within `timeout`.
+async fn deliver_once(
+    backend: &dyn Backend,
+    alert: &Alert,
+    timeout: std::time::Duration,
+) -> Result<(), DeliveryError> {
+    tokio::time::timeout(timeout, backend.deliver(alert))
+        .await
+        .unwrap_or(Err(DeliveryError::TimedOut(timeout)))
 }
 
 #[cfg(test)]

@@ -70,6 +70,7 @@ fn settings(entries: &[(&str, Entry)]) -> Settings {
         mailgun: None,
         slack_webhook_url: String::new(),
         public_url: "http://lb/".into(),
+        view_teams: Vec::new(),
         retry: RetryPolicy {
             first: Duration::from_secs(1),
             max: Duration::from_secs(4),

@@ -4,7 +4,10 @@
 //! webhook body uses lower-case states as lovebeat's docs showed them, and
 //! adds `failed_services`, a `timestamp` and a `link` to the view. Scripts
 //! get the `LOVEBEAT_*` environment, with `LOVEBEAT_VIEW` for scripts
-//! written for the legacy name. Pure: no I/O.
+//! written for the legacy name. The paging, chat and push channels and
+//! Alertmanager say the same thing everywhere: a [`headline`] and a
+//! [`summary`] (the mail's sentence, the failed services, the link).
+//! Pure: no I/O.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -90,6 +93,27 @@ pub fn slack_body(alert: &Alert, channel: &str, public_url: &str) -> Value {
     })
 }
 
+/// One line for a chat or a pager: `web is in ERROR`, `web has recovered`.
+pub fn headline(alert: &Alert) -> String {
+    match alert.to {
+        State::Error | State::Warning => {
+            format!("{} is in {}", alert.view, alert.to.as_upper_str())
+        }
+        _ => format!("{} has recovered", alert.view),
+    }
+}
+
+/// The §4.5 sentence, the failed services if any, and the link: the text
+/// of the chat and push channels.
+pub fn summary(alert: &Alert, public_url: &str) -> String {
+    let mut text = mail_body(alert).trim_end().to_owned();
+    if alert.to.is_failing() && !alert.failed.is_empty() {
+        text.push_str(&format!("\nFailed: {}", alert.failed.join(", ")));
+    }
+    text.push_str(&format!("\n{}", view_link(public_url, &alert.view)));
+    text
+}
+
 /// The variables a script or command gets on top of lovebeat's environment.
 pub fn script_env(alert: &Alert) -> [(&'static str, String); 5] {
     [
@@ -118,6 +142,7 @@ mod tests {
             incident: 1,
             at: 1_714_564_800_250,
             failed: vec!["a.b".to_owned(), "c.d".to_owned()],
+            team: None,
         }
     }
 
@@ -203,6 +228,20 @@ mod tests {
                 .unwrap()
                 .ends_with("is in WARNING")
         );
+    }
+
+    #[test]
+    fn headline_and_summary_say_what_changed_and_link() {
+        let failing = alert(State::Ok, State::Error);
+        assert_eq!(headline(&failing), "TestAlarm is in ERROR");
+        assert_eq!(
+            summary(&failing, URL),
+            "The status for alarm 'TestAlarm' has changed from 'OK' to 'ERROR'\n\
+             Failed: a.b, c.d\nhttp://lovebeat.example.com/alarms/TestAlarm"
+        );
+        let recovered = alert(State::Error, State::Ok);
+        assert_eq!(headline(&recovered), "TestAlarm has recovered");
+        assert!(!summary(&recovered, URL).contains("Failed"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! lovebeat's alerts: a view's state change becomes mail, a webhook POST,
-//! a Slack message, a script run, and the entry's `on_ok` / `on_error`
-//! commands, delivered from an outbox with retries.
+//! a Slack message, a script run, the entry's `on_ok` / `on_error`
+//! commands, a page or a chat message on one of the [`channel`]s, and an
+//! alert in Alertmanager, delivered from an outbox with retries.
 //!
 //! The engine's actor calls [`Alerter::raise`] with each view change; the
 //! router picks the targets of each `[alerts.NAME]` entry the view lists
@@ -15,7 +16,9 @@
 //! * [`alert`]: the alert, its targets and kinds.
 //! * [`rules`]: which changes alert which targets.
 //! * [`format`](mod@format): the §4.5 messages.
-//! * [`backend`]: the [`Backend`] trait; mail, webhook, Slack, script.
+//! * [`backend`]: the [`Backend`] trait; mail, webhook (and its
+//!   [`BodyTemplate`]), Slack, script, the channels, Alertmanager.
+//! * [`channel`]: which channels there are and what each needs.
 //! * [`outbox`]: the [`Outbox`] trait, [`MemoryOutbox`], [`Delivery`].
 //! * [`retry`]: backoff and give-up.
 //! * `worker`: one queue per entry and kind.
@@ -27,6 +30,7 @@
 pub mod alert;
 mod alerter;
 pub mod backend;
+pub mod channel;
 mod error;
 pub mod format;
 pub mod outbox;
@@ -38,7 +42,9 @@ mod worker;
 
 pub use alert::{Alert, Kind, Target};
 pub use alerter::{Alerter, test_alert};
+pub use backend::template::BodyTemplate;
 pub use backend::{Backend, DeliveryError, error_chain};
+pub use channel::{Channel, ChannelConfig, Service};
 pub use error::AlertError;
 pub use outbox::{Delivery, MemoryOutbox, Outbox, OutboxError, adopt_announced_states};
 pub use retry::RetryPolicy;

@@ -196,6 +196,7 @@ mod tests {
                 incident,
                 at,
                 failed: Vec::new(),
+                team: None,
             },
             created: at,
             failures: 0,

@@ -39,11 +39,12 @@ pub fn has(entry: &Entry, target: Target) -> bool {
         Target::Script => entry.script.is_some(),
         Target::OnOk => entry.on_ok.is_some(),
         Target::OnError => entry.on_error.is_some(),
+        Target::Channel(channel) => entry.channel(channel).is_some(),
     }
 }
 
 /// The state as the entry sees it: warning is ok unless it wants warnings.
-fn level(state: State, warnings: bool) -> State {
+pub(crate) fn level(state: State, warnings: bool) -> State {
     match state {
         State::Warning if !warnings => State::Ok,
         State::Muted => State::Ok,
@@ -137,6 +138,6 @@ mod tests {
             script: Some("/bin/true".into()),
             ..Entry::default()
         };
-        assert_eq!(targets(&all, Ok, Error), Target::NOTIFY);
+        assert_eq!(targets(&all, Ok, Error), Target::NOTIFY[..4]);
     }
 }

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 
+use crate::backend::template::BodyTemplate;
+use crate::channel::{Channel, ChannelConfig};
 use crate::retry::RetryPolicy;
 
 /// Everything the alerter runs on.
@@ -28,6 +30,8 @@ pub struct Settings {
     pub slack_webhook_url: String,
     /// Base URL of the dashboard, ending in `/`; links append `alarms/NAME`.
     pub public_url: String,
+    /// For each view template, by index, its `[[alarms]] team`.
+    pub view_teams: Vec<Option<String>>,
     pub retry: RetryPolicy,
     /// How long one attempt may take (an SMTP session, an HTTP request, a
     /// script run, which is killed then).
@@ -43,6 +47,10 @@ pub struct Entry {
     pub webhook: Option<String>,
     /// Extra request headers of the webhook, e.g. `Authorization`.
     pub webhook_headers: BTreeMap<String, String>,
+    /// The webhook's body, written by the user, instead of the §4.5 JSON.
+    pub webhook_body: Option<BodyTemplate>,
+    /// PagerDuty, Opsgenie, …, Alertmanager: at most one of each.
+    pub channels: Vec<ChannelConfig>,
     /// Channel posted to through [`Settings::slack_webhook_url`].
     pub slack_channel: Option<String>,
     /// Program run with no arguments and the `LOVEBEAT_*` environment.
@@ -54,6 +62,13 @@ pub struct Entry {
     /// Whether `warning` counts as unhealthy for this entry; when false, a
     /// view in warning is treated as ok (so only error alerts).
     pub warnings: bool,
+}
+
+impl Entry {
+    /// The entry's settings of `channel`, if it has that one.
+    pub fn channel(&self, channel: Channel) -> Option<&ChannelConfig> {
+        self.channels.iter().find(|c| c.channel() == channel)
+    }
 }
 
 /// `[mail]`: the SMTP server.

@@ -88,7 +88,7 @@ impl Stats {
     }
 
     pub fn count(&self, kind: Kind, outcome: Outcome) -> u64 {
-        self.counts[kind as usize][outcome as usize].load(Relaxed)
+        self.counts[kind.index()][outcome as usize].load(Relaxed)
     }
 
     pub fn queued(&self, entry: &str, kind: Kind) {
@@ -150,7 +150,7 @@ impl Stats {
     }
 
     fn bump(&self, kind: Kind, outcome: Outcome) {
-        self.counts[kind as usize][outcome as usize].fetch_add(1, Relaxed);
+        self.counts[kind.index()][outcome as usize].fetch_add(1, Relaxed);
     }
 
     fn update(&self, entry: &str, kind: Kind, f: impl FnOnce(&mut BackendStatus)) {

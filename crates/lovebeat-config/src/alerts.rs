@@ -1,7 +1,7 @@
-//! What the alerter is told: `public_url`, the `[alerts.NAME]` entries,
-//! `[mail]`, `[mailgun]`, `[slack]` and `[delivery]`, into
-//! [`lovebeat_alert::Settings`] (the views' alert names are set by
-//! `views`).
+//! What the alerter is told: `public_url`, the `[alerts.NAME]` entries
+//! (their channel keys in `channels`), `[mail]`, `[mailgun]`, `[slack]`
+//! and `[delivery]`, into [`lovebeat_alert::Settings`] (the views' alert
+//! names and teams are set by `views`).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use lovebeat_alert::{Entry, MailgunSettings};
 use toml::Spanned;
 
 use crate::check::{Checker, host_port, http_url, non_empty, off_if_empty, seconds, text};
-use crate::{locate, raw};
+use crate::{channels, locate, raw};
 
 /// The Mailgun API base when `[mailgun] api_url` is not set.
 pub const MAILGUN_API_URL: &str = "https://api.mailgun.net/v3";
@@ -109,9 +109,10 @@ pub(crate) fn apply_delivery(
 }
 
 /// An `[alerts.NAME]` table; an empty string counts as unset.
-fn entry(c: &mut Checker<'_>, name: &str, alert: raw::Alert) -> Entry {
+fn entry(c: &mut Checker<'_>, name: &str, mut alert: raw::Alert) -> Entry {
     let table = format!("[alerts.{}]", locate::quote(name));
     let key = |k: &str| format!("{table} {k}");
+    let channels = channels::channels(c, &table, &mut alert);
     let mut set =
         |k: &str, value: Option<Spanned<String>>, check: fn(String) -> Result<String, String>| {
             c.value(&key(k), value, None, |v| {
@@ -133,7 +134,12 @@ fn entry(c: &mut Checker<'_>, name: &str, alert: raw::Alert) -> Entry {
             Err(message) => c.report(span, &key("webhook_headers"), message),
         }
     }
+    let content_type = lovebeat_alert::backend::template::content_type(&webhook_headers);
+    let body = alert.webhook_body.take();
+    let webhook_body = channels::webhook_body(c, &table, body, webhook.is_some(), content_type);
     Entry {
+        channels,
+        webhook_body,
         mail,
         webhook,
         webhook_headers,

@@ -38,7 +38,7 @@
 //! * `validate`: the merged raw files into a [`Config`], section by
 //!   section: `database`, `line_protocol` (`[udp]`, `[tcp]`), `http`,
 //!   `limits`, `alerts` (with `[mail]`, `[mailgun]`, `[slack]`,
-//!   `[delivery]`), `views` (`[[alarms]]`, `[[views]]`), `auto`, `ops`
+//!   `[delivery]`; an entry's channel keys in `channels`), `views` (`[[alarms]]`, `[[views]]`), `auto`, `ops`
 //!   (`[metrics]`, `[eventlog]`, `[[notify]]`, `[peers]`, `[prometheus]`),
 //!   `probes` (`[[checks]]`, `[probes]`), `status_page`, `services`
 //!   (`[[services]]`).
@@ -46,6 +46,7 @@
 
 mod alerts;
 mod auto;
+mod channels;
 mod check;
 mod database;
 mod error;
@@ -176,6 +177,7 @@ impl Default for Config {
                     "https://hooks.slack.com/services/TXXXXXXXX/BXXXXXXXX/XXXXXXXXXXXXXXXXX"
                         .to_owned(),
                 public_url: "http://lovebeat.example.com/".to_owned(),
+                view_teams: Vec::new(),
                 retry: RetryPolicy::default(),
                 timeout: Duration::from_secs(10),
             },

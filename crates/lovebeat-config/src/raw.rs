@@ -367,6 +367,52 @@ pub(crate) struct Alert {
     pub on_error: Opt<String>,
     /// Whether warnings alert too (else a view in warning counts as ok).
     pub warnings: Opt<bool>,
+    /// The webhook's body, with `{{field}}`s, instead of the JSON one.
+    pub webhook_body: Opt<String>,
+    /// PagerDuty Events API v2 integration (routing) key.
+    pub pagerduty_routing_key: Opt<String>,
+    /// PagerDuty API base (default `https://events.pagerduty.com`).
+    pub pagerduty_url: Opt<String>,
+    /// Opsgenie API key (of an API integration).
+    pub opsgenie_api_key: Opt<String>,
+    /// Opsgenie API base (default `https://api.opsgenie.com`).
+    pub opsgenie_url: Opt<String>,
+    /// Microsoft Teams workflow webhook URL.
+    pub teams_webhook: Opt<String>,
+    /// Discord channel webhook URL.
+    pub discord_webhook: Opt<String>,
+    /// Telegram bot token.
+    pub telegram_bot_token: Opt<String>,
+    /// Telegram chat id (`-100…`) or `@channelname`.
+    pub telegram_chat_id: Opt<String>,
+    /// Telegram Bot API base (default `https://api.telegram.org`).
+    pub telegram_url: Opt<String>,
+    /// ntfy topic.
+    pub ntfy_topic: Opt<String>,
+    /// ntfy server (default `https://ntfy.sh`).
+    pub ntfy_url: Opt<String>,
+    /// ntfy access token, for a server that needs one.
+    pub ntfy_token: Opt<String>,
+    /// Gotify server URL.
+    pub gotify_url: Opt<String>,
+    /// Gotify application token.
+    pub gotify_token: Opt<String>,
+    /// Matrix homeserver URL.
+    pub matrix_homeserver: Opt<String>,
+    /// Matrix room id (`!abc:example.org`).
+    pub matrix_room: Opt<String>,
+    /// Matrix access token of the sending user.
+    pub matrix_token: Opt<String>,
+    /// Pushover application token.
+    pub pushover_token: Opt<String>,
+    /// Pushover user or group key.
+    pub pushover_user: Opt<String>,
+    /// Pushover API base (default `https://api.pushover.net`).
+    pub pushover_url: Opt<String>,
+    /// Alertmanager base URLs; every one gets every alert.
+    pub alertmanager: Vec<Spanned<String>>,
+    /// Seconds between re-sends of a firing alert to Alertmanager.
+    pub alertmanager_resend: Opt<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -495,7 +541,14 @@ rebase_fields! {
     }
     View { name, regexp, alerts }
     Service { name, schedule, tz, grace }
-    Alert { mail, webhook, slack_channel, script, webhook_headers, on_ok, on_error, warnings }
+    Alert {
+        mail, webhook, slack_channel, script, webhook_headers, on_ok, on_error, warnings,
+        webhook_body, pagerduty_routing_key, pagerduty_url, opsgenie_api_key, opsgenie_url,
+        teams_webhook, discord_webhook, telegram_bot_token, telegram_chat_id, telegram_url,
+        ntfy_topic, ntfy_url, ntfy_token, gotify_url, gotify_token, matrix_homeserver,
+        matrix_room, matrix_token, pushover_token, pushover_user, pushover_url, alertmanager,
+        alertmanager_resend
+    }
     File {
         public_url, general, database, udp, tcp, http, mail, mailgun, slack,
         metrics, eventlog, notify, peers, prometheus, alarms, views, alerts, delivery, auto,

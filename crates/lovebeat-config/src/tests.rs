@@ -96,6 +96,9 @@ fn lovebeat_toml_examples_are_valid() {
     let alert = &config.alert.entries["mail-ops"];
     assert_eq!(alert.slack_channel.as_deref(), Some("#ops"));
     assert!(alert.mail.is_some() && alert.webhook.is_some() && alert.script.is_some());
+    let oncall = &config.alert.entries["oncall"];
+    assert_eq!(oncall.channels.len(), lovebeat_alert::Channel::ALL.len());
+    assert!(oncall.webhook_body.is_some());
     assert_eq!(config.peers.urls, strings(&["http://other-host:8080"]));
     assert_eq!(config.services[0].schedule.zone(), "Europe/Berlin");
 }
@@ -280,6 +283,7 @@ fn every_key_is_parsed() {
                         on_ok: Some("promote".to_owned()),
                         on_error: Some("demote".to_owned()),
                         warnings: true,
+                        ..Entry::default()
                     },
                 ),
                 ("quiet".to_owned(), Entry::default()),
@@ -300,6 +304,7 @@ fn every_key_is_parsed() {
             }),
             slack_webhook_url: "https://hooks.slack.com/services/T/B/X".to_owned(),
             public_url: "https://beats.example.org/".to_owned(),
+            view_teams: vec![None, None],
             retry: RetryPolicy {
                 first: Duration::from_secs(2),
                 max: Duration::from_secs(60),

@@ -30,6 +30,12 @@ pub(crate) fn apply(
         defs.extend(view_def(c, view.into_inner(), entries));
     }
     (config.engine.views, config.alert.views) = defs.into_iter().unzip();
+    let teams = config
+        .engine
+        .views
+        .iter()
+        .map(|v| v.team().map(str::to_owned));
+    config.alert.view_teams = teams.collect();
 }
 
 /// The referenced alert names, each reported unless `alerts` has it.

@@ -1,21 +1,26 @@
-//! The back-ends: mail, webhook, Slack and script, what they share, and
-//! how an entry's target becomes one. The one trait every delivery goes
-//! through, [`Backend`], is in `delivery`.
+//! The back-ends: mail, webhook, Slack, script, the paging, chat and push
+//! channels and Alertmanager, what they share, and how an entry's target
+//! becomes one. The one trait every delivery goes through, [`Backend`], is
+//! in `delivery`; every HTTP back-end is a `Render` sent by `http`.
 //!
 //! A back-end delivers one alert and reports how it went; it never retries
 //! and never times itself out (the worker does both), so each stays a
 //! straight line of I/O.
 
+pub(crate) mod alertmanager;
+pub(crate) mod channels;
 mod delivery;
 pub(crate) mod http;
 pub(crate) mod mail;
 pub(crate) mod script;
+pub mod template;
 
 use std::sync::Arc;
 
 pub use delivery::{Backend, BoxFuture, DeliveryError, error_chain};
 
 use crate::alert::Target;
+use crate::channel::{Channel, ChannelConfig};
 use crate::error::AlertError;
 use crate::settings::{Entry, Settings};
 
@@ -47,14 +52,13 @@ pub(crate) fn build(
     let public_url = shared.settings.public_url.clone();
     let backend: Arc<dyn Backend> = match target {
         Target::Mail => Arc::new(shared.mail.for_recipients(entry.mail.clone()?)),
-        Target::Webhook => Arc::new(http::Webhook {
-            client: shared.http.clone(),
+        Target::Webhook => shared.http(http::Webhook {
             url: entry.webhook.clone()?,
             headers: entry.webhook_headers.clone(),
+            body: entry.webhook_body.clone(),
             public_url,
         }),
-        Target::Slack => Arc::new(http::Slack {
-            client: shared.http.clone(),
+        Target::Slack => shared.http(http::Slack {
             url: shared.settings.slack_webhook_url.clone(),
             channel: entry.slack_channel.clone()?,
             public_url,
@@ -62,6 +66,37 @@ pub(crate) fn build(
         Target::Script => Arc::new(script::Script::program(entry.script.clone()?)),
         Target::OnOk => Arc::new(script::Script::shell(entry.on_ok.clone()?)),
         Target::OnError => Arc::new(script::Script::shell(entry.on_error.clone()?)),
+        Target::Channel(channel) => shared.channel(entry, channel)?,
     };
     Some(backend)
+}
+
+impl Shared {
+    fn http(&self, render: impl http::Render) -> Arc<dyn Backend> {
+        Arc::new(http::Http {
+            client: self.http.clone(),
+            render,
+        })
+    }
+
+    /// One of the entry's channels; None when it has not that one.
+    fn channel(&self, entry: &Entry, channel: Channel) -> Option<Arc<dyn Backend>> {
+        let public_url = self.settings.public_url.clone();
+        Some(match entry.channel(channel)?.clone() {
+            ChannelConfig::Alertmanager { urls, resend } => {
+                Arc::new(alertmanager::Alertmanager::start(
+                    self.http.clone(),
+                    urls,
+                    resend,
+                    public_url,
+                    entry.warnings,
+                ))
+            }
+            ChannelConfig::Service(service) => self.http(channels::ChannelRender {
+                service,
+                public_url,
+                warnings: entry.warnings,
+            }),
+        })
+    }
 }
