@@ -149,6 +149,7 @@ impl Default for Config {
                     public_metrics: false,
                 },
                 allowed_origins: Vec::new(),
+                hosts: Vec::new(),
             },
             http_limits: HttpLimits::default(),
             queue: 4096,

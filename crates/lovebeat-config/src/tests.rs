@@ -128,6 +128,7 @@ fn every_key_is_parsed() {
         public_status = false
         public_metrics = true
         allowed_origins = ["https://ops.example.org/"]
+        hosts = ["beats.example.org"]
         [limits]
         line_length = 4096
         tcp_connections = 50
@@ -138,6 +139,7 @@ fn every_key_is_parsed() {
         websockets = 3
         services = 0
         queue = 16
+        message_length = 512
         [mail]
         server = "smtp.example.org:587"
         from = "beats@example.org"
@@ -230,12 +232,15 @@ fn every_key_is_parsed() {
                 public_metrics: true,
             },
             allowed_origins: strings(&["https://ops.example.org"]),
+            hosts: strings(&["beats.example.org"]),
         },
         http_limits: HttpLimits {
             connections: 60,
             body: 2048,
             read_timeout: Duration::from_secs(5),
             websockets: 3,
+            message: 512,
+            tokens: usize::MAX,
             ..HttpLimits::default()
         },
         queue: 16,
