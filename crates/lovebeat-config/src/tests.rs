@@ -51,7 +51,12 @@ fn defaults() {
         config.http_access.tokens.write.is_empty() && config.http_access.tokens.read.is_empty()
     );
     assert!(config.ingest.udp_allow.0.is_empty() && config.ingest.tcp_allow.0.is_empty());
-    assert_eq!(config.engine.max_services, 1_000_000);
+    assert_eq!(config.engine.max_services, 100_000);
+    assert_eq!(
+        config.http_limits.tokens, 100_000,
+        "one push token a service"
+    );
+    assert_eq!(config.http_limits.message, 1024);
     assert_eq!(config.ingest.tcp_idle_timeout, None);
 }
 

@@ -169,7 +169,7 @@ impl Default for HttpLimits {
             websockets: 256,
             queue_wait: Duration::from_secs(1),
             message: 1024,
-            tokens: 1_000_000,
+            tokens: 100_000,
         }
     }
 }
