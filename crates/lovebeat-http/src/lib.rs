@@ -418,6 +418,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_service_named_before_the_name_rule_can_still_be_deleted() {
+        let now = lovebeat_core::clock::now_ms();
+        let mut engine = Engine::new(EngineConfig::default(), now);
+        engine.beat(now, ".");
+        let alerter = lovebeat_alert::Alerter::disabled();
+        let (actor, handle) = lovebeat_engine::Actor::new(engine, 16, Arc::default(), alerter);
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(actor.run(stop.clone()));
+        let app = router(AppState::new(handle, "1", ""));
+        let status = |method: &str| {
+            let request = Request::builder()
+                .method(method)
+                .uri("/api/services/%2e")
+                .body(Body::empty())
+                .unwrap();
+            let app = app.clone();
+            async move { app.oneshot(request).await.unwrap().status().as_u16() }
+        };
+        assert_eq!(status("POST").await, 400, "no new beats of it");
+        assert_eq!(status("DELETE").await, 200);
+        assert_eq!(status("DELETE").await, 400, "gone, and never made again");
+        stop.cancel();
+    }
+
+    #[tokio::test]
     async fn the_dashboard_is_at_the_root_by_default() {
         let app = app("");
         let (status, _, page) = get(&app, "/").await;

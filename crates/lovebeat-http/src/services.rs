@@ -303,11 +303,20 @@ pub(super) async fn unmute(
     change(&state, &name, Op::Unmute).await
 }
 
+/// `DELETE`: also of a service whose name the rule refuses now (`.`,
+/// `..`, longer than [`MAX_NAME`]) but took before it did, so none is
+/// left that cannot be removed.
 pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    change(&state, &name, Op::Delete).await
+    let is_legacy = !is_valid_name(&name) && state.read().await.services.contains_key(&*name);
+    if !is_legacy {
+        return change(&state, &name, Op::Delete).await;
+    }
+    let mut batch = Batch::new();
+    batch.push(&name, Op::Delete);
+    apply(&state, batch).await
 }
 
 pub(super) async fn list(State(state): State<Arc<AppState>>) -> Response {
