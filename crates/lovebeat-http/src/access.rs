@@ -71,20 +71,30 @@ fn known(tokens: &[String], token: &str) -> bool {
 }
 
 /// Whether a browser says this request comes from a page that may not act
-/// here: an `Origin` that is neither a host lovebeat is served as nor in
-/// `[http] allowed_origins`, or a `Sec-Fetch-Site` of `cross-site` or
-/// `same-site` (another origin) whose `Origin` is not listed. A request
-/// with neither header (curl, scripts, Nagios) is no browser's: it passes.
+/// here. An `Origin` in `[http] allowed_origins` may; with `[http] hosts`
+/// set, any other `Origin` must be one of those hosts (a DNS-rebinding
+/// page is same-origin to its browser, so only this tells it apart).
+/// Otherwise `Sec-Fetch-Site` decides where a browser sends it (all
+/// current ones do; a page cannot forge it): `same-origin` and `none`
+/// (typed, bookmarked) may, `same-site` and `cross-site` may not. It also
+/// holds behind a proxy that rewrites `Host`. A browser too old to send it
+/// is judged by its `Origin`, which must name the host the request was
+/// sent to. A request with neither header (curl, scripts, Nagios) is no
+/// browser's: it passes.
 pub(crate) fn is_cross_site(headers: &HeaderMap, access: &HttpAccess) -> bool {
+    let origin = origin_of(headers);
+    if origin.is_some_and(|o| is_listed(o, &access.allowed_origins)) {
+        return false;
+    }
+    let has_origin = headers.contains_key(header::ORIGIN);
+    if has_origin && !access.hosts.is_empty() {
+        return !origin.is_some_and(|o| is_served_as(o, headers, &access.hosts));
+    }
     let fetch_site = (headers.get("sec-fetch-site")).and_then(|v| v.to_str().ok());
-    let from_elsewhere =
-        fetch_site.is_some_and(|s| ["cross-site", "same-site"].contains(&s.trim()));
-    match origin_of(headers) {
-        None if headers.contains_key(header::ORIGIN) => true,
-        None => from_elsewhere,
-        Some(origin) if is_listed(origin, &access.allowed_origins) => false,
-        Some(_) if from_elsewhere => true,
-        Some(origin) => !is_served_as(origin, headers, &access.hosts),
+    match (fetch_site.map(str::trim), origin) {
+        (Some(site), _) => !matches!(site, "same-origin" | "none"),
+        (None, Some(origin)) => !is_served_as(origin, headers, &access.hosts),
+        (None, None) => has_origin,
     }
 }
 
@@ -201,6 +211,22 @@ mod tests {
             let own = headers(&[("host", "mon"), ("sec-fetch-site", site)]);
             assert!(!is_cross_site(&own, none), "{site}");
         }
+    }
+
+    #[test]
+    fn sec_fetch_site_same_origin_holds_behind_a_proxy_that_rewrites_host() {
+        let none = &HttpAccess::default();
+        let proxied = [
+            ("host", "localhost:8080"),
+            ("origin", "https://mon.example.com"),
+        ];
+        let modern = headers(&[proxied[0], proxied[1], ("sec-fetch-site", "same-origin")]);
+        assert!(!is_cross_site(&modern, none));
+        let old_browser = headers(&proxied);
+        assert!(
+            is_cross_site(&old_browser, none),
+            "judged by Origin against Host"
+        );
     }
 
     #[test]
