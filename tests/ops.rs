@@ -210,7 +210,8 @@ fn the_series_cap_keeps_the_first_services_and_counts_the_rest() {
 
 #[test]
 fn a_scrape_of_100000_services_is_capped_and_does_not_stall_ingest() {
-    let d = Daemon::start();
+    // More than the default `[limits] services` (100 000): the probe too.
+    let d = Daemon::with_config("[limits]\nservices = 200000\n");
     let lines: String = (0..100_000)
         .map(|i| format!("bulk.{i:06}.beat:1|c\n"))
         .collect();

@@ -47,6 +47,12 @@ struct Args {
     /// pack into about a byte each; beyond 63 most take two.
     #[arg(long, default_value_t = 0)]
     scale_jitter_ms: u32,
+    /// Fill the scale store with the costliest services the limits allow
+    /// (the longest name, a failure message as long as `[limits]
+    /// message_length` keeps, the longest team), for the worst-case memory
+    /// of `[limits] services`.
+    #[arg(long)]
+    scale_longest: bool,
     /// Serve the HTTP baseline and nothing else (the bench starts itself
     /// with this).
     #[arg(long, hide = true)]
@@ -137,7 +143,11 @@ fn main() -> Result<()> {
     drop(daemon);
     if wants("scale") {
         println!();
-        scale::run(&args.lovebeat, args.scale_services, args.scale_jitter_ms)?.print();
+        let shape = scale::Shape {
+            jitter_ms: args.scale_jitter_ms,
+            longest: args.scale_longest,
+        };
+        scale::run(&args.lovebeat, args.scale_services, shape)?.print();
     }
     Ok(())
 }

@@ -2,23 +2,35 @@
 //! a store; then lovebeat's start on that store (as after a crash: it walks
 //! the database), memory per service, idle CPU, detection delay after a
 //! deadline, its clean shutdown (which writes the services image), and its
-//! restart after that shutdown.
+//! restart after that shutdown. With `--scale-longest` every service is
+//! as costly as the limits allow, for the worst case of `[limits]
+//! services`.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use lovebeat_core::{Intervals, ServiceRecord, State, Timeout};
+use lovebeat_core::{Failure, Intervals, ServiceRecord, Severity, State, Timeout};
+use lovebeat_http::HttpLimits;
+use lovebeat_proto::MAX_NAME;
 use lovebeat_store::{Save, Store};
 
 use crate::daemon::Daemon;
 
+/// What each stored service is like.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// How far the stored intervals stray from a minute (ms, at most).
+    pub jitter_ms: u32,
+    /// The longest name, failure message and team the limits allow.
+    pub longest: bool,
+}
+
 /// What the scale run measured.
 pub struct Report {
     pub services: usize,
-    /// How far the stored intervals stray from a minute (ms, at most).
-    pub jitter_ms: u32,
+    pub shape: Shape,
     /// From starting the process on the filled store (no image, as after
     /// a crash) to a beat accepted.
     pub cold_start: Duration,
@@ -42,11 +54,16 @@ impl Report {
         println!("| what | measured | target |");
         println!("|---|---|---|");
         println!(
-            "| memory, {} services with 100 intervals each ({}) | {:.0} bytes/service (RSS {} MiB, empty daemon {} MiB) | ≤ 1024 |",
+            "| memory, {} services with 100 intervals each ({}{}) | {:.0} bytes/service (RSS {} MiB, empty daemon {} MiB) | ≤ 1024 |",
             self.services,
-            match self.jitter_ms {
+            match self.shape.jitter_ms {
                 0 => "regular: each 37 ms off the one before".to_owned(),
                 j => format!("each within ±{j} ms of a minute"),
+            },
+            if self.shape.longest {
+                "; the longest name, failure message and team"
+            } else {
+                ""
             },
             per_service,
             self.rss_bytes >> 20,
@@ -79,7 +96,7 @@ impl Report {
     }
 }
 
-pub fn run(binary: &Path, services: usize, jitter_ms: u32) -> Result<Report> {
+pub fn run(binary: &Path, services: usize, shape: Shape) -> Result<Report> {
     let empty = Daemon::start(binary)?;
     std::thread::sleep(Duration::from_secs(1));
     let empty_rss_bytes = empty.rss()?;
@@ -87,7 +104,7 @@ pub fn run(binary: &Path, services: usize, jitter_ms: u32) -> Result<Report> {
 
     let dir = std::env::temp_dir().join(format!("lovebeat-scale-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    fill_store(&dir.join("lovebeat.db"), services, jitter_ms)?;
+    fill_store(&dir.join("lovebeat.db"), services, shape)?;
 
     let (daemon, cold_start) = start_to_first_beat(binary, &dir)?;
 
@@ -104,7 +121,7 @@ pub fn run(binary: &Path, services: usize, jitter_ms: u32) -> Result<Report> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Report {
         services,
-        jitter_ms,
+        shape,
         cold_start,
         shutdown,
         restart,
@@ -133,10 +150,10 @@ fn start_to_first_beat(binary: &Path, dir: &Path) -> Result<(Daemon, Duration)> 
 
 /// Writes `n` services with full histories, as a long-running lovebeat
 /// would have them.
-fn fill_store(path: &Path, n: usize, jitter_ms: u32) -> Result<()> {
+fn fill_store(path: &Path, n: usize, shape: Shape) -> Result<()> {
     let store = Store::open(path).context("opening the scale store")?;
     let now = lovebeat_core::clock::now_ms();
-    let history: Intervals = match jitter_ms {
+    let history: Intervals = match shape.jitter_ms {
         0 => (0..100).map(|i| 59_000 + (i * 37 % 2000)).collect(),
         j => (0..100u32)
             .map(|i| 60_000 - j + i.wrapping_mul(2_654_435_761) % (2 * j + 1))
@@ -145,14 +162,19 @@ fn fill_store(path: &Path, n: usize, jitter_ms: u32) -> Result<()> {
     for chunk in (0..n).collect::<Vec<_>>().chunks(50_000) {
         let services = chunk
             .iter()
-            .map(|i| ServiceRecord {
+            .map(|&i| ServiceRecord {
                 last_beat: Some(now - 1000),
                 err_timeout: Timeout::After(3_600_000),
-                state: State::Ok,
+                // A failure report holds a service in error.
+                state: if shape.longest {
+                    State::Error
+                } else {
+                    State::Ok
+                },
                 last_state_change: now - 6_000_000,
                 history: history.clone(),
                 beats: 101,
-                ..ServiceRecord::new(Arc::from(format!("scale.service{i:07}")), now - 6_000_000)
+                ..costliest(i, now, shape.longest)
             })
             .collect();
         store.save(&Save {
@@ -162,6 +184,26 @@ fn fill_store(path: &Path, n: usize, jitter_ms: u32) -> Result<()> {
     }
     store.checkpoint()?;
     Ok(())
+}
+
+/// Service `i`: a short name and nothing else, or, when `longest`, the
+/// longest name, failure message and team the limits let a client give it.
+fn costliest(i: usize, now: lovebeat_core::Millis, longest: bool) -> ServiceRecord {
+    let created = now - 6_000_000;
+    if !longest {
+        return ServiceRecord::new(Arc::from(format!("scale.service{i:07}")), created);
+    }
+    let name = format!("{i:0width$}", width = MAX_NAME);
+    let failure = Failure {
+        at: now - 1000,
+        severity: Severity::Error,
+        message: "m".repeat(HttpLimits::default().message),
+    };
+    ServiceRecord {
+        failure: Some(Box::new(failure)),
+        team: Some("t".repeat(MAX_NAME)),
+        ..ServiceRecord::new(Arc::from(name), created)
+    }
 }
 
 /// Sets a 1 s error timeout on a fresh service, beats it, and polls until

@@ -20,6 +20,7 @@ pub(crate) fn apply(c: &mut Checker<'_>, config: &mut Config, http: raw::Http) {
     let HttpAccess {
         tokens: t,
         allowed_origins,
+        hosts,
     } = &mut config.http_access;
     c.set(
         &mut t.write,
@@ -42,6 +43,7 @@ pub(crate) fn apply(c: &mut Checker<'_>, config: &mut Config, http: raw::Http) {
     );
     let key = "[http] allowed_origins";
     c.set(allowed_origins, key, http.allowed_origins, origins);
+    c.set(hosts, "[http] hosts", http.hosts, served_hosts);
 }
 
 /// The shortest token accepted: long enough not to be guessed.
@@ -85,6 +87,23 @@ fn origins(origins: Vec<String>) -> Result<Vec<String>, String> {
             }
         })
         .collect()
+}
+
+/// `[http] hosts`: `host` or `host:port` as a browser's address bar has
+/// it (no scheme, no path).
+fn served_hosts(hosts: Vec<String>) -> Result<Vec<String>, String> {
+    for host in &hosts {
+        let bad = host.is_empty()
+            || host.contains("://")
+            || host.contains(['/', '?', '#', ' ', ',', '@']);
+        if bad {
+            return Err(format!(
+                "invalid host {host:?}: expected host or host:port as browsers address \
+                 lovebeat, e.g. \"lovebeat.example.com\" or \"localhost:8080\""
+            ));
+        }
+    }
+    Ok(hosts)
 }
 
 /// `[http] base_path`: `""` or `/` for the root, else `/SEGMENT[/SEGMENT…]`
@@ -140,6 +159,27 @@ mod tests {
             error("[http]\nbase_path = \"x\"\n"),
             "/etc/lovebeat.cfg:2: [http] base_path: invalid path \"x\": expected \"\" or a \
              path like \"/monitoring/lovebeat\" (letters, digits, - . _ ~ between slashes)"
+        );
+    }
+
+    #[test]
+    fn hosts_are_bare_host_and_port() {
+        let hosts = |list: &[&str]| served_hosts(list.iter().map(|h| h.to_string()).collect());
+        assert!(hosts(&["lovebeat.example.com", "localhost:8080", "[::1]:8080"]).is_ok());
+        for bad in [
+            "",
+            "https://lovebeat.example.com",
+            "host/path",
+            "a b",
+            "a,b",
+        ] {
+            assert!(hosts(&[bad]).is_err(), "{bad}");
+        }
+        assert_eq!(
+            error("[http]\nhosts = [\"http://mon\"]\n"),
+            "/etc/lovebeat.cfg:2: [http] hosts: invalid host \"http://mon\": expected host or \
+             host:port as browsers address lovebeat, e.g. \"lovebeat.example.com\" or \
+             \"localhost:8080\""
         );
     }
 

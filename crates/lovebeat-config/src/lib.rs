@@ -86,6 +86,11 @@ pub use ops::MAX_PROMETHEUS_SERVICES;
 pub use probes::{CheckDef, MAX_ATTEMPTS, Probes};
 pub use services::ServiceDef;
 
+/// `[limits] services` by default: at the longest names, failure messages
+/// and teams a client can give, about 4 KB a service (README, "Security"),
+/// so at most about 440 MB, which a small machine has.
+const DEFAULT_SERVICES: usize = 100_000;
+
 /// The validated configuration. [`Config::default`] is what lovebeat runs
 /// on without any config file: each crate's own default where it has one
 /// (`lovebeat.toml`, every key at its default, is tested against it).
@@ -155,11 +160,15 @@ impl Default for Config {
                     public_metrics: false,
                 },
                 allowed_origins: Vec::new(),
+                hosts: Vec::new(),
             },
-            http_limits: HttpLimits::default(),
+            http_limits: HttpLimits {
+                tokens: DEFAULT_SERVICES,
+                ..HttpLimits::default()
+            },
             queue: 4096,
             engine: EngineConfig {
-                max_services: 1_000_000,
+                max_services: DEFAULT_SERVICES,
                 ..EngineConfig::default()
             },
             alert: lovebeat_alert::Settings {

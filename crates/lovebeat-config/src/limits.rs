@@ -1,6 +1,7 @@
 //! `[limits]`: how much of anything lovebeat takes (docs/RELIABILITY.md),
 //! each key within its range, into the settings of what enforces it: the
-//! line protocol's ingest, the HTTP server, the engine and its queue.
+//! line protocol's ingest, the HTTP server (with the push tokens, one a
+//! service), the engine and its queue.
 
 use toml::Spanned;
 
@@ -54,6 +55,15 @@ pub(crate) fn apply(c: &mut Checker<'_>, config: &mut Config, raw: raw::Limits) 
         100 * MILLION,
     );
     config.engine.max_services = if services == 0 { usize::MAX } else { services };
+    // One push token a service at most.
+    http.tokens = config.engine.max_services;
+    http.message = count(
+        "message_length",
+        raw.message_length,
+        http.message,
+        16,
+        65_536,
+    );
     ingest.tcp_idle_timeout = c.value(
         "[limits] tcp_idle_timeout",
         raw.tcp_idle_timeout,

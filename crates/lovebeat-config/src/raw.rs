@@ -199,8 +199,10 @@ pub(crate) struct Http {
     pub public_status: Opt<bool>,
     /// Whether `/metrics` stays open when read tokens are set.
     pub public_metrics: Opt<bool>,
-    /// Origins of pages (besides the served host) that may open `/ws`.
+    /// Origins of other sites' pages that may change things and open `/ws`.
     pub allowed_origins: Opt<Vec<String>>,
+    /// `host[:port]` browsers reach lovebeat as; empty trusts `Host`.
+    pub hosts: Opt<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -224,6 +226,8 @@ pub(crate) struct Limits {
     pub services: Opt<i64>,
     /// Batches the engine queue holds.
     pub queue: Opt<i64>,
+    /// The longest failure message kept, in bytes; longer ones are cut.
+    pub message_length: Opt<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -513,7 +517,7 @@ section! {
     Listener { listen, allow }
     Http {
         listen, base_path, write_tokens, read_tokens, public_status, public_metrics,
-        allowed_origins
+        allowed_origins, hosts
     }
     Mail { server, from, tls, user, password }
     Mailgun { domain, from, api_key, api_url }
@@ -526,7 +530,7 @@ section! {
     Auto { algorithm, history }
     Limits {
         line_length, tcp_connections, tcp_idle_timeout, http_connections, http_body,
-        http_read_timeout, websockets, services, queue
+        http_read_timeout, websockets, services, queue, message_length
     }
     Probes { concurrency }
     StatusPage { title, views, services }

@@ -51,7 +51,12 @@ fn defaults() {
         config.http_access.tokens.write.is_empty() && config.http_access.tokens.read.is_empty()
     );
     assert!(config.ingest.udp_allow.0.is_empty() && config.ingest.tcp_allow.0.is_empty());
-    assert_eq!(config.engine.max_services, 1_000_000);
+    assert_eq!(config.engine.max_services, 100_000);
+    assert_eq!(
+        config.http_limits.tokens, 100_000,
+        "one push token a service"
+    );
+    assert_eq!(config.http_limits.message, 1024);
     assert_eq!(config.ingest.tcp_idle_timeout, None);
 }
 
@@ -140,6 +145,7 @@ fn every_key_is_parsed() {
         public_status = false
         public_metrics = true
         allowed_origins = ["https://ops.example.org/"]
+        hosts = ["beats.example.org"]
         [limits]
         line_length = 4096
         tcp_connections = 50
@@ -150,6 +156,7 @@ fn every_key_is_parsed() {
         websockets = 3
         services = 0
         queue = 16
+        message_length = 512
         [mail]
         server = "smtp.example.org:587"
         from = "beats@example.org"
@@ -242,12 +249,15 @@ fn every_key_is_parsed() {
                 public_metrics: true,
             },
             allowed_origins: strings(&["https://ops.example.org"]),
+            hosts: strings(&["beats.example.org"]),
         },
         http_limits: HttpLimits {
             connections: 60,
             body: 2048,
             read_timeout: Duration::from_secs(5),
             websockets: 3,
+            message: 512,
+            tokens: usize::MAX,
             ..HttpLimits::default()
         },
         queue: 16,

@@ -11,8 +11,9 @@
 //! yet written: memory stays bounded by the number of services however
 //! slow the disk is. The writer applies one sled batch and flushes, then
 //! runs the callbacks that waited for that save (HTTP answers). A failed
-//! save is logged, counted, and retried with backoff; its callbacks are
-//! dropped, which answers their HTTP requests 503.
+//! save is logged, counted, and retried with backoff (sooner for a change
+//! whose HTTP request waits); its callbacks are dropped, which answers
+//! their HTTP requests 503.
 //!
 //! What this gives, exactly: a change that an HTTP request made to a
 //! service's existence, timeouts or mute is on disk before the request is
@@ -23,7 +24,7 @@
 //! save succeeded.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -411,20 +412,22 @@ fn write_loop(
                 let error = e.to_string();
                 StoreSaveFailed { error: &error }.emit(counters);
                 status.send_modify(|status| status.failed(now_ms(), error));
-                tracing::error!(error = %e, "database save failed; retrying in {retry:?}");
                 failed = true;
                 let mut pending = shared.pending.lock().expect("not poisoned");
                 pending.restore(Pending::from_save(save, taken_at));
                 if let Some(closing) = closing {
                     drop(pending);
+                    tracing::error!(error = %e, "the last database save failed");
                     finish(store, closing, false);
                     return;
                 }
-                let (pending, _) = shared
-                    .wake
-                    .wait_timeout(pending, retry)
-                    .expect("not poisoned");
-                drop(pending);
+                tracing::error!(
+                    error = %e,
+                    "database save failed; retrying in {retry:?}, or sooner for a change \
+                     that waits to be saved"
+                );
+                let deadline = std::time::Instant::now() + retry;
+                drop(wait_for_retry(&shared.wake, pending, deadline));
                 retry = (retry * 2).min(RETRY_MAX);
                 continue;
             }
@@ -433,6 +436,24 @@ fn write_loop(
             // Anything submitted meanwhile (nothing, once the actor closed).
             shared.pending.lock().expect("not poisoned").closing = Some(closing);
         }
+    }
+}
+
+/// Waits, after a failed save, until `deadline`, or sooner once a change
+/// waits to be saved (an HTTP request, to be answered) or shutdown asks
+/// for the last save. The actor's interval saves do not cut the wait
+/// short, so a failing disk is tried as often as the log says.
+fn wait_for_retry<'a>(
+    wake: &Condvar,
+    mut pending: MutexGuard<'a, Pending>,
+    deadline: std::time::Instant,
+) -> MutexGuard<'a, Pending> {
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || !pending.after.is_empty() || pending.closing.is_some() {
+            return pending;
+        }
+        pending = wake.wait_timeout(pending, left).expect("not poisoned").0;
     }
 }
 

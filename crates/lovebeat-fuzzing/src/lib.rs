@@ -19,7 +19,7 @@ use lovebeat_core::{Engine, EngineConfig};
 use lovebeat_proto::{MAX_LINE, is_valid_name};
 
 use lovebeat_engine::Batch;
-use lovebeat_http::{ApiError, beat_batch};
+use lovebeat_http::{ApiError, HttpLimits, beat_batch};
 use lovebeat_ingest::LineBuffer;
 
 /// The `line` target: the first byte picks where TCP reads end, the rest
@@ -92,7 +92,13 @@ pub(crate) fn check_beat_request(
     content_type: &str,
     body: &[u8],
 ) -> Result<(), String> {
-    match beat_batch(name, query, content_type, body) {
+    match beat_batch(
+        name,
+        query,
+        content_type,
+        body,
+        HttpLimits::default().message,
+    ) {
         Ok(mut batch) => {
             let mut engine = Engine::new(EngineConfig::default(), 0);
             batch.apply(&mut engine, 1_000);

@@ -1,8 +1,10 @@
-//! What every request passes before its handler: the bearer token check
-//! (`[http] write_tokens`, `read_tokens`) and the body limits (`[limits]
+//! What every request passes before its handler, in this order: the
+//! cross-site check of changes (a browser asked by another site's page,
+//! `[http] allowed_origins`), the bearer token check (`[http]
+//! write_tokens`, `read_tokens`) and the body limits (`[limits]
 //! http_body`, `http_read_timeout`).
 //!
-//! Both are middleware on the routes, so they see paths relative to the
+//! All are middleware on the routes, so they see paths relative to the
 //! base path. A token comes in `Authorization: Bearer TOKEN`, or as
 //! `?access_token=TOKEN` for what cannot set headers (a browser's
 //! websocket, a quick `curl`).
@@ -15,10 +17,35 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
-use crate::access::{Need, Verdict};
+use super::{AppState, StatusPageSettings};
+use crate::access::{Need, Verdict, is_cross_site};
 use lovebeat_telemetry::events::{Denied, Limited};
 use lovebeat_telemetry::{Denial, Limit};
+
+/// Refuses a change (any method but GET, HEAD, OPTIONS) that a browser
+/// makes for a page of another site (cross-site request forgery): 403,
+/// counted as `lovebeat_denied_total{protocol="http",reason="cross_site"}`.
+/// A form on any site could otherwise mute, clear or fake things here
+/// with the operator's browser, which needs no token on an open install
+/// and may hold one in the URL on a closed one.
+pub(super) async fn refuse_cross_site(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if is_read(request.method()) || !is_cross_site(request.headers(), &state.access) {
+        return next.run(request).await;
+    }
+    let denial = Denial::HttpCrossSite;
+    Denied { denial, peer: None }.emit(&state.metrics);
+    let reason = "a page of another site may not change anything here; if it should, \
+                  list its origin in [http] allowed_origins\n";
+    (StatusCode::FORBIDDEN, reason).into_response()
+}
+
+fn is_read(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
 
 /// Refuses a request without a token good for what it does.
 pub(super) async fn authorize(
@@ -30,7 +57,12 @@ pub(super) async fn authorize(
     if tokens.is_open() {
         return next.run(request).await;
     }
-    let need = need(request.method(), request.uri().path(), tokens);
+    let need = need(
+        request.method(),
+        request.uri().path(),
+        tokens,
+        &state.status_page,
+    );
     match tokens.grants(need, presented(&request).as_deref()) {
         Verdict::Granted => next.run(request).await,
         verdict => {
@@ -42,14 +74,18 @@ pub(super) async fn authorize(
 }
 
 /// What a request needs, by method and path (relative to the base path).
-fn need(method: &Method, path: &str, tokens: &crate::access::Tokens) -> Need {
-    let is_read = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+fn need(
+    method: &Method,
+    path: &str,
+    tokens: &crate::access::Tokens,
+    page: &StatusPageSettings,
+) -> Need {
     if path == "/signal" {
         // statuscope's signal carries its service's own push token, which
         // the handler checks.
         return Need::Nothing;
     }
-    if !is_read {
+    if !is_read(method) {
         return Need::Write;
     }
     let is_page = matches!(path, "/" | "/services")
@@ -64,8 +100,9 @@ fn need(method: &Method, path: &str, tokens: &crate::access::Tokens) -> Need {
         // API and the websocket, which do need a token.
         _ if is_page => Need::Nothing,
         // The status page is for the public: it shows only what
-        // `[status_page]` chooses.
-        _ if path == "/status-page" => Need::Nothing,
+        // `[status_page]` chooses. Chosen by nobody, it shows everything,
+        // which an install that keeps even `/status` private keeps too.
+        _ if path == "/status-page" && (tokens.public_status || page.is_chosen()) => Need::Nothing,
         _ if is_status && tokens.public_status => Need::Nothing,
         _ if path == "/metrics" && tokens.public_metrics => Need::Nothing,
         _ => Need::Read,
@@ -95,10 +132,13 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Whether a request with these headers may change things, as
-/// [`authorize`] would let it (its `access_token` aside).
+/// [`refuse_cross_site`] and [`authorize`] would let it (its
+/// `access_token` aside).
 pub(super) fn may_write(state: &AppState, headers: &HeaderMap) -> bool {
     let tokens = &state.access.tokens;
-    tokens.is_open() || tokens.grants(Need::Write, bearer(headers).as_deref()) == Verdict::Granted
+    let granted = tokens.is_open()
+        || tokens.grants(Need::Write, bearer(headers).as_deref()) == Verdict::Granted;
+    granted && !is_cross_site(headers, &state.access)
 }
 
 fn refuse(verdict: Verdict) -> Response {
@@ -198,9 +238,10 @@ mod tests {
             ..Tokens::default()
         };
         let get = Method::GET;
+        let page = &StatusPageSettings::default();
+        let need = |method: &Method, path: &str, tokens: &Tokens| need(method, path, tokens, page);
         assert_eq!(need(&get, "/", &closed), Need::Nothing);
         assert_eq!(need(&get, "/ui/app.js", &closed), Need::Nothing);
-        assert_eq!(need(&get, "/status-page", &closed), Need::Nothing);
         assert_eq!(need(&Method::POST, "/signal", &closed), Need::Nothing);
         assert_eq!(need(&get, "/api/services", &closed), Need::Read);
         assert_eq!(need(&get, "/ws", &closed), Need::Read);
@@ -217,5 +258,33 @@ mod tests {
         assert_eq!(need(&get, "/api/views/web", &public), Need::Read);
         assert_eq!(need(&Method::POST, "/api/services/a", &public), Need::Write);
         assert_eq!(need(&Method::DELETE, "/api/views/a", &public), Need::Write);
+    }
+
+    #[test]
+    fn a_status_page_of_everything_is_private_when_status_is() {
+        let private = Tokens {
+            read: vec!["r".into()],
+            public_status: false,
+            ..Tokens::default()
+        };
+        let get = Method::GET;
+        let everything = StatusPageSettings::default();
+        assert_eq!(
+            need(&get, "/status-page", &private, &everything),
+            Need::Read
+        );
+        let chosen = StatusPageSettings {
+            views: vec!["web".into()],
+            ..StatusPageSettings::default()
+        };
+        assert_eq!(need(&get, "/status-page", &private, &chosen), Need::Nothing);
+        let public = Tokens {
+            public_status: true,
+            ..private
+        };
+        assert_eq!(
+            need(&get, "/status-page", &public, &everything),
+            Need::Nothing
+        );
     }
 }

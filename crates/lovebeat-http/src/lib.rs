@@ -11,8 +11,9 @@
 //! | `/api/checks[/{name}]` (probe results; the path follows `[[checks]]`) | `probes` |
 //! | `/api/messages…` and `/status-page` | `messages`, `status_page` |
 //!
-//! Every request first passes `guard` (bearer tokens from `access`, body
-//! limits) and is served by `serve` (connection limits, timeouts).
+//! Every request first passes `guard` (changes asked by another site's
+//! page, bearer tokens from `access`, body limits) and is served by
+//! `serve` (connection limits, timeouts).
 //! It owns no state of its own beyond its limits: it reads the engine's
 //! snapshots and the monitors' books, and it must never import ingest,
 //! operations or the daemon.
@@ -151,6 +152,12 @@ pub struct HttpLimits {
     /// How long a change waits for room in the engine queue before it is
     /// answered 503 with Retry-After.
     pub queue_wait: Duration,
+    /// The longest failure message kept, in bytes (`[limits]
+    /// message_length`); a longer one is cut, and marked so.
+    pub message: usize,
+    /// The most push tokens (`[limits] services`: one a service); a new
+    /// one beyond is answered 429.
+    pub tokens: usize,
 }
 
 impl Default for HttpLimits {
@@ -161,17 +168,24 @@ impl Default for HttpLimits {
             read_timeout: Duration::from_secs(10),
             websockets: 256,
             queue_wait: Duration::from_secs(1),
+            message: 1024,
+            tokens: 100_000,
         }
     }
 }
 
-/// `[http]` access control: tokens, and the origins allowed to open the
-/// websocket besides the served host.
+/// `[http]` access control: tokens, and which pages a browser may act for
+/// (change anything, open the websocket): those of a host lovebeat is
+/// served as, and `allowed_origins`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HttpAccess {
     pub tokens: Tokens,
-    /// `scheme://host[:port]` of pages allowed to open `/ws`; `*` for any.
+    /// `scheme://host[:port]` of other sites' pages allowed to change
+    /// things and open `/ws`; `*` for any.
     pub allowed_origins: Vec<String>,
+    /// `host[:port]` lovebeat is served as (`[http] hosts`); empty: the
+    /// `Host` each request names.
+    pub hosts: Vec<String>,
 }
 
 /// Every route, under `state.base_path`. Handlers share one state: a
@@ -194,8 +208,8 @@ fn router_of(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// The routes, relative to the base path, behind the token check and the
-/// body limits (`guard`).
+/// The routes, relative to the base path, behind the cross-site check, the
+/// token check and the body limits (`guard`).
 fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(ui::index))
@@ -253,6 +267,7 @@ fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), guard::buffer_body))
         .layer(from_fn_with_state(state.clone(), guard::authorize))
+        .layer(from_fn_with_state(state.clone(), guard::refuse_cross_site))
 }
 
 async fn not_found() -> ApiError {
@@ -400,6 +415,31 @@ mod tests {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
         assert_eq!(metrics.limited(lovebeat_telemetry::Limit::Queue), 1);
+    }
+
+    #[tokio::test]
+    async fn a_service_named_before_the_name_rule_can_still_be_deleted() {
+        let now = lovebeat_core::clock::now_ms();
+        let mut engine = Engine::new(EngineConfig::default(), now);
+        engine.beat(now, ".");
+        let alerter = lovebeat_alert::Alerter::disabled();
+        let (actor, handle) = lovebeat_engine::Actor::new(engine, 16, Arc::default(), alerter);
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(actor.run(stop.clone()));
+        let app = router(AppState::new(handle, "1", ""));
+        let status = |method: &str| {
+            let request = Request::builder()
+                .method(method)
+                .uri("/api/services/%2e")
+                .body(Body::empty())
+                .unwrap();
+            let app = app.clone();
+            async move { app.oneshot(request).await.unwrap().status().as_u16() }
+        };
+        assert_eq!(status("POST").await, 400, "no new beats of it");
+        assert_eq!(status("DELETE").await, 200);
+        assert_eq!(status("DELETE").await, 400, "gone, and never made again");
+        stop.cancel();
     }
 
     #[tokio::test]

@@ -5,7 +5,8 @@
 //! over the query. Names: `timeout`, `err-tmo` and `err_timeout` for the
 //! error timeout, `warn-tmo` and `warn_timeout` for the warning timeout,
 //! `beat=false` (JSON) to change a timeout without beating, `status=fail`
-//! with an optional `message` to report a failure, `auto_algorithm` to give
+//! with an optional `message` to report a failure (cut at `[limits]
+//! message_length`, see [`cut_message`]), `auto_algorithm` to give
 //! the service its own AUTO estimator (`default` for the configured one),
 //! `status=start` (with an optional `rid`) when a run starts, `rid` on the
 //! success or failure that ends it, `exit` for the job's exit status (0 is
@@ -14,6 +15,7 @@
 //! `OnCalendar` expression; empty: none) with `tz` and `grace` to put the
 //! service on a calendar.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -22,7 +24,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use lovebeat_core::auto::Algorithm;
 use lovebeat_core::{Schedule, Severity, Timeout, TimeoutKind};
-use lovebeat_proto::{is_valid_name, parse_duration, parse_timeout_param};
+use lovebeat_proto::{MAX_NAME, is_valid_name, parse_duration, parse_timeout_param};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -33,9 +35,6 @@ use lovebeat_engine::SendError;
 use lovebeat_engine::{Batch, Op};
 use lovebeat_telemetry::events::{Limited, LinesAccepted};
 use lovebeat_telemetry::{Limit, Protocol};
-
-/// Longest service name the API takes.
-const MAX_NAME: usize = 255;
 
 /// The body of every successful change, as Go lovebeat answered.
 pub(super) const EMPTY: &str = "{}\n";
@@ -191,7 +190,8 @@ impl BeatRequest {
         Ok(Some(Some(Arc::new(schedule))))
     }
 
-    fn into_batch(self, name: &str) -> Result<Batch, ApiError> {
+    /// The batch, its failure message cut to `max_message` bytes.
+    fn into_batch(self, name: &str, max_message: usize) -> Result<Batch, ApiError> {
         let schedule = self.schedule()?;
         let mut batch = Batch::new();
         if let Some(schedule) = schedule {
@@ -225,8 +225,14 @@ impl BeatRequest {
             (Status::Ok, _) => None,
         };
         match (&self.rid, failure) {
-            (Some(rid), failure) => batch.push_finish(name, rid, failure.as_deref()),
-            (None, Some(message)) => batch.push_fail(name, Severity::Error, &message),
+            (Some(rid), failure) => {
+                let failure = failure.as_deref().map(|m| cut_message(m, max_message));
+                batch.push_finish(name, rid, failure.as_deref());
+            }
+            (None, Some(message)) => {
+                let message = cut_message(&message, max_message);
+                batch.push_fail(name, Severity::Error, &message);
+            }
             (None, None) if self.beat != Some(false) => batch.push(name, Op::Beat),
             (None, None) => {}
         }
@@ -253,6 +259,24 @@ fn exit_message(exit: Option<u8>, message: &str) -> String {
         (Some(code), false) => format!("exit status {code}: {message}"),
         (None, _) => message.to_owned(),
     }
+}
+
+/// What marks a failure message that was cut.
+const CUT_MARK: &str = "…";
+
+/// A failure message of at most `max` bytes: whole if it fits, else as
+/// much of it as fits (on a character boundary) before [`CUT_MARK`]. A
+/// report of a failure is kept, never refused for its length; its first
+/// kilobyte says what failed.
+pub(super) fn cut_message(message: &str, max: usize) -> Cow<'_, str> {
+    if message.len() <= max {
+        return Cow::Borrowed(message);
+    }
+    let mut end = max.saturating_sub(CUT_MARK.len());
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}{CUT_MARK}", &message[..end]))
 }
 
 /// An empty value leaves the timeout unchanged (as lovebeat's legacy
@@ -288,12 +312,14 @@ fn bool_param(key: &str, value: &str) -> Result<bool, ApiError> {
     }
 }
 
+/// A service name as every protocol takes it ([`is_valid_name`]).
 pub(super) fn check_name(name: &str) -> Result<(), ApiError> {
-    if name.len() <= MAX_NAME && is_valid_name(name) {
+    if is_valid_name(name) {
         Ok(())
     } else {
         Err(ApiError::BadRequest(format!(
-            "invalid service name {name:?}: use 1 to {MAX_NAME} of a-z 0-9 . _ -"
+            "invalid service name {name:?}: use 1 to {MAX_NAME} of a-z 0-9 . _ -, \
+             and not . or .."
         )))
     }
 }
@@ -313,17 +339,20 @@ pub(super) async fn beat(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let batch = beat_batch(&name, query.as_deref(), content_type, &body)?;
+    let max_message = state.limits.message;
+    let batch = beat_batch(&name, query.as_deref(), content_type, &body, max_message)?;
     apply(&state, batch).await
 }
 
 /// A beat request as the API decodes it: the name, the query, then the
-/// body (form or JSON by `content_type`), into the batch it applies.
+/// body (form or JSON by `content_type`), into the batch it applies (a
+/// failure message cut to `max_message` bytes).
 pub fn beat_batch(
     name: &str,
     query: Option<&str>,
     content_type: &str,
     body: &[u8],
+    max_message: usize,
 ) -> Result<Batch, ApiError> {
     check_name(name)?;
     let mut request = BeatRequest::default();
@@ -335,7 +364,7 @@ pub fn beat_batch(
         let form = form_pairs(body);
         request.read_pairs(form.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     }
-    request.into_batch(name)
+    request.into_batch(name, max_message)
 }
 
 async fn change(state: &AppState, name: &str, op: Op) -> Result<Response, ApiError> {
@@ -392,11 +421,20 @@ pub(super) async fn unmute(
     change(&state, &name, Op::Unmute).await
 }
 
+/// `DELETE`: also of a service whose name the rule refuses now (`.`,
+/// `..`, longer than [`MAX_NAME`]) but took before it did, so none is
+/// left that cannot be removed.
 pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    change(&state, &name, Op::Delete).await
+    let is_legacy = !is_valid_name(&name) && state.read().await.services.contains_key(&*name);
+    if !is_legacy {
+        return change(&state, &name, Op::Delete).await;
+    }
+    let mut batch = Batch::new();
+    batch.push(&name, Op::Delete);
+    apply(&state, batch).await
 }
 
 pub(super) async fn list(State(state): State<Arc<AppState>>) -> Response {
@@ -484,7 +522,7 @@ mod tests {
         assert_eq!(r.err, Some(Timeout::After(10_000)));
         assert_eq!(r.warn, Some(Timeout::Auto));
         assert_eq!(r.beat, Some(false));
-        assert!(r.into_batch("a").unwrap().len() == 2);
+        assert!(r.into_batch("a", 1024).unwrap().len() == 2);
     }
 
     #[test]
@@ -514,7 +552,7 @@ mod tests {
         assert!(matches!(err, ApiError::BadRequest(m) if m.contains("\"rhythm\"")));
         let batch = parse(&[("auto_algorithm", "rhythm"), ("timeout", "auto")])
             .unwrap()
-            .into_batch("a")
+            .into_batch("a", 1024)
             .unwrap();
         assert_eq!(batch.len(), 3);
     }
@@ -522,7 +560,7 @@ mod tests {
     #[test]
     fn runs_start_end_by_id_and_exit_statuses_fail() {
         let ops = |pairs: &[(&str, &str)]| {
-            let batch = parse(pairs).and_then(|r| r.into_batch("a")).unwrap();
+            let batch = parse(pairs).and_then(|r| r.into_batch("a", 1024)).unwrap();
             format!("{batch:?}")
         };
         assert!(ops(&[("status", "start"), ("rid", "r1")]).contains("Start(Some("));
@@ -552,15 +590,15 @@ mod tests {
             ("grace", "30m"),
         ])
         .unwrap()
-        .into_batch("a")
+        .into_batch("a", 1024)
         .unwrap();
         assert_eq!(batch.len(), 2, "the schedule and the beat");
         let cleared = parse(&[("schedule", ""), ("beat", "false")])
             .unwrap()
-            .into_batch("a");
+            .into_batch("a", 1024);
         assert_eq!(cleared.unwrap().len(), 1);
         let refused = |pairs: &[(&str, &str)], needle: &str| {
-            let err = parse(pairs).and_then(|r| r.into_batch("a")).unwrap_err();
+            let err = parse(pairs).and_then(|r| r.into_batch("a", 1024)).unwrap_err();
             assert!(
                 matches!(&err, ApiError::BadRequest(m) if m.contains(needle)),
                 "{err:?}"
@@ -576,9 +614,27 @@ mod tests {
     fn a_team_is_set_or_cleared_with_the_beat() {
         let r = parse(&[("team", " ops ")]).unwrap();
         assert_eq!(r.team.as_deref(), Some("ops"));
-        assert_eq!(r.into_batch("a").unwrap().len(), 2, "the team and the beat");
+        assert_eq!(r.into_batch("a", 1024).unwrap().len(), 2, "the team and the beat");
         assert_eq!(parse(&[("team", "")]).unwrap().team.as_deref(), Some(""));
         assert!(parse(&[("team", &"x".repeat(MAX_NAME + 1))]).is_err());
+    }
+
+    #[test]
+    fn a_long_failure_message_is_cut_on_a_character_boundary_and_marked() {
+        assert_eq!(cut_message("disk full", 9), "disk full");
+        let long = "x".repeat(5000);
+        let cut = cut_message(&long, 1024);
+        assert_eq!(cut.len(), 1024);
+        assert!(cut.ends_with(CUT_MARK) && cut.starts_with("xxx"));
+        // "é" is two bytes: the cut must not split one.
+        let accented = "é".repeat(600);
+        let cut = cut_message(&accented, 1024);
+        assert!(
+            cut.len() <= 1024 && cut.ends_with(CUT_MARK),
+            "{}",
+            cut.len()
+        );
+        assert_eq!(cut.trim_end_matches(CUT_MARK).chars().count(), 510);
     }
 
     #[test]
@@ -586,5 +642,6 @@ mod tests {
         assert!(check_name("invoice.mailer").is_ok());
         assert!(check_name("Invoice").is_err());
         assert!(check_name(&"a".repeat(MAX_NAME + 1)).is_err());
+        assert!(check_name(".").is_err() && check_name("..").is_err());
     }
 }

@@ -19,6 +19,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lovebeat_core::{Millis, ServiceInfo, Severity, Timeout, TimeoutKind};
+use lovebeat_proto::MAX_NAME;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -34,7 +35,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 use crate::render::{pretty, rfc3339};
-use crate::services::{check_name, form_pairs, submit};
+use crate::services::{check_name, cut_message, form_pairs, submit};
 use crate::{ApiError, AppState, is_json_mime, json};
 
 /// One application as statuscope's `/checks` shows it.
@@ -202,10 +203,14 @@ impl Signal {
         })
     }
 
-    fn into_batch(self) -> Batch {
+    /// The batch, its failure message cut to `max_message` bytes.
+    fn into_batch(self, max_message: usize) -> Batch {
         let mut batch = Batch::new();
         match &self.failure {
-            Some(message) => batch.push_fail(&self.application, Severity::Error, message),
+            Some(message) => {
+                let message = cut_message(message, max_message);
+                batch.push_fail(&self.application, Severity::Error, &message);
+            }
             None => batch.push(&self.application, Op::Beat),
         }
         batch
@@ -221,12 +226,13 @@ pub(super) async fn signal(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let signal = Signal::parse(&params(query, &headers, &body)?)?;
+    check_name(&signal.application)?;
     if !state.tokens.verify(&signal.application, &signal.token) {
         let reason = "unknown application or wrong token".to_owned();
         return Err(ApiError::Forbidden(reason));
     }
     let application = signal.application.clone();
-    submit(&state, signal.into_batch()).await?;
+    submit(&state, signal.into_batch(state.limits.message)).await?;
     let body = status_of(&state, &application).await?;
     Ok((StatusCode::CREATED, json(pretty(&body))).into_response())
 }
@@ -301,8 +307,10 @@ impl TokenRequest {
             None => None,
         };
         let team = param(pairs, "team").map(|t| t.trim().to_owned());
-        if team.as_ref().is_some_and(|t| t.len() > 255) {
-            return Err(ApiError::BadRequest("team is longer than 255 bytes".into()));
+        if team.as_ref().is_some_and(|t| t.len() > MAX_NAME) {
+            return Err(ApiError::BadRequest(format!(
+                "team is longer than {MAX_NAME} bytes"
+            )));
         }
         let existing = param(pairs, "existing") == Some("true");
         Ok(TokenRequest {
@@ -337,7 +345,9 @@ impl TokenRequest {
 /// `POST /api/tokens/{name}`: a new token for the service (replacing its
 /// old one), and with `interval` (seconds, 0: no deadline) and `team`
 /// (empty: none) its settings; `existing=true` refuses a service that has
-/// no token yet (`lovebeat services token`).
+/// no token yet (`lovebeat services token`). The service is changed first
+/// and the token made only once that is done, so a refused request (429
+/// beyond `[limits] services`, 503) leaves no token behind.
 pub(super) async fn issue(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -347,18 +357,26 @@ pub(super) async fn issue(
 ) -> Result<Response, ApiError> {
     check_name(&name)?;
     let request = TokenRequest::parse(&params(query, &headers, &body)?)?;
-    if request.existing && !state.tokens.has(&name) {
+    let has_token = state.tokens.has(&name);
+    if request.existing && !has_token {
         return Err(ApiError::NotFound(format!(
             "{name:?} has no token; add it with `lovebeat services add {name}`"
         )));
     }
+    if !has_token && state.tokens.len() >= state.limits.tokens {
+        return Err(ApiError::Limited(format!(
+            "lovebeat holds {} push tokens, as many as it may ([limits] services); \
+             remove some with `lovebeat services remove NAME`",
+            state.tokens.len()
+        )));
+    }
+    let (interval, team) = (request.interval, request.team.clone());
+    submit(&state, request.into_batch(&name, &state).await).await?;
     let token = blocking({
         let (tokens, name) = (state.tokens.clone(), name.clone());
         move || tokens.issue(&name, now_ms())
     })
     .await?;
-    let (interval, team) = (request.interval, request.team.clone());
-    submit(&state, request.into_batch(&name, &state).await).await?;
     let issued = Issued {
         service: &name,
         token,

@@ -62,6 +62,14 @@ pub struct StatusPageSettings {
     pub services: Vec<String>,
 }
 
+impl StatusPageSettings {
+    /// Whether `views` or `services` picks what is shown (rather than
+    /// every view and service by default).
+    pub fn is_chosen(&self) -> bool {
+        !self.views.is_empty() || !self.services.is_empty()
+    }
+}
+
 /// `GET /status-page`.
 pub(super) async fn page(State(state): State<Arc<AppState>>) -> Response {
     let snapshot = state.read().await;

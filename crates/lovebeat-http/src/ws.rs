@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use imbl::OrdMap;
@@ -38,6 +38,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use lovebeat_core::json::{ServiceJson, ViewJson};
 
 use super::{ApiError, AppState};
+use crate::access::is_cross_site;
 use lovebeat_engine::Snapshot;
 use lovebeat_telemetry::events::{Denied, Limited};
 use lovebeat_telemetry::{Denial, Limit};
@@ -62,7 +63,7 @@ pub(super) async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let metrics = &state.metrics;
-    if !origin_allowed(&headers, &state.access.allowed_origins) {
+    if is_cross_site(&headers, &state.access) {
         let denial = Denial::WebsocketOrigin;
         Denied { denial, peer: None }.emit(metrics);
         let reason = "this page's origin may not open the websocket ([http] allowed_origins)\n";
@@ -80,46 +81,6 @@ pub(super) async fn upgrade(
             serve(socket, state).await;
             drop((open, permit));
         })
-}
-
-/// Whether a websocket request may come from its page: no `Origin` (not a
-/// browser), an origin whose host is the host the request was sent to
-/// (`Host`, or `X-Forwarded-Host` behind a proxy: a page cannot set
-/// either), or one listed in `[http] allowed_origins` (`*`: any).
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    let origin = origin.trim().trim_end_matches('/');
-    if (allowed.iter()).any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
-        return true;
-    }
-    let Some((scheme, authority)) = origin.split_once("://") else {
-        return false;
-    };
-    let served = [header::HOST.as_str(), "x-forwarded-host"]
-        .into_iter()
-        .flat_map(|name| headers.get_all(name))
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','));
-    let origin_host = without_default_port(scheme, authority);
-    served
-        .map(|host| without_default_port(scheme, host.trim()))
-        .any(|host| host.eq_ignore_ascii_case(origin_host))
-}
-
-/// `host:80` as `host` for http (`:443` for https), as browsers send
-/// origins.
-fn without_default_port<'a>(scheme: &str, authority: &'a str) -> &'a str {
-    let default = if scheme.eq_ignore_ascii_case("https") {
-        ":443"
-    } else {
-        ":80"
-    };
-    authority.strip_suffix(default).unwrap_or(authority)
 }
 
 async fn serve(mut socket: WebSocket, state: Arc<AppState>) {
@@ -386,38 +347,6 @@ fn view_messages(kind: Kind, info: &ViewInfo) -> [String; 2] {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (k, v) in pairs {
-            map.append(*k, v.parse().unwrap());
-        }
-        map
-    }
-
-    #[test]
-    fn the_origin_must_be_the_served_host_or_allowed() {
-        let none: &[String] = &[];
-        let same = headers(&[("host", "mon:8080"), ("origin", "http://mon:8080")]);
-        assert!(origin_allowed(&same, none));
-        let other = headers(&[("host", "mon:8080"), ("origin", "https://evil.example")]);
-        assert!(!origin_allowed(&other, none));
-        assert!(origin_allowed(&other, &["https://evil.example/".into()]));
-        assert!(origin_allowed(&other, &["*".into()]));
-        let no_origin = headers(&[("host", "mon:8080")]);
-        assert!(origin_allowed(&no_origin, none), "not a browser");
-        let null = headers(&[("host", "mon"), ("origin", "null")]);
-        assert!(!origin_allowed(&null, none));
-        let default_port = headers(&[("host", "mon:443"), ("origin", "https://mon")]);
-        assert!(origin_allowed(&default_port, none));
-        let proxied = headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("x-forwarded-host", "mon.example.com"),
-            ("origin", "https://mon.example.com"),
-        ]);
-        assert!(origin_allowed(&proxied, none));
-        let port_differs = headers(&[("host", "mon:8080"), ("origin", "http://mon:9090")]);
-        assert!(!origin_allowed(&port_differs, none));
-    }
     use lovebeat_core::pattern::ViewTemplate;
     use lovebeat_core::{Engine, EngineConfig, Timeout, TimeoutKind};
     use serde_json::Value;

@@ -4,7 +4,9 @@
 //!
 //! Kept in memory and written through to the store's `messages` tree, so
 //! they outlive a restart. Resolved messages stay listed on the page for
-//! `RESOLVED_SHOWN` and are dropped from memory after `RESOLVED_KEPT`.
+//! `RESOLVED_SHOWN` and are dropped from memory after `RESOLVED_KEPT`, or
+//! sooner, oldest first, beyond `MAX_RESOLVED`: at most `MAX_OPEN` open
+//! and `MAX_RESOLVED` resolved messages of `MAX_TEXT` bytes are kept.
 //! Text is plain text: the page escapes it.
 
 use std::sync::Mutex;
@@ -16,6 +18,9 @@ use lovebeat_store::{MessageRecord, Store, StoreError};
 pub(crate) const MAX_TEXT: usize = 2000;
 /// Most unresolved messages at once.
 pub(crate) const MAX_OPEN: usize = 100;
+/// Most resolved messages kept; resolving one more drops the one resolved
+/// longest ago.
+pub(crate) const MAX_RESOLVED: usize = 100;
 /// How long a resolved message is still shown (as resolved).
 pub(crate) const RESOLVED_SHOWN: Millis = 24 * 3600 * 1000;
 /// How long a resolved message is kept at all.
@@ -75,11 +80,13 @@ impl MessageBoard {
             }
         }
         let next_id = messages.iter().map(|m| m.id + 1).max().unwrap_or(1);
-        Ok(MessageBoard {
+        let board = MessageBoard {
             messages: Mutex::new(messages),
             store,
             next_id: Mutex::new(next_id),
-        })
+        };
+        board.drop_oldest_resolved()?;
+        Ok(board)
     }
 
     /// Posts a message; blocks on the store's flush.
@@ -115,7 +122,32 @@ impl MessageBoard {
         if let Some(m) = messages.iter_mut().find(|m| m.id == id) {
             *m = record.clone();
         }
+        drop(messages);
+        if let Err(e) = self.drop_oldest_resolved() {
+            // Kept for now; the next resolve or start drops them.
+            tracing::warn!(error = %e, "cannot drop old resolved messages");
+        }
         Ok(record)
+    }
+
+    /// Forgets the resolved messages beyond [`MAX_RESOLVED`], those
+    /// resolved longest ago first: from the store, then from memory.
+    fn drop_oldest_resolved(&self) -> Result<(), StoreError> {
+        let mut resolved: Vec<(Millis, u64)> = (self.lock().iter())
+            .filter_map(|m| Some((m.resolved?, m.id)))
+            .collect();
+        let Some(excess) = resolved.len().checked_sub(MAX_RESOLVED) else {
+            return Ok(());
+        };
+        resolved.sort_unstable();
+        let dropped: Vec<u64> = resolved[..excess].iter().map(|&(_, id)| id).collect();
+        if let Some(store) = &self.store {
+            dropped
+                .iter()
+                .try_for_each(|&id| store.remove_message(id))?;
+        }
+        self.lock().retain(|m| !dropped.contains(&m.id));
+        Ok(())
     }
 
     /// Every message, oldest first.
@@ -194,6 +226,25 @@ mod tests {
         let long = "x".repeat(MAX_TEXT + 1);
         assert!(matches!(board.post(&long, 0), Err(MessageError::TooLong)));
         assert!(matches!(board.resolve(42, 0), Err(MessageError::NotFound)));
+    }
+
+    #[test]
+    fn beyond_max_resolved_the_oldest_resolved_messages_go_and_stay_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let board = MessageBoard::load(Some(store.clone()), 0).unwrap();
+        let open = board.post("still open", 0).unwrap();
+        for i in 0..MAX_RESOLVED as i64 + 5 {
+            let m = board.post(&format!("incident {i}"), i).unwrap();
+            board.resolve(m.id, 1000 + i).unwrap();
+        }
+        let kept = board.list();
+        assert_eq!(kept.len(), MAX_RESOLVED + 1, "the cap and the open one");
+        assert!(kept.iter().any(|m| m.id == open.id));
+        let texts: Vec<&str> = kept.iter().map(|m| m.text.as_str()).collect();
+        assert!(!texts.contains(&"incident 4") && texts.contains(&"incident 5"));
+        let reloaded = MessageBoard::load(Some(store), 2000).unwrap();
+        assert_eq!(reloaded.list(), kept, "dropped from the store too");
     }
 
     #[test]

@@ -108,6 +108,16 @@ impl TokenBook {
         names
     }
 
+    /// How many services have a token.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no service has a token.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     /// Whether `service` has a token.
     pub fn has(&self, service: &str) -> bool {
         self.lock().contains_key(service)

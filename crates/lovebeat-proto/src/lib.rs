@@ -8,7 +8,7 @@
 //! their name and message from the input buffer.
 //!
 //! It also holds the two rules the HTTP API shares with the line protocol:
-//! [`is_valid_name`] and [`parse_timeout_param`].
+//! [`is_valid_name`] (with [`MAX_NAME`]) and [`parse_timeout_param`].
 //!
 //! It imports nothing of lovebeat's. `lovebeat-ingest` owns the sockets and
 //! framing limits, `lovebeat-telemetry` the counters, and `lovebeat-core`
@@ -45,7 +45,7 @@ mod reject;
 mod timeout;
 
 pub use command::{Action, CheckStatus, Command, value_to_ms};
-pub use grammar::is_valid_name;
+pub use grammar::{MAX_NAME, is_valid_name};
 pub use lines::{Lines, MAX_LINE, lines, parse_line};
 pub use reject::Reject;
 pub use timeout::{TimeoutParamError, parse_duration, parse_timeout_param};

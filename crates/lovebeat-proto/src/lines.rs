@@ -247,8 +247,8 @@ mod tests {
 
     #[test]
     fn long_lines_are_rejected() {
-        let name = "a".repeat(MAX_LINE - ".beat:1|c".len());
-        let fits = format!("{name}.beat:1|c");
+        let rate = "1".repeat(MAX_LINE - "a.beat:1|c|@".len());
+        let fits = format!("a.beat:1|c|@{rate}");
         assert_eq!(fits.len(), MAX_LINE);
         assert!(parse_line(fits.as_bytes()).is_ok());
         assert!(parse_line(format!("{fits}\r").as_bytes()).is_ok());
@@ -265,7 +265,7 @@ mod tests {
         let line = "a.beat:1|c";
         let short = lines(line.as_bytes()).max_line(line.len() - 1);
         assert_eq!(short.collect::<Vec<_>>(), [Err(Reject::TooLong)]);
-        let long = format!("{}.beat:1|c", "a".repeat(MAX_LINE));
+        let long = format!("a.beat:1|c|@{}", "1".repeat(MAX_LINE));
         let mut wide = lines(long.as_bytes()).max_line(2 * MAX_LINE);
         assert!(wide.next().unwrap().is_ok());
     }
@@ -312,6 +312,11 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
+        /// Valid service names: `[a-z0-9._-]`, but not `.` or `..`.
+        fn names() -> impl Strategy<Value = String> {
+            "[a-z0-9._-]{1,40}".prop_filter("not . or ..", |n| n != "." && n != "..")
+        }
+
         /// Bytes drawn mostly from the grammar's own alphabet, to reach deep paths.
         fn grammar_bytes() -> impl Strategy<Value = Vec<u8>> {
             let alphabet = b"ab.:|-0123456789@_scgmdh#\r\n\xff beatimoutwrnfl".to_vec();
@@ -338,7 +343,7 @@ mod tests {
 
             #[test]
             fn valid_lines_round_trip(
-                name in "[a-z0-9._-]{1,40}",
+                name in names(),
                 action in prop::sample::select(vec!["beat", "autobeat", "timeout", "err", "warn", "fail"]),
                 any_value in any::<i64>(),
                 timeout_value in -2i64..,
@@ -362,7 +367,7 @@ mod tests {
 
             #[test]
             fn valid_checks_round_trip(
-                name in "[a-z0-9._-]{1,40}",
+                name in names(),
                 code in 0u8..4,
                 message in prop::option::of("[ -~]{1,40}"),
             ) {

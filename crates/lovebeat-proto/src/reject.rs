@@ -12,7 +12,8 @@ pub enum Reject {
     /// Longer than the line limit ([`crate::MAX_LINE`] bytes unless set
     /// otherwise), not counting a trailing `\r`.
     TooLong,
-    /// The name is empty or has a byte outside `[a-z0-9._-]`.
+    /// The name is empty, longer than [`crate::MAX_NAME`], `.` or `..`, or
+    /// has a byte outside `[a-z0-9._-]`.
     BadName,
     /// The part after the name's last `.` is not a known action.
     UnknownAction,
@@ -60,7 +61,7 @@ impl fmt::Display for Reject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = match self {
             Reject::TooLong => "line is longer than the line limit ([limits] line_length)",
-            Reject::BadName => "service name must match [a-z0-9._-]+",
+            Reject::BadName => "service name must be 1 to 255 of [a-z0-9._-], and not . or ..",
             Reject::UnknownAction => "action must be beat, autobeat, timeout, err, warn or fail",
             Reject::BadValue => "value must be an integer, and a timeout must be >= -2",
             Reject::BadType => "type must be g, c or ms",
@@ -100,5 +101,14 @@ mod tests {
     #[test]
     fn too_long_names_the_limit() {
         assert!(Reject::TooLong.to_string().contains("line_length"));
+    }
+
+    #[test]
+    fn bad_name_states_the_longest_name() {
+        let sentence = Reject::BadName.to_string();
+        assert!(
+            sentence.contains(&format!(" {} ", crate::MAX_NAME)),
+            "{sentence}"
+        );
     }
 }

@@ -83,14 +83,17 @@ pub enum Denial {
     HttpToken,
     /// A websocket from a page of another origin.
     WebsocketOrigin,
+    /// An HTTP change a browser made for a page of another site.
+    HttpCrossSite,
 }
 
 impl Denial {
-    pub(crate) const ALL: [Denial; 4] = [
+    pub(crate) const ALL: [Denial; 5] = [
         Denial::UdpSource,
         Denial::TcpSource,
         Denial::HttpToken,
         Denial::WebsocketOrigin,
+        Denial::HttpCrossSite,
     ];
 
     /// The `protocol` and `reason` labels.
@@ -100,6 +103,7 @@ impl Denial {
             Denial::TcpSource => ("tcp", "source"),
             Denial::HttpToken => ("http", "token"),
             Denial::WebsocketOrigin => ("websocket", "origin"),
+            Denial::HttpCrossSite => ("http", "cross_site"),
         }
     }
 }

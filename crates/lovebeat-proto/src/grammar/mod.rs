@@ -107,9 +107,16 @@ fn into_reject(error: nom::Err<Refusal>) -> Reject {
     }
 }
 
-/// Whether `s` is a valid service name: one or more of `[a-z0-9._-]`
-/// (lowercase ASCII only). The same rule holds for lines, service checks and
-/// HTTP paths. There is no length cap beyond [`crate::MAX_LINE`] for lines.
+/// The longest service name, in bytes, on every protocol: long enough for
+/// any dotted path a job would use, short enough that a name costs at most
+/// a quarter of a default line.
+pub const MAX_NAME: usize = 255;
+
+/// Whether `s` is a valid service name: 1 to [`MAX_NAME`] of `[a-z0-9._-]`
+/// (lowercase ASCII only), and not `.` or `..`, which browsers and curl
+/// rewrite in a URL path (`/api/services/./mute` becomes
+/// `/api/services/mute`). The same rule holds for lines, service checks,
+/// HTTP paths and push tokens.
 pub fn is_valid_name(s: &str) -> bool {
     all_consuming(name)
         .parse_complete(Bytes(s.as_bytes()))
@@ -119,9 +126,11 @@ pub fn is_valid_name(s: &str) -> bool {
 /// A service name, as a `&str` (all ASCII, so the UTF-8 check cannot fail).
 #[inline]
 fn name(input: Bytes<'_>) -> Res<'_, &str> {
-    map_res(take_while1(is_name_byte), |name: Bytes<'_>| {
-        str::from_utf8(name.0)
-    })
+    let allowed = |name: &Bytes<'_>| name.0.len() <= MAX_NAME && !matches!(name.0, b"." | b"..");
+    map_res(
+        verify(take_while1(is_name_byte), allowed),
+        |name: Bytes<'_>| str::from_utf8(name.0),
+    )
     .parse_complete(input)
 }
 
@@ -327,7 +336,7 @@ mod tests {
     #[test]
     fn name_allows_digits_dot_underscore_dash() {
         assert_eq!(ok("a-b_c.9..beat:1|c").0, "a-b_c.9.");
-        assert_eq!(ok("..beat:1|c").0, ".");
+        assert_eq!(ok("....beat:1|c").0, "...");
     }
 
     #[test]
@@ -352,6 +361,25 @@ mod tests {
     #[test]
     fn empty_name_is_rejected() {
         assert_eq!(parse(".beat:1|c"), Err(Reject::BadName));
+    }
+
+    #[test]
+    fn dot_and_dot_dot_are_refused_as_names_on_every_grammar() {
+        for line in ["..beat:1|c", "...timeout:5|g", "_sc|.|0", "_sc|..|2|m:x"] {
+            assert_eq!(parse(line), Err(Reject::BadName), "{line:?}");
+        }
+        assert!(!is_valid_name(".") && !is_valid_name(".."));
+        assert!(is_valid_name("...") && is_valid_name(".a") && is_valid_name("a.."));
+    }
+
+    #[test]
+    fn names_are_at_most_max_name_bytes_on_every_grammar() {
+        let longest = "n".repeat(MAX_NAME);
+        assert_eq!(ok(&format!("{longest}.beat:1|c")).0, longest);
+        let over = "n".repeat(MAX_NAME + 1);
+        assert_eq!(parse(&format!("{over}.beat:1|c")), Err(Reject::BadName));
+        assert_eq!(parse(&format!("_sc|{over}|0")), Err(Reject::BadName));
+        assert!(is_valid_name(&longest) && !is_valid_name(&over));
     }
 
     #[test]
