@@ -179,10 +179,16 @@ pub(crate) struct Limits {
     pub line_length: Opt<i64>,
     /// Open line-protocol TCP connections at most.
     pub tcp_connections: Opt<i64>,
+    /// Open line-protocol TCP connections of one source address at most.
+    pub tcp_connections_per_source: Opt<i64>,
     /// Seconds a TCP connection may stay silent; 0 is forever.
     pub tcp_idle_timeout: Opt<i64>,
     /// Open HTTP connections at most.
     pub http_connections: Opt<i64>,
+    /// Open HTTP connections of one source address at most.
+    pub http_connections_per_source: Opt<i64>,
+    /// Seconds a client has to read an answer.
+    pub http_write_timeout: Opt<i64>,
     /// The largest HTTP request body, in bytes.
     pub http_body: Opt<i64>,
     /// Seconds an HTTP request's head, and then its body, may take.
@@ -449,7 +455,8 @@ section! {
     Auto { algorithm, history }
     Limits {
         line_length, tcp_connections, tcp_idle_timeout, http_connections, http_body,
-        http_read_timeout, websockets, services, queue
+        http_read_timeout, websockets, services, queue,
+        tcp_connections_per_source, http_connections_per_source, http_write_timeout
     }
     Probes { concurrency }
     StatusPage { title, views, services }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use lovebeat_core::auto::Algorithm;
 use lovebeat_core::{Severity, Timeout, TimeoutKind};
 use lovebeat_proto::{is_valid_name, parse_timeout_param};
@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use lovebeat_core::json::ServiceJson;
 
-use super::{ApiError, AppState, is_json_mime, json, pretty};
+use super::{ApiError, AppState, is_json_mime, json, listing, pretty};
 use lovebeat_engine::SendError;
 use lovebeat_engine::{Batch, Op};
 use lovebeat_telemetry::events::{Limited, LinesAccepted};
@@ -286,22 +286,11 @@ pub(super) async fn delete(
     change(&state, &name, Op::Delete).await
 }
 
+/// Every service, streamed (`listing`).
 pub(super) async fn list(State(state): State<Arc<AppState>>) -> Response {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        services: Vec<ServiceJson<'a>>,
-        now: i64,
-    }
     let snapshot = state.read().await;
-    let body = Body {
-        services: snapshot
-            .services
-            .values()
-            .map(|s| ServiceJson::new(s))
-            .collect(),
-        now: lovebeat_core::clock::now_ms(),
-    };
-    json(pretty(&body))
+    let body = listing::body(snapshot, lovebeat_core::clock::now_ms());
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 pub(super) async fn show(

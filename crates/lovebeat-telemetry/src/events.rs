@@ -82,6 +82,21 @@ impl LineRejected {
     }
 }
 
+/// Empty lines on a TCP connection: counted as rejected (`reason="blank"`)
+/// but not logged, as a client that ends its text with a blank line is
+/// harmless; they are no sign of life of the connection either.
+pub struct BlankLines {
+    /// How many.
+    pub lines: usize,
+}
+
+impl BlankLines {
+    /// Counts them.
+    pub fn emit(self, metrics: &Metrics) {
+        metrics.rejected[Reject::Blank as usize].inc_by(self.lines as u64);
+    }
+}
+
 /// Commands ingest handed to the engine.
 pub struct LinesAccepted {
     /// Where the commands came from.
@@ -444,6 +459,23 @@ impl Limited {
             let limit = self.limit.as_str();
             tracing::warn!(limit, suppressed, "limit reached: [limits] {limit}");
         }
+    }
+}
+
+/// An HTTP request answered 400: a head hyper could not parse, or a
+/// parameter or body a handler refused. Client mistakes are not logged
+/// above debug (the client got the reason).
+pub struct BadRequest {
+    /// Who sent it, when known.
+    pub peer: Option<std::net::IpAddr>,
+}
+
+impl BadRequest {
+    /// Counts it.
+    pub fn emit(self, metrics: &Metrics) {
+        metrics.http_bad_requests.inc();
+        let peer = self.peer.map(|p| p.to_string()).unwrap_or_default();
+        tracing::debug!(peer, "bad request");
     }
 }
 
