@@ -82,18 +82,29 @@ impl LineRejected {
     }
 }
 
-/// Empty lines on a TCP connection: counted as rejected (`reason="blank"`)
-/// but not logged, as a client that ends its text with a blank line is
-/// harmless; they are no sign of life of the connection either.
+/// Empty lines of one TCP read: rejected lines like any other
+/// (`reason="blank"`), counted at once: a connection that sends nothing but
+/// blank lines shows no sign of life.
 pub struct BlankLines {
     /// How many.
     pub lines: usize,
 }
 
 impl BlankLines {
-    /// Counts them.
+    /// Counts them and logs them (at most once a second).
     pub fn emit(self, metrics: &Metrics) {
+        static LIMIT: RateLimit = RateLimit::new();
         metrics.rejected[Reject::Blank as usize].inc_by(self.lines as u64);
+        if let Some(suppressed) = LIMIT.check() {
+            tracing::warn!(
+                protocol = Protocol::Tcp.as_str(),
+                reason = Reject::Blank.as_str(),
+                lines = self.lines,
+                suppressed,
+                "rejected line: {}",
+                Reject::Blank
+            );
+        }
     }
 }
 
