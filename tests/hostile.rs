@@ -184,9 +184,11 @@ fn ten_thousand_idle_tcp_connections_do_not_lock_out_clients() {
         return;
     }
     let d = Daemon::start();
+    // From ten addresses: one holds at most `tcp_connections_per_source`
+    // (1 000).
     let mut idle = Vec::with_capacity(10_000);
     for i in 0..10_000 {
-        match TcpStream::connect(d.tcp) {
+        match connect_from([127, 0, 3, (i % 10) as u8], d.tcp, None) {
             Ok(stream) => idle.push(stream),
             Err(e) => panic!("connection {i}: {e}"),
         }
@@ -242,6 +244,24 @@ fn an_idle_tcp_connection_is_closed_after_the_idle_timeout() {
     let mut buf = [0u8; 1];
     assert_eq!(stream.read(&mut buf).unwrap(), 0, "closed by lovebeat");
     assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        counter(&d, "lovebeat_limited_total{limit=\"tcp_idle_timeout\"}"),
+        1.0
+    );
+}
+
+#[test]
+fn a_tcp_connection_sending_only_blank_lines_is_closed_after_the_idle_timeout() {
+    let d = Daemon::with_config("[limits]\ntcp_idle_timeout = 1\n");
+    let mut stream = TcpStream::connect(d.tcp).unwrap();
+    stream.write_all(b"chatty.beat:1|c\n").unwrap();
+    d.wait_state("chatty", "ok");
+    let start = Instant::now();
+    let closed_after = eventually("the connection to be closed", || {
+        std::thread::sleep(Duration::from_millis(200));
+        stream.write_all(b"\n").is_err().then(|| start.elapsed())
+    });
+    assert!(closed_after < Duration::from_secs(10), "{closed_after:?}");
     assert_eq!(
         counter(&d, "lovebeat_limited_total{limit=\"tcp_idle_timeout\"}"),
         1.0

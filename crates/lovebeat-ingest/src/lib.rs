@@ -22,7 +22,7 @@
 //! connections cannot lock out live clients; one silent for `[limits]
 //! tcp_idle_timeout` is closed. Silent means no accepted line: blank and
 //! rejected lines (counted, `blank` among the reasons) keep no connection
-//! alive.
+//! alive, neither against eviction nor against the idle timeout.
 //!
 //! # Layout
 //! * this file: [`Settings`], [`Ingest`], the bind and serve functions,
@@ -283,6 +283,14 @@ struct Conn {
     evicted: CancellationToken,
 }
 
+impl Conn {
+    /// How much of `idle` is left since its last accepted line.
+    fn idle_left(&self, idle: Duration) -> Duration {
+        let silent = now_ms().saturating_sub(self.last_heard.load(Relaxed));
+        idle.saturating_sub(Duration::from_millis(silent.max(0) as u64))
+    }
+}
+
 /// The open TCP connections, to cap them (in all and per source address)
 /// and close the most silent.
 #[derive(Default)]
@@ -371,7 +379,7 @@ async fn serve_connection(stream: TcpStream, ingest: &Ingest, conn: &Conn) -> io
     loop {
         let readable = stream.readable();
         match limits.tcp_idle_timeout {
-            Some(idle) => match tokio::time::timeout(idle, readable).await {
+            Some(idle) => match tokio::time::timeout(conn.idle_left(idle), readable).await {
                 Ok(ready) => ready?,
                 Err(_) => {
                     let limit = Limit::TcpIdleTimeout;
