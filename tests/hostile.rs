@@ -526,6 +526,56 @@ fn slow_readers_of_a_large_answer_hold_a_buffer_each_not_the_answer() {
 }
 
 #[test]
+fn large_answers_made_whole_share_a_memory_budget() {
+    // /metrics with 2 000 services is about 0.9 MB; 1 MiB holds one.
+    let d = Daemon::with_config("[limits]\nhttp_answer_memory = 1048576\n");
+    let lines: String = (0..2_000)
+        .map(|i| format!("budget.service-{i:04}.beat:1|c\n"))
+        .collect();
+    d.send_tcp(lines.as_bytes());
+    eventually("2 000 services", || {
+        let (_, status) = d.get("/status");
+        status.contains("num_ok 2000\n").then_some(())
+    });
+    let (status, metrics) = d.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.len() > 600_000,
+        "/metrics is {} bytes",
+        metrics.len()
+    );
+    // A client that asks and does not read holds its answer's bytes...
+    let ask = |from: u8| {
+        let mut stream = connect_from([127, 0, 4, from], d.http, Some(4096)).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).unwrap();
+        (String::from_utf8_lossy(&head).into_owned(), stream)
+    };
+    let (first, holder) = ask(1);
+    assert_eq!(first, "HTTP/1.1 200");
+    // ...so the next one is told to come back (the test's own reads of
+    // /metrics too, while the holder stays)...
+    let (second, _) = ask(2);
+    assert_eq!(second, "HTTP/1.1 503");
+    // ...while small answers are not held back.
+    assert_eq!(d.get("/status").0, 200);
+    // Once the holder leaves, its bytes are free again.
+    drop(holder);
+    eventually("the memory to be free again", || {
+        let (answer, _) = ask(3);
+        (answer == "HTTP/1.1 200").then_some(())
+    });
+    let refused = counter(&d, "lovebeat_limited_total{limit=\"http_answer_memory\"}");
+    assert!(refused >= 1.0, "{refused}");
+}
+
+#[test]
 fn tcp_connections_sending_only_blank_lines_make_room_for_a_client_with_beats() {
     let _heavy = heavy();
     let d = Daemon::with_config("[limits]\ntcp_connections = 200\n");

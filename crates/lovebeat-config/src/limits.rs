@@ -56,6 +56,13 @@ pub(crate) fn apply(c: &mut Checker<'_>, config: &mut Config, raw: raw::Limits) 
         1,
         MILLION,
     );
+    http.answer_memory = count(
+        "http_answer_memory",
+        raw.http_answer_memory,
+        http.answer_memory,
+        1 << 20,
+        1 << 32,
+    );
     http.body = count("http_body", raw.http_body, http.body, 1024, 64 << 20);
     http.websockets = count("websockets", raw.websockets, http.websockets, 0, MILLION);
     config.queue = count("queue", raw.queue, config.queue, 1, MILLION);

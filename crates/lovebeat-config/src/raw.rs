@@ -189,6 +189,8 @@ pub(crate) struct Limits {
     pub http_connections_per_source: Opt<i64>,
     /// Seconds a client has to read an answer.
     pub http_write_timeout: Opt<i64>,
+    /// Bytes of large answers made whole that may wait to be written.
+    pub http_answer_memory: Opt<i64>,
     /// The largest HTTP request body, in bytes.
     pub http_body: Opt<i64>,
     /// Seconds an HTTP request's head, and then its body, may take.
@@ -456,7 +458,8 @@ section! {
     Limits {
         line_length, tcp_connections, tcp_idle_timeout, http_connections, http_body,
         http_read_timeout, websockets, services, queue,
-        tcp_connections_per_source, http_connections_per_source, http_write_timeout
+        tcp_connections_per_source, http_connections_per_source, http_write_timeout,
+        http_answer_memory
     }
     Probes { concurrency }
     StatusPage { title, views, services }

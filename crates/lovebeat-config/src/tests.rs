@@ -138,6 +138,7 @@ fn every_key_is_parsed() {
         http_body = 2048
         http_read_timeout = 5
         http_write_timeout = 6
+        http_answer_memory = 2097152
         websockets = 3
         services = 0
         queue = 16
@@ -239,6 +240,7 @@ fn every_key_is_parsed() {
             connections: 60,
             connections_per_source: 8,
             write_timeout: Duration::from_secs(6),
+            answer_memory: 2 << 20,
             body: 2048,
             read_timeout: Duration::from_secs(5),
             websockets: 3,

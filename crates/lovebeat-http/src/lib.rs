@@ -155,6 +155,9 @@ pub struct HttpLimits {
     /// answer (or a chunk of a streamed one) not read within it closes the
     /// connection.
     pub write_timeout: Duration,
+    /// Bytes of large answers made whole (`/metrics`, the status page)
+    /// that may be waiting to be written at once; one more is answered 503.
+    pub answer_memory: usize,
     /// The largest request body (413 beyond).
     pub body: usize,
     /// How long a request's head, and then its body, may take to arrive.
@@ -172,6 +175,7 @@ impl Default for HttpLimits {
             connections: 1024,
             connections_per_source: 128,
             write_timeout: Duration::from_secs(10),
+            answer_memory: 64 << 20,
             body: 64 * 1024,
             read_timeout: Duration::from_secs(10),
             websockets: 256,

@@ -14,6 +14,12 @@
 //! its connection no longer than that either. Websocket upgrades are
 //! served on the same connections.
 //!
+//! A large answer made whole (over 256 KiB: `/metrics`, the status page)
+//! holds its size of `[limits] http_answer_memory` until it is written or
+//! its connection closes; one that finds too little left is answered 503
+//! with Retry-After instead, so clients that stop reading cannot make
+//! lovebeat hold more than that. (`/api/services` is streamed instead.)
+//!
 //! Each request carries its peer's address (axum's [`ConnectInfo`]), for
 //! the log lines of what is refused; a 400 answer, or a request head hyper
 //! cannot parse, is counted (`lovebeat_http_bad_requests_total`).
@@ -25,9 +31,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
+use axum::response::IntoResponse;
 use axum::response::Response;
+use http_body_util::BodyExt;
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::Service;
@@ -36,18 +46,22 @@ use socket2::SockRef;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::HttpLimits;
-use super::HttpService;
+use super::{ApiError, HttpLimits, HttpService};
 use crate::connections::{Conn, ConnTable};
 use crate::deadline::DeadlineIo;
-use lovebeat_telemetry::Metrics;
 use lovebeat_telemetry::events::{BadRequest, Limited};
+use lovebeat_telemetry::{Limit, Metrics};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The kernel's send buffer of each connection (Linux doubles it). Left to
 /// itself it grows to 4 MiB: a client that pipelines requests and never
 /// reads would have that many bytes of answers made for it (the CPU to
 /// make them, and the kernel memory to hold them) before its writes wait.
 const SEND_BUFFER: usize = 32 * 1024;
+
+/// Answers larger than this, made whole, count against `[limits]
+/// http_answer_memory`.
+const LARGE_ANSWER: u64 = 256 * 1024;
 
 /// Serves `app` on `listener` until `stop`; then lets open requests finish.
 pub async fn serve(
@@ -61,6 +75,7 @@ pub async fn serve(
         limits.connections,
         limits.connections_per_source,
     ));
+    let answers = Arc::new(AnswerMemory::new(limits.answer_memory));
     let limits = Arc::new(limits);
     loop {
         let accepted = tokio::select! {
@@ -92,6 +107,7 @@ pub async fn serve(
             conn: admitted.conn,
             app: app.clone(),
             metrics: metrics.clone(),
+            answers: answers.clone(),
         };
         let (limits, stop, table) = (limits.clone(), stop.clone(), table.clone());
         tokio::spawn(async move {
@@ -109,6 +125,7 @@ struct Connection {
     conn: Arc<Conn>,
     app: HttpService,
     metrics: Arc<Metrics>,
+    answers: Arc<AnswerMemory>,
 }
 
 impl Connection {
@@ -155,6 +172,7 @@ impl Service<Request<Incoming>> for Connection {
         let busy = Busy {
             conn: self.conn.clone(),
             metrics: self.metrics.clone(),
+            answers: self.answers.clone(),
             peer: self.peer,
         };
         Answer {
@@ -187,6 +205,7 @@ pin_project_lite::pin_project! {
 struct Busy {
     conn: Arc<Conn>,
     metrics: Arc<Metrics>,
+    answers: Arc<AnswerMemory>,
     peer: SocketAddr,
 }
 
@@ -196,13 +215,68 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Answer<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Ok(response) = ready!(this.inner.poll(cx));
-        if let Some(busy) = this.busy.take() {
-            busy.conn.activity.answered();
-            if response.status() == StatusCode::BAD_REQUEST {
-                let peer = Some(busy.peer.ip());
-                BadRequest { peer }.emit(&busy.metrics);
-            }
+        let Some(busy) = this.busy.take() else {
+            return Poll::Ready(Ok(response));
+        };
+        busy.conn.activity.answered();
+        if response.status() == StatusCode::BAD_REQUEST {
+            let peer = Some(busy.peer.ip());
+            BadRequest { peer }.emit(&busy.metrics);
         }
-        Poll::Ready(Ok(response))
+        Poll::Ready(Ok(busy.answers.hold(response, &busy.metrics)))
+    }
+}
+
+/// `[limits] http_answer_memory`: bytes of large answers made whole that
+/// may wait to be written at once.
+struct AnswerMemory {
+    free: Arc<Semaphore>,
+    total: u32,
+}
+
+impl AnswerMemory {
+    fn new(bytes: usize) -> AnswerMemory {
+        let total = u32::try_from(bytes).unwrap_or(u32::MAX);
+        AnswerMemory {
+            free: Arc::new(Semaphore::new(total as usize)),
+            total,
+        }
+    }
+
+    /// `response`, holding its size (at most all of it) until its body is
+    /// dropped, if it is large and made whole; 503 when too little is free.
+    fn hold(&self, response: Response, metrics: &Metrics) -> Response {
+        let size = response.body().size_hint().exact();
+        let Some(size) = size.filter(|&n| n > LARGE_ANSWER) else {
+            return response;
+        };
+        let wanted = u32::try_from(size).unwrap_or(u32::MAX).min(self.total);
+        let Ok(held) = self.free.clone().try_acquire_many_owned(wanted) else {
+            let limit = Limit::HttpAnswerMemory;
+            Limited { limit }.emit(metrics);
+            return ApiError::Unavailable.into_response();
+        };
+        let held = Arc::new(held);
+        response.map(|body| {
+            Body::new(body.map_frame(move |frame| {
+                frame.map_data(|bytes| {
+                    let held = held.clone();
+                    Bytes::from_owner(HeldBytes { bytes, _held: held })
+                })
+            }))
+        })
+    }
+}
+
+/// A chunk of a large answer that keeps its share of `[limits]
+/// http_answer_memory` until hyper has written it and lets it go.
+struct HeldBytes {
+    bytes: Bytes,
+    _held: Arc<OwnedSemaphorePermit>,
+}
+
+impl AsRef<[u8]> for HeldBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
     }
 }

@@ -43,6 +43,9 @@ pub enum Limit {
     HttpConnectionsPerSource,
     /// An HTTP connection closed because its answers were not read in time.
     HttpWriteTimeout,
+    /// A large answer made whole refused (503): others still being written
+    /// hold the memory set aside for them.
+    HttpAnswerMemory,
     /// An HTTP request body over the limit (413).
     HttpBody,
     /// An HTTP request body that did not arrive in time (408).
@@ -56,13 +59,14 @@ pub enum Limit {
 }
 
 impl Limit {
-    pub(crate) const ALL: [Limit; 11] = [
+    pub(crate) const ALL: [Limit; 12] = [
         Limit::TcpConnections,
         Limit::TcpConnectionsPerSource,
         Limit::TcpIdleTimeout,
         Limit::HttpConnections,
         Limit::HttpConnectionsPerSource,
         Limit::HttpWriteTimeout,
+        Limit::HttpAnswerMemory,
         Limit::HttpBody,
         Limit::HttpReadTimeout,
         Limit::Websockets,
@@ -78,6 +82,7 @@ impl Limit {
             Limit::HttpConnections => "http_connections",
             Limit::HttpConnectionsPerSource => "http_connections_per_source",
             Limit::HttpWriteTimeout => "http_write_timeout",
+            Limit::HttpAnswerMemory => "http_answer_memory",
             Limit::HttpBody => "http_body",
             Limit::HttpReadTimeout => "http_read_timeout",
             Limit::Websockets => "websockets",
