@@ -90,21 +90,14 @@ pub async fn serve(
                 continue;
             }
         };
-        let admitted = match table.admit(peer.ip()) {
-            Ok(admitted) => admitted,
-            Err(limit) => {
-                Limited { limit }.emit(&metrics);
-                continue;
-            }
+        let Some(conn) = admit(&table, peer, &metrics) else {
+            continue;
         };
-        if let Some(limit) = admitted.evicted {
-            Limited { limit }.emit(&metrics);
-        }
         let _ = stream.set_nodelay(true);
         let _ = SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
         let connection = Connection {
             peer,
-            conn: admitted.conn,
+            conn,
             app: app.clone(),
             metrics: metrics.clone(),
             answers: answers.clone(),
@@ -115,6 +108,23 @@ pub async fn serve(
             connection.run(stream, &limits, stop).await;
             table.remove(&conn);
         });
+    }
+}
+
+/// The table's place for a connection from `peer`, counting what it
+/// refused or closed to make room; None: close it.
+fn admit(table: &ConnTable, peer: SocketAddr, metrics: &Metrics) -> Option<Arc<Conn>> {
+    match table.admit(peer.ip()) {
+        Ok(admitted) => {
+            if let Some(limit) = admitted.evicted {
+                Limited { limit }.emit(metrics);
+            }
+            Some(admitted.conn)
+        }
+        Err(limit) => {
+            Limited { limit }.emit(metrics);
+            None
+        }
     }
 }
 
