@@ -36,12 +36,33 @@ pub(crate) fn apply(c: &mut Checker<'_>, config: &mut Config, raw: raw::Limits) 
         1,
         MILLION,
     );
+    ingest.tcp_connections_per_source = count(
+        "tcp_connections_per_source",
+        raw.tcp_connections_per_source,
+        ingest.tcp_connections_per_source,
+        1,
+        MILLION,
+    );
     http.connections = count(
         "http_connections",
         raw.http_connections,
         http.connections,
         1,
         MILLION,
+    );
+    http.connections_per_source = count(
+        "http_connections_per_source",
+        raw.http_connections_per_source,
+        http.connections_per_source,
+        1,
+        MILLION,
+    );
+    http.answer_memory = count(
+        "http_answer_memory",
+        raw.http_answer_memory,
+        http.answer_memory,
+        1 << 20,
+        1 << 32,
     );
     http.body = count("http_body", raw.http_body, http.body, 1024, 64 << 20);
     http.websockets = count("websockets", raw.websockets, http.websockets, 0, MILLION);
@@ -74,6 +95,12 @@ pub(crate) fn apply(c: &mut Checker<'_>, config: &mut Config, raw: raw::Limits) 
         "[limits] http_read_timeout",
         raw.http_read_timeout,
         http.read_timeout,
+        seconds,
+    );
+    http.write_timeout = c.value(
+        "[limits] http_write_timeout",
+        raw.http_write_timeout,
+        http.write_timeout,
         seconds,
     );
 }

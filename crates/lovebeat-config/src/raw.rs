@@ -212,10 +212,18 @@ pub(crate) struct Limits {
     pub line_length: Opt<i64>,
     /// Open line-protocol TCP connections at most.
     pub tcp_connections: Opt<i64>,
+    /// Open line-protocol TCP connections of one source address at most.
+    pub tcp_connections_per_source: Opt<i64>,
     /// Seconds a TCP connection may stay silent; 0 is forever.
     pub tcp_idle_timeout: Opt<i64>,
     /// Open HTTP connections at most.
     pub http_connections: Opt<i64>,
+    /// Open HTTP connections of one source address at most.
+    pub http_connections_per_source: Opt<i64>,
+    /// Seconds a client has to read an answer.
+    pub http_write_timeout: Opt<i64>,
+    /// Bytes of large answers made whole that may wait to be written.
+    pub http_answer_memory: Opt<i64>,
     /// The largest HTTP request body, in bytes.
     pub http_body: Opt<i64>,
     /// Seconds an HTTP request's head, and then its body, may take.
@@ -530,7 +538,9 @@ section! {
     Auto { algorithm, history }
     Limits {
         line_length, tcp_connections, tcp_idle_timeout, http_connections, http_body,
-        http_read_timeout, websockets, services, queue, message_length
+        http_read_timeout, websockets, services, queue, message_length,
+        tcp_connections_per_source, http_connections_per_source, http_write_timeout,
+        http_answer_memory
     }
     Probes { concurrency }
     StatusPage { title, views, services }

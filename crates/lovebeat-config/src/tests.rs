@@ -149,10 +149,14 @@ fn every_key_is_parsed() {
         [limits]
         line_length = 4096
         tcp_connections = 50
+        tcp_connections_per_source = 7
         tcp_idle_timeout = 300
         http_connections = 60
+        http_connections_per_source = 8
         http_body = 2048
         http_read_timeout = 5
+        http_write_timeout = 6
+        http_answer_memory = 2097152
         websockets = 3
         services = 0
         queue = 16
@@ -234,6 +238,7 @@ fn every_key_is_parsed() {
         ingest: lovebeat_ingest::Settings {
             line_length: 4096,
             tcp_connections: 50,
+            tcp_connections_per_source: 7,
             tcp_idle_timeout: Some(Duration::from_secs(300)),
             udp_allow: Allow(vec![
                 "10.0.0.0/8".parse().unwrap(),
@@ -253,6 +258,9 @@ fn every_key_is_parsed() {
         },
         http_limits: HttpLimits {
             connections: 60,
+            connections_per_source: 8,
+            write_timeout: Duration::from_secs(6),
+            answer_memory: 2 << 20,
             body: 2048,
             read_timeout: Duration::from_secs(5),
             websockets: 3,

@@ -9,10 +9,11 @@
 //! `?access_token=TOKEN` for what cannot set headers (a browser's
 //! websocket, a quick `curl`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -66,11 +67,17 @@ pub(super) async fn authorize(
     match tokens.grants(need, presented(&request).as_deref()) {
         Verdict::Granted => next.run(request).await,
         verdict => {
-            let denial = Denial::HttpToken;
-            Denied { denial, peer: None }.emit(&state.metrics);
+            let (denial, peer) = (Denial::HttpToken, peer(&request));
+            Denied { denial, peer }.emit(&state.metrics);
             refuse(verdict)
         }
     }
+}
+
+/// The address a request came from (`serve` puts it in every request).
+pub(super) fn peer<B>(request: &axum::http::Request<B>) -> Option<std::net::IpAddr> {
+    let ConnectInfo(addr) = request.extensions().get::<ConnectInfo<SocketAddr>>()?;
+    Some(addr.ip())
 }
 
 /// What a request needs, by method and path (relative to the base path).

@@ -13,7 +13,8 @@
 //!
 //! Every request first passes `guard` (changes asked by another site's
 //! page, bearer tokens from `access`, body limits) and is served by
-//! `serve` (connection limits, timeouts).
+//! `serve` (connection limits from `connections`, timeouts, the write
+//! deadline of `deadline`).
 //! It owns no state of its own beyond its limits: it reads the engine's
 //! snapshots and the monitors' books, and it must never import ingest,
 //! operations or the daemon.
@@ -30,7 +31,10 @@
 
 mod access;
 mod alerts;
+mod connections;
+mod deadline;
 mod guard;
+mod listing;
 mod messages;
 mod plain_beat;
 mod probes;
@@ -141,8 +145,20 @@ impl AppState {
 /// `[limits]` of the HTTP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpLimits {
-    /// Open HTTP connections; more are closed at once.
+    /// Open HTTP connections; past it a newcomer takes the place of a
+    /// connection of the source holding the most, if that holds more than
+    /// the newcomer's source, or is closed at once (`connections`).
     pub connections: usize,
+    /// Open HTTP connections of one source address; past it the source's
+    /// connection idle longest makes room, or the newcomer is closed.
+    pub connections_per_source: usize,
+    /// How long a connection may take to take in what it is owed: an
+    /// answer (or a chunk of a streamed one) not read within it closes the
+    /// connection.
+    pub write_timeout: Duration,
+    /// Bytes of large answers made whole (`/metrics`, the status page)
+    /// that may be waiting to be written at once; one more is answered 503.
+    pub answer_memory: usize,
     /// The largest request body (413 beyond).
     pub body: usize,
     /// How long a request's head, and then its body, may take to arrive.
@@ -164,6 +180,9 @@ impl Default for HttpLimits {
     fn default() -> Self {
         HttpLimits {
             connections: 1024,
+            connections_per_source: 128,
+            write_timeout: Duration::from_secs(10),
+            answer_memory: 64 << 20,
             body: 64 * 1024,
             read_timeout: Duration::from_secs(10),
             websockets: 256,

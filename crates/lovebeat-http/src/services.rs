@@ -21,7 +21,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use lovebeat_core::auto::Algorithm;
 use lovebeat_core::{Schedule, Severity, Timeout, TimeoutKind};
 use lovebeat_proto::{MAX_NAME, is_valid_name, parse_duration, parse_timeout_param};
@@ -30,7 +30,7 @@ use serde_json::Value;
 
 use lovebeat_core::json::ServiceJson;
 
-use super::{ApiError, AppState, is_json_mime, json, pretty};
+use super::{ApiError, AppState, is_json_mime, json, listing, pretty};
 use lovebeat_engine::SendError;
 use lovebeat_engine::{Batch, Op};
 use lovebeat_telemetry::events::{Limited, LinesAccepted};
@@ -437,22 +437,11 @@ pub(super) async fn delete(
     apply(&state, batch).await
 }
 
+/// Every service, streamed (`listing`).
 pub(super) async fn list(State(state): State<Arc<AppState>>) -> Response {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        services: Vec<ServiceJson<'a>>,
-        now: i64,
-    }
     let snapshot = state.read().await;
-    let body = Body {
-        services: snapshot
-            .services
-            .values()
-            .map(|s| ServiceJson::new(s))
-            .collect(),
-        now: lovebeat_core::clock::now_ms(),
-    };
-    json(pretty(&body))
+    let body = listing::body(snapshot, lovebeat_core::clock::now_ms());
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 pub(super) async fn show(
@@ -598,7 +587,9 @@ mod tests {
             .into_batch("a", 1024);
         assert_eq!(cleared.unwrap().len(), 1);
         let refused = |pairs: &[(&str, &str)], needle: &str| {
-            let err = parse(pairs).and_then(|r| r.into_batch("a", 1024)).unwrap_err();
+            let err = parse(pairs)
+                .and_then(|r| r.into_batch("a", 1024))
+                .unwrap_err();
             assert!(
                 matches!(&err, ApiError::BadRequest(m) if m.contains(needle)),
                 "{err:?}"
@@ -614,7 +605,11 @@ mod tests {
     fn a_team_is_set_or_cleared_with_the_beat() {
         let r = parse(&[("team", " ops ")]).unwrap();
         assert_eq!(r.team.as_deref(), Some("ops"));
-        assert_eq!(r.into_batch("a", 1024).unwrap().len(), 2, "the team and the beat");
+        assert_eq!(
+            r.into_batch("a", 1024).unwrap().len(),
+            2,
+            "the team and the beat"
+        );
         assert_eq!(parse(&[("team", "")]).unwrap().team.as_deref(), Some(""));
         assert!(parse(&[("team", &"x".repeat(MAX_NAME + 1))]).is_err());
     }

@@ -21,11 +21,13 @@
 //! and starts over with a snapshot.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
@@ -60,12 +62,14 @@ const MAX_INCOMING: usize = 4096;
 pub(super) async fn upgrade(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let metrics = &state.metrics;
     if is_cross_site(&headers, &state.access) {
         let denial = Denial::WebsocketOrigin;
-        Denied { denial, peer: None }.emit(metrics);
+        let peer = connect.map(|Extension(ConnectInfo(addr))| addr.ip());
+        Denied { denial, peer }.emit(metrics);
         let reason = "this page's origin may not open the websocket ([http] allowed_origins)\n";
         return (StatusCode::FORBIDDEN, reason).into_response();
     }

@@ -15,10 +15,14 @@
 //! outside `[udp] allow` / `[tcp] allow` are dropped and counted; a line
 //! longer than `[limits] line_length` is rejected and skipped to its end, so
 //! a connection holds at most one line limit of unfinished text; at most
-//! `[limits] tcp_connections` are open, and a connection that would go over
-//! closes the one that has been silent longest (if any has been silent a
-//! while) instead of being refused, so idle connections cannot lock out
-//! live clients; one silent for `[limits] tcp_idle_timeout` is closed.
+//! `[limits] tcp_connections` are open, `tcp_connections_per_source` from
+//! one address, and a connection that would go over closes the one that
+//! has been silent longest (of its own address, at the per-source cap; if
+//! any has been silent a while) instead of being refused, so idle
+//! connections cannot lock out live clients; one silent for `[limits]
+//! tcp_idle_timeout` is closed. Silent means no accepted line: blank and
+//! rejected lines (counted, `blank` among the reasons) keep no connection
+//! alive, neither against eviction nor against the idle timeout.
 //!
 //! # Layout
 //! * this file: [`Settings`], [`Ingest`], the bind and serve functions,
@@ -28,7 +32,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,7 +40,9 @@ use std::time::Duration;
 use lovebeat_core::clock::now_ms;
 use lovebeat_engine::{Batch, EngineHandle, SendError};
 use lovebeat_proto::Reject;
-use lovebeat_telemetry::events::{BatchDropped, Denied, Limited, LineRejected, LinesAccepted};
+use lovebeat_telemetry::events::{
+    BatchDropped, BlankLines, Denied, Limited, LineRejected, LinesAccepted,
+};
 use lovebeat_telemetry::{Denial, Limit, Metrics, Protocol};
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -66,6 +72,8 @@ pub struct Settings {
     pub line_length: usize,
     /// Open TCP connections at most.
     pub tcp_connections: usize,
+    /// Open TCP connections of one source address at most.
+    pub tcp_connections_per_source: usize,
     /// A TCP connection silent this long is closed; None: never.
     pub tcp_idle_timeout: Option<Duration>,
     /// Who may send datagrams.
@@ -79,6 +87,7 @@ impl Default for Settings {
         Settings {
             line_length: lovebeat_proto::MAX_LINE,
             tcp_connections: 10_000,
+            tcp_connections_per_source: 1_000,
             tcp_idle_timeout: None,
             udp_allow: Allow::default(),
             tcp_allow: Allow::default(),
@@ -233,12 +242,16 @@ pub async fn serve_tcp(listener: TcpListener, ingest: Ingest, stop: Cancellation
             Denied { denial, peer }.emit(metrics);
             continue;
         }
-        let Some(conn) = open.admit(limits.tcp_connections, metrics) else {
-            Limited {
-                limit: Limit::TcpConnections,
+        let caps = Caps {
+            total: limits.tcp_connections,
+            per_source: limits.tcp_connections_per_source,
+        };
+        let conn = match open.admit(peer.ip(), caps, metrics) {
+            Ok(conn) => conn,
+            Err(limit) => {
+                Limited { limit }.emit(metrics);
+                continue;
             }
-            .emit(metrics);
-            continue;
         };
         let (ingest, stop, open) = (ingest.clone(), stop.clone(), open.clone());
         tokio::spawn(async move {
@@ -258,49 +271,102 @@ pub async fn serve_tcp(listener: TcpListener, ingest: Ingest, stop: Cancellation
 }
 
 /// One open connection, as [`Connections`] sees it.
+#[derive(Debug)]
 struct Conn {
     id: u64,
-    /// When it last sent anything, in ms since the Unix epoch.
+    /// Its peer's address.
+    source: IpAddr,
+    /// When it last sent an accepted line, in ms since the Unix epoch
+    /// (blank and rejected lines are no sign of life).
     last_heard: AtomicI64,
     /// Cancelled to close it and make room for a new one.
     evicted: CancellationToken,
 }
 
-/// The open TCP connections, to cap them and close the most silent.
+impl Conn {
+    /// How much of `idle` is left since its last accepted line.
+    fn idle_left(&self, idle: Duration) -> Duration {
+        let silent = now_ms().saturating_sub(self.last_heard.load(Relaxed));
+        idle.saturating_sub(Duration::from_millis(silent.max(0) as u64))
+    }
+}
+
+/// The open TCP connections, to cap them (in all and per source address)
+/// and close the most silent.
 #[derive(Default)]
 struct Connections {
     next_id: AtomicU64,
-    open: Mutex<HashMap<u64, Arc<Conn>>>,
+    open: Mutex<Open>,
+}
+
+#[derive(Default)]
+struct Open {
+    by_id: HashMap<u64, Arc<Conn>>,
+    per_source: HashMap<IpAddr, usize>,
+}
+
+/// How many connections may be open: in all, and from one address.
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    total: usize,
+    per_source: usize,
 }
 
 impl Connections {
-    /// Registers a new connection; at the cap, closes the connection that
-    /// has been silent longest to make room, or refuses (None) when every
-    /// one spoke within [`EVICT_AFTER`].
-    fn admit(&self, cap: usize, metrics: &Metrics) -> Option<Arc<Conn>> {
+    /// Registers a new connection from `peer`. A source at its cap closes
+    /// its own connection silent longest to make room; at the total cap
+    /// the connection silent longest of all is closed. Either refuses
+    /// (Err: the limit) when every candidate spoke within [`EVICT_AFTER`].
+    fn admit(&self, peer: IpAddr, caps: Caps, metrics: &Metrics) -> Result<Arc<Conn>, Limit> {
         let now = now_ms();
+        let source = peer.to_canonical();
         let mut open = self.open.lock().expect("not poisoned");
-        if open.len() >= cap {
-            let quiet = (open.values())
+        let held = open.per_source.get(&source).copied().unwrap_or(0);
+        let full = match () {
+            _ if held >= caps.per_source => Some(Limit::TcpConnectionsPerSource),
+            _ if open.by_id.len() >= caps.total => Some(Limit::TcpConnections),
+            _ => None,
+        };
+        if let Some(limit) = full {
+            let same_source = limit == Limit::TcpConnectionsPerSource;
+            let quiet = (open.by_id.values())
+                .filter(|c| !same_source || c.source == source)
                 .min_by_key(|c| c.last_heard.load(Relaxed))
-                .filter(|c| now - c.last_heard.load(Relaxed) >= EVICT_AFTER.as_millis() as i64)?
+                .filter(|c| now - c.last_heard.load(Relaxed) >= EVICT_AFTER.as_millis() as i64)
+                .ok_or(limit)?
                 .id;
-            let evicted = open.remove(&quiet).expect("just found");
-            evicted.evicted.cancel();
-            let limit = Limit::TcpConnections;
+            if let Some(evicted) = open.remove(quiet) {
+                evicted.evicted.cancel();
+            }
             Limited { limit }.emit(metrics);
         }
         let conn = Arc::new(Conn {
             id: self.next_id.fetch_add(1, Relaxed),
+            source,
             last_heard: AtomicI64::new(now),
             evicted: CancellationToken::new(),
         });
-        open.insert(conn.id, conn.clone());
-        Some(conn)
+        open.by_id.insert(conn.id, conn.clone());
+        *open.per_source.entry(source).or_default() += 1;
+        Ok(conn)
     }
 
     fn remove(&self, id: u64) {
-        self.open.lock().expect("not poisoned").remove(&id);
+        self.open.lock().expect("not poisoned").remove(id);
+    }
+}
+
+impl Open {
+    /// Forgets a connection (None if it was already closed to make room).
+    fn remove(&mut self, id: u64) -> Option<Arc<Conn>> {
+        let conn = self.by_id.remove(&id)?;
+        if let Some(held) = self.per_source.get_mut(&conn.source) {
+            *held -= 1;
+            if *held == 0 {
+                self.per_source.remove(&conn.source);
+            }
+        }
+        Some(conn)
     }
 }
 
@@ -313,7 +379,7 @@ async fn serve_connection(stream: TcpStream, ingest: &Ingest, conn: &Conn) -> io
     loop {
         let readable = stream.readable();
         match limits.tcp_idle_timeout {
-            Some(idle) => match tokio::time::timeout(idle, readable).await {
+            Some(idle) => match tokio::time::timeout(conn.idle_left(idle), readable).await {
                 Ok(ready) => ready?,
                 Err(_) => {
                     let limit = Limit::TcpIdleTimeout;
@@ -330,11 +396,12 @@ async fn serve_connection(stream: TcpStream, ingest: &Ingest, conn: &Conn) -> io
         // a sender that keeps the socket readable (a 1 GB line) would keep
         // this task on its worker thread, and HTTP answers behind it wait.
         tokio::task::coop::consume_budget().await;
-        conn.last_heard.store(now_ms(), Relaxed);
         if let Some(text) = complete {
-            let batch = parse(utf8(text), metrics, Protocol::Tcp, limits.line_length);
+            let batch = parse_counting_blanks(utf8(text), metrics, limits.line_length);
             let lines = batch.len();
             if lines > 0 {
+                // Only an accepted line is a sign of life.
+                conn.last_heard.store(now_ms(), Relaxed);
                 if handle.send(batch).await.is_err() {
                     return Ok(());
                 }
@@ -346,6 +413,24 @@ async fn serve_connection(stream: TcpStream, ingest: &Ingest, conn: &Conn) -> io
             return Ok(());
         }
     }
+}
+
+/// Parses the complete lines of a TCP read, counting the rejected ones by
+/// reason and the blank ones as `blank`.
+fn parse_counting_blanks(text: String, metrics: &Metrics, max_line: usize) -> Batch {
+    let newlines = text.bytes().filter(|&b| b == b'\n').count();
+    let lines = newlines + usize::from(!text.is_empty() && !text.ends_with('\n'));
+    let mut rejected = 0;
+    let batch = Batch::parse(text, max_line, |reason| {
+        rejected += 1;
+        let protocol = Protocol::Tcp;
+        LineRejected { protocol, reason }.emit(metrics)
+    });
+    let blank = lines - batch.len() - rejected;
+    if blank > 0 {
+        BlankLines { lines: blank }.emit(metrics);
+    }
+    batch
 }
 
 /// One read from a readable socket, into a buffer on this call's stack:
@@ -521,19 +606,65 @@ mod tests {
         panic!("the held line was never applied");
     }
 
+    const CAPS: Caps = Caps {
+        total: 2,
+        per_source: 10,
+    };
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([127, 0, 0, last])
+    }
+
     #[test]
     fn at_the_cap_the_longest_silent_connection_makes_room() {
         let open = Connections::default();
         let metrics = Metrics::default();
-        let a = open.admit(2, &metrics).unwrap();
-        let b = open.admit(2, &metrics).unwrap();
-        assert!(open.admit(2, &metrics).is_none(), "both spoke just now");
+        let a = open.admit(ip(1), CAPS, &metrics).unwrap();
+        let b = open.admit(ip(2), CAPS, &metrics).unwrap();
+        let refused = open.admit(ip(3), CAPS, &metrics).unwrap_err();
+        assert_eq!(refused, Limit::TcpConnections, "both spoke just now");
         a.last_heard.store(now_ms() - 5_000, Relaxed);
         b.last_heard.store(now_ms() - 3_000, Relaxed);
-        let c = open.admit(2, &metrics).unwrap();
+        let c = open.admit(ip(3), CAPS, &metrics).unwrap();
         assert!(a.evicted.is_cancelled() && !b.evicted.is_cancelled());
         assert_ne!(c.id, a.id);
         assert_eq!(metrics.limited(Limit::TcpConnections), 1);
+        open.remove(a.id);
+        assert_eq!(open.open.lock().unwrap().by_id.len(), 2, "a was gone");
+    }
+
+    #[test]
+    fn a_source_at_its_cap_makes_room_from_its_own_connections() {
+        let open = Connections::default();
+        let metrics = Metrics::default();
+        let caps = Caps {
+            total: 10,
+            per_source: 2,
+        };
+        let other = open.admit(ip(2), caps, &metrics).unwrap();
+        other.last_heard.store(now_ms() - 9_000, Relaxed);
+        let a = open.admit(ip(1), caps, &metrics).unwrap();
+        let b = open.admit(ip(1), caps, &metrics).unwrap();
+        let refused = open.admit(ip(1), caps, &metrics).unwrap_err();
+        assert_eq!(refused, Limit::TcpConnectionsPerSource);
+        b.last_heard.store(now_ms() - 2_000, Relaxed);
+        open.admit(ip(1), caps, &metrics).unwrap();
+        assert!(b.evicted.is_cancelled(), "its own most silent");
+        assert!(!a.evicted.is_cancelled() && !other.evicted.is_cancelled());
+        assert_eq!(metrics.limited(Limit::TcpConnectionsPerSource), 1);
+    }
+
+    #[test]
+    fn blank_and_rejected_lines_are_counted_and_only_good_ones_kept() {
+        let metrics = Metrics::default();
+        let text = "a.beat:1|c\n\n\r\nBAD\n\nb.beat:1|c".to_owned();
+        let batch = parse_counting_blanks(text, &metrics, 1024);
+        assert_eq!(batch.len(), 2);
+        assert_eq!(metrics.rejected(Reject::Blank), 3);
+        assert_eq!(metrics.rejected(Reject::Malformed), 1);
+        let batch = parse_counting_blanks("\n".repeat(5), &metrics, 1024);
+        assert!(batch.is_empty());
+        assert_eq!(metrics.rejected(Reject::Blank), 8);
     }
 
     #[test]

@@ -17,10 +17,13 @@ use crate::{Command, Reject};
 pub const MAX_LINE: usize = 1024;
 
 /// Parses one line, given without its `\n`. A single trailing `\r` is
-/// stripped. An empty line is [`Reject::Malformed`] (use [`lines`] to skip
+/// stripped. An empty line is [`Reject::Blank`] (use [`lines`] to skip
 /// them silently).
 pub fn parse_line(line: &[u8]) -> Result<Command<'_>, Reject> {
-    parse_stripped(strip_cr(line), MAX_LINE)
+    match strip_cr(line) {
+        b"" => Err(Reject::Blank),
+        line => parse_stripped(line, MAX_LINE),
+    }
 }
 
 fn parse_stripped(line: &[u8], max_line: usize) -> Result<Command<'_>, Reject> {
@@ -240,9 +243,9 @@ mod tests {
     }
 
     #[test]
-    fn empty_line_alone_is_malformed() {
-        assert_eq!(parse_line(b""), Err(Reject::Malformed));
-        assert_eq!(parse_line(b"\r"), Err(Reject::Malformed));
+    fn an_empty_line_alone_is_blank() {
+        assert_eq!(parse_line(b""), Err(Reject::Blank));
+        assert_eq!(parse_line(b"\r"), Err(Reject::Blank));
     }
 
     #[test]
@@ -286,7 +289,7 @@ mod tests {
     #[test]
     fn each_reject_reason_is_reachable() {
         let long = "a".repeat(MAX_LINE + 1);
-        let cases: [(&[u8], Reject); 8] = [
+        let cases: [(&[u8], Reject); 9] = [
             (long.as_bytes(), Reject::TooLong),
             (b"A.beat:1|c", Reject::BadName),
             (b"a.nope:1|c", Reject::UnknownAction),
@@ -295,6 +298,7 @@ mod tests {
             (b"a.beat:1|c|@", Reject::BadRate),
             (b"nonsense", Reject::Malformed),
             (b"_sc|a|7", Reject::BadCheck),
+            (b"\r", Reject::Blank),
         ];
         for (line, want) in cases {
             assert_eq!(

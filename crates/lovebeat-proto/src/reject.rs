@@ -27,11 +27,14 @@ pub enum Reject {
     Malformed,
     /// A `_sc|` service check with a bad layout, status, timestamp or message.
     BadCheck,
+    /// An empty line (from [`crate::parse_line`]; [`crate::lines`] skips
+    /// them). TCP ingest counts them: they are no sign of life.
+    Blank,
 }
 
 impl Reject {
     /// Every variant, for pre-registering metric labels.
-    pub const ALL: [Reject; 8] = [
+    pub const ALL: [Reject; 9] = [
         Reject::TooLong,
         Reject::BadName,
         Reject::UnknownAction,
@@ -40,6 +43,7 @@ impl Reject {
         Reject::BadRate,
         Reject::Malformed,
         Reject::BadCheck,
+        Reject::Blank,
     ];
 
     /// A stable snake_case label for metrics.
@@ -53,6 +57,7 @@ impl Reject {
             Reject::BadRate => "bad_rate",
             Reject::Malformed => "malformed",
             Reject::BadCheck => "bad_check",
+            Reject::Blank => "blank",
         }
     }
 }
@@ -67,6 +72,7 @@ impl fmt::Display for Reject {
             Reject::BadType => "type must be g, c or ms",
             Reject::BadRate => "only a sample rate |@<digits and dots> may follow the type",
             Reject::Malformed => "line must look like <name>.<action>:<value>|<type>",
+            Reject::Blank => "line is empty",
             Reject::BadCheck => {
                 "service check must look like _sc|<name>|<0-3>[|d:<ts>][|h:<host>][|#<tags>][|m:<message>]"
             }

@@ -82,6 +82,32 @@ impl LineRejected {
     }
 }
 
+/// Empty lines of one TCP read: rejected lines like any other
+/// (`reason="blank"`), counted at once: a connection that sends nothing but
+/// blank lines shows no sign of life.
+pub struct BlankLines {
+    /// How many.
+    pub lines: usize,
+}
+
+impl BlankLines {
+    /// Counts them and logs them (at most once a second).
+    pub fn emit(self, metrics: &Metrics) {
+        static LIMIT: RateLimit = RateLimit::new();
+        metrics.rejected[Reject::Blank as usize].inc_by(self.lines as u64);
+        if let Some(suppressed) = LIMIT.check() {
+            tracing::warn!(
+                protocol = Protocol::Tcp.as_str(),
+                reason = Reject::Blank.as_str(),
+                lines = self.lines,
+                suppressed,
+                "rejected line: {}",
+                Reject::Blank
+            );
+        }
+    }
+}
+
 /// Commands ingest handed to the engine.
 pub struct LinesAccepted {
     /// Where the commands came from.
@@ -444,6 +470,23 @@ impl Limited {
             let limit = self.limit.as_str();
             tracing::warn!(limit, suppressed, "limit reached: [limits] {limit}");
         }
+    }
+}
+
+/// An HTTP request answered 400: a head hyper could not parse, or a
+/// parameter or body a handler refused. Client mistakes are not logged
+/// above debug (the client got the reason).
+pub struct BadRequest {
+    /// Who sent it, when known.
+    pub peer: Option<std::net::IpAddr>,
+}
+
+impl BadRequest {
+    /// Counts it.
+    pub fn emit(self, metrics: &Metrics) {
+        metrics.http_bad_requests.inc();
+        let peer = self.peer.map(|p| p.to_string()).unwrap_or_default();
+        tracing::debug!(peer, "bad request");
     }
 }
 

@@ -30,10 +30,22 @@ impl Protocol {
 pub enum Limit {
     /// A TCP connection refused, or an idle one closed to make room.
     TcpConnections,
+    /// A TCP connection refused, or a silent one of the same source
+    /// closed to make room, at the per-source cap.
+    TcpConnectionsPerSource,
     /// A TCP connection closed for saying nothing for too long.
     TcpIdleTimeout,
-    /// An HTTP connection refused.
+    /// An HTTP connection refused, or one of a source holding more than the
+    /// newcomer's closed to make room.
     HttpConnections,
+    /// An HTTP connection refused, or an idle one of the same source
+    /// closed to make room, at the per-source cap.
+    HttpConnectionsPerSource,
+    /// An HTTP connection closed because its answers were not read in time.
+    HttpWriteTimeout,
+    /// A large answer made whole refused (503): others still being written
+    /// hold the memory set aside for them.
+    HttpAnswerMemory,
     /// An HTTP request body over the limit (413).
     HttpBody,
     /// An HTTP request body that did not arrive in time (408).
@@ -47,10 +59,14 @@ pub enum Limit {
 }
 
 impl Limit {
-    pub(crate) const ALL: [Limit; 8] = [
+    pub(crate) const ALL: [Limit; 12] = [
         Limit::TcpConnections,
+        Limit::TcpConnectionsPerSource,
         Limit::TcpIdleTimeout,
         Limit::HttpConnections,
+        Limit::HttpConnectionsPerSource,
+        Limit::HttpWriteTimeout,
+        Limit::HttpAnswerMemory,
         Limit::HttpBody,
         Limit::HttpReadTimeout,
         Limit::Websockets,
@@ -61,8 +77,12 @@ impl Limit {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Limit::TcpConnections => "tcp_connections",
+            Limit::TcpConnectionsPerSource => "tcp_connections_per_source",
             Limit::TcpIdleTimeout => "tcp_idle_timeout",
             Limit::HttpConnections => "http_connections",
+            Limit::HttpConnectionsPerSource => "http_connections_per_source",
+            Limit::HttpWriteTimeout => "http_write_timeout",
+            Limit::HttpAnswerMemory => "http_answer_memory",
             Limit::HttpBody => "http_body",
             Limit::HttpReadTimeout => "http_read_timeout",
             Limit::Websockets => "websockets",

@@ -59,6 +59,7 @@ pub struct Metrics {
     pub(crate) ingest_dropped: [Counter; Protocol::ALL.len()],
     pub(crate) limited: [Counter; Limit::ALL.len()],
     pub(crate) denied: [Counter; Denial::ALL.len()],
+    pub(crate) http_bad_requests: Counter,
     pub(crate) tcp_connections: Gauge,
     pub(crate) websocket_clients: Gauge,
     pub(crate) lagged: [Counter; Subscriber::ALL.len()],
@@ -157,6 +158,12 @@ impl Metrics {
                 let (protocol, reason) = d.labels();
                 vec![("protocol", protocol), ("reason", reason)]
             }),
+        );
+        let http_bad_requests = Counter::default();
+        registry.register(
+            names::HTTP_BAD_REQUESTS,
+            "HTTP requests answered 400 Bad Request",
+            http_bad_requests.clone(),
         );
         let tcp_connections = Gauge::default();
         registry.register(
@@ -264,6 +271,7 @@ impl Metrics {
             ingest_dropped,
             limited,
             denied,
+            http_bad_requests,
             tcp_connections,
             websocket_clients,
             lagged,
@@ -288,6 +296,11 @@ impl Metrics {
     /// Times `limit` refused or closed something so far.
     pub fn limited(&self, limit: Limit) -> u64 {
         self.limited[limit as usize].get()
+    }
+
+    /// HTTP requests answered 400 so far.
+    pub fn http_bad_requests(&self) -> u64 {
+        self.http_bad_requests.get()
     }
 
     /// Lines appended to the event log so far.

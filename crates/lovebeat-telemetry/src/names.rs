@@ -30,6 +30,9 @@ pub(crate) const LIMITED: &str = "lovebeat_limited";
 /// by `[udp] allow`, `[tcp] allow`, `[http]` tokens or the websocket
 /// origin check.
 pub(crate) const DENIED: &str = "lovebeat_denied";
+/// Counter: HTTP requests answered 400 Bad Request (a malformed request
+/// head, a bad parameter or body).
+pub(crate) const HTTP_BAD_REQUESTS: &str = "lovebeat_http_bad_requests";
 /// Gauge: open line-protocol TCP connections.
 pub(crate) const TCP_CONNECTIONS: &str = "lovebeat_tcp_connections";
 /// Gauge: open websocket clients.
