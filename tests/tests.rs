@@ -3,6 +3,8 @@
 //!
 //! * `daemon`: beats over UDP, TCP and HTTP, states, `/status`, bad input,
 //!   configuration and the command line.
+//! * `config`: config files that cannot be read or never end, and Go
+//!   lovebeat's config forms.
 //! * `alert`: mail, webhook, Slack and script alerts against real
 //!   receivers; retries, giving up, `test-alert`.
 //! * `ops`: operating it: `/metrics` (strict parse, promtool), the Nagios
@@ -25,6 +27,7 @@ mod browser;
 mod util;
 
 mod alert;
+mod config;
 mod daemon;
 mod hostile;
 mod ops;

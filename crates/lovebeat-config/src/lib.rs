@@ -78,7 +78,10 @@ pub use auto::MAX_HISTORY;
 pub use database::{DEFAULT_S3_INTERVAL, Database};
 pub use error::{ConfigError, Problem};
 pub use listen::ListenAddr;
-pub use load::{DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_FILE, from_str, from_strs, load, resolve_files};
+pub use load::{
+    DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_FILE, MAX_FILE_BYTES, from_str, from_strs, load,
+    resolve_files,
+};
 pub use ops::MAX_PROMETHEUS_SERVICES;
 pub use probes::{CheckDef, MAX_ATTEMPTS, Probes};
 
