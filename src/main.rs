@@ -180,6 +180,8 @@ fn run_import(cli: &Cli, file: &std::path::Path) -> ExitCode {
     }
 }
 
+/// The config of `--config` and `--config-dir`; with `log`, the files read
+/// and what they say that Go lovebeat read differently are logged.
 fn load_config(cli: &Cli, log: bool) -> Result<Config, ConfigError> {
     let files = lovebeat_config::resolve_files(cli.config.as_deref(), &cli.config_dir)?;
     if log {
@@ -187,7 +189,13 @@ fn load_config(cli: &Cli, log: bool) -> Result<Config, ConfigError> {
             tracing::info!("Reading configuration file {}", file.display());
         }
     }
-    lovebeat_config::load(&files)
+    let config = lovebeat_config::load(&files)?;
+    if log {
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
+    }
+    Ok(config)
 }
 
 fn run_services(

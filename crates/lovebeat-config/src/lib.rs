@@ -33,7 +33,8 @@
 //! # Layout
 //! * `load`: which files, reading and merging them ([`from_strs`] does
 //!   the same for texts).
-//! * `raw`: the TOML mirror; `locate`: the key a TOML error points at.
+//! * `raw`: the TOML mirror (`raw::entries`: the arrays of tables, and Go
+//!   lovebeat's forms of views); `locate`: the key a TOML error points at.
 //! * `check`: collecting problems, and the value checks sections share.
 //! * `validate`: the merged raw files into a [`Config`], section by
 //!   section: `database`, `line_protocol` (`[udp]`, `[tcp]`), `http`,
@@ -128,6 +129,11 @@ pub struct Config {
     pub checks: Vec<CheckDef>,
     pub probes: Probes,
     pub status_page: StatusPageSettings,
+    /// What the files say that lovebeat reads differently from Go
+    /// lovebeat, or that Go ignored and lovebeat reads: each with its
+    /// file, line and key and what to write instead; the daemon logs them
+    /// at start.
+    pub warnings: Vec<Problem>,
 }
 
 impl Default for Config {
@@ -188,6 +194,7 @@ impl Default for Config {
             checks: Vec::new(),
             probes: Probes::default(),
             status_page: status_page::default_status_page(),
+            warnings: Vec::new(),
         }
     }
 }

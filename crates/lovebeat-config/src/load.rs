@@ -467,7 +467,7 @@ mod tests {
     }
 
     #[test]
-    fn errors_after_merging_point_into_the_right_file() {
+    fn errors_and_warnings_after_merging_point_into_the_right_file() {
         let err = merge(&[
             ("first.cfg", "[http]\nlisten = \"bad\"\n"),
             (
@@ -482,7 +482,7 @@ mod tests {
             err.to_string().starts_with("second.cfg:4: [udp] listen: "),
             "{err}"
         );
-        let err = merge(&[
+        let config = merge(&[
             ("a", "[[alarms]]\nname = \"a\"\nalerts = [\"nope\"]\n"),
             ("b", "[alerts.ops]\n"),
             (
@@ -490,9 +490,9 @@ mod tests {
                 "\n[[alarms]]\nname = \"c\"\nalerts = [\"ops\", \"nope\"]\n",
             ),
         ])
-        .unwrap_err();
-        let sites: Vec<_> = err
-            .problems
+        .unwrap();
+        let sites: Vec<_> = config
+            .warnings
             .iter()
             .map(|p| (p.file.as_str(), p.line))
             .collect();
