@@ -2,8 +2,8 @@
 //!
 //! Everything with a rule in it lives in the library crates; this file
 //! reads the config (`lovebeat_config`), sets up logging, opens the
-//! database (`database`), starts the server and the tasks that let other
-//! tools watch it, and handles signals: SIGTERM and SIGINT save everything
+//! database (`database`), starts the server (with the tasks that let other
+//! tools watch it), and handles signals: SIGTERM and SIGINT save everything
 //! and stop it, SIGHUP reopens the event log. `lovebeat services …` is a
 //! client of a running daemon (`services`).
 
@@ -27,8 +27,8 @@ use lovebeat_monitors::messages::MessageBoard;
 use lovebeat_monitors::probes::{ProbeSettings, Probes, Target};
 use lovebeat_monitors::s3::S3Copy;
 use lovebeat_monitors::signals::TokenBook;
+use lovebeat_ops::OpsSettings;
 use lovebeat_ops::notify::{PeerSettings, service_host};
-use lovebeat_ops::{Ops, OpsSettings};
 use lovebeat_store::Store;
 
 use crate::cli::{Cli, Command, ServicesCommand};
@@ -360,6 +360,7 @@ async fn serve(config: Config) -> ExitCode {
         ingest: config.ingest,
         http_limits: config.http_limits,
         http_access: config.http_access,
+        ops: ops_settings,
     };
     let server = match Server::start(settings, engine).await {
         Ok(server) => server,
@@ -368,18 +369,9 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let ops = match Ops::start(&server.engine, &server.metrics, ops_settings) {
-        Ok(ops) => ops,
-        Err(e) => {
-            eprintln!("lovebeat: {e}");
-            server.shutdown().await;
-            return ExitCode::from(EXIT_FAILURE);
-        }
-    };
-    wait_for_stop(&ops).await;
+    wait_for_stop(&server).await;
     tracing::info!("shutting down");
     server.shutdown().await;
-    ops.shutdown().await;
     ExitCode::SUCCESS
 }
 
@@ -469,7 +461,7 @@ fn probe_settings(config: &Config) -> Result<ProbeSettings, (u8, String)> {
 }
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C); reopens the event log on SIGHUP.
-async fn wait_for_stop(ops: &Ops) {
+async fn wait_for_stop(server: &Server) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM can be handled");
     let mut hup = signal(SignalKind::hangup()).expect("SIGHUP can be handled");
@@ -479,7 +471,7 @@ async fn wait_for_stop(ops: &Ops) {
             _ = tokio::signal::ctrl_c() => return,
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reopening the event log");
-                ops.reopen_eventlog();
+                server.reopen_eventlog();
             }
         }
     }

@@ -5,6 +5,7 @@
 //!   configuration and the command line.
 //! * `config`: config files that cannot be read or never end, and Go
 //!   lovebeat's config forms.
+//! * `startup`: the first events of a start reach the event and state logs.
 //! * `alert`: mail, webhook, Slack and script alerts against real
 //!   receivers; retries, giving up, `test-alert`.
 //! * `ops`: operating it: `/metrics` (strict parse, promtool), the Nagios
@@ -33,5 +34,6 @@ mod hostile;
 mod ops;
 mod s3;
 mod seeds;
+mod startup;
 mod store;
 mod ui;

@@ -4,15 +4,19 @@
 //! imports every room; no room may import it (only the binary does).
 //!
 //! [`Server::start`] binds the UDP, TCP and HTTP listeners, starts the
-//! engine's actor, the listeners (`lovebeat-ingest`, `lovebeat-http`), the
-//! probes, the status history and the S3 copy (`lovebeat-monitors`), and
-//! adds the model's series to `/metrics` (`lovebeat-ops`).
-//! [`Server::shutdown`] stops taking beats, drains the queue and hands the
-//! engine back after its final save. The self-monitoring tasks
-//! (`lovebeat_ops::Ops`) are started beside it by the binary.
+//! self-monitoring tasks (`lovebeat_ops::Ops`: the state log, the event
+//! log, statsd out, peer notify), then the engine's actor, the listeners
+//! (`lovebeat-ingest`, `lovebeat-http`), the probes, the status history
+//! and the S3 copy (`lovebeat-monitors`), and adds the model's series to
+//! `/metrics` (`lovebeat-ops`). The logs subscribe to the engine's changes
+//! before the actor runs, so no start loses an event (the first state
+//! change of a probe's service happens within milliseconds).
+//! [`Server::shutdown`] stops taking beats, drains the queue, hands the
+//! engine back after its final save, and then stops the self-monitoring
+//! tasks once they wrote everything.
 //!
 //! # Layout
-//! * this file: [`Settings`], [`Server`] and [`BindError`].
+//! * this file: [`Settings`], [`Server`] and [`StartError`].
 
 use std::io;
 use std::net::SocketAddr;
@@ -31,6 +35,7 @@ use lovebeat_monitors::s3::{S3Copy, Uploader};
 use lovebeat_monitors::signals::TokenBook;
 use lovebeat_ops::alert_series::AlertSeries;
 use lovebeat_ops::series::{ModelSeries, SeriesSettings};
+use lovebeat_ops::{Ops, OpsError, OpsSettings};
 use lovebeat_telemetry::Metrics;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -82,6 +87,8 @@ pub struct Settings {
     pub http_limits: HttpLimits,
     /// `[http]` tokens and websocket origins.
     pub http_access: HttpAccess,
+    /// The self-monitoring tasks to run.
+    pub ops: OpsSettings,
 }
 
 /// A running lovebeat.
@@ -98,29 +105,36 @@ pub struct Server {
     history: Option<(lovebeat_store::Store, Arc<StateHistory>)>,
     /// Keeps the S3 copy up to date, when there is one.
     uploader: Option<Uploader>,
+    /// The state log, event log, statsd out and peer notify.
+    ops: Ops,
 }
 
-/// A listener that could not be opened.
+/// Why the server could not start.
 #[derive(Debug)]
-pub struct BindError {
-    /// Which listener: "UDP", "TCP" or "HTTP".
-    pub(crate) what: &'static str,
-    /// Why.
-    pub(crate) source: io::Error,
+pub enum StartError {
+    /// A listener could not be opened: which ("UDP", "TCP" or "HTTP"),
+    /// and why.
+    Bind(&'static str, io::Error),
+    /// A self-monitoring task could not start (the event log's file).
+    Ops(OpsError),
 }
 
-impl std::fmt::Display for BindError {
+impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot listen for {} on {}", self.what, self.source)
+        match self {
+            StartError::Bind(what, source) => write!(f, "cannot listen for {what} on {source}"),
+            StartError::Ops(e) => e.fmt(f),
+        }
     }
 }
 
-impl std::error::Error for BindError {}
+impl std::error::Error for StartError {}
 
 impl Server {
-    /// Binds every listener, then starts serving `engine`.
-    pub async fn start(settings: Settings, engine: Engine) -> Result<Server, BindError> {
-        let bind_error = |what| move |source| BindError { what, source };
+    /// Binds every listener, starts the self-monitoring tasks, then
+    /// starts serving `engine`.
+    pub async fn start(settings: Settings, engine: Engine) -> Result<Server, StartError> {
+        let bind_error = |what| move |source| StartError::Bind(what, source);
         let udp = lovebeat_ingest::bind_udp(&settings.udp).map_err(bind_error("UDP"))?;
         let tcp = lovebeat_ingest::bind_tcp(&settings.tcp).map_err(bind_error("TCP"))?;
         let http = lovebeat_ingest::bind_tcp(&settings.http).map_err(bind_error("HTTP"))?;
@@ -133,6 +147,10 @@ impl Server {
         let alerter = settings.alerter;
         let (mut actor, engine) =
             Actor::new(engine, settings.queue, metrics.clone(), alerter.clone());
+        // Before the actor runs: the logs' subscriptions then see its
+        // first change (a probe's new service can be one within a
+        // millisecond of the start).
+        let ops = Ops::start(&engine, &metrics, settings.ops).map_err(StartError::Ops)?;
         let store = settings.persistence.as_ref().map(|p| p.store.clone());
         if let Some(persistence) = settings.persistence {
             actor = actor.with_persistence(persistence);
@@ -205,11 +223,18 @@ impl Server {
             actor,
             history: store.map(|store| (store, history)),
             uploader,
+            ops,
         })
     }
 
+    /// Reopens the event log (SIGHUP).
+    pub fn reopen_eventlog(&self) {
+        self.ops.reopen_eventlog();
+    }
+
     /// Stops taking beats, applies what is queued, saves it, uploads it to
-    /// the S3 copy if there is one, and returns the engine.
+    /// the S3 copy if there is one, lets the self-monitoring tasks write
+    /// what was published, and returns the engine.
     pub async fn shutdown(self) -> Engine {
         self.stop_ingest.cancel();
         for task in self.ingest {
@@ -227,6 +252,7 @@ impl Server {
         if let Some(uploader) = self.uploader {
             uploader.finish().await;
         }
+        self.ops.shutdown().await;
         engine
     }
 }

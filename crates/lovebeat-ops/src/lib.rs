@@ -1,6 +1,6 @@
 //! Operating lovebeat: what lets other tools watch it. It owns the model's
-//! series of `/metrics` ([`series`], [`alert_series`]), the tasks started
-//! beside the daemon by [`Ops::start`], the event log's file and the
+//! series of `/metrics` ([`series`], [`alert_series`]), the tasks the
+//! daemon starts with [`Ops::start`], the event log's file and the
 //! peers' queues. It imports the engine's handle, the model, the alerter
 //! and the counters; it must never import ingest, HTTP or the monitors
 //! (only the daemon, the binary and `lovebeat-config`, which builds its
@@ -93,7 +93,8 @@ pub struct Ops {
 
 impl Ops {
     /// Starts every task `settings` asks for, following `engine`, counting
-    /// in `metrics`.
+    /// in `metrics`. Each subscribes before this returns: started before
+    /// the engine's actor runs (as the daemon does), none misses an event.
     pub fn start(
         engine: &EngineHandle,
         metrics: &Arc<Metrics>,
@@ -152,7 +153,7 @@ impl Ops {
     }
 
     /// Stops every task after it wrote what was published so far (call it
-    /// after the daemon's shutdown, so that is everything).
+    /// after the engine's actor stopped, so that is everything).
     pub async fn shutdown(self) {
         self.stop.cancel();
         for task in self.tasks {
