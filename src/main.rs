@@ -329,6 +329,7 @@ async fn serve(config: Config) -> ExitCode {
         }
     };
     let ops_settings = ops_settings(&config);
+    let scrubbed = opened.store.clone();
     // Alerts left undelivered by the last run are queued first.
     let alerter = match Alerter::start(config.alert, outbox) {
         Ok(alerter) => alerter,
@@ -369,6 +370,7 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
+    database::scrub_in_background(scrubbed);
     wait_for_stop(&server).await;
     tracing::info!("shutting down");
     server.shutdown().await;
