@@ -116,9 +116,10 @@ fn a_config_file_that_never_ends_is_refused() {
 
 /// A Go lovebeat 1.0 config file, put together from its documents: the
 /// sample file's `[[views]] name / pattern` (§4.1, which Go ignored), the
-/// §4.1 alarm with an alert that has no table, `[general] public_url` and
-/// `[database]` (§5.3), and the seed's `[metrics]` and `[[notify]]`
-/// (seeds/003, with local addresses).
+/// §4.1 alarm with an alert that has no table, `[general] public_url`,
+/// `[database]`, `[slack]` and `[eventlog]` (§5.3, the sample's values),
+/// and the seed's `[metrics]` and `[[notify]]` (seeds/003, with local
+/// addresses).
 fn go_1_0_config(smtp: std::net::SocketAddr, statsd: u16, peer: u16) -> String {
     format!(
         r#"[general]
@@ -152,6 +153,13 @@ alerts = ["mail-alert", "to-requestbin"]
 
 [alerts.mail-alert]
 mail = "ops@example.com"
+
+[slack]
+webhook_url = "https://hooks.slack.com/services/TXXXXXXXX/BXXXXXXXX/XXXXXXXXXXXXXXXXX"
+
+[eventlog]
+path = "events.json"
+mode = 644
 "#
     )
 }
@@ -198,6 +206,11 @@ fn a_go_lovebeat_1_0_config_starts_with_warnings_and_its_alarms_alert() {
         mail.header("Subject").as_deref(),
         Some("[LOVEBEAT] server-db-1")
     );
+    let events = d.dir.join("events.json");
+    eventually("the alarm's change in the event log", || {
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        text.contains("\"alarm_state_changed\"").then_some(())
+    });
     eventually("the missing alert logged as Go logged it", || {
         d.log_text()
             .contains("Alarm server-db references alert to-requestbin which can't be found")

@@ -150,9 +150,13 @@ fn view_def(
             return None;
         }
         (None, None) => {
-            let message = "needs regexp = \"…\" (a regex found anywhere in a service's name) \
-                           or pattern = \"…\" (a glob, as in [[alarms]])"
-                .to_owned();
+            let regexp = "needs regexp = \"…\" (a regex found anywhere in a service's name)";
+            let message = match view.form {
+                ViewForm::Listed => {
+                    format!("{regexp} or pattern = \"…\" (a glob, as in [[alarms]])")
+                }
+                ViewForm::Table => regexp.to_owned(),
+            };
             c.report(span, &table, message);
             return None;
         }
@@ -301,6 +305,11 @@ mod tests {
             error("\n[[views]]\nname = \"v\"\n"),
             "/etc/lovebeat.cfg:2: [[views]]: needs regexp = \"…\" (a regex found anywhere \
              in a service's name) or pattern = \"…\" (a glob, as in [[alarms]])"
+        );
+        assert_eq!(
+            error("[views.v]\nalerts = []\n"),
+            "/etc/lovebeat.cfg:1: [views.v]: needs regexp = \"…\" (a regex found anywhere \
+             in a service's name)"
         );
     }
 
