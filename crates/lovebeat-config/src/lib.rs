@@ -10,7 +10,9 @@
 //! durations, listen addresses, compiled view templates and enums, collecting
 //! every bad value with its file, line and key (one module per section).
 //! The binary calls [`resolve_files`] and [`load`] once at startup (there is
-//! no reload) and exits with status 2 on a [`ConfigError`]. Applying the
+//! no reload), exits with status 2 on a [`ConfigError`], and logs the
+//! [`Config::warnings`]: what Go lovebeat read differently, or ignored, each
+//! with its file, line and key and what to write instead. Applying the
 //! config (binding sockets, opening the database, sending alerts, reading a
 //! check's `ca_file`) is not done here: config does no I/O but reading the
 //! files.
@@ -21,7 +23,9 @@
 //!
 //! # Several files
 //! `--config FILE` is read first, then every non-hidden regular file of
-//! `--config-dir`, in name order. They are merged as they are read: a later
+//! `--config-dir`, in name order (an entry that cannot be resolved, or is
+//! no file nor directory, is an error; a file is read up to
+//! [`MAX_FILE_BYTES`]). They are merged as they are read: a later
 //! file's scalar keys override earlier ones, an `[alerts.NAME]` table
 //! replaces the earlier table of the same name, and the arrays `[[alarms]]`,
 //! `[[views]]`, `[[notify]]` and `[[checks]]` are **concatenated** (Go lovebeat let a later
