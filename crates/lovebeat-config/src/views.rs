@@ -111,43 +111,57 @@ fn view_def(
     alerts: &BTreeMap<String, Entry>,
 ) -> Option<ViewDef> {
     let span = view.span();
-    let view = view.into_inner();
+    let mut view = view.into_inner();
     let table = match view.form {
         ViewForm::Listed => "[[views]]".to_owned(),
         ViewForm::Table => format!("[views.{}]", locate::quote(view.name.get_ref())),
     };
+    let name = c.value(
+        &format!("{table} name"),
+        Some(view.name.clone()),
+        None,
+        |n| non_empty(n).map(Some),
+    )?;
+    let refs = std::mem::take(&mut view.alerts);
+    let alert_names = alert_refs(c, &format!("{table} alerts"), refs, alerts);
+    let template = view_template(c, &table, &name, span, view)?;
+    Some((template, alert_names))
+}
+
+/// The template of a view named `name`, whose table (as the messages
+/// name it) is `table` and starts at `span`: from its `regexp` or, warned
+/// about, its `pattern`.
+fn view_template(
+    c: &mut Checker<'_>,
+    table: &str,
+    name: &str,
+    span: std::ops::Range<usize>,
+    view: raw::View,
+) -> Option<ViewTemplate> {
     let key = |k: &str| format!("{table} {k}");
-    let name = c.value(&key("name"), Some(view.name), None, |n| {
-        non_empty(n).map(Some)
-    })?;
-    let alert_names = alert_refs(c, &key("alerts"), view.alerts, alerts);
-    let template = match (view.regexp, view.pattern) {
+    match (view.regexp, view.pattern) {
         (Some(regexp), None) => {
             if view.form == ViewForm::Table {
-                c.warn(span, &table, legacy_table_warning(&name, regexp.get_ref()));
+                c.warn(span, table, legacy_table_warning(name, regexp.get_ref()));
             }
             c.value(&key("regexp"), Some(regexp), None, |regexp| {
-                ViewTemplate::regex(&name, &regexp)
+                ViewTemplate::regex(name, &regexp)
                     .map(Some)
                     .map_err(|err| err.to_string())
-            })?
+            })
         }
         (None, Some(pattern)) => {
-            c.warn(
-                pattern.span(),
-                &key("pattern"),
-                views_pattern_warning(&name),
-            );
+            c.warn(pattern.span(), &key("pattern"), views_pattern_warning(name));
             c.value(&key("pattern"), Some(pattern), None, |pattern| {
-                ViewTemplate::glob(&name, Some(&pattern), &[], &[])
+                ViewTemplate::glob(name, Some(&pattern), &[], &[])
                     .map(Some)
                     .map_err(|err| err.to_string())
-            })?
+            })
         }
         (Some(_), Some(pattern)) => {
             let message = "give regexp (a regex) or pattern (a glob), not both".to_owned();
             c.report(pattern.span(), &key("pattern"), message);
-            return None;
+            None
         }
         (None, None) => {
             let regexp = "needs regexp = \"…\" (a regex found anywhere in a service's name)";
@@ -157,11 +171,10 @@ fn view_def(
                 }
                 ViewForm::Table => regexp.to_owned(),
             };
-            c.report(span, &table, message);
-            return None;
+            c.report(span, table, message);
+            None
         }
-    };
-    Some((template, alert_names))
+    }
 }
 
 /// Go lovebeat before 1.0 read `[views.NAME]`; 1.0 ignored it.
