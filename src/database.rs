@@ -15,6 +15,11 @@
 //! damaged, stops lovebeat with one line: starting empty would overwrite
 //! the copy with an empty snapshot at the first upload. A store that is not
 //! empty is used as it is, and the copy is not read.
+//!
+//! When the services came from the image a clean shutdown left, the
+//! database's services were not read: [`scrub_in_background`] reads them
+//! beside the running daemon, and damage it finds is logged and shows in
+//! `/status/store` (saves fail with it from then on).
 
 use std::fmt;
 use std::fs::File;
@@ -113,6 +118,25 @@ pub async fn open(
         loading.elapsed().as_millis()
     );
     Ok(Opened { store, contents })
+}
+
+/// Checks, on a thread of its own, the services a load from the image did
+/// not read (see [`Store::scrub`]); logs what it found.
+pub fn scrub_in_background(store: Store) {
+    let scrub = move || match store.scrub() {
+        Ok(None) => {}
+        Ok(Some(n)) => tracing::info!(
+            "database {}: {n} services verified (the start read them from the image)",
+            store.path().display()
+        ),
+        Err(e) => tracing::error!("{e}; saves stop until it is replaced"),
+    };
+    let spawned = std::thread::Builder::new()
+        .name("store-scrub".to_owned())
+        .spawn(scrub);
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the database check: {e}");
+    }
 }
 
 /// Fills the empty `store` with the S3 copy, if there is one.

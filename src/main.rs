@@ -2,8 +2,8 @@
 //!
 //! Everything with a rule in it lives in the library crates; this file
 //! reads the config (`lovebeat_config`), sets up logging, opens the
-//! database (`database`), starts the server and the tasks that let other
-//! tools watch it, and handles signals: SIGTERM and SIGINT save everything
+//! database (`database`), starts the server (with the tasks that let other
+//! tools watch it), and handles signals: SIGTERM and SIGINT save everything
 //! and stop it, SIGHUP reopens the event log. `lovebeat services …` is a
 //! client of a running daemon (`services`).
 
@@ -27,8 +27,8 @@ use lovebeat_monitors::messages::MessageBoard;
 use lovebeat_monitors::probes::{ProbeSettings, Probes, Target};
 use lovebeat_monitors::s3::S3Copy;
 use lovebeat_monitors::signals::TokenBook;
+use lovebeat_ops::OpsSettings;
 use lovebeat_ops::notify::{PeerSettings, service_host};
-use lovebeat_ops::{Ops, OpsSettings};
 use lovebeat_store::Store;
 
 use crate::cli::{Cli, Command, ServicesCommand};
@@ -180,6 +180,8 @@ fn run_import(cli: &Cli, file: &std::path::Path) -> ExitCode {
     }
 }
 
+/// The config of `--config` and `--config-dir`; with `log`, the files read
+/// and what they say that Go lovebeat read differently are logged.
 fn load_config(cli: &Cli, log: bool) -> Result<Config, ConfigError> {
     let files = lovebeat_config::resolve_files(cli.config.as_deref(), &cli.config_dir)?;
     if log {
@@ -187,7 +189,13 @@ fn load_config(cli: &Cli, log: bool) -> Result<Config, ConfigError> {
             tracing::info!("Reading configuration file {}", file.display());
         }
     }
-    lovebeat_config::load(&files)
+    let config = lovebeat_config::load(&files)?;
+    if log {
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
+    }
+    Ok(config)
 }
 
 fn run_services(
@@ -324,6 +332,7 @@ async fn serve(config: Config) -> ExitCode {
         }
     };
     let ops_settings = ops_settings(&config);
+    let scrubbed = opened.store.clone();
     // Alerts left undelivered by the last run are queued first.
     let alerter = match Alerter::start(config.alert, outbox) {
         Ok(alerter) => alerter,
@@ -355,6 +364,7 @@ async fn serve(config: Config) -> ExitCode {
         ingest: config.ingest,
         http_limits: config.http_limits,
         http_access: config.http_access,
+        ops: ops_settings,
     };
     let server = match Server::start(settings, engine).await {
         Ok(server) => server,
@@ -363,18 +373,10 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let ops = match Ops::start(&server.engine, &server.metrics, ops_settings) {
-        Ok(ops) => ops,
-        Err(e) => {
-            eprintln!("lovebeat: {e}");
-            server.shutdown().await;
-            return ExitCode::from(EXIT_FAILURE);
-        }
-    };
-    wait_for_stop(&ops).await;
+    database::scrub_in_background(scrubbed);
+    wait_for_stop(&server).await;
     tracing::info!("shutting down");
     server.shutdown().await;
-    ops.shutdown().await;
     ExitCode::SUCCESS
 }
 
@@ -464,7 +466,7 @@ fn probe_settings(config: &Config) -> Result<ProbeSettings, (u8, String)> {
 }
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C); reopens the event log on SIGHUP.
-async fn wait_for_stop(ops: &Ops) {
+async fn wait_for_stop(server: &Server) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM can be handled");
     let mut hup = signal(SignalKind::hangup()).expect("SIGHUP can be handled");
@@ -474,7 +476,7 @@ async fn wait_for_stop(ops: &Ops) {
             _ = tokio::signal::ctrl_c() => return,
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reopening the event log");
-                ops.reopen_eventlog();
+                server.reopen_eventlog();
             }
         }
     }

@@ -176,6 +176,7 @@ fn a_late_service_mails_posts_and_runs_the_script_within_a_second() {
     let env = within(failed_at, second, "the script", || runs(&script).pop());
 
     assert_eq!(mail.header("Subject").as_deref(), Some("[LOVEBEAT] web-1"));
+    assert_eq!(mail.header("MIME-Version").as_deref(), Some("1.0"));
     assert_eq!(
         mail.header("To").as_deref(),
         Some("a@example.com, b@example.com")

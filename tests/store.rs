@@ -264,6 +264,50 @@ fn a_damaged_database_is_refused_not_started_empty() {
     assert!(line.contains("lovebeat.db is damaged"), "{line}");
 }
 
+/// A database damaged below the services image (a stored record that sled
+/// reads back intact but that is no service record, as a bad write or an
+/// incompatible writer leaves it): the start from the image notices it in
+/// the background and reports it through `/status/store`; after a crash
+/// the start reads the database and refuses with the usual message.
+#[test]
+fn a_damaged_record_is_noticed_beside_the_image_and_refused_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start_in(dir.path(), "", &[]);
+    post(&d, "/api/services/precious?timeout=60");
+    post(&d, "/api/services/other?timeout=60");
+    assert_eq!(d.terminate().code(), Some(0));
+    let db = dir.path().join("lovebeat.db");
+    assert!(db.join("services.image").exists());
+    {
+        let sled_db = sled::open(&db).unwrap();
+        let services = sled_db.open_tree("services").unwrap();
+        services.insert("precious", &b"not a record"[..]).unwrap();
+        sled_db.flush().unwrap();
+    }
+
+    let d = Daemon::start_in(dir.path(), "", &[]);
+    assert!(d.service("precious").is_some(), "the image was used");
+    let damaged = "lovebeat.db is damaged (its services record \"precious\" cannot be read";
+    eventually("the damage in the log", || {
+        d.log_text().contains(damaged).then_some(())
+    });
+    assert_eq!(d.post_form("/api/services/new", "timeout=60").0, 503);
+    let (code, text) = d.get("/status/store");
+    assert_eq!(code, 503, "{text}");
+    assert!(text.starts_with("ok false\n"), "{text}");
+    assert!(
+        text.contains(damaged) && text.contains("restore a backup"),
+        "{text}"
+    );
+    assert_eq!(d.metric("lovebeat_store_up"), Some(0.0));
+    d.kill();
+
+    let (code, line) = start_failing(dir.path(), "");
+    assert_eq!(code, 1, "{line}");
+    assert!(line.contains(damaged), "{line}");
+    assert!(line.contains("move it away and restore a backup"), "{line}");
+}
+
 /// A Go lovebeat database: a 1.0 service, a legacy warn/err one, a 1.0
 /// alarm and a legacy view, and a line Go would skip.
 fn go_database(last_beat: i64) -> Vec<u8> {

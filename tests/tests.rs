@@ -3,6 +3,9 @@
 //!
 //! * `daemon`: beats over UDP, TCP and HTTP, states, `/status`, bad input,
 //!   configuration and the command line.
+//! * `config`: config files that cannot be read or never end, and Go
+//!   lovebeat's config forms.
+//! * `startup`: the first events of a start reach the event and state logs.
 //! * `alert`: mail, webhook, Slack and script alerts against real
 //!   receivers; retries, giving up, `test-alert`.
 //! * `channels`: PagerDuty, Opsgenie, Teams, Discord, Telegram, ntfy,
@@ -32,11 +35,13 @@ mod util;
 
 mod alert;
 mod channels;
+mod config;
 mod daemon;
 mod hostile;
 mod ops;
 mod s3;
 mod schedules;
 mod seeds;
+mod startup;
 mod store;
 mod ui;

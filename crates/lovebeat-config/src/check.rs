@@ -16,18 +16,39 @@ pub(crate) struct Checker<'a> {
     pub(crate) sources: &'a Sources,
     /// With the shared offset, to sort them into file and line order.
     pub(crate) problems: Vec<(usize, Problem)>,
+    /// What lovebeat reads differently from Go lovebeat, or ignores: it
+    /// starts, and logs them (sorted like `problems`).
+    pub(crate) warnings: Vec<(usize, Problem)>,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
+    pub(crate) fn new(sources: &'a Sources) -> Checker<'a> {
+        Checker {
+            sources,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
     pub(crate) fn report(&mut self, span: Range<usize>, key: &str, message: String) {
-        let (file, line) = self.sources.site(span.start);
-        let problem = Problem {
+        let problem = self.problem(span.start, key, message);
+        self.problems.push((span.start, problem));
+    }
+
+    /// A warning: the config is used, and this is logged at start.
+    pub(crate) fn warn(&mut self, span: Range<usize>, key: &str, message: String) {
+        let warning = self.problem(span.start, key, message);
+        self.warnings.push((span.start, warning));
+    }
+
+    fn problem(&self, offset: usize, key: &str, message: String) -> Problem {
+        let (file, line) = self.sources.site(offset);
+        Problem {
             file: file.to_owned(),
             line: Some(line),
             key: Some(key.to_owned()),
             message,
-        };
-        self.problems.push((span.start, problem));
+        }
     }
 
     /// `check(value)` of a key, or `default` when the key is absent or its
@@ -61,14 +82,19 @@ impl Checker<'_> {
         }
     }
 
-    pub(crate) fn finish(mut self, config: Config) -> Result<Config, ConfigError> {
+    pub(crate) fn finish(self, mut config: Config) -> Result<Config, ConfigError> {
         if self.problems.is_empty() {
+            config.warnings = in_file_order(self.warnings);
             return Ok(config);
         }
-        self.problems.sort_by_key(|(offset, _)| *offset);
-        let problems = self.problems.into_iter().map(|(_, p)| p).collect();
+        let problems = in_file_order(self.problems);
         Err(ConfigError { problems })
     }
+}
+
+fn in_file_order(mut problems: Vec<(usize, Problem)>) -> Vec<Problem> {
+    problems.sort_by_key(|(offset, _)| *offset);
+    problems.into_iter().map(|(_, p)| p).collect()
 }
 
 /// An unchecked string key's value, `""` when absent.

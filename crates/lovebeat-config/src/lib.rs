@@ -10,7 +10,9 @@
 //! durations, listen addresses, compiled view templates and enums, collecting
 //! every bad value with its file, line and key (one module per section).
 //! The binary calls [`resolve_files`] and [`load`] once at startup (there is
-//! no reload) and exits with status 2 on a [`ConfigError`]. Applying the
+//! no reload), exits with status 2 on a [`ConfigError`], and logs the
+//! [`Config::warnings`]: what Go lovebeat read differently, or ignored, each
+//! with its file, line and key and what to write instead. Applying the
 //! config (binding sockets, opening the database, sending alerts, reading a
 //! check's `ca_file`) is not done here: config does no I/O but reading the
 //! files.
@@ -21,7 +23,9 @@
 //!
 //! # Several files
 //! `--config FILE` is read first, then every non-hidden regular file of
-//! `--config-dir`, in name order. They are merged as they are read: a later
+//! `--config-dir`, in name order (an entry that cannot be resolved, or is
+//! no file nor directory, is an error; a file is read up to
+//! [`MAX_FILE_BYTES`]). They are merged as they are read: a later
 //! file's scalar keys override earlier ones, an `[alerts.NAME]` table
 //! replaces the earlier table of the same name, and the arrays `[[alarms]]`,
 //! `[[views]]`, `[[notify]]`, `[[checks]]` and `[[services]]` are **concatenated** (Go lovebeat let a later
@@ -33,7 +37,8 @@
 //! # Layout
 //! * `load`: which files, reading and merging them ([`from_strs`] does
 //!   the same for texts).
-//! * `raw`: the TOML mirror; `locate`: the key a TOML error points at.
+//! * `raw`: the TOML mirror (`raw::entries`: the arrays of tables, and Go
+//!   lovebeat's forms of views); `locate`: the key a TOML error points at.
 //! * `check`: collecting problems, and the value checks sections share.
 //! * `validate`: the merged raw files into a [`Config`], section by
 //!   section: `database`, `line_protocol` (`[udp]`, `[tcp]`), `http`,
@@ -81,7 +86,10 @@ pub use auto::MAX_HISTORY;
 pub use database::{DEFAULT_S3_INTERVAL, Database};
 pub use error::{ConfigError, Problem};
 pub use listen::ListenAddr;
-pub use load::{DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_FILE, from_str, from_strs, load, resolve_files};
+pub use load::{
+    DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_FILE, MAX_FILE_BYTES, from_str, from_strs, load,
+    resolve_files,
+};
 pub use ops::MAX_PROMETHEUS_SERVICES;
 pub use probes::{CheckDef, MAX_ATTEMPTS, Probes};
 pub use services::ServiceDef;
@@ -136,6 +144,11 @@ pub struct Config {
     pub status_page: StatusPageSettings,
     /// `[[services]]`: services with a schedule, in file order.
     pub services: Vec<ServiceDef>,
+    /// What the files say that lovebeat reads differently from Go
+    /// lovebeat, or that Go ignored and lovebeat reads: each with its
+    /// file, line and key and what to write instead; the daemon logs them
+    /// at start.
+    pub warnings: Vec<Problem>,
 }
 
 impl Default for Config {
@@ -202,6 +215,7 @@ impl Default for Config {
             probes: Probes::default(),
             status_page: status_page::default_status_page(),
             services: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! back into a file and a line.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -19,8 +19,12 @@ pub const DEFAULT_CONFIG_DIR: &str = "/etc/lovebeat.conf.d";
 
 /// The files to read, in order: `config` (or [`DEFAULT_CONFIG_FILE`] when
 /// None, skipped if it does not exist; a missing file given explicitly is an
-/// error), then every regular file of `config_dir` whose name does not start
-/// with `.`, sorted by name. A missing `config_dir` is ignored.
+/// error), then every entry of `config_dir` whose name does not start with
+/// `.`, sorted by name. A missing `config_dir` is ignored; its
+/// subdirectories are skipped. An entry that cannot be resolved (a dangling
+/// symlink, a symlink into a directory lovebeat may not enter) or that is
+/// neither a file nor a directory is an error naming it: skipping it would
+/// start lovebeat without what it says (its tokens, say).
 pub fn resolve_files(
     config: Option<&Path>,
     config_dir: &Path,
@@ -38,7 +42,12 @@ pub(crate) fn resolve_files_with_default(
     let main = config.unwrap_or(default);
     match fs::metadata(main) {
         Ok(_) => files.push(main.to_owned()),
-        Err(err) if err.kind() == io::ErrorKind::NotFound && config.is_none() => {}
+        // Only a default that is not there at all is skipped: a dangling
+        // symlink is there.
+        Err(err)
+            if err.kind() == io::ErrorKind::NotFound
+                && config.is_none()
+                && fs::symlink_metadata(main).is_err() => {}
         Err(err) => return Err(ConfigError::new(io_problem(main, CANNOT_READ_FILE, &err))),
     }
     let entries = match fs::read_dir(config_dir) {
@@ -53,6 +62,7 @@ pub(crate) fn resolve_files_with_default(
         }
     };
     let mut dir_files = Vec::new();
+    let mut problems = Vec::new();
     for entry in entries {
         let path = entry
             .map_err(|err| ConfigError::new(io_problem(config_dir, CANNOT_READ_DIR, &err)))?
@@ -60,15 +70,65 @@ pub(crate) fn resolve_files_with_default(
         let hidden = path
             .file_name()
             .is_some_and(|name| name.as_encoded_bytes().starts_with(b"."));
-        // metadata() follows symlinks: a link to a file counts as a file.
-        if !hidden && fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            dir_files.push(path);
+        if hidden {
+            continue;
         }
+        match dir_entry_kind(&path) {
+            Ok(EntryKind::File) => dir_files.push(path),
+            Ok(EntryKind::Directory) => {}
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort_by(|a, b| a.file.cmp(&b.file));
+        return Err(ConfigError { problems });
     }
     dir_files.sort();
     files.extend(dir_files);
     Ok(files)
 }
+
+/// What a `--config-dir` entry is, symlinks followed.
+enum EntryKind {
+    File,
+    Directory,
+}
+
+/// A file to read, a subdirectory to skip, or why the entry can be
+/// neither.
+fn dir_entry_kind(path: &Path) -> Result<EntryKind, Problem> {
+    let problem = |message: String| Problem {
+        file: path.display().to_string(),
+        line: None,
+        key: None,
+        message,
+    };
+    let metadata = fs::metadata(path).map_err(|err| {
+        if err.kind() == io::ErrorKind::NotFound {
+            problem(
+                "cannot read config file: a symlink to a file that does not exist \
+                 (remove the link or restore its target)"
+                    .to_owned(),
+            )
+        } else {
+            problem(format!("{CANNOT_READ_FILE}: {err}"))
+        }
+    })?;
+    if metadata.is_file() {
+        Ok(EntryKind::File)
+    } else if metadata.is_dir() {
+        Ok(EntryKind::Directory)
+    } else {
+        Err(problem(
+            "not a regular file: keep only config files in the config directory".to_owned(),
+        ))
+    }
+}
+
+/// The largest config file read, in bytes: a config file is a few
+/// kilobytes, and `--config /dev/zero` (or a log file named by mistake)
+/// must not be read without end.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
 
 /// Reads and merges `files` (as [`resolve_files`] gives them) over the
 /// defaults. No files gives [`Config::default`].
@@ -76,15 +136,38 @@ pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
     let mut texts = Vec::with_capacity(files.len());
     let mut problems = Vec::new();
     for file in files {
-        match fs::read_to_string(file) {
+        match read_file(file) {
             Ok(text) => texts.push((file.display().to_string(), text)),
-            Err(err) => problems.push(io_problem(file, CANNOT_READ_FILE, &err)),
+            Err(problem) => problems.push(problem),
         }
     }
     if !problems.is_empty() {
         return Err(ConfigError { problems });
     }
     build(texts)
+}
+
+/// A config file's text, at most [`MAX_FILE_BYTES`] of it.
+fn read_file(path: &Path) -> Result<String, Problem> {
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|err| io_problem(path, CANNOT_READ_FILE, &err))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Problem {
+            file: path.display().to_string(),
+            line: None,
+            key: None,
+            message: format!(
+                "larger than {} MiB, the most a config file may be: is this the right file?",
+                MAX_FILE_BYTES >> 20
+            ),
+        });
+    }
+    String::from_utf8(bytes).map_err(|err| {
+        let err = io::Error::new(io::ErrorKind::InvalidData, err);
+        io_problem(path, CANNOT_READ_FILE, &err)
+    })
 }
 
 /// One config text over the defaults, as if it were a file named
@@ -384,7 +467,7 @@ mod tests {
     }
 
     #[test]
-    fn errors_after_merging_point_into_the_right_file() {
+    fn errors_and_warnings_after_merging_point_into_the_right_file() {
         let err = merge(&[
             ("first.cfg", "[http]\nlisten = \"bad\"\n"),
             (
@@ -399,7 +482,7 @@ mod tests {
             err.to_string().starts_with("second.cfg:4: [udp] listen: "),
             "{err}"
         );
-        let err = merge(&[
+        let config = merge(&[
             ("a", "[[alarms]]\nname = \"a\"\nalerts = [\"nope\"]\n"),
             ("b", "[alerts.ops]\n"),
             (
@@ -407,9 +490,9 @@ mod tests {
                 "\n[[alarms]]\nname = \"c\"\nalerts = [\"ops\", \"nope\"]\n",
             ),
         ])
-        .unwrap_err();
-        let sites: Vec<_> = err
-            .problems
+        .unwrap();
+        let sites: Vec<_> = config
+            .warnings
             .iter()
             .map(|p| (p.file.as_str(), p.line))
             .collect();
@@ -493,6 +576,56 @@ mod tests {
         let err = resolve_files_with_default(Some(&missing), &missing, &no_dir).unwrap_err();
         let expected = format!("{}: cannot read config file: ", missing.display());
         assert!(err.to_string().starts_with(&expected), "{err}");
+    }
+
+    #[test]
+    fn resolve_files_refuses_entries_it_cannot_resolve_naming_each() {
+        use std::os::unix::fs::symlink;
+        let dir = TempDir::new("resolve-dangling");
+        let conf_d = dir.0.join("conf.d");
+        fs::create_dir(&conf_d).unwrap();
+        fs::write(conf_d.join("a.toml"), "").unwrap();
+        symlink(dir.0.join("gone.toml"), conf_d.join("b-tokens.toml")).unwrap();
+        symlink(conf_d.join("c-loop"), conf_d.join("c-loop")).unwrap();
+        symlink("/dev/null", conf_d.join("d-device")).unwrap();
+        let missing = dir.0.join("missing.cfg");
+        let err = resolve_files_with_default(None, &missing, &conf_d).unwrap_err();
+        let named: Vec<_> = err.problems.iter().map(|p| p.file.clone()).collect();
+        let expected: Vec<_> = ["b-tokens.toml", "c-loop", "d-device"]
+            .iter()
+            .map(|n| conf_d.join(n).display().to_string())
+            .collect();
+        assert_eq!(named, expected);
+        let message = err.to_string();
+        assert!(
+            message.contains("a symlink to a file that does not exist"),
+            "{message}"
+        );
+        assert!(message.contains("not a regular file"), "{message}");
+    }
+
+    #[test]
+    fn a_dangling_symlink_as_the_default_main_file_is_an_error() {
+        let dir = TempDir::new("resolve-dangling-main");
+        let link = dir.0.join("lovebeat.cfg");
+        std::os::unix::fs::symlink(dir.0.join("gone.cfg"), &link).unwrap();
+        let err = resolve_files_with_default(None, &link, &dir.0.join("conf.d")).unwrap_err();
+        let expected = format!("{}: cannot read config file: ", link.display());
+        assert!(err.to_string().starts_with(&expected), "{err}");
+    }
+
+    #[test]
+    fn load_refuses_a_file_larger_than_the_cap() {
+        let message = load(&[PathBuf::from("/dev/zero")]).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "/dev/zero: larger than 4 MiB, the most a config file may be: is this the right file?"
+        );
+        let dir = TempDir::new("load-large");
+        let just_fits = "#".repeat(MAX_FILE_BYTES as usize - 1) + "\n";
+        assert!(load(&[dir.write("fits.toml", &just_fits)]).is_ok());
+        let one_more = just_fits + "\n";
+        assert!(load(&[dir.write("large.toml", &one_more)]).is_err());
     }
 
     #[test]

@@ -223,9 +223,9 @@ mod tests {
             message.starts_with("/etc/lovebeat.cfg:2: [alerts.ops] mial: unknown field"),
             "{message}"
         );
-        let message = error("[[views]]\nname = \"x\"\npattern = \"y\"\n");
+        let message = error("[[views]]\nname = \"x\"\nincludes = [\"y\"]\n");
         assert!(
-            message.starts_with("/etc/lovebeat.cfg:3: [[views]] pattern: unknown field"),
+            message.starts_with("/etc/lovebeat.cfg:3: [[views]] includes: unknown field"),
             "{message}"
         );
     }

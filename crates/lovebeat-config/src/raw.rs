@@ -7,6 +7,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub(crate) mod entries;
+
+pub(crate) use entries::View;
+use entries::{ArrayEntry, entries, views};
+
 /// An optional key, with where its value is.
 type Opt<T> = Option<Spanned<T>>;
 
@@ -38,14 +43,18 @@ pub(crate) struct File {
     /// `[eventlog]`.
     pub eventlog: EventLog,
     /// `[[notify]]`: peer lovebeats to autobeat.
+    #[serde(deserialize_with = "entries")]
     pub notify: Vec<Spanned<Notify>>,
     /// `[peers]`.
     pub peers: Peers,
     /// `[prometheus]`.
     pub prometheus: Prometheus,
     /// `[[alarms]]`: glob view templates.
+    #[serde(deserialize_with = "entries")]
     pub alarms: Vec<Spanned<Alarm>>,
-    /// `[[views]]`: legacy regex views.
+    /// `[[views]]`: legacy regex views; also Go lovebeat's `[views.NAME]`
+    /// tables and its sample's `[[views]] pattern`.
+    #[serde(deserialize_with = "views")]
     pub views: Vec<Spanned<View>>,
     /// `[alerts.NAME]`: what to do when a view that names it changes state.
     pub alerts: BTreeMap<String, Spanned<Alert>>,
@@ -56,6 +65,7 @@ pub(crate) struct File {
     /// `[limits]`.
     pub limits: Limits,
     /// `[[checks]]`: active HTTP, HTTPS and TCP checks.
+    #[serde(deserialize_with = "entries")]
     pub checks: Vec<Spanned<Check>>,
     /// `[probes]`.
     pub probes: Probes,
@@ -348,18 +358,6 @@ pub(crate) struct Alarm {
     pub team: Opt<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct View {
-    /// The view name.
-    pub name: Spanned<String>,
-    /// A regex matched anywhere in the service name (unanchored).
-    pub regexp: Spanned<String>,
-    /// Names of `[alerts.NAME]` tables.
-    #[serde(default)]
-    pub alerts: Vec<Spanned<String>>,
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Alert {
@@ -450,6 +448,12 @@ impl Rebase for String {
 }
 
 impl Rebase for i64 {
+    fn rebase(self, _: usize) -> Self {
+        self
+    }
+}
+
+impl Rebase for entries::ViewForm {
     fn rebase(self, _: usize) -> Self {
         self
     }
@@ -553,7 +557,7 @@ rebase_fields! {
         name, kind, url, host, port, path, timeout, interval, attempts, expect_status,
         expect_body, ca_file
     }
-    View { name, regexp, alerts }
+    View { name, regexp, pattern, alerts, form }
     Service { name, schedule, tz, grace }
     Alert {
         mail, webhook, slack_channel, script, webhook_headers, on_ok, on_error, warnings,
@@ -602,4 +606,19 @@ impl File {
         self.status_page.merge(later.status_page);
         self.services.extend(later.services);
     }
+}
+
+impl ArrayEntry for Alarm {
+    const TABLE: &str = "alarms";
+    const KEYS: &str = "name = \"…\"";
+}
+
+impl ArrayEntry for Notify {
+    const TABLE: &str = "notify";
+    const KEYS: &str = "lovebeat = \"http://…\"";
+}
+
+impl ArrayEntry for Check {
+    const TABLE: &str = "checks";
+    const KEYS: &str = "name = \"…\"";
 }

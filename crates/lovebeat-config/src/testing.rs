@@ -14,6 +14,12 @@ pub(crate) fn error(text: &str) -> String {
     }
 }
 
+/// The warnings of a config that must load, one line each.
+pub(crate) fn warnings(text: &str) -> Vec<String> {
+    let config = from_str(text, "/etc/lovebeat.cfg").unwrap_or_else(|err| panic!("{err}"));
+    config.warnings.iter().map(ToString::to_string).collect()
+}
+
 pub(crate) fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }

@@ -357,6 +357,7 @@ fn every_key_is_parsed() {
                 schedule: schedule("Mon 08:00", None, lovebeat_core::Schedule::DEFAULT_GRACE_S),
             },
         ],
+        warnings: Vec::new(),
     };
     // S3Settings' Debug, which the comparison uses, leaves out the keys.
     assert_eq!(config.database.remote_s3, expected.database.remote_s3);
@@ -393,7 +394,7 @@ fn bad_services_say_what_to_write() {
 #[test]
 fn every_bad_value_is_reported_in_line_order() {
     let text = "[udp]\nlisten = \"x\"\n[auto]\nalgorithm = \"x\"\nhistory = 0\n\
-                [[alarms]]\nname = \"a\"\nalerts = [\"none\"]\n";
+                [[alarms]]\nname = \"a\"\npattern = \"$n.$n\"\n";
     let err = from_str(text, "f").unwrap_err();
     let lines: Vec<_> = err.problems.iter().map(|p| p.line).collect();
     assert_eq!(lines, [Some(2), Some(4), Some(5), Some(8)]);

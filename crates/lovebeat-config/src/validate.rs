@@ -12,10 +12,7 @@ use crate::{
 /// The merged raw files, validated.
 pub(crate) fn from_raw(raw: raw::File, sources: &Sources) -> Result<Config, ConfigError> {
     let mut config = Config::default();
-    let mut c = Checker {
-        sources,
-        problems: Vec::new(),
-    };
+    let mut c = Checker::new(sources);
     // Entries first: the views name them.
     alerts::apply_entries(&mut c, &mut config.alert, raw.alerts);
     let (mail, mailgun, slack) = (raw.mail, raw.mailgun, raw.slack);

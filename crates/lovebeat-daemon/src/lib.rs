@@ -3,16 +3,25 @@
 //! state, storage or HTTP; it only starts each part with what it needs. It
 //! imports every room; no room may import it (only the binary does).
 //!
-//! [`Server::start`] binds the UDP, TCP and HTTP listeners, starts the
+//! [`Server::start`] binds the UDP, TCP and HTTP listeners, subscribes the
+//! self-monitoring tasks (`lovebeat_ops::Ops`: the state log, the event
+//! log, statsd out, peer notify) to the engine's changes, then starts the
 //! engine's actor, the listeners (`lovebeat-ingest`, `lovebeat-http`), the
-//! probes, the status history and the S3 copy (`lovebeat-monitors`), and
-//! adds the model's series to `/metrics` (`lovebeat-ops`).
-//! [`Server::shutdown`] stops taking beats, drains the queue and hands the
-//! engine back after its final save. The self-monitoring tasks
-//! (`lovebeat_ops::Ops`) are started beside it by the binary.
+//! probes, the status history and the S3 copy (`lovebeat-monitors`), the
+//! self-monitoring tasks last, and adds the model's series to `/metrics`
+//! (`lovebeat-ops`). Subscribed before the actor runs, the logs miss no
+//! event of a start (the first state change of a probe's service happens
+//! within milliseconds); spawned last, as they were when the binary
+//! started them, they leave the start's scheduling as it was (spawned
+//! before the actor, a burst of 100 000 new services was applied faster
+//! but saved in one long save, and a change after it waited 8–10 s for
+//! the disk instead of 2–5 s).
+//! [`Server::shutdown`] stops taking beats, drains the queue, hands the
+//! engine back after its final save, and then stops the self-monitoring
+//! tasks once they wrote everything.
 //!
 //! # Layout
-//! * this file: [`Settings`], [`Server`] and [`BindError`].
+//! * this file: [`Settings`], [`Server`] and [`StartError`].
 
 use std::io;
 use std::net::SocketAddr;
@@ -31,6 +40,7 @@ use lovebeat_monitors::s3::{S3Copy, Uploader};
 use lovebeat_monitors::signals::TokenBook;
 use lovebeat_ops::alert_series::AlertSeries;
 use lovebeat_ops::series::{ModelSeries, SeriesSettings};
+use lovebeat_ops::{Ops, OpsError, OpsSettings};
 use lovebeat_telemetry::Metrics;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -82,6 +92,8 @@ pub struct Settings {
     pub http_limits: HttpLimits,
     /// `[http]` tokens and websocket origins.
     pub http_access: HttpAccess,
+    /// The self-monitoring tasks to run.
+    pub ops: OpsSettings,
 }
 
 /// A running lovebeat.
@@ -98,29 +110,36 @@ pub struct Server {
     history: Option<(lovebeat_store::Store, Arc<StateHistory>)>,
     /// Keeps the S3 copy up to date, when there is one.
     uploader: Option<Uploader>,
+    /// The state log, event log, statsd out and peer notify.
+    ops: Ops,
 }
 
-/// A listener that could not be opened.
+/// Why the server could not start.
 #[derive(Debug)]
-pub struct BindError {
-    /// Which listener: "UDP", "TCP" or "HTTP".
-    pub(crate) what: &'static str,
-    /// Why.
-    pub(crate) source: io::Error,
+pub enum StartError {
+    /// A listener could not be opened: which ("UDP", "TCP" or "HTTP"),
+    /// and why.
+    Bind(&'static str, io::Error),
+    /// A self-monitoring task could not start (the event log's file).
+    Ops(OpsError),
 }
 
-impl std::fmt::Display for BindError {
+impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot listen for {} on {}", self.what, self.source)
+        match self {
+            StartError::Bind(what, source) => write!(f, "cannot listen for {what} on {source}"),
+            StartError::Ops(e) => e.fmt(f),
+        }
     }
 }
 
-impl std::error::Error for BindError {}
+impl std::error::Error for StartError {}
 
 impl Server {
-    /// Binds every listener, then starts serving `engine`.
-    pub async fn start(settings: Settings, engine: Engine) -> Result<Server, BindError> {
-        let bind_error = |what| move |source| BindError { what, source };
+    /// Binds every listener, starts the self-monitoring tasks, then
+    /// starts serving `engine`.
+    pub async fn start(settings: Settings, engine: Engine) -> Result<Server, StartError> {
+        let bind_error = |what| move |source| StartError::Bind(what, source);
         let udp = lovebeat_ingest::bind_udp(&settings.udp).map_err(bind_error("UDP"))?;
         let tcp = lovebeat_ingest::bind_tcp(&settings.tcp).map_err(bind_error("TCP"))?;
         let http = lovebeat_ingest::bind_tcp(&settings.http).map_err(bind_error("HTTP"))?;
@@ -133,6 +152,10 @@ impl Server {
         let alerter = settings.alerter;
         let (mut actor, engine) =
             Actor::new(engine, settings.queue, metrics.clone(), alerter.clone());
+        // Before the actor runs: the logs' subscriptions then see its
+        // first change (a probe's new service can be one within a
+        // millisecond of the start). They run once everything else does.
+        let ops = Ops::subscribe(&engine, &metrics, settings.ops).map_err(StartError::Ops)?;
         let store = settings.persistence.as_ref().map(|p| p.store.clone());
         if let Some(persistence) = settings.persistence {
             actor = actor.with_persistence(persistence);
@@ -193,6 +216,7 @@ impl Server {
             tokio::spawn(history::follow(history.clone(), engine.clone(), stop)),
         ];
         ingest.extend(settings.probes.start(&engine, &stop_ingest));
+        let ops = ops.spawn();
         tracing::info!("UDP listening on {udp_addr}");
         tracing::info!("TCP listening on {tcp_addr}");
         tracing::info!("HTTP listening on {http_addr}");
@@ -205,11 +229,18 @@ impl Server {
             actor,
             history: store.map(|store| (store, history)),
             uploader,
+            ops,
         })
     }
 
+    /// Reopens the event log (SIGHUP).
+    pub fn reopen_eventlog(&self) {
+        self.ops.reopen_eventlog();
+    }
+
     /// Stops taking beats, applies what is queued, saves it, uploads it to
-    /// the S3 copy if there is one, and returns the engine.
+    /// the S3 copy if there is one, lets the self-monitoring tasks write
+    /// what was published, and returns the engine.
     pub async fn shutdown(self) -> Engine {
         self.stop_ingest.cancel();
         for task in self.ingest {
@@ -227,6 +258,7 @@ impl Server {
         if let Some(uploader) = self.uploader {
             uploader.finish().await;
         }
+        self.ops.shutdown().await;
         engine
     }
 }

@@ -1,6 +1,6 @@
 //! Operating lovebeat: what lets other tools watch it. It owns the model's
-//! series of `/metrics` ([`series`], [`alert_series`]), the tasks started
-//! beside the daemon by [`Ops::start`], the event log's file and the
+//! series of `/metrics` ([`series`], [`alert_series`]), the tasks the
+//! daemon starts with [`Ops::subscribe`], the event log's file and the
 //! peers' queues. It imports the engine's handle, the model, the alerter
 //! and the counters; it must never import ingest, HTTP or the monitors
 //! (only the daemon, the binary and `lovebeat-config`, which builds its
@@ -14,7 +14,7 @@
 //! periodic flushes through [`Flushes`], from the write-behind's status.
 //!
 //! # Layout
-//! * this file: [`OpsSettings`], [`Ops`] and [`OpsError`].
+//! * this file: [`OpsSettings`], [`Ops`], [`Subscribed`] and [`OpsError`].
 //! * [`series`]: the snapshot's metrics, per scrape.
 //! * [`alert_series`]: the alerter's metrics, per scrape.
 //! * [`eventlog`]: every event as a JSON line (§7.4).
@@ -29,6 +29,8 @@ pub mod series;
 mod statelog;
 pub mod statsd;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,6 +86,28 @@ impl std::fmt::Display for OpsError {
 
 impl std::error::Error for OpsError {}
 
+/// One task, subscribed and not yet running.
+type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// The tasks, subscribed to the engine's changes, not yet running: what
+/// is published meanwhile waits in their subscriptions.
+pub struct Subscribed {
+    stop: CancellationToken,
+    tasks: Vec<Task>,
+    reopen: Arc<Notify>,
+}
+
+impl Subscribed {
+    /// Runs every task.
+    pub fn spawn(self) -> Ops {
+        Ops {
+            tasks: self.tasks.into_iter().map(tokio::spawn).collect(),
+            stop: self.stop,
+            reopen: self.reopen,
+        }
+    }
+}
+
 /// The running tasks.
 pub struct Ops {
     stop: CancellationToken,
@@ -92,16 +116,18 @@ pub struct Ops {
 }
 
 impl Ops {
-    /// Starts every task `settings` asks for, following `engine`, counting
-    /// in `metrics`.
-    pub fn start(
+    /// Prepares every task `settings` asks for, following `engine`,
+    /// counting in `metrics`: each subscribes to the engine's changes now,
+    /// and runs once [`Subscribed::spawn`]ed. Called before the engine's
+    /// actor runs (as the daemon does), none misses an event.
+    pub fn subscribe(
         engine: &EngineHandle,
         metrics: &Arc<Metrics>,
         settings: OpsSettings,
-    ) -> Result<Ops, OpsError> {
+    ) -> Result<Subscribed, OpsError> {
         let stop = CancellationToken::new();
         let reopen = Arc::new(Notify::new());
-        let mut tasks = vec![tokio::spawn(statelog::run(
+        let mut tasks: Vec<Task> = vec![Box::pin(statelog::run(
             metrics.clone(),
             engine.subscribe(),
             stop.clone(),
@@ -109,7 +135,7 @@ impl Ops {
         if let Some(eventlog) = settings.eventlog {
             let path = eventlog.path.clone();
             let log = EventLog::open(eventlog).map_err(|e| OpsError::EventLog(path, e))?;
-            tasks.push(tokio::spawn(eventlog::run(
+            tasks.push(Box::pin(eventlog::run(
                 log,
                 engine.subscribe(),
                 reopen.clone(),
@@ -118,7 +144,7 @@ impl Ops {
             )));
         }
         if let Some(statsd) = settings.statsd {
-            tasks.push(tokio::spawn(statsd::run(
+            tasks.push(Box::pin(statsd::run(
                 statsd,
                 engine.clone(),
                 metrics.clone(),
@@ -130,7 +156,7 @@ impl Ops {
         if let Some(peers) = settings.peers.filter(|p| !p.urls.is_empty()) {
             let interval = peers.interval;
             let queues = Peers::start(&peers, metrics.clone()).map_err(OpsError::Notifier)?;
-            tasks.push(tokio::spawn(notify::run(
+            tasks.push(Box::pin(notify::run(
                 queues,
                 interval,
                 engine.clone(),
@@ -138,7 +164,7 @@ impl Ops {
                 stop.clone(),
             )));
         }
-        Ok(Ops {
+        Ok(Subscribed {
             stop,
             tasks,
             reopen,
@@ -152,7 +178,7 @@ impl Ops {
     }
 
     /// Stops every task after it wrote what was published so far (call it
-    /// after the daemon's shutdown, so that is everything).
+    /// after the engine's actor stopped, so that is everything).
     pub async fn shutdown(self) {
         self.stop.cancel();
         for task in self.tasks {

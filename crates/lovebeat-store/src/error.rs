@@ -53,10 +53,17 @@ impl StoreError {
             sled::Error::Io(e) if e.to_string().contains("could not acquire lock") => {
                 StoreError::Locked { path }
             }
-            sled::Error::Io(source) => StoreError::Io {
+            // What the file system refused is the operator's to fix; any
+            // other I/O error (a length read past the end of a file, bytes
+            // that do not decode, a failing disk) means damaged files.
+            sled::Error::Io(source) if is_refusal(&source) => StoreError::Io {
                 path,
                 action: "open",
                 source,
+            },
+            sled::Error::Io(source) => StoreError::Corrupt {
+                path,
+                detail: source.to_string(),
             },
             sled::Error::Corruption { at, .. } => StoreError::Corrupt {
                 path,
@@ -72,6 +79,24 @@ impl StoreError {
         }
     }
 
+    /// What a read at startup found, as the damage it means: a sled error
+    /// or a record that does not decode is a damaged database, and says
+    /// so in the usual words (restore a backup); other errors stay as
+    /// they are.
+    pub(crate) fn into_damage(self, path: &std::path::Path) -> StoreError {
+        let detail = match self {
+            StoreError::Record { tree, key, detail } => {
+                format!("its {tree} record {key:?} cannot be read: {detail}")
+            }
+            StoreError::Database { action, detail } => format!("{action}: {detail}"),
+            other => return other,
+        };
+        StoreError::Corrupt {
+            path: path.to_owned(),
+            detail,
+        }
+    }
+
     /// A sled error after opening, while doing `action`.
     pub(crate) fn database(action: &'static str, err: sled::Error) -> StoreError {
         StoreError::Database {
@@ -79,6 +104,24 @@ impl StoreError {
             detail: err.to_string(),
         }
     }
+}
+
+/// Whether the file system refused an operation (rights, space, a
+/// read-only mount), rather than returned bad data.
+fn is_refusal(err: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        err.kind(),
+        PermissionDenied
+            | NotFound
+            | StorageFull
+            | ReadOnlyFilesystem
+            | QuotaExceeded
+            | OutOfMemory
+            | ResourceBusy
+            | WouldBlock
+            | Interrupted
+    )
 }
 
 impl fmt::Display for StoreError {
@@ -151,5 +194,54 @@ impl std::error::Error for StoreError {
             StoreError::Io { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_reading_bad_data_at_open_is_damage_and_a_refusal_is_not() {
+        let path = std::path::Path::new("lovebeat.db");
+        let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "failed to fill whole buffer");
+        let message = StoreError::opening(path, sled::Error::Io(eof)).to_string();
+        assert_eq!(
+            message,
+            "the database lovebeat.db is damaged (failed to fill whole buffer); move it away \
+             and restore a backup (or start empty), lovebeat will not overwrite it"
+        );
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        let error = StoreError::opening(path, sled::Error::Io(denied));
+        assert!(matches!(error, StoreError::Io { .. }), "{error}");
+    }
+
+    #[test]
+    fn read_errors_at_startup_read_into_damage() {
+        let path = std::path::Path::new("lovebeat.db");
+        let record = StoreError::Record {
+            tree: "services",
+            key: "web".to_owned(),
+            detail: "ends early".to_owned(),
+        };
+        assert_eq!(
+            record.into_damage(path).to_string(),
+            "the database lovebeat.db is damaged (its services record \"web\" cannot be read: \
+             ends early); move it away and restore a backup (or start empty), lovebeat will \
+             not overwrite it"
+        );
+        let read = StoreError::database("read", sled::Error::Unsupported("x".to_owned()));
+        assert!(
+            read.into_damage(path)
+                .to_string()
+                .starts_with("the database lovebeat.db is damaged (read: ")
+        );
+        let locked = StoreError::Locked {
+            path: path.to_owned(),
+        };
+        assert!(matches!(
+            locked.into_damage(path),
+            StoreError::Locked { .. }
+        ));
     }
 }

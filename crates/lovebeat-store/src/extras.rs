@@ -41,12 +41,14 @@ pub struct MessageRecord {
 }
 
 impl Store {
-    /// Every stored token, in service-name order.
+    /// Every stored token, in service-name order (read at startup: what
+    /// goes wrong is reported as damage).
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let mut records = Vec::new();
         for entry in self.handles()?.tokens.iter() {
-            let (key, value) = entry.map_err(|e| StoreError::database("read", e))?;
-            records.push(schema::decode(TOKENS, &key, &value)?);
+            let read = entry.map_err(|e| StoreError::database("read", e));
+            let record = read.and_then(|(key, value)| schema::decode(TOKENS, &key, &value));
+            records.push(record.map_err(|e| e.into_damage(self.path()))?);
         }
         Ok(records)
     }
@@ -69,12 +71,14 @@ impl Store {
         self.flush()
     }
 
-    /// Every stored message, in id order.
+    /// Every stored message, in id order (read at startup: what goes
+    /// wrong is reported as damage).
     pub fn messages(&self) -> Result<Vec<MessageRecord>, StoreError> {
         let mut records = Vec::new();
         for entry in self.handles()?.messages.iter() {
-            let (key, value) = entry.map_err(|e| StoreError::database("read", e))?;
-            records.push(schema::decode(MESSAGES, &key, &value)?);
+            let read = entry.map_err(|e| StoreError::database("read", e));
+            let record = read.and_then(|(key, value)| schema::decode(MESSAGES, &key, &value));
+            records.push(record.map_err(|e| e.into_damage(self.path()))?);
         }
         Ok(records)
     }

@@ -44,15 +44,19 @@ impl Store {
         self.flush()
     }
 
-    /// Every entry, in id order.
+    /// Every entry, in id order (read at startup: what goes wrong is
+    /// reported as damage).
     pub fn outbox_entries(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let mut entries = Vec::new();
         for item in self.handles()?.outbox.iter() {
-            let (key, value) = item.map_err(|e| StoreError::database("outbox read", e))?;
-            let id = outbox_id(&key).ok_or_else(|| StoreError::Record {
-                tree: crate::schema::OUTBOX,
-                key: format!("{key:?}"),
-                detail: "an outbox key is 8 bytes".to_owned(),
+            let damage = |e: StoreError| e.into_damage(self.path());
+            let (key, value) = item.map_err(|e| damage(StoreError::database("outbox read", e)))?;
+            let id = outbox_id(&key).ok_or_else(|| {
+                damage(StoreError::Record {
+                    tree: crate::schema::OUTBOX,
+                    key: format!("{key:?}"),
+                    detail: "an outbox key is 8 bytes".to_owned(),
+                })
             })?;
             entries.push((id, value.to_vec()));
         }

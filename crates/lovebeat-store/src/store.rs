@@ -3,13 +3,21 @@
 //!
 //! Writers: the engine's write-behind thread calls [`Store::save`]; alert
 //! workers use the outbox (`outbox` module); `main` calls [`Store::load`]
-//! once at startup and [`Store::import`] for a Go database.
+//! once at startup, [`Store::scrub`] beside the running daemon when the
+//! services came from the image, and [`Store::import`] for a Go database.
+//!
+//! Whatever a read at startup finds wrong (a sled error, a record that
+//! does not decode) is a damaged database (`StoreError::Corrupt`, "restore
+//! a backup"); damage the scrub finds makes every later save, checkpoint
+//! and image fail with it, so `/status/store` reports it and nothing is
+//! written over it.
 
 use std::fmt;
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use lovebeat_core::{Millis, ServiceRecord, ViewRecord};
@@ -37,7 +45,18 @@ pub struct Store {
     open: Arc<RwLock<Option<Handles>>>,
     /// Saves so far, and when the witness was last written.
     saves: Arc<Mutex<Saves>>,
+    /// Whether the services still need the check the image skipped, and
+    /// the damage it found.
+    scrub: Arc<Scrub>,
     path: Arc<Path>,
+}
+
+#[derive(Default)]
+struct Scrub {
+    /// Set when [`Store::load`] took the services from the image.
+    needed: AtomicBool,
+    /// What [`Store::scrub`] found damaged; saves refuse from then on.
+    damage: OnceLock<String>,
 }
 
 /// The sled handles of an open store.
@@ -133,6 +152,7 @@ impl Store {
                 generation,
                 witnessed: Instant::now(),
             })),
+            scrub: Arc::default(),
             path: path.into(),
         })
     }
@@ -222,10 +242,51 @@ impl Store {
     /// `image` module), else from the database. One record that does not
     /// decode fails the whole load: lovebeat never starts with part of its
     /// state silently missing.
+    /// Whatever goes wrong reading is reported as damage.
     pub fn load(&self) -> Result<Contents, StoreError> {
         let saves = self.saves.lock().expect("saves are not poisoned");
         let imaged = image::take(&self.path, saves.generation);
-        self.read(imaged)
+        self.scrub.needed.store(imaged.is_some(), Ordering::Relaxed);
+        self.read(imaged).map_err(|e| e.into_damage(&self.path))
+    }
+
+    /// After a [`Store::load`] that took the services from the image:
+    /// reads and decodes every stored service, the check that load
+    /// skipped, and returns how many there are (None when the load read
+    /// them already). Damage found is returned as `StoreError::Corrupt`
+    /// and kept: every later save, checkpoint and image fails with it.
+    /// It holds no lock that saves need; at a million services it takes a
+    /// few seconds of one core.
+    pub fn scrub(&self) -> Result<Option<usize>, StoreError> {
+        if !self.scrub.needed.swap(false, Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let h = self.handles()?;
+        let mut count = 0;
+        for entry in h.services.iter() {
+            let checked = (entry.map_err(|e| StoreError::database("read", e)))
+                .and_then(|(k, v)| schema::decode_service(&k, &v).map(drop));
+            if let Err(e) = checked {
+                let damage = e.into_damage(&self.path);
+                if let StoreError::Corrupt { detail, .. } = &damage {
+                    let _ = self.scrub.damage.set(detail.clone());
+                }
+                return Err(damage);
+            }
+            count += 1;
+        }
+        Ok(Some(count))
+    }
+
+    /// The damage [`Store::scrub`] found, as the error that refuses writes.
+    fn refuse_if_damaged(&self) -> Result<(), StoreError> {
+        match self.scrub.damage.get() {
+            Some(detail) => Err(StoreError::Corrupt {
+                path: self.path.to_path_buf(),
+                detail: detail.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Every stored service and view as of one moment between two saves
@@ -260,6 +321,7 @@ impl Store {
     /// when the database holds exactly these services (at shutdown, after
     /// the last save succeeded); until the next load, nothing may save.
     pub fn write_image(&self, services: Vec<ServiceRecord>) -> Result<(), StoreError> {
+        self.refuse_if_damaged()?;
         let saves = self.saves.lock().expect("saves are not poisoned");
         image::write(&self.path, saves.generation, services).map_err(|source| StoreError::Io {
             path: self.path.join(image::FILE),
@@ -294,6 +356,7 @@ impl Store {
         for name in &save.removed_views {
             views.remove(name.as_bytes());
         }
+        self.refuse_if_damaged()?;
         let write = |e| StoreError::database("write", e);
         let mut saves = self.saves.lock().expect("saves are not poisoned");
         let h = self.handles()?;
@@ -313,6 +376,7 @@ impl Store {
     /// Records in the witness file how far the store got (at shutdown;
     /// saves do it on their own now and then).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.refuse_if_damaged()?;
         let mut saves = self.saves.lock().expect("saves are not poisoned");
         flush(&*self.handles()?)?;
         self.witness(&mut saves)
@@ -371,10 +435,11 @@ impl Store {
     pub fn go_import(&self) -> Result<Option<GoImport>, StoreError> {
         let stored = (self.handles()?.db)
             .get(GO_IMPORT_KEY)
-            .map_err(|e| StoreError::database("read", e))?;
+            .map_err(|e| StoreError::database("read", e).into_damage(&self.path))?;
         stored
             .map(|bytes| schema::decode("meta", GO_IMPORT_KEY, &bytes))
             .transpose()
+            .map_err(|e| e.into_damage(&self.path))
     }
 }
 

@@ -177,7 +177,54 @@ fn a_damaged_record_fails_the_load() {
         .insert(b"x", b"not json")
         .unwrap();
     let err = store.load().unwrap_err();
-    assert!(matches!(err, StoreError::Record { .. }), "{err:?}");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("its services record \"x\" cannot be read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_scrub_finds_what_the_image_hid_and_saves_then_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let store = open_again(&path).unwrap();
+    let save = Save {
+        services: vec![service("a", 1), service("b", 1)],
+        ..Save::default()
+    };
+    store.save(&save).unwrap();
+    assert_eq!(
+        store.scrub().unwrap(),
+        None,
+        "nothing to check without a load"
+    );
+    store.write_image(save.services.clone()).unwrap();
+    drop(store);
+    let store = open_again(&path).unwrap();
+    assert_eq!(store.load().unwrap().services.len(), 2);
+    assert_eq!(store.scrub().unwrap(), Some(2));
+    assert_eq!(store.scrub().unwrap(), None, "once");
+    // Damage below the image: a record that does not decode.
+    store.write_image(save.services.clone()).unwrap();
+    (store.handles().unwrap().services)
+        .insert(b"b", b"not a record")
+        .unwrap();
+    store.checkpoint().unwrap();
+    drop(store);
+    let store = open_again(&path).unwrap();
+    assert_eq!(store.load().unwrap().services.len(), 2, "from the image");
+    let err = store.scrub().unwrap_err();
+    let damaged = "the database ".to_owned() + &path.display().to_string() + " is damaged";
+    assert!(err.to_string().starts_with(&damaged), "{err}");
+    let refused = store.save(&save).unwrap_err();
+    assert!(matches!(refused, StoreError::Corrupt { .. }), "{refused}");
+    assert!(store.checkpoint().is_err());
+    assert!(store.write_image(save.services.clone()).is_err());
+    drop(store);
+    let err = open_again(&path).unwrap().load().unwrap_err();
+    assert!(err.to_string().starts_with(&damaged), "{err}");
 }
 
 #[test]

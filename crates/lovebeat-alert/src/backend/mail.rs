@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, MIME_VERSION_1_0};
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -112,7 +112,8 @@ impl Backend for Mail {
     }
 }
 
-/// The §4.5 message: one to all recipients, text/html as Go sent it.
+/// The §4.5 message: one to all recipients, text/html with
+/// `MIME-Version: 1.0` as Go sent it.
 fn message(from: &str, to: Vec<Mailbox>, alert: &Alert) -> Result<Message, DeliveryError> {
     let from: Mailbox = from
         .parse()
@@ -123,6 +124,7 @@ fn message(from: &str, to: Vec<Mailbox>, alert: &Alert) -> Result<Message, Deliv
     }
     builder
         .subject(format::mail_subject(alert))
+        .header(MIME_VERSION_1_0)
         .header(ContentType::TEXT_HTML)
         .body(format::mail_body(alert))
         .map_err(DeliveryError::Message)
