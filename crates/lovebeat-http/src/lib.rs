@@ -66,7 +66,7 @@ pub use serve::serve;
 pub use services::beat_batch;
 pub use signals::StatuscopeMetrics;
 pub use status_page::StatusPageSettings;
-pub use ui::normalize_path;
+pub use ui::{PageTicket, normalize_path};
 
 use crate::render::pretty;
 
@@ -96,6 +96,8 @@ pub struct AppState {
     pub access: Arc<HttpAccess>,
     /// One permit per websocket client (`[limits] websockets`).
     pub websockets: Arc<Semaphore>,
+    /// What the dashboard page shows the websocket (`ui::PageTicket`).
+    pub page_ticket: Arc<PageTicket>,
 }
 
 impl AppState {
@@ -114,6 +116,7 @@ impl AppState {
             checks: Arc::default(),
             status_page: Arc::default(),
             websockets: Arc::new(Semaphore::new(HttpLimits::default().websockets)),
+            page_ticket: Arc::new(PageTicket::random()),
             limits: Arc::default(),
             access: Arc::default(),
         }
@@ -407,7 +410,7 @@ mod tests {
         let app = app("");
         let (status, _, page) = get(&app, "/").await;
         assert_eq!(status, 200);
-        assert!(page.contains("<base href=\"/\">"), "{page}");
+        assert!(page.contains("<base href=\"./\">"), "{page}");
         for path in [
             "/ui/app.js",
             "/ui/app.css",
@@ -418,7 +421,7 @@ mod tests {
             assert_eq!(get(&app, path).await.0, 200, "{path}");
         }
         let (_, _, page) = get(&app, "/alarms/web").await;
-        assert!(page.contains("<base href=\"/\">"), "{page}");
+        assert!(page.contains("<base href=\"../\">"), "{page}");
     }
 
     #[tokio::test]
@@ -426,10 +429,12 @@ mod tests {
         let app = app("/monitoring/lovebeat");
         let (status, _, page) = get(&app, "/monitoring/lovebeat/").await;
         assert_eq!(status, 200);
-        assert!(page.contains("<base href=\"/monitoring/lovebeat/\">"));
+        assert!(page.contains("<base href=\"./\">"));
         let (status, _, page) = get(&app, "/monitoring/lovebeat").await;
         assert_eq!(status, 200);
-        assert!(page.contains("<base href=\"/monitoring/lovebeat/\">"));
+        assert!(page.contains("<base href=\"lovebeat/\">"));
+        let (_, _, page) = get(&app, "/monitoring/lovebeat/views/web").await;
+        assert!(page.contains("<base href=\"../\">"));
         for path in [
             "/monitoring/lovebeat/api/services",
             "/monitoring/lovebeat/ui/app.js",

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use imbl::OrdMap;
@@ -55,14 +55,16 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_INCOMING: usize = 4096;
 
 /// Upgrades to a websocket and serves it until either side leaves: 403
-/// for a page of another origin, 503 beyond `[limits] websockets`.
+/// for a page of another origin (unless it shows the dashboard's
+/// [`PageTicket`](super::PageTicket)), 503 beyond `[limits] websockets`.
 pub(super) async fn upgrade(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    uri: Uri,
     ws: WebSocketUpgrade,
 ) -> Response {
     let metrics = &state.metrics;
-    if !origin_allowed(&headers, &state.access.allowed_origins) {
+    if !origin_allowed(&headers, &state.access.allowed_origins) && !from_our_page(&uri, &state) {
         let denial = Denial::WebsocketOrigin;
         Denied { denial, peer: None }.emit(metrics);
         let reason = "this page's origin may not open the websocket ([http] allowed_origins)\n";
@@ -109,6 +111,13 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     served
         .map(|host| without_default_port(scheme, host.trim()))
         .any(|host| host.eq_ignore_ascii_case(origin_host))
+}
+
+/// Whether the request shows the dashboard page's ticket (`?page=`).
+fn from_our_page(uri: &Uri, state: &AppState) -> bool {
+    let query = uri.query().unwrap_or_default();
+    form_urlencoded::parse(query.as_bytes())
+        .any(|(k, v)| k == "page" && state.page_ticket.admits(&v))
 }
 
 /// `host:80` as `host` for http (`:443` for https), as browsers send
