@@ -198,22 +198,7 @@ pub fn parse_timeout(text: &str) -> Result<String, String> {
         "always" | "0" => return Ok("0".to_owned()),
         _ => {}
     }
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => 0,
-    };
-    number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(scale))
-        .filter(|&s| s > 0)
+    lovebeat_core::duration::parse_seconds(text)
         .map(|s| s.to_string())
         .ok_or_else(|| {
             format!(

@@ -3,9 +3,10 @@
 //! commands, delivered from an outbox with retries.
 //!
 //! The engine's actor calls [`Alerter::raise`] with each view change; the
-//! router picks the targets of each `[alerts.NAME]` entry the view lists
-//! ([`rules`]), writes one [`Delivery`] per target to the [`Outbox`] and
-//! queues it for that entry's worker of that kind. Workers deliver
+//! router passes it through the view's [`policy`] (hold-down, reminders,
+//! acknowledgements), picks the targets of each `[alerts.NAME]` entry the
+//! view lists ([`rules`]), writes one [`Delivery`] per target to the
+//! [`Outbox`] and queues it for that entry's worker of that kind. Workers deliver
 //! independently, retry with exponential backoff and give up after an
 //! age; counters and last errors are in [`Alerter::status`] and
 //! [`Alerter::count`]. The crate knows no store: the engine implements
@@ -14,6 +15,7 @@
 //! # Layout
 //! * [`alert`]: the alert, its targets and kinds.
 //! * [`rules`]: which changes alert which targets.
+//! * [`policy`]: hold-downs, reminders and acknowledgements of each view.
 //! * [`format`](mod@format): the §4.5 messages.
 //! * [`backend`]: the [`Backend`] trait; mail, webhook, Slack, script.
 //! * [`outbox`]: the [`Outbox`] trait, [`MemoryOutbox`], [`Delivery`].
@@ -30,17 +32,18 @@ pub mod backend;
 mod error;
 pub mod format;
 pub mod outbox;
+pub mod policy;
 pub mod retry;
 pub mod rules;
 pub mod settings;
 pub mod stats;
 mod worker;
 
-pub use alert::{Alert, Kind, Target};
+pub use alert::{Ack, Alert, Kind, Occasion, Target};
 pub use alerter::{Alerter, test_alert};
 pub use backend::{Backend, DeliveryError, error_chain};
 pub use error::AlertError;
 pub use outbox::{Delivery, MemoryOutbox, Outbox, OutboxError, adopt_announced_states};
 pub use retry::RetryPolicy;
-pub use settings::{Entry, MailSettings, MailTls, MailgunSettings, Settings};
+pub use settings::{Entry, MailSettings, MailTls, MailgunSettings, Settings, ViewPolicy};
 pub use stats::{EntryStatus, Outcome};

@@ -303,6 +303,12 @@ pub(crate) struct Alarm {
     /// Only services with this team label (all of them, without globs).
     #[serde(default)]
     pub team: Opt<String>,
+    /// Hold-down: how long a change must last before it alerts (`5m`).
+    #[serde(default, rename = "for")]
+    pub hold: Opt<String>,
+    /// Remind this often while failing and unacknowledged (`1h`).
+    #[serde(default)]
+    pub repeat: Opt<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -315,6 +321,12 @@ pub(crate) struct View {
     /// Names of `[alerts.NAME]` tables.
     #[serde(default)]
     pub alerts: Vec<Spanned<String>>,
+    /// Hold-down: how long a change must last before it alerts (`5m`).
+    #[serde(default, rename = "for")]
+    pub hold: Opt<String>,
+    /// Remind this often while failing and unacknowledged (`1h`).
+    #[serde(default)]
+    pub repeat: Opt<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -336,6 +348,8 @@ pub(crate) struct Alert {
     pub on_error: Opt<String>,
     /// Whether warnings alert too (else a view in warning counts as ok).
     pub warnings: Opt<bool>,
+    /// Remind this often while a view stays failing, unacknowledged.
+    pub repeat: Opt<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -457,13 +471,15 @@ section! {
 
 rebase_fields! {
     Notify { lovebeat }
-    Alarm { name, pattern, includes, excludes, alerts, team }
+    Alarm { name, pattern, includes, excludes, alerts, team, hold, repeat }
     Check {
         name, kind, url, host, port, path, timeout, interval, attempts, expect_status,
         expect_body, ca_file
     }
-    View { name, regexp, alerts }
-    Alert { mail, webhook, slack_channel, script, webhook_headers, on_ok, on_error, warnings }
+    View { name, regexp, alerts, hold, repeat }
+    Alert {
+        mail, webhook, slack_channel, script, webhook_headers, on_ok, on_error, warnings, repeat
+    }
     File {
         public_url, general, database, udp, tcp, http, mail, mailgun, slack,
         metrics, eventlog, notify, peers, prometheus, alarms, views, alerts, delivery, auto,

@@ -13,6 +13,7 @@
 //! # Layout
 //! * [`types`]: time, timeouts, states.
 //! * [`clock`]: the wall clock, for the runtime crates.
+//! * [`duration`]: durations as people write them (`90s`, `5m`, `1h`).
 //! * [`json`]: the JSON shape of services and views (API, websocket, logs).
 //! * [`auto`]: the AUTO timeout estimators (`median`, `adaptive`, `rhythm`).
 //! * [`pattern`]: view membership (legacy regex views, 1.0 glob alarms).
@@ -23,6 +24,7 @@
 
 pub mod auto;
 pub mod clock;
+pub mod duration;
 pub mod engine;
 mod intervals;
 pub mod json;

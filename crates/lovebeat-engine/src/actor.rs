@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use lovebeat_alert::Alerter;
+use lovebeat_alert::policy::ViewNow;
 use lovebeat_core::clock::now_ms;
 use lovebeat_core::{Changes, DeleteViewError, Engine, Event, Millis};
 use lovebeat_telemetry::events::{BeatsApplied, Limited};
@@ -278,6 +279,9 @@ impl Actor {
     /// Runs until `stop` is cancelled and the queue is drained (or every
     /// sender is gone); returns the engine after a final save.
     pub async fn run(mut self, stop: CancellationToken) -> Engine {
+        // The alert policy holds again what it held when lovebeat stopped.
+        let views = self.engine.views().map(|v| ViewNow::of(&v)).collect();
+        self.alerter.resume(views);
         // The restore's own changes: published (and saved) at once.
         let changes = self.engine.take_changes();
         self.finish_round(changes, true, Replies::default());

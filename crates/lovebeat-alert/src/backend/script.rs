@@ -75,6 +75,7 @@ mod tests {
             incident: 2,
             at: 0,
             failed: vec![],
+            occasion: crate::alert::Occasion::Change,
         }
     }
 
