@@ -15,6 +15,8 @@
 //!   instance, a damaged store, Go database import.
 //! * `s3`: the S3 copy against moto's S3 server: uploads, a restore into
 //!   an empty lovebeat, an outage, an unreachable or damaged copy.
+//! * `policy`: alert hold-downs, reminders and acknowledgements against a
+//!   real webhook receiver, across `kill -9`.
 //! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
 //!   `chromium-driver`), and the `/ws` websocket.
 //! * `seeds`: what came from the other seed monitors: explicit failure,
@@ -28,6 +30,7 @@ mod alert;
 mod daemon;
 mod hostile;
 mod ops;
+mod policy;
 mod s3;
 mod seeds;
 mod store;

@@ -6,7 +6,7 @@
 //! | `/ws` (the dashboard's live events) | `ws` |
 //! | `/api/services[/{name}[/mute\|/unmute]]` (beats and changes) | `services`, and `plain_beat` in front of the router |
 //! | `/api/views…`, `/api/alarms…`, `/status`, `/api/status`, `/status/store`, `/metrics`, `/version` | `status` |
-//! | `/api/alerts[/{name}]` | `alerts` |
+//! | `/api/alerts[/{name}]`, `/api/views/{name}/ack` | `alerts` |
 //! | `/signal`, `/checks[/{application}]`, `/api/tokens/{name}` (statuscope's API) | `signals` |
 //! | `/api/checks[/{name}]` (probe results; the path follows `[[checks]]`) | `probes` |
 //! | `/api/messages…` and `/status-page` | `messages`, `status_page` |
@@ -232,6 +232,8 @@ fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
             get(status::show_alarm).delete(status::delete_view),
         )
         .route("/api/views/{name}/status", get(status::view_status))
+        .route("/api/views/{name}/ack", post(alerts::acknowledge))
+        .route("/api/alarms/{name}/ack", post(alerts::acknowledge))
         .route("/api/alarms/{name}/status", get(status::view_status))
         .route("/api/alerts", get(alerts::list))
         .route("/api/alerts/", get(alerts::list))
