@@ -1,8 +1,8 @@
 //! The alert policy end to end, with second-scale durations against a real
 //! webhook receiver: a flap shorter than `for` alerts nothing, a failing
 //! view reminds every `repeat` until acknowledged (over HTTP or
-//! `lovebeat services ack`), and reminders survive `kill -9` with none sent
-//! twice.
+//! `lovebeat services ack`; the ack reaches the webhook, the event log and
+//! the process log), and reminders survive `kill -9` with none sent twice.
 
 use serde_json::Value;
 
@@ -166,7 +166,11 @@ fn a_failing_view_reminds_every_repeat_until_acknowledged() {
 #[test]
 fn an_ack_needs_an_author_and_a_failing_view_that_exists() {
     let hook = HttpRecorder::start(Answer::Status(200));
-    let d = Daemon::with_config(&config(&hook, "", "repeat = \"1h\""));
+    let eventlog = "[eventlog]\npath = \"events.log\"\n";
+    let d = Daemon::with_config(&format!(
+        "{eventlog}{}",
+        config(&hook, "", "repeat = \"1h\"")
+    ));
     d.send_udp("web.svc.beat:1|c\n");
     wait_view(&d, "web", "ok");
     let (code, body) = d.post_form("/api/views/nothing/ack", "author=a");
@@ -187,6 +191,28 @@ fn an_ack_needs_an_author_and_a_failing_view_that_exists() {
     assert_eq!(code, 200, "{body}");
     let answer: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["acknowledged"]["author"], "bob");
+    let logged = eventually("the ack in the event log", || {
+        let log = std::fs::read_to_string(d.dir.join("events.log")).unwrap_or_default();
+        log.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|e| e["type"] == "alarm_acknowledged")
+    });
+    let ack = &logged["alarm_acknowledged"];
+    assert_eq!(
+        (&ack["author"], &ack["comment"]),
+        (&Value::from("bob"), &Value::from("looking"))
+    );
+    assert_eq!(ack["alarm"]["name"], "web");
+    assert!(
+        d.log_text()
+            .contains("ALARM 'web', acknowledged by bob: looking")
+    );
+    let webhook = eventually("the ack at the webhook", || {
+        bodies(&hook, "web")
+            .into_iter()
+            .find(|b| b["acknowledged"].is_object())
+    });
+    assert_eq!(webhook["acknowledged"]["author"], "bob");
 }
 
 #[test]

@@ -17,16 +17,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lovebeat_core::ViewChange;
 use lovebeat_core::clock::now_ms;
+use lovebeat_core::{Acknowledgement, ViewChange};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
-use tokio::sync::oneshot;
 
 use crate::alert::{Ack, Alert, Kind, Target};
 use crate::backend::{self, Backend, DeliveryError, Shared};
 use crate::error::AlertError;
 use crate::outbox::{Delivery, Outbox, blocking};
-use crate::policy::{AckError, Policies, Record, Step, ViewNow};
+use crate::policy::{Policies, Record, Step, ViewNow};
 use crate::rules;
 use crate::settings::Settings;
 use crate::stats::{EntryStatus, Outcome, Stats};
@@ -45,7 +44,7 @@ enum Notice {
     Change(ViewChange),
     /// Every view's state after the engine's restore.
     Resume(Vec<ViewNow>),
-    Ack(ViewNow, Ack, oneshot::Sender<Result<(), AckError>>),
+    Ack(ViewNow, Ack),
 }
 
 impl std::fmt::Debug for Alerter {
@@ -112,18 +111,18 @@ impl Alerter {
         }
     }
 
-    /// Acknowledges the failing view `current`: its entries are told, and
-    /// reminders stop until its next change.
-    pub async fn acknowledge(&self, current: ViewNow, ack: Ack) -> Result<(), AckError> {
-        if !current.state.is_failing() {
-            return Err(AckError::NotFailing(current.state));
+    /// The failing view `current` was acknowledged (the engine checked
+    /// it): its entries are told, and reminders stop until its next
+    /// change; never blocks.
+    pub fn acknowledged(&self, current: ViewNow, ack: &Acknowledgement) {
+        if let Some(tx) = &self.tx {
+            let ack = Ack {
+                author: ack.author.clone(),
+                comment: ack.comment.clone(),
+                at: ack.at,
+            };
+            let _ = tx.send(Notice::Ack(current, ack));
         }
-        let Some(tx) = &self.tx else {
-            return Ok(());
-        };
-        let (reply, answer) = oneshot::channel();
-        let _ = tx.send(Notice::Ack(current, ack, reply));
-        answer.await.unwrap_or(Ok(()))
     }
 
     /// Every entry's back-ends, pending deliveries and last error.
@@ -264,10 +263,10 @@ impl Router {
                 let step = self.policies.due(now);
                 self.apply(step);
             }
-            Notice::Ack(current, ack, reply) => {
-                let result = self.policies.acknowledge(&current, ack);
-                let _ = reply.send(result.map(|step| self.apply(step)));
-            }
+            Notice::Ack(current, ack) => match self.policies.acknowledge(&current, ack) {
+                Ok(step) => self.apply(step),
+                Err(e) => tracing::warn!(view = %current.name, "acknowledgement dropped: {e}"),
+            },
         }
     }
 

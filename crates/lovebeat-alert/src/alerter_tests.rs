@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use lovebeat_core::State;
+use lovebeat_core::{Acknowledgement, State};
 use tokio::time::Instant;
 
 use super::*;
@@ -365,15 +365,13 @@ async fn reminders_go_out_on_time_until_acknowledged_and_are_counted_in_the_outb
     let saved = outbox.entries().unwrap();
     let record = Record::decode(&saved[0].1).unwrap();
     assert_eq!(record.reminders["ops"], 1);
-    let ack = Ack {
+    let ack = Acknowledgement {
+        name: Arc::from("db"),
         author: "alice".into(),
         comment: "on it".into(),
         at: 0,
     };
-    alerter
-        .acknowledge(db_now(State::Error), ack)
-        .await
-        .unwrap();
+    alerter.acknowledged(db_now(State::Error), &ack);
     run_for(600.0).await;
     assert_eq!(
         fake.got().len(),
@@ -381,15 +379,6 @@ async fn reminders_go_out_on_time_until_acknowledged_and_are_counted_in_the_outb
         "the ack, then nothing: {:?}",
         fake.got()
     );
-    let refused = alerter.acknowledge(
-        db_now(State::Ok),
-        Ack {
-            author: "bob".into(),
-            comment: String::new(),
-            at: 0,
-        },
-    );
-    assert_eq!(refused.await, Err(AckError::NotFailing(State::Ok)));
 }
 
 #[tokio::test(start_paused = true)]

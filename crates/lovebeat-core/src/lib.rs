@@ -36,8 +36,8 @@ pub mod types;
 mod view;
 
 pub use engine::{
-    Changes, DeleteViewError, Engine, EngineConfig, Event, ServiceInfo, StateCounts, ViewChange,
-    ViewInfo,
+    AckRefused, Acknowledgement, Changes, DeleteViewError, Engine, EngineConfig, Event,
+    ServiceInfo, StateCounts, ViewChange, ViewInfo,
 };
 pub use intervals::Intervals;
 pub use service::{Analysis, AutoService, HISTORY_RESOLUTION_MS, ServiceRecord, analyze};

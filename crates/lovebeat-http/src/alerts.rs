@@ -2,8 +2,9 @@
 //! with its back-ends, what is pending, and the last delivery error; and
 //! `POST /api/views/{name}/ack` (also `/api/alarms/…`): acknowledge a
 //! failing view with an `author` and an optional `comment` (query, form or
-//! JSON), which its entries are told and which stops its reminders until
-//! its next change.
+//! JSON), through the engine (which checks it and publishes it to the
+//! event log and the alerter); its entries are told, and its reminders
+//! stop until its next change.
 //!
 //! Read from the alerter's status, never from the actor.
 
@@ -13,9 +14,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use lovebeat_alert::Ack;
-use lovebeat_alert::policy::ViewNow;
 use lovebeat_core::clock::now_ms;
+use lovebeat_core::{AckRefused, Acknowledgement};
 use serde_json::json;
 
 use super::signals::{param, params};
@@ -64,20 +64,21 @@ pub(super) async fn acknowledge(
             "author is at most {MAX_AUTHOR} bytes and comment {MAX_COMMENT}"
         )));
     }
-    let current = {
-        let snapshot = state.read().await;
-        let view = (snapshot.views.get(name.as_str()))
-            .ok_or_else(|| ApiError::NotFound(format!("no view named {name:?}")))?;
-        ViewNow::of(view)
-    };
-    let ack = Ack {
+    let ack = Acknowledgement {
+        name: name.as_str().into(),
         author: author.to_owned(),
         comment: comment.to_owned(),
         at: now_ms(),
     };
-    (state.alerter.acknowledge(current, ack.clone()).await)
-        .map_err(|e| ApiError::Conflict(format!("view {name:?}: {e}")))?;
-    tracing::info!(view = %name, author = %ack.author, "VIEW '{name}' acknowledged by {}: {}", ack.author, ack.comment);
+    match state.engine.acknowledge(ack.clone()).await? {
+        Ok(()) => {}
+        Err(AckRefused::NotFound) => {
+            return Err(ApiError::NotFound(format!("no view named {name:?}")));
+        }
+        Err(e @ AckRefused::NotFailing(_)) => {
+            return Err(ApiError::Conflict(format!("view {name:?}: {e}")));
+        }
+    }
     Ok(json(pretty(&json!({
         "view": name,
         "acknowledged": {
