@@ -259,7 +259,11 @@ impl Router {
             }
             Notice::Resume(views) => {
                 let restored = std::mem::take(&mut self.restored);
-                self.policies.resume(restored, &views);
+                for view in self.policies.resume(restored, &views) {
+                    if let Some(id) = self.records.remove(&view) {
+                        self.remove(id);
+                    }
+                }
                 let step = self.policies.due(now);
                 self.apply(step);
             }

@@ -203,12 +203,17 @@ impl Policies {
     }
 
     /// Takes back the saved records and holds again what differs from the
-    /// views' current states (a view no longer there is forgotten).
-    pub fn resume(&mut self, records: Vec<Record>, current: &[ViewNow]) {
-        for record in records {
-            let Some(now) = current.iter().find(|v| v.name == record.view) else {
+    /// views' current states. Returns the names of the records it dropped:
+    /// of views no longer there, or no longer with a `for` or `repeat`.
+    pub fn resume(&mut self, records: Vec<Record>, current: &[ViewNow]) -> Vec<String> {
+        let mut dropped = Vec::new();
+        for mut record in records {
+            let now = current.iter().find(|v| v.name == record.view);
+            let Some(now) = now.filter(|now| self.tracked(now.template)) else {
+                dropped.push(record.view);
                 continue;
             };
+            record.template = now.template;
             let held = (now.state != record.state).then(|| Held {
                 to: now.state,
                 incident: now.incident,
@@ -219,6 +224,7 @@ impl Policies {
             self.views
                 .insert(record.view.clone(), Tracked { record, held });
         }
+        dropped
     }
 
     /// A view changed state at `change.at`; `now` is the clock.

@@ -239,7 +239,7 @@ fn a_restart_during_a_hold_keeps_counting_from_the_real_change() {
         since: 10 * S,
         failed: vec!["web.a".into()],
     };
-    after.resume(records, &[now]);
+    assert!(after.resume(records, &[now]).is_empty());
     assert_eq!(after.next_due(), Some(70 * S));
     assert_eq!(
         run(&mut after, 40 * S, 100 * S),
@@ -264,7 +264,7 @@ fn a_restart_sends_no_reminder_twice_and_one_for_the_periods_it_missed() {
         since: 0,
         failed: vec!["web.a".into()],
     };
-    after.resume(vec![record], &[now]);
+    assert!(after.resume(vec![record], &[now]).is_empty());
     assert_eq!(after.next_due(), Some(120 * S), "reminder 1 was sent");
     assert_eq!(
         run(&mut after, 300 * S, 330 * S),
@@ -297,4 +297,25 @@ fn a_pending_delivery_counts_in_the_record_it_was_sent_before() {
         crate::outbox::Delivery::decode(&stale.encode()).is_err(),
         "a record is never taken for a delivery"
     );
+}
+
+#[test]
+fn records_of_views_gone_or_no_longer_tracked_are_dropped_at_resume() {
+    let mut before = Policies::new(settings(60, None, entry(None)));
+    let records = before
+        .observe(&change(State::Ok, State::Error, 2, 0), 0)
+        .saves;
+    let mut gone = Policies::new(settings(60, None, entry(None)));
+    assert_eq!(gone.resume(records.clone(), &[]), ["web"]);
+    let mut untracked = Policies::new(settings(0, None, entry(None)));
+    let now = ViewNow {
+        name: "web".into(),
+        template: 0,
+        state: State::Error,
+        incident: 2,
+        since: 0,
+        failed: vec![],
+    };
+    assert_eq!(untracked.resume(records, &[now]), ["web"]);
+    assert_eq!(untracked.next_due(), None);
 }
