@@ -216,7 +216,8 @@ fn the_page_its_api_calls_and_its_websocket_work_under_a_base_path() {
 
 /// A real nginx on a free loopback port, configured with the reverse-proxy
 /// recipe of Go lovebeat's advanced-topics document, word for word but for
-/// the upstream's address. Stopped when dropped.
+/// the upstream's address. One process (no master and workers), so
+/// stopping it when dropped leaves nothing behind.
 struct Nginx {
     port: u16,
     child: std::process::Child,
@@ -229,7 +230,7 @@ impl Nginx {
         let port = free_port();
         let d = dir.path().display();
         let config = format!(
-            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\n\
              events {{ worker_connections 64; }}\n\
              http {{\n  access_log {d}/access.log;\n\
                client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
