@@ -247,3 +247,28 @@ fn reminders_survive_kill_9_and_none_is_sent_twice() {
     );
     drop(d);
 }
+
+#[test]
+fn a_failure_held_when_lovebeat_is_killed_is_announced_once_after_the_restart() {
+    let hook = HttpRecorder::start(Answer::Status(200));
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config(&hook, "for = \"4s\"", "");
+    let d = Daemon::start_in(dir.path(), &toml, &[]);
+    d.send_udp("web.svc.err:1|g\nweb.svc.beat:1|c\n");
+    wait_view(&d, "web", "error");
+    assert!(bodies(&hook, "web").is_empty(), "still held");
+    d.kill();
+    let d = Daemon::start_in(dir.path(), &toml, &[]);
+    assert_eq!(view_state(&d, "web"), "error");
+    let first = eventually("the held failure's alert", || {
+        bodies(&hook, "web").into_iter().next()
+    });
+    assert_eq!(story(std::slice::from_ref(&first)), ["new->error"]);
+    // Recover for longer than `for`: the recovery comes right after it,
+    // so nothing was sent twice.
+    d.send_udp("web.svc.err:3600|g\nweb.svc.beat:1|c\n");
+    eventually("the recovery's alert", || {
+        (bodies(&hook, "web").len() >= 2).then_some(())
+    });
+    assert_eq!(story(&bodies(&hook, "web")), ["new->error", "error->ok"]);
+}
