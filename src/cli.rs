@@ -140,6 +140,18 @@ pub enum ServicesCommand {
         #[arg(long, value_name = "TEXT", default_value = "")]
         message: String,
     },
+    /// Acknowledge a failing view (alarm): its alert entries are told, and
+    /// reminders stop until it changes state again
+    Ack {
+        /// The view, e.g. backups
+        view: String,
+        /// Who acknowledges [default: $USER]
+        #[arg(long, env = "USER", value_name = "NAME")]
+        author: String,
+        /// Why, or what is being done
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        comment: String,
+    },
     /// Add a service that pushes with a token (statuscope's heartbeat:add):
     /// `POST /signal` with application=NAME, token=…, status=ok|fail.
     /// Prints the token; lovebeat keeps only its hash.
@@ -209,8 +221,7 @@ pub fn parse_timeout(text: &str) -> Result<String, String> {
         "always" | "0" => return Ok("0".to_owned()),
         _ => {}
     }
-    lovebeat_proto::parse_duration(text)
-        .filter(|&s| s > 0)
+    lovebeat_core::duration::parse_seconds(text)
         .map(|s| s.to_string())
         .ok_or_else(|| {
             format!(
@@ -830,6 +841,13 @@ mod tests {
         };
         assert_eq!(fail, want);
         assert!(parse_from(args(&["services", "add", "x", "--interval", "-1"])).is_err());
+        let ack = services_command(&["services", "ack", "web", "--author", "al", "--comment", "c"]);
+        let want = ServicesCommand::Ack {
+            view: "web".into(),
+            author: "al".into(),
+            comment: "c".into(),
+        };
+        assert_eq!(ack, want);
     }
 
     #[test]

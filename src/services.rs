@@ -4,7 +4,8 @@
 //! The daemon is found from `--url`, else `LOVEBEAT_URL`, else the `[http]
 //! listen` of the configuration (`:8080` means `http://127.0.0.1:8080`).
 //! `list` prints a table; `add` and `token` print the token (statuscope's
-//! `Added. Token: …` and `Token: …`), `remove` prints `Removed.`; the other
+//! `Added. Token: …` and `Token: …`), `remove` prints `Removed.`, `ack`
+//! (`POST /api/views/{name}/ack`) prints `Acknowledged.`; the other
 //! commands print nothing on success. Any failure is one line on stderr
 //! and exit status 1. `lovebeat status-page --out DIR` is a client too.
 
@@ -99,6 +100,18 @@ pub fn run(api: &Api, command: &ServicesCommand, mut out: impl Write) -> Result<
             form.append_pair("status", "fail")
                 .append_pair("message", message);
             client.post(&service_path(name, ""), &form.finish())
+        }
+        ServicesCommand::Ack {
+            view,
+            author,
+            comment,
+        } => {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("author", author)
+                .append_pair("comment", comment);
+            let path = format!("/api/views/{}/ack", encode(view));
+            client.post(&path, &form.finish())?;
+            writeln!(out, "Acknowledged.").map_err(ClientError::Output)
         }
         ServicesCommand::Add {
             name,

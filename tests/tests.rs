@@ -22,6 +22,8 @@
 //!   instance, a damaged store, Go database import.
 //! * `s3`: the S3 copy against moto's S3 server: uploads, a restore into
 //!   an empty lovebeat, an outage, an unreachable or damaged copy.
+//! * `policy`: alert hold-downs, reminders and acknowledgements against a
+//!   real webhook receiver, across `kill -9`.
 //! * `ui`: the dashboard in a real headless Chromium (needs `chromium` and
 //!   `chromium-driver`), and the `/ws` websocket.
 //! * `schedules`: services on a cron or `OnCalendar` schedule, declared,
@@ -39,6 +41,7 @@ mod config;
 mod daemon;
 mod hostile;
 mod ops;
+mod policy;
 mod s3;
 mod schedules;
 mod seeds;

@@ -1,7 +1,8 @@
 //! The dashboard and its websocket, as a user and a script meet them: a
 //! real headless Chromium on the page the real binary serves (beats arrive
 //! live, late services turn red, the buttons act through the API, a base
-//! path works, user input stays text), and `/ws` read without a browser.
+//! path and a real nginx with Go lovebeat's proxy recipe work, user input
+//! stays text), and `/ws` read without a browser.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::browser::Browser;
-use crate::util::{DEADLINE, Daemon, eventually};
+use crate::util::{DEADLINE, Daemon, eventually, free_port};
 
 /// Where each run leaves its screenshot of the dashboard.
 fn screenshot_path() -> PathBuf {
@@ -213,85 +214,86 @@ fn the_page_its_api_calls_and_its_websocket_work_under_a_base_path() {
     );
 }
 
-/// nginx's `location /monitoring/lovebeat/ { proxy_pass http://…:8080/; }`
-/// in miniature: strips the prefix, says so in `X-Forwarded-Prefix`, and
-/// passes websocket upgrades through; one request per connection.
-struct StripPrefixProxy {
-    addr: std::net::SocketAddr,
-    _runtime: tokio::runtime::Runtime,
+/// A real nginx on a free loopback port, configured with the reverse-proxy
+/// recipe of Go lovebeat's advanced-topics document, word for word but for
+/// the upstream's address. One process (no master and workers), so
+/// stopping it when dropped leaves nothing behind.
+struct Nginx {
+    port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
 }
 
-impl StripPrefixProxy {
-    fn start(upstream: std::net::SocketAddr, prefix: &'static str) -> StripPrefixProxy {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        runtime.spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(proxy_one(client, upstream, prefix));
-            }
+impl Nginx {
+    fn start(upstream: std::net::SocketAddr) -> Nginx {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let d = dir.path().display();
+        let config = format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log {d}/access.log;\n\
+               client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n\
+               scgi_temp_path {d}/scgi;\n\
+               server {{\n    listen 127.0.0.1:{port};\n\
+                 location /monitoring/lovebeat/ {{\n\
+                   proxy_http_version 1.1;\n\
+                   proxy_set_header Upgrade $http_upgrade;\n\
+                   proxy_set_header Connection \"upgrade\";\n\
+                   proxy_pass http://{upstream}/;\n\
+                 }}\n  }}\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), config).unwrap();
+        let child = std::process::Command::new(nginx_binary())
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run nginx (Debian's nginx-light): {e}"));
+        let nginx = Nginx {
+            port,
+            child,
+            _dir: dir,
+        };
+        eventually("nginx to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
         });
-        StripPrefixProxy {
-            addr,
-            _runtime: runtime,
-        }
+        nginx
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
     }
 }
 
-async fn proxy_one(
-    mut client: tokio::net::TcpStream,
-    upstream: std::net::SocketAddr,
-    prefix: &str,
-) -> std::io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if head.len() > 65_536 || client.read(&mut byte).await? == 0 {
-            return Ok(());
-        }
-        head.push(byte[0]);
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let mut lines = head.split("\r\n").filter(|l| !l.is_empty());
-    let request = lines.next().unwrap_or_default();
-    let mut parts = request.splitn(3, ' ');
-    let (method, path, version) = (parts.next(), parts.next(), parts.next());
-    let stripped = path.and_then(|p| p.strip_prefix(prefix));
-    let (Some(method), Some(path), Some(version)) = (method, stripped, version) else {
-        let refusal = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-        return client.write_all(refusal.as_bytes()).await;
-    };
-    let path = if path.is_empty() { "/" } else { path };
-    let upgrade = head.to_ascii_lowercase().contains("upgrade: websocket");
-    let mut out = format!("{method} {path} {version}\r\n");
-    for line in lines {
-        if upgrade || !line.to_ascii_lowercase().starts_with("connection:") {
-            out.push_str(line);
-            out.push_str("\r\n");
-        }
+}
+
+/// nginx, from the PATH or where Debian puts it (`/usr/sbin`, not on
+/// every user's PATH).
+fn nginx_binary() -> PathBuf {
+    let sbin = PathBuf::from("/usr/sbin/nginx");
+    if sbin.exists() {
+        sbin
+    } else {
+        PathBuf::from("nginx")
     }
-    if !upgrade {
-        out.push_str("Connection: close\r\n");
-    }
-    out.push_str(&format!("X-Forwarded-Prefix: {prefix}\r\n\r\n"));
-    let mut server = tokio::net::TcpStream::connect(upstream).await?;
-    server.write_all(out.as_bytes()).await?;
-    tokio::io::copy_bidirectional(&mut client, &mut server).await?;
-    Ok(())
 }
 
 #[test]
-fn the_page_works_behind_a_reverse_proxy_that_strips_a_sub_path() {
+fn the_page_works_behind_the_seed_nginx_recipe_with_no_extra_header() {
     let d = Daemon::start();
-    let proxy = StripPrefixProxy::start(d.http, "/monitoring/lovebeat");
-    let base = format!("http://{}/monitoring/lovebeat/", proxy.addr);
+    let nginx = Nginx::start(d.http);
+    let base = nginx.url("/monitoring/lovebeat/");
     let b = open_url(&base);
     d.send_udp("proxied.job.beat:1|c\n");
     wait_row_state(&b, "proxied.job", "ok");
@@ -308,6 +310,59 @@ fn the_page_works_behind_a_reverse_proxy_that_strips_a_sub_path() {
         Value::Array(vec![]),
         "every request through the proxy"
     );
+}
+
+#[test]
+fn a_view_page_one_level_down_works_behind_the_seed_nginx_recipe() {
+    let d = Daemon::with_config("[[views]]\nname = \"backups\"\nregexp = \"^backup\\\\.\"\n");
+    let nginx = Nginx::start(d.http);
+    let b = open_url(&nginx.url("/monitoring/lovebeat/alarms/backups"));
+    d.send_udp("backup.db.beat:1|c\nweb.front.beat:1|c\n");
+    wait_row_state(&b, "backup.db", "ok");
+    b.wait(
+        "the view to be preselected",
+        &format!(
+            "return document.querySelector('.view-link.current[data-view=\"backups\"]') !== null \
+               && {} === null",
+            row("web.front")
+        ),
+    );
+}
+
+/// The status of a websocket handshake at `query` from a page of
+/// `origin` (101 when it opens).
+fn ws_status(d: &Daemon, query: &str, origin: &str) -> u16 {
+    use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+    let mut request = format!("ws://{}/ws{query}", d.http)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().unwrap());
+    match tungstenite::connect(request) {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("no answer to the handshake: {e}"),
+    }
+}
+
+#[test]
+fn the_ticket_of_the_served_page_admits_its_websocket_whatever_the_host() {
+    let d = Daemon::start();
+    let (_, page) = d.get("/");
+    let ticket = page
+        .split("<meta name=\"lovebeat-page\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries its ticket");
+    let proxied = "https://mon.example.com";
+    assert_eq!(ws_status(&d, "", proxied), 403, "no ticket");
+    assert_eq!(
+        ws_status(&d, "?page=0123", proxied),
+        403,
+        "a made-up ticket"
+    );
+    assert_eq!(ws_status(&d, &format!("?page={ticket}"), proxied), 101);
 }
 
 #[test]
@@ -602,22 +657,4 @@ fn a_service_beating_ten_thousand_times_a_second_is_coalesced() {
     assert_eq!(beats, api, "the last update is the newest state");
     assert!(beats > 5_000, "most beats arrived: {beats}");
     assert!(TcpStream::connect(d.http).is_ok(), "still serving");
-}
-
-#[test]
-fn a_forwarded_prefix_sets_the_page_base_and_a_bad_one_is_ignored() {
-    let d = Daemon::start();
-    let page = |prefix: &str| {
-        let headers: Vec<(&str, &str)> = if prefix.is_empty() {
-            vec![]
-        } else {
-            vec![("X-Forwarded-Prefix", prefix)]
-        };
-        d.request("GET", "/", &headers, "").1
-    };
-    assert!(page("").contains("<base href=\"/\">"));
-    assert!(page("/monitoring/lovebeat").contains("<base href=\"/monitoring/lovebeat/\">"));
-    for bad in ["//evil.example", "/\"><script>alert(1)</script>"] {
-        assert!(page(bad).contains("<base href=\"/\">"), "{bad}");
-    }
 }

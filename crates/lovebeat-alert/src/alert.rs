@@ -1,4 +1,5 @@
-//! The alert itself: a view's state change, and where it goes.
+//! The alert itself: a view's state change (or a reminder that it still
+//! fails, or its acknowledgement), and where it goes.
 //!
 //! An [`Alert`] is what every back-end formats; a [`Target`] is one
 //! back-end of one `[alerts.NAME]` entry; a [`Kind`] groups targets for
@@ -19,13 +20,45 @@ pub struct Alert {
     pub from: State,
     pub to: State,
     pub incident: u64,
-    /// When the change happened, ms since the epoch.
+    /// When the change happened (for a reminder or an acknowledgement:
+    /// when that was sent), ms since the epoch.
     pub at: Millis,
     /// Members in warning or error at the change.
     pub failed: Vec<String>,
     /// The view's `[[alarms]] team`, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
+    /// Why it is sent: the change itself unless a reminder or an ack.
+    #[serde(default)]
+    pub occasion: Occasion,
+}
+
+/// Why an alert is sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Occasion {
+    /// The view changed from `from` to `to`.
+    #[default]
+    Change,
+    /// The view is still in `to` (it changed `from` it): reminder number
+    /// `number` of the incident, while no one acknowledged it.
+    Reminder {
+        number: u32,
+        /// When the view became unhealthy, ms since the epoch.
+        failing_since: Millis,
+    },
+    /// Someone acknowledged the failing view: reminders stop until it
+    /// changes state again.
+    Acknowledged(Ack),
+}
+
+/// An acknowledgement of a failing view (`POST /api/views/{name}/ack`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub author: String,
+    pub comment: String,
+    /// When it was made, ms since the epoch.
+    pub at: Millis,
 }
 
 impl Alert {
@@ -38,6 +71,7 @@ impl Alert {
             at: change.at,
             failed: change.failed.iter().map(|s| s.to_string()).collect(),
             team: None,
+            occasion: Occasion::Change,
         }
     }
 
@@ -51,6 +85,7 @@ impl Alert {
             at,
             failed: vec!["lovebeat.test.service".to_owned()],
             team: None,
+            occasion: Occasion::Change,
         }
     }
 

@@ -1,23 +1,31 @@
-//! The alerter: takes view changes from the engine's actor, writes each
-//! delivery to the outbox, and hands it to the worker of its entry and
-//! back-end kind; plus `test-alert`.
+//! The alerter: takes view changes from the engine's actor through each
+//! view's [`Policies`] (hold-down, reminders, acknowledgements), writes
+//! each delivery to the outbox, and hands it to the worker of its entry
+//! and back-end kind; plus `test-alert`.
 //!
 //! [`Alerter::raise`] never blocks: changes go over an unbounded channel
-//! to the router task, which does the outbox writes. At start the router
-//! first queues what the outbox still holds, in id order, so alerts left
-//! by a previous run go out before new ones.
+//! to the router task, which does the outbox writes and wakes when the
+//! policy next has something due. At start the router first queues what
+//! the outbox still holds, in id order, so alerts left by a previous run
+//! go out before new ones; the policy records saved there wait for
+//! [`Alerter::resume`] (the views' states after the engine's restore).
+//! A step's deliveries are written before the records that count them,
+//! and handed to workers only after, so a crash anywhere in between
+//! neither repeats nor loses one (see [`Record::adopt`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
-use lovebeat_core::ViewChange;
 use lovebeat_core::clock::now_ms;
+use lovebeat_core::{Acknowledgement, ViewChange};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
-use crate::alert::{Alert, Kind, Target};
+use crate::alert::{Ack, Alert, Kind, Target};
 use crate::backend::{self, Backend, DeliveryError, Shared};
 use crate::error::AlertError;
 use crate::outbox::{Delivery, Outbox, blocking};
+use crate::policy::{Policies, Record, Step, ViewNow};
 use crate::rules;
 use crate::settings::Settings;
 use crate::stats::{EntryStatus, Outcome, Stats};
@@ -27,8 +35,16 @@ use crate::worker::{Clock, Context, Queued, Worker};
 #[derive(Clone)]
 pub struct Alerter {
     /// None: no alerts configured or a test server.
-    tx: Option<UnboundedSender<ViewChange>>,
+    tx: Option<UnboundedSender<Notice>>,
     stats: Arc<Stats>,
+}
+
+/// What the router is told.
+enum Notice {
+    Change(ViewChange),
+    /// Every view's state after the engine's restore.
+    Resume(Vec<ViewNow>),
+    Ack(ViewNow, Ack),
 }
 
 impl std::fmt::Debug for Alerter {
@@ -70,7 +86,7 @@ impl Alerter {
             timeout: settings.timeout,
             clock,
         });
-        let router = Router::new(settings, ctx.clone(), backends);
+        let mut router = Router::new(settings, ctx.clone(), backends);
         router.replay()?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(router.run(rx));
@@ -83,7 +99,29 @@ impl Alerter {
     /// Queues the alerts of a view change; never blocks.
     pub fn raise(&self, change: &ViewChange) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send(change.clone());
+            let _ = tx.send(Notice::Change(change.clone()));
+        }
+    }
+
+    /// Tells the policy every view's state after a restart, so changes
+    /// held when lovebeat stopped are held again; never blocks.
+    pub fn resume(&self, views: Vec<ViewNow>) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Notice::Resume(views));
+        }
+    }
+
+    /// The failing view `current` was acknowledged (the engine checked
+    /// it): its entries are told, and reminders stop until its next
+    /// change; never blocks.
+    pub fn acknowledged(&self, current: ViewNow, ack: &Acknowledgement) {
+        if let Some(tx) = &self.tx {
+            let ack = Ack {
+                author: ack.author.clone(),
+                comment: ack.comment.clone(),
+                at: ack.at,
+            };
+            let _ = tx.send(Notice::Ack(current, ack));
         }
     }
 
@@ -116,11 +154,17 @@ fn backends(shared: &Arc<Shared>) -> Backends {
     all
 }
 
-/// Routes deliveries to workers; owns the senders of their queues.
+/// Routes deliveries to workers; owns the senders of their queues and the
+/// views' policies.
 struct Router {
     settings: Settings,
     ctx: Arc<Context>,
     queues: HashMap<(String, Kind), UnboundedSender<Queued>>,
+    policies: Policies,
+    /// The outbox id of each view's policy record.
+    records: HashMap<String, u64>,
+    /// Records read at start, until [`Alerter::resume`].
+    restored: Vec<Record>,
 }
 
 impl Router {
@@ -140,62 +184,126 @@ impl Router {
             queues.insert((entry, kind), tx);
         }
         Router {
+            policies: Policies::new(settings.clone()),
             settings,
             ctx,
             queues,
+            records: HashMap::new(),
+            restored: Vec::new(),
         }
     }
 
-    /// Queues the deliveries a previous run left in the outbox.
-    fn replay(&self) -> Result<(), AlertError> {
+    /// Queues the deliveries a previous run left in the outbox, and keeps
+    /// the policy records, brought up to those deliveries.
+    fn replay(&mut self) -> Result<(), AlertError> {
         let entries = blocking(|| self.ctx.outbox.entries()).map_err(AlertError::Outbox)?;
-        if !entries.is_empty() {
-            tracing::info!("{} alert(s) left from the last run", entries.len());
-        }
+        let mut deliveries = Vec::new();
         for (id, bytes) in entries {
-            match Delivery::decode(&bytes) {
-                Ok(delivery) => self.route(Some(id), delivery),
-                Err(e) => {
-                    tracing::error!(id, error = %e, "dropping unreadable alert from the outbox");
-                    self.remove(id);
-                }
+            if let Ok(delivery) = Delivery::decode(&bytes) {
+                deliveries.push((id, delivery));
+            } else if let Ok(record) = Record::decode(&bytes) {
+                self.records.insert(record.view.clone(), id);
+                self.restored.push(record);
+            } else {
+                tracing::error!(id, "dropping unreadable alert from the outbox");
+                self.remove(id);
             }
+        }
+        if !deliveries.is_empty() {
+            tracing::info!("{} alert(s) left from the last run", deliveries.len());
+        }
+        for (_, delivery) in &deliveries {
+            for record in &mut self.restored {
+                record.adopt(&delivery.entry, &delivery.alert);
+            }
+        }
+        for (id, delivery) in deliveries {
+            self.route(Some(id), delivery);
         }
         Ok(())
     }
 
-    async fn run(self, mut rx: UnboundedReceiver<ViewChange>) {
-        while let Some(change) = rx.recv().await {
-            self.raise(&change);
+    async fn run(mut self, mut rx: UnboundedReceiver<Notice>) {
+        loop {
+            let wait = self.policies.next_due().map(|due| {
+                let ms = due.saturating_sub((self.ctx.clock)()).max(0);
+                Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+            });
+            let notice = tokio::select! {
+                notice = rx.recv() => match notice {
+                    Some(notice) => notice,
+                    None => break,
+                },
+                () = sleep(wait) => {
+                    let step = self.policies.due((self.ctx.clock)());
+                    self.apply(step);
+                    continue;
+                }
+            };
+            self.notice(notice);
         }
     }
 
-    /// Writes a change's deliveries to the outbox and queues them.
-    fn raise(&self, change: &ViewChange) {
-        let settings = &self.settings;
-        let names = settings.views.get(change.template).map_or(&[][..], |v| v);
-        let mut alert = Alert::from_change(change);
-        alert.team = settings.view_teams.get(change.template).cloned().flatten();
-        for name in names {
-            let Some(entry) = settings.entries.get(name) else {
-                tracing::warn!(
-                    "Alarm {} references alert {name} which can't be found",
-                    change.name
-                );
-                continue;
-            };
-            for target in rules::targets(entry, change.from, change.to) {
-                let delivery = Delivery {
-                    entry: name.clone(),
-                    target,
-                    alert: alert.clone(),
-                    created: (self.ctx.clock)(),
-                    failures: 0,
-                };
-                let id = blocking(|| self.ctx.outbox.push(&delivery.encode()));
-                let id = id.map_err(|e| tracing::error!(error = %e, "alert not in the outbox; delivering from memory")).ok();
-                self.route(id, delivery);
+    fn notice(&mut self, notice: Notice) {
+        let now = (self.ctx.clock)();
+        match notice {
+            Notice::Change(change) => {
+                let step = self.policies.observe(&change, now);
+                self.apply(step);
             }
+            Notice::Resume(views) => {
+                let restored = std::mem::take(&mut self.restored);
+                for view in self.policies.resume(restored, &views) {
+                    if let Some(id) = self.records.remove(&view) {
+                        self.remove(id);
+                    }
+                }
+                let step = self.policies.due(now);
+                self.apply(step);
+            }
+            Notice::Ack(current, ack) => match self.policies.acknowledge(&current, ack) {
+                Ok(step) => self.apply(step),
+                Err(e) => tracing::warn!(view = %current.name, "acknowledgement dropped: {e}"),
+            },
+        }
+    }
+
+    /// Writes a step's deliveries to the outbox, then its records, then
+    /// queues the deliveries.
+    fn apply(&mut self, step: Step) {
+        let created = (self.ctx.clock)();
+        let mut queued = Vec::with_capacity(step.sends.len());
+        for (entry, target, alert) in step.sends {
+            let delivery = Delivery {
+                entry,
+                target,
+                alert,
+                created,
+                failures: 0,
+            };
+            let id = blocking(|| self.ctx.outbox.push(&delivery.encode()));
+            let id = id.map_err(|e| tracing::error!(error = %e, "alert not in the outbox; delivering from memory")).ok();
+            queued.push((id, delivery));
+        }
+        for record in step.saves {
+            self.save(&record);
+        }
+        for (id, delivery) in queued {
+            self.route(id, delivery);
+        }
+    }
+
+    /// Saves a view's policy record in the outbox, in place of its last.
+    fn save(&mut self, record: &Record) {
+        let bytes = record.encode();
+        let saved = match self.records.get(&record.view) {
+            Some(&id) => blocking(|| self.ctx.outbox.replace(id, &bytes)),
+            None => blocking(|| self.ctx.outbox.push(&bytes)).map(|id| {
+                self.records.insert(record.view.clone(), id);
+            }),
+        };
+        if let Err(e) = saved {
+            tracing::error!(error = %e, view = %record.view, "alert policy not saved; a restart may repeat or miss a reminder");
         }
     }
 
@@ -229,6 +337,14 @@ impl Router {
         if let Err(e) = blocking(|| self.ctx.outbox.remove(id)) {
             tracing::error!(error = %e, "cannot remove alert from the outbox");
         }
+    }
+}
+
+/// Sleeps `wait`, or forever for None.
+async fn sleep(wait: Option<Duration>) {
+    match wait {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
     }
 }
 

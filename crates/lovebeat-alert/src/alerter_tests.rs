@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use lovebeat_core::State;
+use lovebeat_core::{Acknowledgement, State};
 use tokio::time::Instant;
 
 use super::*;
@@ -60,6 +60,7 @@ fn settings(entries: &[(&str, Entry)]) -> Settings {
             .map(|(n, e)| (n.to_string(), e.clone()))
             .collect(),
         views: vec![entries.iter().map(|(n, _)| n.to_string()).collect()],
+        policies: Vec::new(),
         mail: MailSettings {
             server: "localhost:25".into(),
             from: "lovebeat@example.com".into(),
@@ -98,6 +99,16 @@ fn start(
     outbox: Arc<MemoryOutbox>,
     fakes: &[(&str, Kind, Target, Arc<Fake>)],
 ) -> Alerter {
+    start_on(clock(), settings, outbox, fakes)
+}
+
+/// [`start`] on the clock of a run before it.
+fn start_on(
+    clock: Clock,
+    settings: Settings,
+    outbox: Arc<MemoryOutbox>,
+    fakes: &[(&str, Kind, Target, Arc<Fake>)],
+) -> Alerter {
     let mut backends = Backends::new();
     for (entry, kind, target, fake) in fakes {
         let backend: Arc<dyn Backend> = fake.clone();
@@ -106,7 +117,7 @@ fn start(
             .or_default()
             .push((*target, backend));
     }
-    Alerter::start_with(settings, outbox, clock(), backends).unwrap()
+    Alerter::start_with(settings, outbox, clock, backends).unwrap()
 }
 
 fn change(from: State, to: State) -> ViewChange {
@@ -317,4 +328,89 @@ async fn every_configured_target_gets_a_back_end() {
     let all = backends(&shared);
     let keys: Vec<_> = all.keys().map(|(_, k)| *k).collect();
     assert_eq!(keys, [Kind::Mail, Kind::Script, Kind::Command]);
+}
+
+fn reminding_entry() -> Entry {
+    Entry {
+        repeat: Some(Duration::from_secs(60)),
+        ..mail_entry()
+    }
+}
+
+fn db_now(state: State) -> ViewNow {
+    ViewNow {
+        name: "db".into(),
+        template: 0,
+        state,
+        incident: 1,
+        since: 0,
+        failed: vec![],
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn reminders_go_out_on_time_until_acknowledged_and_are_counted_in_the_outbox() {
+    let outbox = Arc::new(MemoryOutbox::default());
+    let fake = Arc::new(Fake::default());
+    let fakes = [("ops", Kind::Mail, Target::Mail, fake.clone())];
+    let alerter = start(
+        settings(&[("ops", reminding_entry())]),
+        outbox.clone(),
+        &fakes,
+    );
+    alerter.raise(&change(State::Ok, State::Error));
+    run_for(59.0).await;
+    assert_eq!(fake.got(), ["db ok->error"]);
+    run_for(2.0).await;
+    assert_eq!(fake.got(), ["db ok->error", "db ok->error"], "reminder 1");
+    let saved = outbox.entries().unwrap();
+    let record = Record::decode(&saved[0].1).unwrap();
+    assert_eq!(record.reminders["ops"], 1);
+    let ack = Acknowledgement {
+        name: Arc::from("db"),
+        author: "alice".into(),
+        comment: "on it".into(),
+        at: 0,
+    };
+    alerter.acknowledged(db_now(State::Error), &ack);
+    run_for(600.0).await;
+    assert_eq!(
+        fake.got().len(),
+        3,
+        "the ack, then nothing: {:?}",
+        fake.got()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_resumes_reminders_where_the_saved_record_left_them() {
+    let outbox = Arc::new(MemoryOutbox::default());
+    let first = Arc::new(Fake::default());
+    let clock = clock();
+    let alerter = start_on(
+        clock.clone(),
+        settings(&[("ops", reminding_entry())]),
+        outbox.clone(),
+        &[("ops", Kind::Mail, Target::Mail, first.clone())],
+    );
+    alerter.raise(&change(State::Ok, State::Error));
+    run_for(61.0).await;
+    assert_eq!(first.got().len(), 2, "the alert and reminder 1");
+    drop(alerter);
+    let second = Arc::new(Fake::default());
+    let restarted = start_on(
+        clock,
+        settings(&[("ops", reminding_entry())]),
+        outbox.clone(),
+        &[("ops", Kind::Mail, Target::Mail, second.clone())],
+    );
+    restarted.resume(vec![db_now(State::Error)]);
+    run_for(30.0).await;
+    assert!(
+        second.got().is_empty(),
+        "nothing sent twice: {:?}",
+        second.got()
+    );
+    run_for(30.0).await;
+    assert_eq!(second.got(), ["db ok->error"], "reminder 2 on time");
 }

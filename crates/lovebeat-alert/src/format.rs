@@ -6,15 +6,17 @@
 //! get the `LOVEBEAT_*` environment, with `LOVEBEAT_VIEW` for scripts
 //! written for the legacy name. The paging, chat and push channels and
 //! Alertmanager say the same thing everywhere: a [`headline`] and a
-//! [`summary`] (the mail's sentence, the failed services, the link).
-//! Pure: no I/O.
+//! [`summary`] (the mail's sentence, the failed services, the link). A
+//! reminder or an acknowledgement says so: in the mail's first line, the
+//! webhook's `reminder` or `acknowledged` object, Slack's text and the
+//! script's `LOVEBEAT_OCCASION`. Pure: no I/O.
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use lovebeat_core::State;
 use serde_json::{Value, json};
 
-use crate::alert::Alert;
+use crate::alert::{Alert, Occasion};
 
 /// Slack's icon for lovebeat, as Go lovebeat sent it.
 pub const SLACK_ICON: &str = "https://cdn.rawgit.com/boivie/lovebeat/a440f41aaf74be2e14b14a8f470456b71fc3e64e/docs/lovebeat-48.png";
@@ -24,14 +26,33 @@ pub fn mail_subject(alert: &Alert) -> String {
     format!("[LOVEBEAT] {}-{}", alert.view, alert.incident)
 }
 
-/// One line, ending in a newline.
+/// One line, ending in a newline; a reminder or an acknowledgement says
+/// so first.
 pub fn mail_body(alert: &Alert) -> String {
-    format!(
-        "The status for alarm '{}' has changed from '{}' to '{}'\n",
-        alert.view,
-        alert.from.as_upper_str(),
-        alert.to.as_upper_str()
-    )
+    let (view, to) = (&alert.view, alert.to.as_upper_str());
+    match &alert.occasion {
+        Occasion::Change => format!(
+            "The status for alarm '{view}' has changed from '{}' to '{to}'\n",
+            alert.from.as_upper_str(),
+        ),
+        Occasion::Reminder {
+            number,
+            failing_since,
+        } => format!(
+            "Reminder {number}: alarm '{view}' is still '{to}', failing for {}\n",
+            for_how_long(alert.at, *failing_since)
+        ),
+        Occasion::Acknowledged(ack) => format!(
+            "Alarm '{view}' ('{to}') was acknowledged by {}: {}\n",
+            ack.author, ack.comment
+        ),
+    }
+}
+
+/// `1h 5m 3s`, from `since` to `now` (whole seconds; `0s` at most).
+pub fn for_how_long(now: lovebeat_core::Millis, since: lovebeat_core::Millis) -> String {
+    let seconds = u64::try_from(now.saturating_sub(since) / 1000).unwrap_or(0);
+    humantime::format_duration(Duration::from_secs(seconds)).to_string()
 }
 
 /// The view's page on the dashboard: `public_url` (ending in `/`) +
@@ -40,9 +61,10 @@ pub fn view_link(public_url: &str, view: &str) -> String {
     format!("{public_url}alarms/{view}")
 }
 
-/// The webhook's JSON body.
+/// The webhook's JSON body; a reminder adds `reminder`, an
+/// acknowledgement `acknowledged`.
 pub fn webhook_body(alert: &Alert, public_url: &str) -> Value {
-    json!({
+    let mut body = json!({
         "name": alert.view,
         "from_state": alert.from.as_str(),
         "to_state": alert.to.as_str(),
@@ -50,7 +72,28 @@ pub fn webhook_body(alert: &Alert, public_url: &str) -> Value {
         "failed_services": alert.failed,
         "timestamp": rfc3339(alert.at),
         "link": view_link(public_url, &alert.view),
-    })
+    });
+    match &alert.occasion {
+        Occasion::Change => {}
+        Occasion::Reminder {
+            number,
+            failing_since,
+        } => {
+            body["reminder"] = json!({
+                "number": number,
+                "failing_since": rfc3339(*failing_since),
+                "failing_seconds": alert.at.saturating_sub(*failing_since) / 1000,
+            });
+        }
+        Occasion::Acknowledged(ack) => {
+            body["acknowledged"] = json!({
+                "author": ack.author,
+                "comment": ack.comment,
+                "timestamp": rfc3339(ack.at),
+            });
+        }
+    }
+    body
 }
 
 /// `2024-05-01T12:00:00.250Z` for ms since the epoch.
@@ -79,15 +122,35 @@ pub fn slack_body(alert: &Alert, channel: &str, public_url: &str) -> Value {
             "short": false,
         }));
     }
+    let (fallback, text) = match &alert.occasion {
+        Occasion::Change => (
+            format!("lovebeat: {} changed from {from} to {to}", alert.view),
+            format!("Changed from {from} to {to}."),
+        ),
+        Occasion::Reminder {
+            number,
+            failing_since,
+        } => {
+            let ago = for_how_long(alert.at, *failing_since);
+            (
+                format!("lovebeat: {} still {to} ({ago})", alert.view),
+                format!("Reminder {number}: still {to}, failing for {ago}."),
+            )
+        }
+        Occasion::Acknowledged(ack) => (
+            format!("lovebeat: {} acknowledged by {}", alert.view, ack.author),
+            format!("Acknowledged by {}: {}", ack.author, ack.comment),
+        ),
+    };
     json!({
         "username": "Lovebeat",
         "icon_url": SLACK_ICON,
         "channel": channel,
         "attachments": [{
-            "fallback": format!("lovebeat: {} changed from {from} to {to}", alert.view),
+            "fallback": fallback,
             "color": color,
             "title": title,
-            "text": format!("Changed from {from} to {to}."),
+            "text": text,
             "fields": fields,
         }],
     })
@@ -114,8 +177,15 @@ pub fn summary(alert: &Alert, public_url: &str) -> String {
     text
 }
 
-/// The variables a script or command gets on top of lovebeat's environment.
-pub fn script_env(alert: &Alert) -> [(&'static str, String); 5] {
+/// The variables a script or command gets on top of lovebeat's
+/// environment; `LOVEBEAT_OCCASION` is `change`, `reminder` or
+/// `acknowledged`.
+pub fn script_env(alert: &Alert) -> [(&'static str, String); 6] {
+    let occasion = match alert.occasion {
+        Occasion::Change => "change",
+        Occasion::Reminder { .. } => "reminder",
+        Occasion::Acknowledged(_) => "acknowledged",
+    };
     [
         ("LOVEBEAT_ALARM", alert.view.clone()),
         ("LOVEBEAT_VIEW", alert.view.clone()),
@@ -125,6 +195,7 @@ pub fn script_env(alert: &Alert) -> [(&'static str, String); 5] {
             alert.from.as_upper_str().to_owned(),
         ),
         ("LOVEBEAT_INCIDENT", alert.incident.to_string()),
+        ("LOVEBEAT_OCCASION", occasion.to_owned()),
     ]
 }
 
@@ -143,6 +214,7 @@ mod tests {
             at: 1_714_564_800_250,
             failed: vec!["a.b".to_owned(), "c.d".to_owned()],
             team: None,
+            occasion: Occasion::Change,
         }
     }
 
@@ -253,5 +325,56 @@ mod tests {
         assert_eq!(get("LOVEBEAT_STATE"), Some("ERROR"));
         assert_eq!(get("LOVEBEAT_PREVIOUS_STATE"), Some("OK"));
         assert_eq!(get("LOVEBEAT_INCIDENT"), Some("1"));
+        assert_eq!(get("LOVEBEAT_OCCASION"), Some("change"));
+    }
+
+    #[test]
+    fn a_reminder_says_how_long_the_view_has_been_failing() {
+        let reminder = Alert {
+            at: 1_714_568_400_250,
+            occasion: Occasion::Reminder {
+                number: 2,
+                failing_since: 1_714_564_800_250,
+            },
+            ..alert(State::Ok, State::Error)
+        };
+        assert_eq!(
+            mail_body(&reminder),
+            "Reminder 2: alarm 'TestAlarm' is still 'ERROR', failing for 1h\n"
+        );
+        let body = webhook_body(&reminder, URL);
+        assert_eq!(
+            body["reminder"],
+            json!({"number": 2, "failing_since": "2024-05-01T12:00:00.250Z", "failing_seconds": 3600})
+        );
+        assert_eq!(body["to_state"], "error");
+        assert!(body.get("acknowledged").is_none());
+        let slack = slack_body(&reminder, "#ops", URL);
+        assert_eq!(
+            slack["attachments"][0]["text"],
+            "Reminder 2: still ERROR, failing for 1h."
+        );
+        let env = script_env(&reminder);
+        assert!(env.contains(&("LOVEBEAT_OCCASION", "reminder".to_owned())));
+    }
+
+    #[test]
+    fn an_acknowledgement_names_its_author_and_comment() {
+        let ack = Alert {
+            occasion: Occasion::Acknowledged(crate::alert::Ack {
+                author: "alice".into(),
+                comment: "restoring the backup disk".into(),
+                at: 1_714_564_860_000,
+            }),
+            ..alert(State::Ok, State::Error)
+        };
+        assert_eq!(
+            mail_body(&ack),
+            "Alarm 'TestAlarm' ('ERROR') was acknowledged by alice: restoring the backup disk\n"
+        );
+        assert_eq!(
+            webhook_body(&ack, URL)["acknowledged"],
+            json!({"author": "alice", "comment": "restoring the backup disk", "timestamp": "2024-05-01T12:01:00.000Z"})
+        );
     }
 }

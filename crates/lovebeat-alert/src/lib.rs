@@ -4,9 +4,10 @@
 //! alert in Alertmanager, delivered from an outbox with retries.
 //!
 //! The engine's actor calls [`Alerter::raise`] with each view change; the
-//! router picks the targets of each `[alerts.NAME]` entry the view lists
-//! ([`rules`]), writes one [`Delivery`] per target to the [`Outbox`] and
-//! queues it for that entry's worker of that kind. Workers deliver
+//! router passes it through the view's [`policy`] (hold-down, reminders,
+//! acknowledgements), picks the targets of each `[alerts.NAME]` entry the
+//! view lists ([`rules`]), writes one [`Delivery`] per target to the
+//! [`Outbox`] and queues it for that entry's worker of that kind. Workers deliver
 //! independently, retry with exponential backoff and give up after an
 //! age; counters and last errors are in [`Alerter::status`] and
 //! [`Alerter::count`]. The crate knows no store: the engine implements
@@ -15,6 +16,7 @@
 //! # Layout
 //! * [`alert`]: the alert, its targets and kinds.
 //! * [`rules`]: which changes alert which targets.
+//! * [`policy`]: hold-downs, reminders and acknowledgements of each view.
 //! * [`format`](mod@format): the §4.5 messages.
 //! * [`backend`]: the [`Backend`] trait; mail, webhook (and its
 //!   [`BodyTemplate`]), Slack, script, the channels, Alertmanager.
@@ -34,13 +36,14 @@ pub mod channel;
 mod error;
 pub mod format;
 pub mod outbox;
+pub mod policy;
 pub mod retry;
 pub mod rules;
 pub mod settings;
 pub mod stats;
 mod worker;
 
-pub use alert::{Alert, Kind, Target};
+pub use alert::{Ack, Alert, Kind, Occasion, Target};
 pub use alerter::{Alerter, test_alert};
 pub use backend::template::BodyTemplate;
 pub use backend::{Backend, DeliveryError, error_chain};
@@ -48,5 +51,5 @@ pub use channel::{Channel, ChannelConfig, Service};
 pub use error::AlertError;
 pub use outbox::{Delivery, MemoryOutbox, Outbox, OutboxError, adopt_announced_states};
 pub use retry::RetryPolicy;
-pub use settings::{Entry, MailSettings, MailTls, MailgunSettings, Settings};
+pub use settings::{Entry, MailSettings, MailTls, MailgunSettings, Settings, ViewPolicy};
 pub use stats::{EntryStatus, Outcome};

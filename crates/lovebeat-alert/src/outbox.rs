@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use lovebeat_core::{Millis, ViewRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::alert::{Alert, Target};
+use crate::alert::{Alert, Occasion, Target};
 
 /// Durable storage for pending deliveries. Calls are synchronous and
 /// small; `push` must be durable when it returns. Ids increase.
@@ -121,8 +121,9 @@ impl Delivery {
 /// restart would see the same change again and raise it twice. A record
 /// built from the alert (its state, incident and time) replaces a stored
 /// record that is older, so the restart starts from the announced state.
-/// Entries that cannot be read are left to the alerter, which logs and
-/// drops them.
+/// Reminders and acknowledgements change no state and are skipped; so are
+/// the alert policy's records. Entries that cannot be read are left to the
+/// alerter, which logs and drops them.
 pub fn adopt_announced_states(
     outbox: &dyn Outbox,
     views: &mut Vec<ViewRecord>,
@@ -132,6 +133,9 @@ pub fn adopt_announced_states(
         let Ok(Delivery { alert, .. }) = Delivery::decode(&bytes) else {
             continue;
         };
+        if alert.occasion != Occasion::Change {
+            continue;
+        }
         let announced = ViewRecord {
             name: alert.view.into(),
             state: alert.to,
@@ -197,6 +201,7 @@ mod tests {
                 at,
                 failed: Vec::new(),
                 team: None,
+                occasion: Occasion::Change,
             },
             created: at,
             failures: 0,
@@ -238,6 +243,27 @@ mod tests {
                 record("new", State::Warning, 1, 900),
             ]
         );
+    }
+
+    #[test]
+    fn a_pending_reminder_changes_no_view_record() {
+        let outbox = MemoryOutbox::default();
+        let reminder = Delivery {
+            entry: "ops".into(),
+            target: Target::Mail,
+            alert: Alert {
+                occasion: Occasion::Reminder {
+                    number: 1,
+                    failing_since: 0,
+                },
+                ..Alert::sample(5_000)
+            },
+            created: 5_000,
+            failures: 0,
+        };
+        outbox.push(&reminder.encode()).unwrap();
+        let mut views = vec![record("lovebeat-test-alert", State::Ok, 3, 1_000)];
+        assert_eq!(adopt_announced_states(&outbox, &mut views).unwrap(), 0);
     }
 
     #[test]

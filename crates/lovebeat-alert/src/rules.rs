@@ -43,6 +43,12 @@ pub fn has(entry: &Entry, target: Target) -> bool {
     }
 }
 
+/// Whether the entry counts `state` as failing (warning only with
+/// `warnings`): what reminders and acknowledgements go to.
+pub fn failing_for(entry: &Entry, state: State) -> bool {
+    level(state, entry.warnings).is_failing()
+}
+
 /// The state as the entry sees it: warning is ok unless it wants warnings.
 pub(crate) fn level(state: State, warnings: bool) -> State {
     match state {

@@ -23,6 +23,9 @@ pub struct Settings {
     /// For each view template, by index (as in `ViewChange::template`), the
     /// names of the entries it lists.
     pub views: Vec<Vec<String>>,
+    /// For each view template, by index, its `for` and `repeat`; a
+    /// template past the end has neither.
+    pub policies: Vec<ViewPolicy>,
     pub mail: MailSettings,
     /// When set, mail goes through Mailgun's API instead of SMTP.
     pub mailgun: Option<MailgunSettings>,
@@ -62,6 +65,20 @@ pub struct Entry {
     /// Whether `warning` counts as unhealthy for this entry; when false, a
     /// view in warning is treated as ok (so only error alerts).
     pub warnings: bool,
+    /// Remind this often while a view stays failing, unacknowledged
+    /// (a view's own `repeat` wins).
+    pub repeat: Option<Duration>,
+}
+
+/// A view's alert policy: its `for` and `repeat` keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ViewPolicy {
+    /// How long the view must stay unhealthy (or healthy again) before
+    /// the change is announced; zero announces at once.
+    pub hold: Duration,
+    /// Remind this often while the view stays failing, unacknowledged, on
+    /// every entry it lists (instead of the entries' own `repeat`).
+    pub repeat: Option<Duration>,
 }
 
 impl Entry {

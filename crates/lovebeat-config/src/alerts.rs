@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use lovebeat_alert::{Entry, MailgunSettings};
 use toml::Spanned;
 
-use crate::check::{Checker, host_port, http_url, non_empty, off_if_empty, seconds, text};
+use crate::check::{
+    Checker, duration, host_port, http_url, non_empty, off_if_empty, seconds, text,
+};
 use crate::{channels, locate, raw};
 
 /// The Mailgun API base when `[mailgun] api_url` is not set.
@@ -148,6 +150,9 @@ fn entry(c: &mut Checker<'_>, name: &str, mut alert: raw::Alert) -> Entry {
         on_ok,
         on_error,
         warnings: alert.warnings.is_some_and(Spanned::into_inner),
+        repeat: c.value(&key("repeat"), alert.repeat, None, |d| {
+            duration(d).map(Some)
+        }),
     }
 }
 

@@ -123,6 +123,16 @@ pub(crate) fn seconds(value: i64) -> Result<Duration, String> {
         .ok_or_else(|| format!("must be a whole number of seconds, at least 1 (got {value})"))
 }
 
+/// A positive duration written `90s`, `5m`, `1h` or `1d` (or plain
+/// seconds, `90`).
+pub(crate) fn duration(text: String) -> Result<Duration, String> {
+    lovebeat_core::duration::parse_seconds(&text)
+        .map(Duration::from_secs)
+        .ok_or_else(|| {
+            format!("must be a duration like \"90s\", \"5m\", \"1h\" or \"1d\" (got {text:?})")
+        })
+}
+
 pub(crate) fn seconds_or_zero(value: i64) -> Result<Duration, String> {
     u64::try_from(value)
         .map(Duration::from_secs)

@@ -187,6 +187,7 @@ impl Default for Config {
             alert: lovebeat_alert::Settings {
                 entries: Default::default(),
                 views: Vec::new(),
+                policies: Vec::new(),
                 mail: MailSettings {
                     server: "localhost:25".to_owned(),
                     from: "lovebeat@example.com".to_owned(),

@@ -356,6 +356,12 @@ pub(crate) struct Alarm {
     /// Only services with this team label (all of them, without globs).
     #[serde(default)]
     pub team: Opt<String>,
+    /// Hold-down: how long a change must last before it alerts (`5m`).
+    #[serde(default, rename = "for")]
+    pub hold: Opt<String>,
+    /// Remind this often while failing and unacknowledged (`1h`).
+    #[serde(default)]
+    pub repeat: Opt<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -423,6 +429,8 @@ pub(crate) struct Alert {
     pub alertmanager: Vec<Spanned<String>>,
     /// Seconds between re-sends of a firing alert to Alertmanager.
     pub alertmanager_resend: Opt<i64>,
+    /// Remind this often while a view stays failing, unacknowledged.
+    pub repeat: Opt<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -552,12 +560,12 @@ section! {
 
 rebase_fields! {
     Notify { lovebeat }
-    Alarm { name, pattern, includes, excludes, alerts, team }
+    Alarm { name, pattern, includes, excludes, alerts, team, hold, repeat }
     Check {
         name, kind, url, host, port, path, timeout, interval, attempts, expect_status,
         expect_body, ca_file
     }
-    View { name, regexp, pattern, alerts, form }
+    View { name, regexp, pattern, alerts, form, hold, repeat }
     Service { name, schedule, tz, grace }
     Alert {
         mail, webhook, slack_channel, script, webhook_headers, on_ok, on_error, warnings,
@@ -565,7 +573,7 @@ rebase_fields! {
         teams_webhook, discord_webhook, telegram_bot_token, telegram_chat_id, telegram_url,
         ntfy_topic, ntfy_url, ntfy_token, gotify_url, gotify_token, matrix_homeserver,
         matrix_room, matrix_token, pushover_token, pushover_user, pushover_url, alertmanager,
-        alertmanager_resend
+        alertmanager_resend, repeat
     }
     File {
         public_url, general, database, udp, tcp, http, mail, mailgun, slack,

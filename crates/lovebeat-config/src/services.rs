@@ -6,10 +6,10 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use lovebeat_core::Schedule;
-use lovebeat_proto::{is_valid_name, parse_duration};
+use lovebeat_proto::is_valid_name;
 use toml::Spanned;
 
-use crate::check::Checker;
+use crate::check::{self, Checker};
 use crate::raw;
 
 /// One `[[services]]` entry, validated.
@@ -74,12 +74,9 @@ fn service(c: &mut Checker<'_>, raw: raw::Service, span: Range<usize>) -> Option
 }
 
 fn grace(value: raw::Duration) -> Result<u64, String> {
-    match value {
-        raw::Duration::Seconds(s) => {
-            u64::try_from(s).map_err(|_| format!("must not be negative (got {s})"))
-        }
-        raw::Duration::Text(text) => parse_duration(&text).ok_or_else(|| {
-            format!("{text:?} is not a duration: use seconds, \"90s\", \"5m\", \"2h\" or \"1d\"")
-        }),
-    }
+    let duration = match value {
+        raw::Duration::Seconds(s) => check::seconds(s)?,
+        raw::Duration::Text(text) => check::duration(text)?,
+    };
+    Ok(duration.as_secs())
 }

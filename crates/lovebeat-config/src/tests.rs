@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use lovebeat_alert::{Entry, MailgunSettings};
+use lovebeat_alert::{Entry, MailgunSettings, ViewPolicy};
 use lovebeat_core::auto::Algorithm;
 use lovebeat_core::pattern::ViewTemplate;
 use lovebeat_http::Tokens;
@@ -200,10 +200,13 @@ fn every_key_is_parsed() {
         pattern = "app.$name.*"
         excludes = ["app.old.*"]
         alerts = ["ops"]
+        for = "5m"
+        repeat = "2h"
         [[views]]
         name = "web"
         regexp = "web\\."
         alerts = ["ops"]
+        for = "90s"
         [alerts.ops]
         mail = "a@x.com,b@y.com"
         webhook = "http://hook.example.org/"
@@ -213,6 +216,7 @@ fn every_key_is_parsed() {
         on_ok = "promote"
         on_error = "demote"
         warnings = true
+        repeat = "1h"
         [alerts.quiet]
         mail = ""
         "##,
@@ -301,12 +305,23 @@ fn every_key_is_parsed() {
                         on_ok: Some("promote".to_owned()),
                         on_error: Some("demote".to_owned()),
                         warnings: true,
+                        repeat: Some(Duration::from_secs(3600)),
                         ..Entry::default()
                     },
                 ),
                 ("quiet".to_owned(), Entry::default()),
             ]),
             views: vec![strings(&["ops"]), strings(&["ops"])],
+            policies: vec![
+                ViewPolicy {
+                    hold: Duration::from_secs(300),
+                    repeat: Some(Duration::from_secs(7200)),
+                },
+                ViewPolicy {
+                    hold: Duration::from_secs(90),
+                    repeat: None,
+                },
+            ],
             mail: MailSettings {
                 server: "smtp.example.org:587".to_owned(),
                 from: "beats@example.org".to_owned(),
@@ -387,7 +402,7 @@ fn bad_services_say_what_to_write() {
     assert!(messages[0].starts_with("f:3:") && messages[0].contains("bad cron expression"));
     assert!(messages[1].contains("IANA name"));
     assert!(messages[2].contains("missing: give schedule"));
-    assert!(messages[3].contains("not a duration"));
+    assert!(messages[3].contains("must be a duration"));
     assert!(messages[4].contains("already declared"));
 }
 
@@ -400,6 +415,26 @@ fn every_bad_value_is_reported_in_line_order() {
     assert_eq!(lines, [Some(2), Some(4), Some(5), Some(8)]);
     assert_eq!(err.to_string().lines().count(), 4);
     assert_eq!(err.problems[1].key.as_deref(), Some("[auto] algorithm"));
+}
+
+#[test]
+fn a_bad_hold_down_or_repeat_names_its_line_and_key_and_what_to_write() {
+    let text = "[alerts.ops]\nrepeat = \"soon\"\n\
+                [[alarms]]\nname = \"a\"\npattern = \"a.*\"\nfor = \"0s\"\n\
+                [[views]]\nname = \"w\"\nregexp = \"w\"\nrepeat = \"-1h\"\n";
+    let err = from_str(text, "f").unwrap_err();
+    let found: Vec<_> = (err.problems.iter())
+        .map(|p| (p.line, p.key.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (Some(2), "[alerts.ops] repeat".to_owned()),
+            (Some(6), "[[alarms]] for".to_owned()),
+            (Some(10), "[[views]] repeat".to_owned()),
+        ]
+    );
+    assert!(err.to_string().contains("like \"90s\", \"5m\""), "{err}");
 }
 
 #[test]

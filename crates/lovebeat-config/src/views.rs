@@ -3,17 +3,18 @@
 //! them): the engine's view templates, in that order, and the alerts each
 //! names. What Go lovebeat read differently (or ignored) is a warning.
 
-use lovebeat_alert::Entry;
+use lovebeat_alert::{Entry, ViewPolicy};
 use lovebeat_core::pattern::ViewTemplate;
 use std::collections::BTreeMap;
 use toml::Spanned;
 
-use crate::check::{Checker, non_empty, off_if_empty};
+use crate::check::{Checker, duration, non_empty, off_if_empty};
 use crate::raw::entries::ViewForm;
 use crate::{Config, locate, raw};
 
-/// One view template and the names of its `[alerts.NAME]` tables.
-type ViewDef = (ViewTemplate, Vec<String>);
+/// One view template, the names of its `[alerts.NAME]` tables and its
+/// `for` and `repeat`.
+type ViewDef = (ViewTemplate, (Vec<String>, ViewPolicy));
 
 /// Every `[[alarms]]` entry in file order, then every `[[views]]` entry:
 /// their templates into the engine's config, their alert names into the
@@ -32,13 +33,30 @@ pub(crate) fn apply(
     for view in views {
         defs.extend(view_def(c, view, entries));
     }
-    (config.engine.views, config.alert.views) = defs.into_iter().unzip();
+    let alerting: Vec<(Vec<String>, ViewPolicy)>;
+    (config.engine.views, alerting) = defs.into_iter().unzip();
+    (config.alert.views, config.alert.policies) = alerting.into_iter().unzip();
     let teams = config
         .engine
         .views
         .iter()
         .map(|v| v.team().map(str::to_owned));
     config.alert.view_teams = teams.collect();
+}
+
+/// A view's `for` and `repeat` (`table` is `[[alarms]]` or `[[views]]`).
+fn policy(
+    c: &mut Checker<'_>,
+    table: &str,
+    hold: Option<Spanned<String>>,
+    repeat: Option<Spanned<String>>,
+) -> ViewPolicy {
+    ViewPolicy {
+        hold: c.value(&format!("{table} for"), hold, Default::default(), duration),
+        repeat: c.value(&format!("{table} repeat"), repeat, None, |d| {
+            duration(d).map(Some)
+        }),
+    }
 }
 
 /// The referenced alert names. One with no `[alerts.NAME]` table is
@@ -78,6 +96,7 @@ fn alarm_def(
         non_empty(n).map(Some)
     })?;
     let alert_names = alert_refs(c, "[[alarms]] alerts", alarm.alerts, alerts);
+    let policy = policy(c, "[[alarms]]", alarm.hold, alarm.repeat);
     let strings =
         |list: &[Spanned<String>]| list.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>();
     let (includes, excludes) = (strings(&alarm.includes), strings(&alarm.excludes));
@@ -90,7 +109,7 @@ fn alarm_def(
         None => None,
     };
     match ViewTemplate::glob(&name, pattern, &includes, &excludes) {
-        Ok(template) => Some((template.with_team(team), alert_names)),
+        Ok(template) => Some((template.with_team(team), (alert_names, policy))),
         Err(err) => {
             // Point at the glob that failed (the name template cannot fail).
             let culprit = alarm
@@ -130,8 +149,9 @@ fn view_def(
     )?;
     let refs = std::mem::take(&mut view.alerts);
     let alert_names = alert_refs(c, &format!("{table} alerts"), refs, alerts);
+    let policy = policy(c, &table, view.hold.take(), view.repeat.take());
     let template = view_template(c, &table, &name, span, view)?;
-    Some((template, alert_names))
+    Some((template, (alert_names, policy)))
 }
 
 /// The template of a view named `name`, whose table (as the messages

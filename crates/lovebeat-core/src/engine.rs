@@ -22,7 +22,8 @@ use crate::types::{Failure, Millis, Severity, Timeout, TimeoutKind};
 use crate::view::{View, ViewRecord};
 
 pub use crate::published::{
-    Changes, DeleteViewError, Event, ServiceInfo, StateCounts, ViewChange, ViewInfo,
+    AckRefused, Acknowledgement, Changes, DeleteViewError, Event, ServiceInfo, StateCounts,
+    ViewChange, ViewInfo,
 };
 
 /// How the engine is set up; built once from the configuration.
@@ -390,6 +391,17 @@ impl Engine {
             self.settle_view(vid, now);
         }
         true
+    }
+
+    /// Acknowledges a failing view: an event for the logs and the alerter,
+    /// which stops its reminders.
+    pub fn acknowledge(&mut self, ack: Acknowledgement) -> Result<(), AckRefused> {
+        let state = (self.view(&ack.name).map(|v| v.record.state)).ok_or(AckRefused::NotFound)?;
+        if !state.is_failing() {
+            return Err(AckRefused::NotFailing(state));
+        }
+        self.events.push(Event::ViewAcknowledged(ack));
+        Ok(())
     }
 
     /// Removes a view that has no members (a view with members would only

@@ -228,6 +228,31 @@ fn a_view_with_members_cannot_be_deleted() {
 }
 
 #[test]
+fn only_a_failing_view_can_be_acknowledged_and_that_is_an_event() {
+    let mut e = with_views(vec![test_alarm()]);
+    let ack = |name: &str| Acknowledgement {
+        name: name.into(),
+        author: "alice".into(),
+        comment: "on it".into(),
+        at: 5,
+    };
+    e.beat(0, "test.service");
+    assert_eq!(e.acknowledge(ack("nothing")), Err(AckRefused::NotFound));
+    assert_eq!(
+        e.acknowledge(ack("testalarm")),
+        Err(AckRefused::NotFailing(State::Ok))
+    );
+    e.take_changes();
+    e.fail(1, "test.service", Severity::Error, "disk full");
+    assert_eq!(e.acknowledge(ack("testalarm")), Ok(()));
+    let evs = events(&mut e);
+    assert!(
+        evs.contains(&Event::ViewAcknowledged(ack("testalarm"))),
+        "{evs:?}"
+    );
+}
+
+#[test]
 fn a_view_born_failing_is_incident_one() {
     let mut e = with_views(vec![test_alarm()]);
     e.take_changes();

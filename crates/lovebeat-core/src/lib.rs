@@ -15,6 +15,7 @@
 //! * [`Schedule`]: a service's calendar (cron or `OnCalendar`, a zone, a grace).
 //! * [`runs`]: a job's runs, `start` to success or failure, and their durations.
 //! * [`clock`]: the wall clock, for the runtime crates.
+//! * [`duration`]: durations as people write them (`90s`, `5m`, `1h`).
 //! * [`json`]: the JSON shape of services and views (API, websocket, logs).
 //! * [`auto`]: the AUTO timeout estimators (`median`, `adaptive`, `rhythm`).
 //! * [`pattern`]: view membership (legacy regex views, 1.0 glob alarms).
@@ -25,6 +26,7 @@
 
 pub mod auto;
 pub mod clock;
+pub mod duration;
 pub mod engine;
 mod intervals;
 pub mod json;
@@ -38,8 +40,8 @@ pub mod types;
 mod view;
 
 pub use engine::{
-    Changes, DeleteViewError, Engine, EngineConfig, Event, ServiceInfo, StateCounts, ViewChange,
-    ViewInfo,
+    AckRefused, Acknowledgement, Changes, DeleteViewError, Engine, EngineConfig, Event,
+    ServiceInfo, StateCounts, ViewChange, ViewInfo,
 };
 pub use intervals::Intervals;
 pub use schedule::Schedule;

@@ -42,6 +42,8 @@ pub enum Event {
         name: Arc<str>,
     },
     ViewStateChanged(ViewChange),
+    /// Someone acknowledged the failing view.
+    ViewAcknowledged(Acknowledgement),
     ViewRemoved {
         name: Arc<str>,
     },
@@ -127,6 +129,38 @@ impl StateCounts {
         self.0[state.index()] -= 1;
     }
 }
+
+/// An acknowledgement of a failing view (`POST /api/views/{name}/ack`):
+/// its reminders stop until it changes state again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acknowledgement {
+    pub name: Arc<str>,
+    pub author: String,
+    pub comment: String,
+    pub at: Millis,
+}
+
+/// Why a view could not be acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckRefused {
+    NotFound,
+    /// Only a view in warning or error can be.
+    NotFailing(State),
+}
+
+impl fmt::Display for AckRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AckRefused::NotFound => f.write_str("no such view"),
+            AckRefused::NotFailing(state) => write!(
+                f,
+                "the view is {state}: only a view in warning or error can be acknowledged"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AckRefused {}
 
 /// Why a view could not be deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use lovebeat_alert::Alerter;
+use lovebeat_alert::policy::ViewNow;
 use lovebeat_core::clock::now_ms;
-use lovebeat_core::{Changes, DeleteViewError, Engine, Event, Millis};
+use lovebeat_core::{AckRefused, Acknowledgement, Changes, DeleteViewError, Engine, Event, Millis};
 use lovebeat_telemetry::events::{BeatsApplied, Limited};
 use lovebeat_telemetry::{Limit, Metrics};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -45,6 +46,7 @@ pub(crate) enum Msg {
     /// [`EngineHandle::beat_at_once`]).
     Answered(Batch),
     DeleteView(String, DeleteReply),
+    Acknowledge(Acknowledgement, AckReply),
 }
 
 /// What one round changed, for subscribers (the websocket, logs, alerts).
@@ -145,6 +147,20 @@ impl EngineHandle {
         applied.await.map_err(|_| SendError::Closed)
     }
 
+    /// Acknowledges a failing view; answered once published (in the
+    /// event log, and to the alerter).
+    pub async fn acknowledge(
+        &self,
+        ack: Acknowledgement,
+    ) -> Result<Result<(), AckRefused>, SendError> {
+        let (reply, result) = oneshot::channel();
+        self.tx
+            .send(Msg::Acknowledge(ack, reply))
+            .await
+            .map_err(|_| SendError::Closed)?;
+        result.await.map_err(|_| SendError::Closed)
+    }
+
     /// Deletes a view that has no members.
     pub async fn delete_view(&self, name: &str) -> Result<Result<(), DeleteViewError>, SendError> {
         let (reply, result) = oneshot::channel();
@@ -216,12 +232,14 @@ enum Wake {
 }
 
 type DeleteReply = oneshot::Sender<Result<(), DeleteViewError>>;
+type AckReply = oneshot::Sender<Result<(), AckRefused>>;
 
 /// Replies held back until the round's snapshot is published.
 #[derive(Default)]
 struct Replies {
     applied: Vec<Reply>,
     deleted: Vec<(DeleteReply, Result<(), DeleteViewError>)>,
+    acknowledged: Vec<(AckReply, Result<(), AckRefused>)>,
 }
 
 impl Actor {
@@ -278,6 +296,9 @@ impl Actor {
     /// Runs until `stop` is cancelled and the queue is drained (or every
     /// sender is gone); returns the engine after a final save.
     pub async fn run(mut self, stop: CancellationToken) -> Engine {
+        // The alert policy holds again what it held when lovebeat stopped.
+        let views = self.engine.views().map(|v| ViewNow::of(&v)).collect();
+        self.alerter.resume(views);
         // The restore's own changes: published (and saved) at once.
         let changes = self.engine.take_changes();
         self.finish_round(changes, true, Replies::default());
@@ -333,7 +354,9 @@ impl Actor {
             };
         }
         self.engine.tick(now_ms());
-        let waiting = !replies.applied.is_empty() || !replies.deleted.is_empty();
+        let waiting = !replies.applied.is_empty()
+            || !replies.deleted.is_empty()
+            || !replies.acknowledged.is_empty();
         if waiting || self.engine.has_events() {
             self.publish_round(replies);
         } else if self.publish_due.is_none() {
@@ -358,6 +381,9 @@ impl Actor {
             .is_some_and(|persist| persist.note(&changes));
         self.publish(changes, restoring);
         for (reply, result) in replies.deleted {
+            let _ = reply.send(result);
+        }
+        for (reply, result) in replies.acknowledged {
             let _ = reply.send(result);
         }
         let answers =
@@ -413,6 +439,10 @@ impl Actor {
                     .deleted
                     .push((reply, self.engine.delete_view(&name)));
             }
+            Msg::Acknowledge(ack, reply) => {
+                let result = self.engine.acknowledge(ack);
+                replies.acknowledged.push((reply, result));
+            }
         }
     }
 
@@ -422,8 +452,14 @@ impl Actor {
             grace.hold(&mut changes.events, restoring);
         }
         for event in &changes.events {
-            if let Event::ViewStateChanged(change) = event {
-                self.alerter.raise(change);
+            match event {
+                Event::ViewStateChanged(change) => self.alerter.raise(change),
+                Event::ViewAcknowledged(ack) => {
+                    if let Some(view) = self.engine.view(&ack.name) {
+                        self.alerter.acknowledged(ViewNow::of(&view), ack);
+                    }
+                }
+                _ => {}
             }
         }
         let answered = std::mem::take(&mut self.answered);

@@ -189,7 +189,8 @@ impl WriteBehind {
                 | Event::ServiceTimeoutChanged { .. }
                 | Event::ServiceTeamChanged { .. }
                 | Event::ViewStateChanged(_) => urgent = true,
-                Event::ViewAdded { .. } => {}
+                // The alerter keeps the acknowledgement, in its outbox.
+                Event::ViewAdded { .. } | Event::ViewAcknowledged(_) => {}
             }
         }
         let dirty = !self.services.is_empty() || !self.views.is_empty();

@@ -6,7 +6,7 @@
 //! | `/ws` (the dashboard's live events) | `ws` |
 //! | `/api/services[/{name}[/mute\|/unmute]]` (beats and changes) | `services`, and `plain_beat` in front of the router |
 //! | `/api/views…`, `/api/alarms…`, `/status`, `/api/status`, `/status/store`, `/metrics`, `/version` | `status` |
-//! | `/api/alerts[/{name}]` | `alerts` |
+//! | `/api/alerts[/{name}]`, `/api/views/{name}/ack` | `alerts` |
 //! | `/signal`, `/checks[/{application}]`, `/api/tokens/{name}` (statuscope's API) | `signals` |
 //! | `/api/checks[/{name}]` (probe results; the path follows `[[checks]]`) | `probes` |
 //! | `/api/messages…` and `/status-page` | `messages`, `status_page` |
@@ -71,7 +71,7 @@ pub use serve::serve;
 pub use services::beat_batch;
 pub use signals::StatuscopeMetrics;
 pub use status_page::StatusPageSettings;
-pub use ui::normalize_path;
+pub use ui::{PageTicket, normalize_path};
 
 use crate::render::pretty;
 
@@ -101,6 +101,8 @@ pub struct AppState {
     pub access: Arc<HttpAccess>,
     /// One permit per websocket client (`[limits] websockets`).
     pub websockets: Arc<Semaphore>,
+    /// What the dashboard page shows the websocket (`ui::PageTicket`).
+    pub page_ticket: Arc<PageTicket>,
 }
 
 impl AppState {
@@ -119,6 +121,7 @@ impl AppState {
             checks: Arc::default(),
             status_page: Arc::default(),
             websockets: Arc::new(Semaphore::new(HttpLimits::default().websockets)),
+            page_ticket: Arc::new(PageTicket::random()),
             limits: Arc::default(),
             access: Arc::default(),
         }
@@ -262,6 +265,8 @@ fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
             get(status::show_alarm).delete(status::delete_view),
         )
         .route("/api/views/{name}/status", get(status::view_status))
+        .route("/api/views/{name}/ack", post(alerts::acknowledge))
+        .route("/api/alarms/{name}/ack", post(alerts::acknowledge))
         .route("/api/alarms/{name}/status", get(status::view_status))
         .route("/api/alerts", get(alerts::list))
         .route("/api/alerts/", get(alerts::list))
@@ -466,7 +471,7 @@ mod tests {
         let app = app("");
         let (status, _, page) = get(&app, "/").await;
         assert_eq!(status, 200);
-        assert!(page.contains("<base href=\"/\">"), "{page}");
+        assert!(page.contains("<base href=\"./\">"), "{page}");
         for path in [
             "/ui/app.js",
             "/ui/app.css",
@@ -477,7 +482,7 @@ mod tests {
             assert_eq!(get(&app, path).await.0, 200, "{path}");
         }
         let (_, _, page) = get(&app, "/alarms/web").await;
-        assert!(page.contains("<base href=\"/\">"), "{page}");
+        assert!(page.contains("<base href=\"../\">"), "{page}");
     }
 
     #[tokio::test]
@@ -485,10 +490,12 @@ mod tests {
         let app = app("/monitoring/lovebeat");
         let (status, _, page) = get(&app, "/monitoring/lovebeat/").await;
         assert_eq!(status, 200);
-        assert!(page.contains("<base href=\"/monitoring/lovebeat/\">"));
+        assert!(page.contains("<base href=\"./\">"));
         let (status, _, page) = get(&app, "/monitoring/lovebeat").await;
         assert_eq!(status, 200);
-        assert!(page.contains("<base href=\"/monitoring/lovebeat/\">"));
+        assert!(page.contains("<base href=\"lovebeat/\">"));
+        let (_, _, page) = get(&app, "/monitoring/lovebeat/views/web").await;
+        assert!(page.contains("<base href=\"../\">"));
         for path in [
             "/monitoring/lovebeat/api/services",
             "/monitoring/lovebeat/ui/app.js",

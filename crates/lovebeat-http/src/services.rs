@@ -23,8 +23,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use lovebeat_core::auto::Algorithm;
+use lovebeat_core::duration::parse_seconds;
 use lovebeat_core::{Schedule, Severity, Timeout, TimeoutKind};
-use lovebeat_proto::{MAX_NAME, is_valid_name, parse_duration, parse_timeout_param};
+use lovebeat_proto::{MAX_NAME, is_valid_name, parse_timeout_param};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -102,7 +103,7 @@ impl BeatRequest {
             "max_duration" => {
                 self.max_duration = Some(match value.trim() {
                     "" | "default" => None,
-                    text => Some(parse_duration(text).filter(|&s| s > 0).ok_or_else(|| {
+                    text => Some(parse_seconds(text).ok_or_else(|| {
                         ApiError::BadRequest(format!(
                             "max_duration must be seconds or a duration (90s, 5m, 2h, 1d), \
                              got {value:?}"
@@ -121,7 +122,7 @@ impl BeatRequest {
             "schedule" => self.schedule = Some(value.trim().to_owned()),
             "tz" => self.tz = Some(value.trim().to_owned()),
             "grace" => {
-                self.grace = Some(parse_duration(value).ok_or_else(|| {
+                self.grace = Some(parse_seconds(value).ok_or_else(|| {
                     ApiError::BadRequest(format!(
                         "grace must be seconds or a duration (90s, 5m, 2h, 1d), got {value:?}"
                     ))

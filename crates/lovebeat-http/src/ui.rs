@@ -2,20 +2,26 @@
 //! compiled into the binary from `crates/lovebeat-http/ui/` (no build
 //! step, no CDN, no web font).
 //!
-//! Every URL in the page is relative, resolved against a `<base href>` set
-//! here to where the browser sees lovebeat: the `X-Forwarded-Prefix` of a
-//! reverse proxy that strips a sub-path, then `[http] base_path` for one
-//! that does not. So the page, its API calls and its websocket work at
-//! `/`, under a base path, and behind nginx's
-//! `location /monitoring/lovebeat/ { proxy_pass http://127.0.0.1:8080/; }`.
-//! The page is also served at Go lovebeat's `/services` and
-//! `/alarms/{name}` (and `/views/{name}`), which preselect a view.
+//! Every URL in the page is relative, resolved against a `<base href>` that
+//! is itself relative to the page's own URL (`./`, or `../` for
+//! `/alarms/web`): it names lovebeat's root without knowing where the
+//! browser sees it. So the page, its API calls and its websocket work at
+//! `/`, under `[http] base_path`, and behind a reverse proxy that mounts
+//! lovebeat anywhere, such as nginx's `location /monitoring/lovebeat/ {
+//! proxy_pass http://localhost:8080/; }`, with no header to set. The page
+//! is also served at Go lovebeat's `/services` and `/alarms/{name}` (and
+//! `/views/{name}`), which preselect a view.
+//!
+//! Such a proxy also rewrites `Host`, so the websocket cannot tell its own
+//! page by `Origin` alone: the page carries a [`PageTicket`] it hands the
+//! websocket, which a page of another site cannot read.
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
 
 use super::AppState;
 
@@ -31,14 +37,12 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; base-uri 'self'; form-action 'none'; \
      frame-ancestors 'none'";
 
-/// The header a prefix-stripping reverse proxy names the prefix in.
-const FORWARDED_PREFIX: &str = "x-forwarded-prefix";
-
 /// `GET /`: the page, its `<base href>` filled in.
-pub(super) async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let base = page_base(&headers, &state.base_path);
+pub(super) async fn index(State(state): State<Arc<AppState>>, uri: OriginalUri) -> Response {
+    let base = page_base(uri.path(), &state.base_path);
     let page = INDEX
         .replace("{{BASE}}", &escape(&base))
+        .replace("{{TICKET}}", &state.page_ticket.0)
         .replace("{{VERSION}}", &escape(&state.version));
     let mut response = file("text/html; charset=utf-8", page);
     let headers = response.headers_mut();
@@ -77,6 +81,28 @@ fn file(content_type: &'static str, body: String) -> Response {
         .into_response()
 }
 
+/// What the dashboard page gives its websocket (`ws?page=TICKET`) to show
+/// that lovebeat served it: random per start, in the page only, so a page
+/// of another site (which cannot read lovebeat's page) cannot open the
+/// feed from an operator's browser, however a proxy rewrote `Host`.
+pub struct PageTicket(String);
+
+impl PageTicket {
+    /// A fresh ticket: 16 random bytes as hex. A system with no
+    /// randomness to give cannot run lovebeat at all (std's `HashMap`
+    /// panics there too).
+    pub fn random() -> PageTicket {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).expect("the system's random source");
+        PageTicket(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Whether `sent` is this ticket (in time independent of the content).
+    pub(super) fn admits(&self, sent: &str) -> bool {
+        self.0.as_bytes().ct_eq(sent.as_bytes()).into()
+    }
+}
+
 /// A URL path prefix made safe to put in a link: `""` for the root, else
 /// `/SEGMENT[/SEGMENT…]` without a trailing `/`, each segment of letters,
 /// digits and `-._~` (no `.` or `..`). None if it is anything else: a
@@ -94,17 +120,21 @@ pub fn normalize_path(path: &str) -> Option<String> {
     segments_ok.then(|| trimmed.to_owned())
 }
 
-/// Where the browser sees lovebeat's root, ending in `/`. An invalid
-/// `X-Forwarded-Prefix` is ignored: taken as it is, `//evil.example` would
-/// point the page's scripts and API calls at another host.
-fn page_base(headers: &HeaderMap, base_path: &str) -> String {
-    let forwarded = headers
-        .get(FORWARDED_PREFIX)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| normalize_path(v.trim()))
-        .unwrap_or_default();
-    format!("{forwarded}{base_path}/")
+/// Lovebeat's root as seen from the page at `path` (a route of the
+/// page, under `base_path`), relative so it survives any proxy prefix:
+/// `./` for `{base}/` and `{base}/services`, `../` for
+/// `{base}/alarms/web`, and `lb/` for `/lb` itself (the base path without
+/// its `/`, where the page's directory is the one above).
+fn page_base(path: &str, base_path: &str) -> String {
+    let below = path.strip_prefix(base_path).unwrap_or(path);
+    if below.is_empty() {
+        let last = base_path.rsplit('/').next().unwrap_or_default();
+        return format!("{last}/");
+    }
+    match below.matches('/').count() {
+        0 | 1 => "./".to_owned(),
+        slashes => "../".repeat(slashes - 1),
+    }
 }
 
 /// Text made safe for an HTML attribute value or element.
@@ -127,38 +157,16 @@ pub(super) fn escape(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn headers(prefix: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(FORWARDED_PREFIX, HeaderValue::from_str(prefix).unwrap());
-        headers
-    }
-
     #[test]
-    fn the_base_is_the_forwarded_prefix_then_the_base_path() {
-        assert_eq!(page_base(&HeaderMap::new(), ""), "/");
-        assert_eq!(page_base(&HeaderMap::new(), "/lb"), "/lb/");
-        let proxy = headers("/monitoring/lovebeat/");
-        assert_eq!(page_base(&proxy, ""), "/monitoring/lovebeat/");
-        assert_eq!(page_base(&proxy, "/lb"), "/monitoring/lovebeat/lb/");
-        assert_eq!(
-            page_base(&headers("/a, /b"), ""),
-            "/a/",
-            "the first proxy's"
-        );
-    }
-
-    #[test]
-    fn a_forwarded_prefix_that_could_leave_the_site_is_ignored() {
-        for bad in [
-            "//evil.example",
-            "https://evil.example",
-            "evil",
-            "/a/../..",
-            "/\"><script>",
-            "/a b",
-        ] {
-            assert_eq!(page_base(&headers(bad), ""), "/", "{bad}");
-        }
+    fn the_base_leads_from_each_page_route_to_the_root() {
+        assert_eq!(page_base("/", ""), "./");
+        assert_eq!(page_base("/services", ""), "./");
+        assert_eq!(page_base("/alarms/web", ""), "../");
+        assert_eq!(page_base("/views/web", ""), "../");
+        assert_eq!(page_base("/lb/", "/lb"), "./");
+        assert_eq!(page_base("/lb/alarms/web", "/lb"), "../");
+        assert_eq!(page_base("/lb", "/lb"), "lb/");
+        assert_eq!(page_base("/a/lb", "/a/lb"), "lb/");
     }
 
     #[test]
@@ -178,17 +186,15 @@ mod tests {
 
     #[test]
     fn the_page_has_no_placeholder_left_and_only_relative_urls() {
-        let page = INDEX.replace("{{BASE}}", "/x/").replace("{{VERSION}}", "1");
+        let page = INDEX
+            .replace("{{BASE}}", "../")
+            .replace("{{TICKET}}", "t")
+            .replace("{{VERSION}}", "1");
         assert!(!page.contains("{{"), "{page}");
-        for absolute in ["src=\"/", "http://", "https://", "url(/"] {
+        for absolute in ["src=\"/", "href=\"/", "http://", "https://", "url(/"] {
             assert!(!page.contains(absolute), "{absolute}");
         }
-        assert_eq!(
-            page.matches("href=\"/").count(),
-            1,
-            "only <base> is absolute"
-        );
-        assert!(page.contains("<base href=\"/x/\">"));
+        assert!(page.contains("<base href=\"../\">"));
     }
 
     #[test]
@@ -206,6 +212,16 @@ mod tests {
             !SCRIPT.contains("'/api") && !SCRIPT.contains("\"/api"),
             "absolute API URL"
         );
+    }
+
+    #[test]
+    fn a_ticket_admits_itself_only() {
+        let (a, b) = (PageTicket::random(), PageTicket::random());
+        assert_eq!(a.0.len(), 32);
+        assert!(a.admits(&a.0));
+        assert!(!a.admits(&b.0), "each start has its own");
+        assert!(!a.admits(""));
+        assert!(!a.admits(&a.0[..31]));
     }
 
     #[test]

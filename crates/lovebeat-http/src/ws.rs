@@ -28,7 +28,7 @@ use std::time::Duration;
 use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use imbl::OrdMap;
@@ -58,15 +58,21 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_INCOMING: usize = 4096;
 
 /// Upgrades to a websocket and serves it until either side leaves: 403
-/// for a page of another origin, 503 beyond `[limits] websockets`.
+/// for a page of another origin (unless it shows the dashboard's
+/// [`PageTicket`](super::PageTicket)), 503 beyond `[limits] websockets`.
 pub(super) async fn upgrade(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    uri: Uri,
     ws: WebSocketUpgrade,
 ) -> Response {
     let metrics = &state.metrics;
-    if is_cross_site(&headers, &state.access) {
+    // The page's ticket stands in for a same-host origin behind a proxy that
+    // rewrites `Host`; with `[http] hosts` set, only those hosts' pages
+    // may open it (a DNS-rebinding page could read the ticket).
+    let ticket = state.access.hosts.is_empty() && from_our_page(&uri, &state);
+    if is_cross_site(&headers, &state.access) && !ticket {
         let denial = Denial::WebsocketOrigin;
         let peer = connect.map(|Extension(ConnectInfo(addr))| addr.ip());
         Denied { denial, peer }.emit(metrics);
@@ -85,6 +91,13 @@ pub(super) async fn upgrade(
             serve(socket, state).await;
             drop((open, permit));
         })
+}
+
+/// Whether the request shows the dashboard page's ticket (`?page=`).
+fn from_our_page(uri: &Uri, state: &AppState) -> bool {
+    let query = uri.query().unwrap_or_default();
+    form_urlencoded::parse(query.as_bytes())
+        .any(|(k, v)| k == "page" && state.page_ticket.admits(&v))
 }
 
 async fn serve(mut socket: WebSocket, state: Arc<AppState>) {

@@ -2,10 +2,11 @@
 // sidebar of views, fed by the /ws websocket (a SNAPSHOT, then ADD_/
 // UPDATE_/REMOVE_ SERVICE and VIEW events), acting through the HTTP API.
 //
-// Rules kept here: every URL is relative to the page's <base href> (set by
-// the server for sub-paths and reverse proxies); data only ever reaches the
-// page as text (textContent, attributes), never as HTML; only the rows in
-// sight exist in the DOM, so 10 000 services cost what 40 do.
+// Rules kept here: every URL is relative to the page's <base href> (itself
+// relative, set by the server from the page's path, so any proxy prefix
+// works); data only ever reaches the page as text (textContent,
+// attributes), never as HTML; only the rows in sight exist in the DOM, so
+// 10 000 services cost what 40 do.
 'use strict';
 
 (() => {
@@ -381,6 +382,7 @@
     clearTimeout(feed.timer);
     const url = new URL('ws', document.baseURI);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    url.searchParams.set('page', document.querySelector('meta[name="lovebeat-page"]').content);
     if (TOKEN) url.searchParams.set('access_token', TOKEN);
     setConnection('connecting', 'connecting…');
     const socket = new WebSocket(url);

@@ -9,7 +9,8 @@
 //!
 //! Types: Go lovebeat's `service_added`, `service_state_changed`,
 //! `service_removed`, `alarm_added`, `alarm_state_changed`,
-//! `alarm_removed`, plus `service_timeout_changed`.
+//! `alarm_removed`, plus `service_timeout_changed` and
+//! `alarm_acknowledged` (`{"alarm":{…},"author":…,"comment":…}`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -237,6 +238,13 @@ struct AlarmChange<'a> {
 }
 
 #[derive(Serialize)]
+struct AlarmAck<'a, T: Serialize> {
+    alarm: T,
+    author: &'a str,
+    comment: &'a str,
+}
+
+#[derive(Serialize)]
 struct NameOnly<'a> {
     name: &'a str,
 }
@@ -337,6 +345,22 @@ fn line_parts(event: &Event, snapshot: &Snapshot) -> (Millis, &'static str, Stri
                 ),
             };
             (change.at, "alarm_state_changed", body)
+        }
+        Event::ViewAcknowledged(ack) => {
+            let (author, comment) = (ack.author.as_str(), ack.comment.as_str());
+            let body = match snapshot.views.get(&ack.name) {
+                Some(v) => to_json(&AlarmAck {
+                    alarm: ViewJson::new(v),
+                    author,
+                    comment,
+                }),
+                None => to_json(&AlarmAck {
+                    alarm: NameOnly { name: &ack.name },
+                    author,
+                    comment,
+                }),
+            };
+            (ack.at, "alarm_acknowledged", body)
         }
         Event::ViewRemoved { name } => {
             let body = to_json(&AlarmBody {

@@ -10,6 +10,7 @@
 //! ALARM 'ops', created -> new
 //! ALARM 'ops', state ok -> error
 //! ALARM 'ops', deleted
+//! ALARM 'ops', acknowledged by alice: swapping the disk
 //! ```
 //!
 //! Fed by its own subscription to the actor's published changes.
@@ -81,7 +82,8 @@ enum Object {
 struct Line<'a> {
     object: Object,
     name: &'a str,
-    /// `created`, `state`, `tmo`, `warn-tmo`, `team` or `deleted`.
+    /// `created`, `state`, `tmo`, `warn-tmo`, `team`, `deleted` or
+    /// `acknowledged` (`from` the author, `to` the comment).
     what: &'static str,
     from: String,
     to: String,
@@ -94,6 +96,7 @@ impl<'a> Line<'a> {
             "created" => format!("created -> {to}"),
             "deleted" if from.is_empty() => "deleted".to_owned(),
             "deleted" => format!("{from} -> deleted"),
+            "acknowledged" => format!("acknowledged by {from}: {to}"),
             _ => format!("{what} {from} -> {to}"),
         };
         Line {
@@ -170,6 +173,13 @@ fn line<'a>(event: &'a Event, snapshot: &Snapshot) -> Line<'a> {
             "deleted",
             String::new(),
             "deleted".to_owned(),
+        ),
+        Event::ViewAcknowledged(ack) => Line::new(
+            Object::View,
+            &ack.name,
+            "acknowledged",
+            ack.author.clone(),
+            ack.comment.clone(),
         ),
     }
 }

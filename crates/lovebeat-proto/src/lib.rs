@@ -48,4 +48,4 @@ pub use command::{Action, CheckStatus, Command, value_to_ms};
 pub use grammar::{MAX_NAME, is_valid_name};
 pub use lines::{Lines, MAX_LINE, lines, parse_line};
 pub use reject::Reject;
-pub use timeout::{TimeoutParamError, parse_duration, parse_timeout_param};
+pub use timeout::{TimeoutParamError, parse_timeout_param};

@@ -1,5 +1,4 @@
-//! The HTTP `timeout` parameter: [`parse_timeout_param`]; and durations
-//! written with a unit (`90s`, `5m`, `2h`, `1d`): [`parse_duration`].
+//! The HTTP `timeout` parameter: [`parse_timeout_param`].
 //!
 //! Lives here so that HTTP and the line protocol agree on what a timeout is:
 //! seconds (> 0), 0 (always error), -1 (clear) or -2 / `auto`. Unlike
@@ -24,25 +23,6 @@ pub fn parse_timeout_param(s: &str) -> Result<i64, TimeoutParamError> {
             input: s.to_owned(),
         }),
     }
-}
-
-/// A duration: whole seconds, or a number with a unit `s`, `m`, `h` or `d`
-/// (`90s`, `5m`, `2h`, `1d`), in seconds; surrounding whitespace trimmed.
-/// `None` for anything else, and for overflow.
-pub fn parse_duration(s: &str) -> Option<u64> {
-    let text = s.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return None,
-    };
-    number.parse::<u64>().ok()?.checked_mul(scale)
 }
 
 /// A timeout parameter that is not seconds, 0, -1, -2 or `auto`. Its
@@ -109,18 +89,6 @@ mod tests {
             "99999999999999999999",
         ] {
             assert!(parse_timeout_param(s).is_err(), "{s:?}");
-        }
-    }
-
-    #[test]
-    fn durations_take_a_unit() {
-        assert_eq!(parse_duration("90"), Some(90));
-        assert_eq!(parse_duration(" 90s "), Some(90));
-        assert_eq!(parse_duration("5m"), Some(300));
-        assert_eq!(parse_duration("2h"), Some(7200));
-        assert_eq!(parse_duration("1d"), Some(86_400));
-        for bad in ["", "m", "5 m", "5w", "-5m", "1.5h", "99999999999999999999d"] {
-            assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
     }
 

@@ -234,6 +234,7 @@ mod tests {
             at: 1_714_564_800_000,
             failed: vec!["web.a".to_owned()],
             team: Some("ops".to_owned()),
+            occasion: crate::alert::Occasion::Change,
         }
     }
 

@@ -76,6 +76,7 @@ mod tests {
             at: 0,
             failed: vec![],
             team: None,
+            occasion: crate::alert::Occasion::Change,
         }
     }
 

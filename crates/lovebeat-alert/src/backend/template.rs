@@ -171,6 +171,7 @@ mod tests {
             at: 1_714_564_800_250,
             failed: vec!["web.a".to_owned(), "web.b".to_owned()],
             team: Some("ops".to_owned()),
+            occasion: crate::alert::Occasion::Change,
         }
     }
 

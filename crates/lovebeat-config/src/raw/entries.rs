@@ -79,6 +79,10 @@ pub(crate) struct View {
     /// Names of `[alerts.NAME]` tables.
     pub alerts: Vec<Spanned<String>>,
     pub form: ViewForm,
+    /// Hold-down: how long a change must last before it alerts (`5m`).
+    pub hold: Option<Spanned<String>>,
+    /// Remind this often while failing and unacknowledged (`1h`).
+    pub repeat: Option<Spanned<String>>,
 }
 
 /// A `[[views]]` entry.
@@ -90,6 +94,10 @@ struct Listed {
     pattern: Option<Spanned<String>>,
     #[serde(default)]
     alerts: Vec<Spanned<String>>,
+    #[serde(default, rename = "for")]
+    hold: Option<Spanned<String>>,
+    #[serde(default)]
+    repeat: Option<Spanned<String>>,
 }
 
 /// A legacy `[views.NAME]` table: the keys Go lovebeat read there.
@@ -128,6 +136,8 @@ impl<'de> Visitor<'de> for Views {
                 pattern: listed.pattern,
                 alerts: listed.alerts,
                 form: ViewForm::Listed,
+                hold: listed.hold,
+                repeat: listed.repeat,
             };
             views.push(Spanned::new(span, view));
         }
@@ -145,6 +155,8 @@ impl<'de> Visitor<'de> for Views {
                 pattern: None,
                 alerts: table.alerts,
                 form: ViewForm::Table,
+                hold: None,
+                repeat: None,
             };
             views.push(Spanned::new(span, view));
         }
