@@ -79,6 +79,23 @@ fn raise_fd_limit() -> u64 {
     limit.rlim_cur
 }
 
+/// A new TCP client, made by `connect`, that beats `fresh` and tries again
+/// until it is let in: each try ends in a sign, its beat arrives or
+/// lovebeat closes it. Returns the connection that got in.
+fn let_in(d: &Daemon, connect: impl Fn() -> TcpStream) -> TcpStream {
+    eventually("a new client with beats to be let in", || {
+        let mut stream = connect();
+        let _ = stream.write_all(b"fresh.beat:1|c\n");
+        stream.set_nonblocking(true).unwrap();
+        eventually("the new client to be served or refused", || {
+            if d.state("fresh").as_deref() == Some("ok") {
+                return Some(Some(stream.try_clone().unwrap()));
+            }
+            closed(&mut stream).then_some(None)
+        })
+    })
+}
+
 #[test]
 fn a_udp_flood_of_random_bytes_lets_good_beats_through() {
     let _heavy = heavy();
@@ -198,19 +215,8 @@ fn ten_thousand_idle_tcp_connections_do_not_lock_out_clients() {
     });
     // Past the cap (10 000 by default) a new client is refused until a
     // connection has been silent a while (a second); then it closes the
-    // one silent longest and is served. A new client tries until it is let
-    // in; each try ends in a sign: its beat arrives, or lovebeat closes it.
-    let _fresh = eventually("a new client to be let in", || {
-        let mut stream = TcpStream::connect(d.tcp).unwrap();
-        let _ = stream.write_all(b"fresh.beat:1|c\n");
-        stream.set_nonblocking(true).unwrap();
-        eventually("the new client to be served or refused", || {
-            if d.state("fresh").as_deref() == Some("ok") {
-                return Some(Some(stream.try_clone().unwrap()));
-            }
-            closed(&mut stream).then_some(None)
-        })
-    });
+    // one silent longest and is served.
+    let _fresh = let_in(&d, || TcpStream::connect(d.tcp).unwrap());
     // It made room: with it open, the count is back at the cap.
     eventually("a silent connection closed to make room", || {
         (counter(&d, "lovebeat_tcp_connections") == 10_000.0).then_some(())
@@ -595,19 +601,7 @@ fn tcp_connections_sending_only_blank_lines_make_room_for_a_client_with_beats() 
     eventually("200 open connections", || {
         (counter(&d, "lovebeat_tcp_connections") >= 200.0).then_some(())
     });
-    // A new client tries until it is let in; each try ends in a sign: its
-    // beat arrives, or lovebeat closes it.
-    let _fresh = eventually("a client with beats to be let in", || {
-        let mut stream = connect_from([127, 0, 0, 2], d.tcp, None).unwrap();
-        let _ = stream.write_all(b"fresh.beat:1|c\n");
-        stream.set_nonblocking(true).unwrap();
-        eventually("the new client to be served or refused", || {
-            if d.state("fresh").as_deref() == Some("ok") {
-                return Some(Some(stream.try_clone().unwrap()));
-            }
-            closed(&mut stream).then_some(None)
-        })
-    });
+    let _fresh = let_in(&d, || connect_from([127, 0, 0, 2], d.tcp, None).unwrap());
     // It made room: with it open, the count is back at the cap.
     eventually("a blank-line connection closed to make room", || {
         (counter(&d, "lovebeat_tcp_connections") == 200.0).then_some(())
