@@ -1206,3 +1206,20 @@ fn the_status_page_of_everything_needs_a_read_token_when_status_is_private() {
     });
     assert!(!d.get("/status-page").1.contains("secret.backup"));
 }
+
+#[test]
+fn datagrams_the_kernel_drops_for_a_full_buffer_are_counted() {
+    let _heavy = heavy();
+    // The smallest buffer lovebeat takes: a burst overflows it.
+    let d = Daemon::with_conf_d("[udp]\nlisten = \"127.0.0.1:0\"\nreceive_buffer = 4096\n");
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let series = "lovebeat_ingest_kernel_dropped_total{protocol=\"udp\"}";
+    assert_eq!(d.metric(series), Some(0.0), "counted from the start");
+    let dropped = eventually("the kernel to drop datagrams of a burst", || {
+        for i in 0..20_000 {
+            let _ = sender.send_to(format!("burst.{}.beat:1|c", i % 100).as_bytes(), d.udp);
+        }
+        d.metric(series).filter(|&n| n > 0.0)
+    });
+    assert!(dropped >= 1.0);
+}

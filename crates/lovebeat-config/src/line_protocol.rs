@@ -1,5 +1,6 @@
-//! `[udp]` and `[tcp]`: where the line protocol is served, and from which
-//! source networks ([`Allow`]) into the ingest settings.
+//! `[udp]` and `[tcp]`: where the line protocol is served, from which
+//! source networks ([`Allow`]), and the UDP socket's receive buffer, into
+//! the ingest settings.
 
 use lovebeat_ingest::{Allow, parse_network};
 
@@ -7,17 +8,24 @@ use crate::check::Checker;
 use crate::{Config, raw};
 
 /// `[udp]` and `[tcp]` over the defaults in `config`.
-pub(crate) fn apply(
-    c: &mut Checker<'_>,
-    config: &mut Config,
-    udp: raw::Listener,
-    tcp: raw::Listener,
-) {
+pub(crate) fn apply(c: &mut Checker<'_>, config: &mut Config, udp: raw::Udp, tcp: raw::Listener) {
     let ingest = &mut config.ingest;
     c.set(&mut config.udp_listen, "[udp] listen", udp.listen, |s| {
         s.parse()
     });
     c.set(&mut ingest.udp_allow, "[udp] allow", udp.allow, allow);
+    c.set(
+        &mut ingest.udp_receive_buffer,
+        "[udp] receive_buffer",
+        udp.receive_buffer,
+        |bytes| {
+            usize::try_from(bytes)
+                .ok()
+                .filter(|b| (4096..=1 << 30).contains(b))
+                .ok_or_else(|| format!("must be from 4096 to 1073741824 bytes (got {bytes})"))
+        },
+    );
+
     c.set(&mut config.tcp_listen, "[tcp] listen", tcp.listen, |s| {
         s.parse()
     });

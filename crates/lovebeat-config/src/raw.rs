@@ -27,7 +27,7 @@ pub(crate) struct File {
     /// `[database]`.
     pub database: Database,
     /// `[udp]`.
-    pub udp: Listener,
+    pub udp: Udp,
     /// `[tcp]`.
     pub tcp: Listener,
     /// `[http]`.
@@ -191,6 +191,18 @@ pub(crate) struct Listener {
     /// Source networks allowed to send, e.g. `["10.0.0.0/8", "::1"]`;
     /// empty allows everyone.
     pub allow: Opt<Vec<String>>,
+}
+
+/// `[udp]`: a listener with a kernel receive buffer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Udp {
+    /// `[HOST]:PORT` to listen on.
+    pub listen: Opt<String>,
+    /// Source networks allowed to send, as for TCP.
+    pub allow: Opt<Vec<String>>,
+    /// Bytes of kernel receive buffer asked for the socket.
+    pub receive_buffer: Opt<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -534,6 +546,7 @@ section! {
         remote_s3_endpoint, remote_s3_access_key_id, remote_s3_secret_access_key,
         remote_s3_interval
     }
+    Udp { listen, allow, receive_buffer }
     Listener { listen, allow }
     Http {
         listen, base_path, write_tokens, read_tokens, public_status, public_metrics,

@@ -134,6 +134,7 @@ fn every_key_is_parsed() {
         [udp]
         listen = "127.0.0.1:9127"
         allow = ["10.0.0.0/8", "::1"]
+        receive_buffer = 1048576
         [tcp]
         listen = "[::1]:9128"
         allow = ["192.0.2.7"]
@@ -244,6 +245,7 @@ fn every_key_is_parsed() {
             tcp_connections: 50,
             tcp_connections_per_source: 7,
             tcp_idle_timeout: Some(Duration::from_secs(300)),
+            udp_receive_buffer: 1 << 20,
             udp_allow: Allow(vec![
                 "10.0.0.0/8".parse().unwrap(),
                 "::1/128".parse().unwrap(),

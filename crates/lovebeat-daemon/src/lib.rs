@@ -25,6 +25,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +42,7 @@ use lovebeat_monitors::signals::TokenBook;
 use lovebeat_ops::alert_series::AlertSeries;
 use lovebeat_ops::series::{ModelSeries, SeriesSettings};
 use lovebeat_ops::{Ops, OpsError, OpsSettings};
-use lovebeat_telemetry::Metrics;
+use lovebeat_telemetry::{Metrics, UdpDrops};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -140,7 +141,9 @@ impl Server {
     /// starts serving `engine`.
     pub async fn start(settings: Settings, engine: Engine) -> Result<Server, StartError> {
         let bind_error = |what| move |source| StartError::Bind(what, source);
-        let udp = lovebeat_ingest::bind_udp(&settings.udp).map_err(bind_error("UDP"))?;
+        let receive_buffer = settings.ingest.udp_receive_buffer;
+        let udp =
+            lovebeat_ingest::bind_udp(&settings.udp, receive_buffer).map_err(bind_error("UDP"))?;
         let tcp = lovebeat_ingest::bind_tcp(&settings.tcp).map_err(bind_error("TCP"))?;
         let http = lovebeat_ingest::bind_tcp(&settings.http).map_err(bind_error("HTTP"))?;
         let local = |r: io::Result<SocketAddr>, what| r.map_err(bind_error(what));
@@ -173,6 +176,9 @@ impl Server {
             settings: settings.series,
         }));
         metrics.add_collector(Arc::new(AlertSeries(alerter.clone())));
+        if let Some(drops) = UdpDrops::of(udp.as_raw_fd()) {
+            metrics.add_collector(Arc::new(drops));
+        }
         metrics.add_collector(Arc::new(ProbeMetrics(probes.clone())));
         metrics.add_collector(Arc::new(lovebeat_http::StatuscopeMetrics {
             engine: engine.clone(),

@@ -55,9 +55,10 @@ mod datagrams;
 
 pub use allow::{Allow, parse_network};
 
-/// Receive buffer asked of the kernel for the UDP socket (capped by
-/// `net.core.rmem_max`), to ride out bursts.
-const UDP_RECV_BUFFER: usize = 8 << 20;
+/// Receive buffer asked of the kernel for the UDP socket by default
+/// (`[udp] receive_buffer`; Linux caps it at `net.core.rmem_max`), to ride
+/// out bursts.
+pub const DEFAULT_UDP_RECEIVE_BUFFER: usize = 8 << 20;
 /// TCP read size. The buffer lives on the stack of the read only, so an
 /// idle connection costs no buffer.
 const TCP_READ: usize = 16 * 1024;
@@ -78,6 +79,8 @@ pub struct Settings {
     pub tcp_idle_timeout: Option<Duration>,
     /// Who may send datagrams.
     pub udp_allow: Allow,
+    /// Bytes of receive buffer asked for the UDP socket.
+    pub udp_receive_buffer: usize,
     /// Who may connect.
     pub tcp_allow: Allow,
 }
@@ -90,6 +93,7 @@ impl Default for Settings {
             tcp_connections_per_source: 1_000,
             tcp_idle_timeout: None,
             udp_allow: Allow::default(),
+            udp_receive_buffer: DEFAULT_UDP_RECEIVE_BUFFER,
             tcp_allow: Allow::default(),
         }
     }
@@ -107,8 +111,9 @@ pub struct Ingest {
     pub settings: Arc<Settings>,
 }
 
-/// Binds the first address of `candidates` that works.
-pub fn bind_udp(candidates: &[SocketAddr]) -> io::Result<UdpSocket> {
+/// Binds the first address of `candidates` that works, asking the kernel
+/// for `receive_buffer` bytes of receive buffer; logs when it gives less.
+pub fn bind_udp(candidates: &[SocketAddr], receive_buffer: usize) -> io::Result<UdpSocket> {
     first_bound(candidates, |addr| {
         let socket = Socket::new(
             Domain::for_address(addr),
@@ -118,7 +123,16 @@ pub fn bind_udp(candidates: &[SocketAddr]) -> io::Result<UdpSocket> {
         if addr.is_ipv6() {
             socket.set_only_v6(false)?;
         }
-        let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
+        let _ = socket.set_recv_buffer_size(receive_buffer);
+        // Linux reports twice what it grants (the other half is its own
+        // bookkeeping), capped by net.core.rmem_max.
+        let granted = socket.recv_buffer_size().unwrap_or(0) / 2;
+        if granted < receive_buffer {
+            tracing::info!(
+                "the UDP receive buffer is {granted} bytes, less than the {receive_buffer} \
+                 asked ([udp] receive_buffer): raise net.core.rmem_max to ride out larger bursts"
+            );
+        }
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         UdpSocket::from_std(socket.into())

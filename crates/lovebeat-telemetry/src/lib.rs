@@ -27,6 +27,7 @@ pub mod events;
 mod labels;
 pub mod names;
 mod process;
+mod socket;
 mod text;
 
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
@@ -43,6 +44,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 pub use labels::{Denial, Limit, PeerMetric, PeerResult, Protocol, Subscriber};
+pub use socket::UdpDrops;
 
 /// A label set of fixed names and values, known when registering.
 type Labels = Vec<(&'static str, &'static str)>;

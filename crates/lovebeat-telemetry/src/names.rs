@@ -16,6 +16,9 @@ pub(crate) const LINES_REJECTED: &str = "lovebeat_lines_rejected";
 pub(crate) const INGEST_LINES: &str = "lovebeat_ingest_lines";
 /// Counter `{protocol}`: commands dropped because the engine queue was full.
 pub(crate) const INGEST_DROPPED: &str = "lovebeat_ingest_dropped";
+/// Counter `{protocol="udp"}`: datagrams the kernel dropped before
+/// lovebeat read them (its receive buffer was full).
+pub(crate) const INGEST_KERNEL_DROPPED: &str = "lovebeat_ingest_kernel_dropped";
 /// Gauge: batches waiting in the engine queue.
 pub const QUEUE_DEPTH: &str = "lovebeat_queue_depth";
 /// Gauge: batches the engine queue holds.
