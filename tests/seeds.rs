@@ -454,6 +454,26 @@ fn attempts_smooth_out_a_single_blip() {
 }
 
 #[test]
+fn a_check_with_failures_is_an_error_only_after_that_many_failed_runs_in_a_row() {
+    let web = TestWeb::start(None);
+    let url = format!("http://{}/", web.addr);
+    let d = Daemon::with_config(&http_check("web.tolerant", &url, "failures = 3"));
+    d.wait_state("web.tolerant", "ok");
+    web.set(Mode::Status(500));
+    let fails = "lovebeat_check_runs_total{check=\"web.tolerant\",result=\"fail\"}";
+    let failed = || d.metric(fails).unwrap_or(0.0);
+    // Read between two counts below three, the state is still ok.
+    let held = eventually("a failed run, still within the tolerance", || {
+        let before = failed();
+        let state = d.state("web.tolerant");
+        (before >= 1.0 && failed() < 3.0).then_some(state)
+    });
+    assert_eq!(held.as_deref(), Some("ok"));
+    let message = wait_failure(&d, "web.tolerant", "status 500");
+    assert!(message.ends_with("(3 runs in a row)"), "{message}");
+}
+
+#[test]
 fn a_tcp_check_fails_once_the_listener_is_closed() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -12,6 +12,10 @@ use toml::Spanned;
 use crate::check::Checker;
 use crate::raw;
 
+/// Most failed runs in a row a check may tolerate before its service is
+/// an error.
+pub const MAX_FAILURES: u32 = 100;
+
 /// Most attempts a check may make per run.
 pub const MAX_ATTEMPTS: u32 = 10;
 
@@ -101,6 +105,12 @@ fn check(c: &mut Checker<'_>, raw: raw::Check, span: Range<usize>) -> Option<Che
     })?;
     let kind = kind(c, &raw, span.clone())?;
     let (timeout, interval, attempts) = timings(c, &raw);
+    let failures = c.value("[[checks]] failures", raw.failures.clone(), 1, |n| {
+        u32::try_from(n)
+            .ok()
+            .filter(|n| (1..=MAX_FAILURES).contains(n))
+            .ok_or_else(|| format!("must be from 1 to {MAX_FAILURES} (got {n})"))
+    });
     let target = target(c, kind, &raw, span)?;
     let ca_file = raw.ca_file.map(|f| PathBuf::from(f.into_inner()));
     Some(CheckDef {
@@ -111,6 +121,7 @@ fn check(c: &mut Checker<'_>, raw: raw::Check, span: Range<usize>) -> Option<Che
             timeout,
             interval,
             attempts,
+            failures,
         },
         ca_file,
     })
@@ -272,7 +283,7 @@ mod tests {
     fn a_url_check_takes_its_type_from_the_url() {
         let config = parse(
             "[[checks]]\nname = \"web\"\nurl = \"https://example.com/health\"\n\
-             timeout = 2\ninterval = 5\nattempts = 3\nexpect_status = 204\n\
+             timeout = 2\ninterval = 5\nattempts = 3\nfailures = 2\nexpect_status = 204\n\
              expect_body = \"up\"\nca_file = \"ca.pem\"\n",
         );
         let def = &config.checks[0];
@@ -281,6 +292,7 @@ mod tests {
         assert_eq!(def.spec.target, target);
         let timings = (def.spec.timeout, def.spec.interval, def.spec.attempts);
         assert_eq!(timings, (Duration::from_secs(2), Duration::from_secs(5), 3));
+        assert_eq!(def.spec.failures, 2);
         assert_eq!(def.ca_file, Some(PathBuf::from("ca.pem")));
     }
 

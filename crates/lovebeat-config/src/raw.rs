@@ -126,6 +126,8 @@ pub(crate) struct Check {
     pub interval: Opt<i64>,
     /// Attempts per run; the run passes at the first that passes.
     pub attempts: Opt<i64>,
+    /// Failed runs in a row before the service is an error.
+    pub failures: Opt<i64>,
     /// The status that passes (default: any 2xx).
     pub expect_status: Opt<i64>,
     /// Text the body must contain.
@@ -575,7 +577,7 @@ rebase_fields! {
     Notify { lovebeat }
     Alarm { name, pattern, includes, excludes, alerts, team, hold, repeat }
     Check {
-        name, kind, url, host, port, path, timeout, interval, attempts, expect_status,
+        name, kind, url, host, port, path, timeout, interval, attempts, failures, expect_status,
         expect_body, ca_file
     }
     View { name, regexp, pattern, alerts, form, hold, repeat }

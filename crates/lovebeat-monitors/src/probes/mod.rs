@@ -79,6 +79,8 @@ pub struct ProbeSpec {
     pub interval: Duration,
     /// At least 1.
     pub attempts: u32,
+    /// Failed runs in a row before the service is an error; at least 1.
+    pub failures: u32,
 }
 
 impl ProbeSpec {
@@ -90,10 +92,11 @@ impl ProbeSpec {
         }
     }
 
-    /// The error timeout the probe's service gets: three intervals plus
-    /// the longest a run can take.
+    /// The error timeout the probe's service gets: the runs that may fail
+    /// before it is an error, two intervals more, and the longest a run
+    /// can take (three intervals and a run with `failures = 1`).
     pub(crate) fn service_timeout(&self) -> Duration {
-        self.interval * 3 + self.timeout * self.attempts
+        self.interval * (self.failures + 2) + self.timeout * self.attempts
     }
 }
 
@@ -173,6 +176,7 @@ impl Probes {
                     engine: engine.clone(),
                     board: self.board.clone(),
                     permits: permits.clone(),
+                    streak: Streak::default(),
                 };
                 tokio::spawn(runner.run(stop.clone()))
             })
@@ -208,10 +212,46 @@ struct Runner {
     engine: EngineHandle,
     board: Arc<ProbeBoard>,
     permits: Arc<Semaphore>,
+    /// Failed runs since the last that passed.
+    streak: Streak,
+}
+
+/// Failed runs in a row, against the number a check tolerates.
+#[derive(Debug, Default)]
+struct Streak {
+    failed_in_a_row: u32,
+}
+
+impl Streak {
+    /// Counts a run; what it does to the service of a check that is an
+    /// error after `failures` failed runs in a row.
+    fn note(&mut self, ok: bool, failures: u32) -> Verdict {
+        if ok {
+            self.failed_in_a_row = 0;
+            return Verdict::Beat;
+        }
+        self.failed_in_a_row = self.failed_in_a_row.saturating_add(1);
+        if self.failed_in_a_row >= failures {
+            Verdict::Fail
+        } else {
+            Verdict::Hold
+        }
+    }
+}
+
+/// What a run's result does to the probe's service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// A beat.
+    Beat,
+    /// Nothing yet: fewer than `failures` runs failed in a row.
+    Hold,
+    /// A failure report.
+    Fail,
 }
 
 impl Runner {
-    async fn run(self, stop: CancellationToken) {
+    async fn run(mut self, stop: CancellationToken) {
         let mut setup = Batch::new();
         let timeout = Timeout::After(self.spec.service_timeout().as_millis() as u64);
         setup.push(&self.spec.name, Op::SetTimeout(TimeoutKind::Err, timeout));
@@ -277,20 +317,28 @@ impl Runner {
     }
 
     /// Notes the result and hands it to the engine; false once it is gone.
-    async fn report(&self, result: RunResult) -> bool {
+    async fn report(&mut self, result: RunResult) -> bool {
         let mut batch = Batch::new();
-        match &result.reason {
-            None => batch.push(&self.spec.name, Op::Beat),
-            Some(reason) => {
-                let message = failure_message(&self.spec, &result, reason);
+        match (
+            self.streak.note(result.ok, self.spec.failures),
+            &result.reason,
+        ) {
+            (Verdict::Beat, _) => batch.push(&self.spec.name, Op::Beat),
+            (Verdict::Fail, Some(reason)) => {
+                let mut message = failure_message(&self.spec, &result, reason);
+                if self.spec.failures > 1 {
+                    let runs = self.streak.failed_in_a_row;
+                    message.push_str(&format!(" ({runs} runs in a row)"));
+                }
                 batch.push_fail(&self.spec.name, Severity::Error, &message);
             }
+            (Verdict::Fail | Verdict::Hold, _) => {}
         }
         if !result.ok {
             tracing::debug!(check = %self.spec.name, reason = ?result.reason, "check failed");
         }
         self.board.record(&self.spec.name, result);
-        self.engine.send(batch).await.is_ok()
+        batch.is_empty() || self.engine.send(batch).await.is_ok()
     }
 }
 
@@ -390,6 +438,7 @@ mod tests {
             timeout: Duration::from_secs(2),
             interval: Duration::from_secs(10),
             attempts: 2,
+            failures: 1,
         }
     }
 
@@ -427,6 +476,21 @@ mod tests {
     #[test]
     fn the_service_timeout_covers_three_intervals_and_a_run() {
         assert_eq!(tcp_spec(1).service_timeout(), Duration::from_secs(34));
+        let tolerant = ProbeSpec {
+            failures: 3,
+            ..tcp_spec(1)
+        };
+        assert_eq!(tolerant.service_timeout(), Duration::from_secs(54));
+    }
+
+    #[test]
+    fn a_check_fails_only_after_failures_runs_in_a_row() {
+        let mut streak = Streak::default();
+        let runs = [false, false, true, false, false, false, false];
+        let verdicts: Vec<Verdict> = runs.iter().map(|&ok| streak.note(ok, 3)).collect();
+        use Verdict::{Beat, Fail, Hold};
+        assert_eq!(verdicts, [Hold, Hold, Beat, Hold, Hold, Fail, Fail]);
+        assert_eq!(Streak::default().note(false, 1), Fail);
     }
 
     #[test]
