@@ -203,10 +203,11 @@ fn an_ack_needs_an_author_and_a_failing_view_that_exists() {
         (&Value::from("bob"), &Value::from("looking"))
     );
     assert_eq!(ack["alarm"]["name"], "web");
-    assert!(
-        d.log_text()
+    eventually("the ack in the process log", || {
+        (d.log_text())
             .contains("ALARM 'web', acknowledged by bob: looking")
-    );
+            .then_some(())
+    });
     let webhook = eventually("the ack at the webhook", || {
         bodies(&hook, "web")
             .into_iter()
