@@ -766,5 +766,8 @@ impl Engine {
 }
 
 #[cfg(test)]
+#[path = "engine_calendar_tests.rs"]
+mod calendar_tests;
+#[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;
